@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian packages Rapport needs to build, test and run, but only
+# those that are missing. Safe to run repeatedly; used by `make run` and `make test`.
+set -eu
+
+PACKAGES="build-essential cmake pkg-config clang-format
+libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libcmocka-dev
+sqlite3 curl wrk python3"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -n "$missing" ]; then
+    echo "installing:$missing"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        SUDO="sudo"
+    fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi

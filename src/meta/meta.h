@@ -1,0 +1,197 @@
+/*
+ * Metadata: objects, fields, picklists, references and validation rules as
+ * data. The standard catalogue (catalogue.json, embedded at build time) and
+ * the custom objects and fields stored in the database are loaded by one
+ * loader into an immutable snapshot (struct rp_meta). A change builds a new
+ * snapshot and swaps it into the registry; readers holding the old one keep
+ * it until they release it (reference counted), so no lock is held while a
+ * request uses metadata.
+ *
+ * Every object's field list starts with the system fields (id, version,
+ * created_at, updated_at, created_by, updated_by and, for owned objects,
+ * owner_id). A reference field named X_id is traversed as X in dotted
+ * expression paths (account_id → account.tier).
+ *
+ * Memory: a snapshot and everything reachable from it live in the snapshot's
+ * arena and stay valid until the last rp_meta_release.
+ */
+#ifndef RP_META_META_H
+#define RP_META_META_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/value.h"
+
+struct rp_expr;
+struct rp_meta_registry;
+
+/* name, storage value type, SQLite column type */
+#define RP_FIELD_TYPES(X)                                                                          \
+    X(TEXT, "text", RP_V_TEXT, "TEXT")                                                             \
+    X(EMAIL, "email", RP_V_TEXT, "TEXT")                                                           \
+    X(PHONE, "phone", RP_V_TEXT, "TEXT")                                                           \
+    X(URL, "url", RP_V_TEXT, "TEXT")                                                               \
+    X(NUMBER, "number", RP_V_NUM, "REAL")                                                          \
+    X(MONEY, "money", RP_V_MONEY, "INTEGER")                                                       \
+    X(PERCENT, "percent", RP_V_NUM, "REAL")                                                        \
+    X(DATE, "date", RP_V_DATE, "INTEGER")                                                          \
+    X(DATETIME, "datetime", RP_V_DATETIME, "INTEGER")                                              \
+    X(BOOL, "bool", RP_V_BOOL, "INTEGER")                                                          \
+    X(PICKLIST, "picklist", RP_V_TEXT, "TEXT")                                                     \
+    X(MULTI_PICKLIST, "multi_picklist", RP_V_TEXT, "TEXT")                                         \
+    X(REFERENCE, "reference", RP_V_TEXT, "TEXT")                                                   \
+    X(FORMULA, "formula", RP_V_NULL, NULL)                                                         \
+    X(INTEGER, "integer", RP_V_INT, "INTEGER") /* system fields only (version) */
+
+enum rp_ftype {
+#define RP_FTYPE_ENUM(name, str, vtype, sqltype) RP_F_##name,
+    RP_FIELD_TYPES(RP_FTYPE_ENUM)
+#undef RP_FTYPE_ENUM
+};
+
+const char *rp_ftype_name(enum rp_ftype t);
+
+struct rp_label {
+    const char *en;
+    const char *zh;
+};
+
+struct rp_picklist_value {
+    const char *value;
+    struct rp_label label;
+};
+
+struct rp_object;
+
+struct rp_field {
+    const char *name;
+    enum rp_ftype type;
+    enum rp_vtype vtype; /* value type as stored and computed (formula: its result type) */
+    struct rp_label label;
+    struct rp_label help;
+    bool system;    /* maintained by rapport; never written by clients */
+    bool custom;    /* added through the API */
+    bool required;
+    bool unique;
+    bool indexed;
+    bool sensitive; /* personal data: masked without the reveal permission (access control) */
+    bool searchable; /* part of the object's full-text index */
+    unsigned max_length; /* text-like: code points */
+    bool has_min, has_max;
+    double min, max;
+    bool has_default;
+    struct rp_value default_value;
+    const struct rp_picklist_value *values; /* picklists */
+    size_t nvalues;
+    const char *target;              /* reference: target object name */
+    const struct rp_object *target_object;
+    const char *relation;            /* reference: name used in dotted paths */
+    const char *formula;             /* formula: expression source */
+    struct rp_expr *formula_expr;    /* formula: parsed against the object */
+    size_t index;                    /* position in the object's field array */
+};
+
+struct rp_rule {
+    const char *name;
+    const char *check; /* expression that must hold */
+    struct rp_expr *expr;
+    const char *field; /* field the message belongs to, or NULL */
+    struct rp_label message;
+};
+
+struct rp_object {
+    const char *name;
+    struct rp_label label;
+    struct rp_label plural;
+    bool owned;
+    bool custom;
+    struct rp_field *fields;
+    size_t nfields;
+    const struct rp_rule *rules;
+    size_t nrules;
+    size_t nsearch; /* searchable fields */
+    size_t index;   /* position in the snapshot */
+};
+
+struct rp_meta {
+    const struct rp_object *objects;
+    size_t nobjects;
+    uint64_t generation; /* increases with every snapshot built by a registry */
+    /* private */
+    struct rp_arena _arena;
+    int _refs;
+};
+
+/** A custom definition as stored in the database. */
+struct rp_meta_custom_def {
+    const char *kind;       /* "object" or "field" */
+    const char *object;     /* object the definition belongs to */
+    const char *definition; /* JSON in the catalogue format (an object, or one field) */
+};
+
+/**
+ * Builds a snapshot from the catalogue JSON plus custom definitions, in order.
+ * now_ms fixes what today()/now() mean while rules are type-checked. Returns 0
+ * and *out (refcount 1), or RP_EINVAL with err naming the offending object,
+ * field or expression.
+ */
+int rp_meta_build(const char *catalogue_json, const struct rp_meta_custom_def *defs, size_t ndefs,
+                  int64_t now_ms, struct rp_meta **out, struct rp_error *err);
+/** The built-in catalogue (src/meta/catalogue.json). */
+const char *rp_meta_catalogue(void);
+
+const struct rp_object *rp_meta_object(const struct rp_meta *m, const char *name);
+const struct rp_field *rp_meta_field(const struct rp_object *o, const char *name);
+/** A picklist value of f, or NULL. */
+const struct rp_picklist_value *rp_meta_picklist_value(const struct rp_field *f, const char *v,
+                                                       size_t n);
+/** True for names reserved for system fields. */
+bool rp_meta_is_system_name(const char *name);
+
+/**
+ * Validates one JSON value for field f and converts it to the stored form.
+ * Text results are copied into arena. JSON null gives RP_V_NULL (required is
+ * checked by the caller, who knows whether the field is being set). On
+ * failure adds a field error (RP_EVALIDATION; type errors too) and returns it.
+ */
+int rp_meta_value_from_json(const struct rp_field *f, const json_t *j, struct rp_arena *arena,
+                            struct rp_value *out, struct rp_error *err);
+
+/**
+ * Resolves a field path for the expression language on object o: "amount",
+ * "account.tier", system fields included. On success fills *field with the
+ * final field and sql with its SQL expression relative to table alias
+ * "t" (scalar subqueries for dotted paths). Returns 0 or RP_EINVAL.
+ */
+int rp_meta_resolve_path(const struct rp_meta *m, const struct rp_object *o, const char *path,
+                         struct rp_arena *arena, const struct rp_field **field, const char **sql,
+                         struct rp_error *err);
+
+/**
+ * Parses an expression on object o (filters, rules, criteria) with the
+ * snapshot as resolver. Returns 0 and *out, or RP_EINVAL/RP_ETOOBIG.
+ */
+int rp_meta_parse_expr(const struct rp_meta *m, const struct rp_object *o, const char *src,
+                       size_t len, int64_t now_ms, struct rp_arena *arena, struct rp_expr **out,
+                       struct rp_error *err);
+
+/** Writes an object's description as JSON (GET /meta/objects/{object}). */
+void rp_meta_object_to_json(const struct rp_object *o, struct rp_buf *out);
+
+/* ---- the registry: the current snapshot, swapped on change ---- */
+
+struct rp_meta_registry *rp_meta_registry_new(struct rp_meta *initial);
+void rp_meta_registry_free(struct rp_meta_registry *r);
+/** The current snapshot with a reference taken; pair with rp_meta_release. Thread-safe. */
+struct rp_meta *rp_meta_acquire(struct rp_meta_registry *r);
+void rp_meta_release(struct rp_meta *m);
+/** Installs next (taking its reference) as current and releases the previous one. */
+void rp_meta_registry_swap(struct rp_meta_registry *r, struct rp_meta *next);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * The store: one interface over SQLite (embedded default) and, later,
+ * PostgreSQL. Callers compose SQL with struct rp_sql (parameterised, in the
+ * store's dialect) and run it on a connection.
+ *
+ * Reads: each worker thread borrows a read connection from a small pool
+ * (rp_store_reader_acquire/release); each connection caches its prepared
+ * statements by SQL text, so the same query shape is prepared once.
+ *
+ * Writes: every mutation is a unit of work (rp_store_write_fn) run by the
+ * single writer thread. The writer takes every unit queued, runs each inside
+ * its own savepoint in one transaction and commits once (group commit); only
+ * then is each unit's completion called with its result. A unit that fails
+ * is rolled back to its savepoint without affecting the others. Nothing is
+ * acknowledged before its commit is durable (WAL, synchronous=FULL).
+ *
+ * Row values: INTEGER columns arrive as RP_V_INT, REAL as RP_V_NUM, TEXT as
+ * RP_V_TEXT (borrowed until the row callback returns), NULL as RP_V_NULL.
+ * Parameters of types BOOL, MONEY, DATE and DATETIME bind as integers.
+ *
+ * Thread-safety: rp_store_* functions are thread-safe except that a
+ * connection is used by one thread at a time.
+ */
+#ifndef RP_STORE_STORE_H
+#define RP_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "base/sql.h"
+#include "base/value.h"
+
+struct rp_store;
+struct rp_store_conn;
+
+struct rp_store_config {
+    unsigned readers;      /* read connections in the pool, default 4 */
+    unsigned max_batch;    /* largest commit group, default 512 */
+    bool memory;           /* a private in-memory database (tests); url is ignored */
+};
+
+/**
+ * Opens (creating if needed) the database at url: a file path, or
+ * "sqlite:PATH". Applies the system migrations and starts the writer thread.
+ * Returns 0, or RP_EIO/RP_EDB/RP_EUNSUPPORTED with err set.
+ */
+int rp_store_open(const char *url, const struct rp_store_config *cfg, struct rp_store **out,
+                  struct rp_error *err);
+/** Drains queued writes, stops the writer and closes every connection. NULL allowed. */
+void rp_store_close(struct rp_store *s);
+
+enum rp_sql_dialect rp_store_dialect(const struct rp_store *s);
+/** Schema version after migrations. */
+int rp_store_schema_version(struct rp_store *s);
+
+struct rp_store_conn *rp_store_reader_acquire(struct rp_store *s);
+void rp_store_reader_release(struct rp_store *s, struct rp_store_conn *c);
+
+/** Called for each row; return 0 to go on, 1 to stop early, or a negative code. */
+typedef int (*rp_store_row_fn)(void *ctx, const struct rp_value *cols, size_t ncols);
+
+/** Runs q; rows go to fn (may be NULL). Returns 0, the callback's negative code, or RP_EDB
+ *  (unique violations: RP_ECONFLICT) with err set; SQL and engine text go only to the log. */
+int rp_store_query(struct rp_store_conn *c, const struct rp_sql *q, rp_store_row_fn fn, void *ctx,
+                   struct rp_error *err);
+/** Runs q for its effect; *changes (may be NULL) gets the number of rows changed. */
+int rp_store_exec(struct rp_store_conn *c, const struct rp_sql *q, int64_t *changes,
+                  struct rp_error *err);
+/** Runs parameterless SQL, possibly several statements (DDL). */
+int rp_store_exec_script(struct rp_store_conn *c, const char *sql, struct rp_error *err);
+/** Name of the unique index a RP_ECONFLICT came from ("" if unknown); valid until next call. */
+const char *rp_store_conflict_index(struct rp_store_conn *c);
+
+/** A unit of work run by the writer inside a savepoint. Return 0 to keep its effects. */
+typedef int (*rp_store_write_fn)(struct rp_store_conn *c, void *ctx, struct rp_error *err);
+/** Called on the writer thread once the unit's fate is durable: rc is 0 or its failure. */
+typedef void (*rp_store_done_fn)(void *ctx, int rc);
+
+/**
+ * Queues a unit. err must stay valid until done runs; done must not block.
+ * Returns 0, or RP_EBUSY when the queue is full (nothing is queued then).
+ */
+int rp_store_write_submit(struct rp_store *s, rp_store_write_fn fn, rp_store_done_fn done,
+                          void *ctx, struct rp_error *err);
+/** Queues a unit and waits for its durable result. Returns the unit's rc. */
+int rp_store_write(struct rp_store *s, rp_store_write_fn fn, void *ctx, struct rp_error *err);
+
+/** Nested savepoint inside a unit (batch items). */
+int rp_store_savepoint(struct rp_store_conn *c, const char *name);
+int rp_store_release(struct rp_store_conn *c, const char *name);
+int rp_store_rollback_to(struct rp_store_conn *c, const char *name);
+
+/** Online backup to path (a consistent snapshot, taken while writes go on). */
+int rp_store_backup(struct rp_store *s, const char *path, struct rp_error *err);
+/** Runs PRAGMA integrity_check; 0 when "ok". */
+int rp_store_integrity_check(struct rp_store *s, struct rp_error *err);
+
+/** Counters for /metrics. */
+struct rp_store_stats {
+    uint64_t commits;      /* transactions committed by the writer */
+    uint64_t units;        /* units run */
+    uint64_t units_failed; /* units rolled back */
+    uint64_t queue_depth;  /* units waiting now */
+};
+void rp_store_stats(struct rp_store *s, struct rp_store_stats *out);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * Versioned migrations of the system tables. Each step runs once, in its own
+ * transaction, and bumps PRAGMA user_version; a database newer than this
+ * binary is refused rather than guessed at. Record tables are not migrated
+ * here: they follow the metadata (records/records_schema.c).
+ */
+#include "store/store_int.h"
+#include "base/arena.h"
+#include "base/log.h"
+
+#include <stdio.h>
+
+static const char *const migrations[] = {
+    /* 1: identity, audit, change log, idempotency, custom metadata */
+    "CREATE TABLE rp_user ("
+    " id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, display_name TEXT, email TEXT,"
+    " password_hash TEXT NOT NULL, is_admin INTEGER NOT NULL DEFAULT 0,"
+    " active INTEGER NOT NULL DEFAULT 1, locale TEXT,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE rp_token ("
+    " id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT,"
+    " token_hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, expires_at INTEGER,"
+    " revoked_at INTEGER, last_used_at INTEGER);"
+    "CREATE INDEX rp_token_user ON rp_token(user_id);"
+    "CREATE TABLE rp_audit ("
+    " id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT, action TEXT NOT NULL,"
+    " object TEXT, record_id TEXT, changes TEXT, request_id TEXT);"
+    "CREATE INDEX rp_audit_record ON rp_audit(object, record_id, id);"
+    "CREATE TABLE rp_change ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, object TEXT NOT NULL,"
+    " record_id TEXT NOT NULL, op TEXT NOT NULL, actor TEXT, changes TEXT);"
+    "CREATE TABLE rp_idempotency ("
+    " actor TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,"
+    " status INTEGER NOT NULL, location TEXT, etag TEXT, body TEXT,"
+    " created_at INTEGER NOT NULL, PRIMARY KEY (actor, key));"
+    "CREATE TABLE rp_meta_custom ("
+    " seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, object TEXT NOT NULL, name TEXT,"
+    " definition TEXT NOT NULL, created_at INTEGER NOT NULL, created_by TEXT);"
+    "CREATE TABLE rp_setting (key TEXT PRIMARY KEY, value TEXT);",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int int_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    int64_t *out = ctx;
+    if (n > 0 && cols[0].type == RP_V_INT)
+        *out = cols[0].u.i;
+    return 0;
+}
+
+static int query_int(struct rp_store_conn *c, const char *sql, int64_t *out, struct rp_error *err)
+{
+    struct rp_arena a;
+    struct rp_sql q;
+    int rc;
+
+    rp_arena_init(&a);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, sql);
+    rc = rp_store_query(c, &q, int_row, out, err);
+    rp_arena_release(&a);
+    return rc;
+}
+
+int rp_store_migrate_sqlite(struct rp_store_conn *c, int *version, struct rp_error *err)
+{
+    int64_t v = 0;
+    int rc = query_int(c, "SELECT user_version FROM pragma_user_version", &v, err);
+
+    if (rc < 0)
+        return rc;
+    if (v > NMIGRATIONS)
+        return rp_error_set(err, RP_EDB,
+                            "database schema version %lld is newer than this rapport (%d); upgrade rapport",
+                            (long long)v, NMIGRATIONS);
+    for (int i = (int)v; i < NMIGRATIONS; i++) {
+        char bump[64];
+        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d;", i + 1);
+        rc = rp_store_exec_script(c, "BEGIN IMMEDIATE", err);
+        if (rc == 0)
+            rc = rp_store_exec_script(c, migrations[i], err);
+        if (rc == 0)
+            rc = rp_store_exec_script(c, bump, err);
+        if (rc == 0)
+            rc = rp_store_exec_script(c, "COMMIT", err);
+        if (rc < 0) {
+            struct rp_error ignore;
+            rp_error_init(&ignore, NULL);
+            rp_store_exec_script(c, "ROLLBACK", &ignore);
+            rp_log_error("migration %d failed", i + 1);
+            return rc;
+        }
+        rp_log_info("applied migration %d", i + 1);
+    }
+    *version = NMIGRATIONS;
+    return 0;
+}
