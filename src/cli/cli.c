@@ -1,9 +1,473 @@
+/*
+ * The rapport command line. Each subcommand is a row in a table: name, usage
+ * and a function taking the remaining arguments. Commands work on the
+ * database directly through the app module (never through HTTP), so they run
+ * with or without a server on the same file; SQLite serialises the writers.
+ * Exit status: 0 success, 1 failure, 2 usage error.
+ */
 #include "cli/cli.h"
+#include "app/app.h"
+#include "base/log.h"
+#include "base/time.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define DEFAULT_DB     "./data/rapport.db"
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+
+struct cli_opts {
+    const char *db;
+    const char *listen;
+    bool demo;
+    bool admin;
+    bool password_stdin;
+    bool access_log;
+    unsigned threads;
+    const char *name;
+    const char *expires;
+    const char *positional[4];
+    size_t npositional;
+};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "rapport: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'rapport --help'.\n");
+    return 2;
+}
+
+/* Options shared by every command; unknown ones are usage errors. */
+static int parse_opts(int argc, char **argv, struct cli_opts *o, bool *help)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char **target = NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            *help = true;
+            continue;
+        }
+        if (strcmp(a, "--demo") == 0) {
+            o->demo = true;
+            continue;
+        }
+        if (strcmp(a, "--admin") == 0) {
+            o->admin = true;
+            continue;
+        }
+        if (strcmp(a, "--password-stdin") == 0) {
+            o->password_stdin = true;
+            continue;
+        }
+        if (strcmp(a, "--access-log") == 0) {
+            o->access_log = true;
+            continue;
+        }
+        if (strcmp(a, "--no-access-log") == 0) {
+            o->access_log = false;
+            continue;
+        }
+        if (strcmp(a, "--db") == 0)
+            target = &o->db;
+        else if (strcmp(a, "--listen") == 0)
+            target = &o->listen;
+        else if (strcmp(a, "--name") == 0)
+            target = &o->name;
+        else if (strcmp(a, "--expires") == 0)
+            target = &o->expires;
+        else if (strcmp(a, "--threads") == 0) {
+            char *end;
+            long n;
+            if (i + 1 >= argc)
+                return usage_error("option '%s' needs a value", a);
+            n = strtol(argv[++i], &end, 10);
+            if (*end || n < 1 || n > 256)
+                return usage_error("option '--threads' needs a number from 1 to 256, not '%s'",
+                                   argv[i]);
+            o->threads = (unsigned)n;
+            continue;
+        }
+        if (target) {
+            if (i + 1 >= argc)
+                return usage_error("option '%s' needs a value", a);
+            *target = argv[++i];
+            continue;
+        }
+        if (a[0] == '-')
+            return usage_error("unknown option '%s'", a);
+        if (o->npositional == sizeof(o->positional) / sizeof(o->positional[0]))
+            return usage_error("unexpected argument '%s'", a);
+        o->positional[o->npositional++] = a;
+    }
+    return 0;
+}
+
+static int open_app(const struct cli_opts *o, struct rp_app **app)
+{
+    struct rp_arena a;
+    struct rp_error err;
+    struct rp_app_config cfg = {.db = o->db ? o->db : DEFAULT_DB};
+    int rc;
+
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    rc = rp_app_open(&cfg, app, &err);
+    if (rc < 0)
+        fprintf(stderr, "rapport: %s\n", err.detail ? err.detail : rp_err_title(rc));
+    rp_arena_release(&a);
+    return rc < 0 ? 1 : 0;
+}
+
+static int report(int rc, const struct rp_error *err)
+{
+    if (rc >= 0)
+        return 0;
+    fprintf(stderr, "rapport: %s\n", err->detail ? err->detail : rp_err_title(rc));
+    for (size_t i = 0; i < err->nfields; i++)
+        fprintf(stderr, "  %s: %s\n", err->fields[i].field, err->fields[i].message);
+    return 1;
+}
+
+/* Reads a password from stdin: without echo when it is a terminal. */
+static int read_password(const char *prompt, char *buf, size_t size)
+{
+    struct termios old, quiet;
+    bool tty = isatty(STDIN_FILENO);
+    size_t n;
+
+    if (tty) {
+        fprintf(stderr, "%s", prompt);
+        tcgetattr(STDIN_FILENO, &old);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    if (!fgets(buf, (int)size, stdin))
+        buf[0] = '\0';
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSANOW, &old);
+        fprintf(stderr, "\n");
+    }
+    n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
+/* ---- commands ---- */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static int parse_listen(const char *listen, char *addr, size_t size, unsigned *port)
+{
+    const char *colon = strrchr(listen, ':');
+    char *end;
+    long p;
+
+    if (!colon || (size_t)(colon - listen) >= size || colon == listen)
+        return -1;
+    p = strtol(colon + 1, &end, 10);
+    if (*end || p < 0 || p > 65535 || colon[1] == '\0')
+        return -1;
+    memcpy(addr, listen, (size_t)(colon - listen));
+    addr[colon - listen] = '\0';
+    *port = (unsigned)p;
+    return 0;
+}
+
+static int cmd_serve(struct cli_opts *o)
+{
+    struct rp_http_server_config scfg = {.access_log = o->access_log, .threads = o->threads};
+    struct rp_app *app = NULL;
+    struct rp_arena a;
+    struct rp_error err;
+    char addr[256], password[64];
+    unsigned port;
+    int rc, created;
+
+    if (parse_listen(o->listen ? o->listen : DEFAULT_LISTEN, addr, sizeof(addr), &port) < 0)
+        return usage_error("--listen needs ADDRESS:PORT, e.g. 127.0.0.1:8080, not '%s'",
+                           o->listen ? o->listen : "");
+    if (open_app(o, &app) != 0)
+        return 1;
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    created = rp_app_ensure_admin(app, password, sizeof(password), &err);
+    if (created < 0) {
+        rc = report(created, &err);
+        goto out;
+    }
+    if (o->demo) {
+        rc = rp_app_load_demo(app, &err);
+        if (rc < 0) {
+            rc = report(rc, &err);
+            goto out;
+        }
+        if (rc > 0)
+            fprintf(stderr, "rapport: loaded %d demo records\n", rc);
+    }
+    scfg.address = addr;
+    scfg.port = port;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    rc = rp_app_serve(app, &scfg, &err);
+    if (rc < 0) {
+        rc = report(rc, &err);
+        goto out;
+    }
+    printf("rapport %s serving http://%s:%u/\n", RP_VERSION, addr,
+           rp_http_server_port(app->server));
+    if (created > 0)
+        printf("\n  first start: administrator created\n  username: admin\n  password: %s\n\n"
+               "  (shown once; change it with: rapport user passwd admin)\n\n",
+               password);
+    fflush(stdout);
+    while (!stop_signal)
+        pause();
+    fprintf(stderr, "rapport: stopping (signal %d)\n", (int)stop_signal);
+    rc = 0;
+out:
+    rp_app_close(app); /* stops the server: in-flight requests finish, queued writes commit */
+    rp_arena_release(&a);
+    return rc;
+}
+
+static int cmd_migrate(struct cli_opts *o)
+{
+    struct rp_app *app;
+    if (open_app(o, &app) != 0)
+        return 1;
+    printf("database %s is at schema version %d\n", o->db ? o->db : DEFAULT_DB,
+           rp_store_schema_version(app->store));
+    rp_app_close(app);
+    return 0;
+}
+
+static int cmd_user_add(struct cli_opts *o, struct rp_app *app, struct rp_error *err)
+{
+    char password[1100];
+    struct rp_user_info u;
+    int rc;
+
+    if (o->npositional != 3)
+        return usage_error("usage: rapport user add USERNAME [--admin] [--name 'Display Name']");
+    if (read_password("password: ", password, sizeof(password)) < 0) {
+        fprintf(stderr, "rapport: a password is required (read from standard input)\n");
+        return 1;
+    }
+    rc = rp_auth_user_add(app->auth, o->positional[2], password, o->name, o->admin, &u, err);
+    explicit_bzero(password, sizeof(password));
+    if (rc < 0)
+        return report(rc, err);
+    printf("created user %s (%s)%s\n", u.username, u.id, u.is_admin ? ", administrator" : "");
+    return 0;
+}
+
+static int cmd_user_passwd(struct cli_opts *o, struct rp_app *app, struct rp_error *err)
+{
+    char password[1100];
+    int rc;
+
+    if (o->npositional != 3)
+        return usage_error("usage: rapport user passwd USERNAME");
+    if (read_password("new password: ", password, sizeof(password)) < 0) {
+        fprintf(stderr, "rapport: a password is required (read from standard input)\n");
+        return 1;
+    }
+    rc = rp_auth_user_passwd(app->auth, o->positional[2], password, err);
+    explicit_bzero(password, sizeof(password));
+    if (rc < 0)
+        return report(rc, err);
+    printf("password changed for %s; their sessions were revoked\n", o->positional[2]);
+    return 0;
+}
+
+static void print_user(void *ctx, const struct rp_user_info *u)
+{
+    struct rp_buf b;
+    (void)ctx;
+    rp_buf_init(&b, NULL, 64);
+    rp_time_format_datetime(&b, u->created_at);
+    printf("%-36s  %-20s  %-5s  %-8s  %s  %s\n", u->id, u->username, u->is_admin ? "admin" : "user",
+           u->active ? "active" : "inactive", b.data, u->display_name);
+    rp_buf_release(&b);
+}
+
+static int cmd_user(struct cli_opts *o)
+{
+    struct rp_app *app;
+    struct rp_arena a;
+    struct rp_error err;
+    const char *sub = o->npositional > 1 ? o->positional[1] : "";
+    int rc;
+
+    if (strcmp(sub, "add") != 0 && strcmp(sub, "passwd") != 0 && strcmp(sub, "list") != 0)
+        return usage_error("usage: rapport user add|passwd|list ...");
+    if (open_app(o, &app) != 0)
+        return 1;
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    if (strcmp(sub, "add") == 0) {
+        rc = cmd_user_add(o, app, &err);
+    } else if (strcmp(sub, "passwd") == 0) {
+        rc = cmd_user_passwd(o, app, &err);
+    } else {
+        printf("%-36s  %-20s  %-5s  %-8s  %-20s  %s\n", "ID", "USERNAME", "ROLE", "STATUS",
+               "CREATED", "NAME");
+        rc = report(rp_auth_user_list(app->auth, print_user, NULL, &err), &err);
+    }
+    rp_app_close(app);
+    rp_arena_release(&a);
+    return rc;
+}
+
+static int cmd_token(struct cli_opts *o)
+{
+    struct rp_app *app;
+    struct rp_arena a;
+    struct rp_error err;
+    struct rp_user_info u;
+    struct rp_buf token;
+    int64_t expires = 0;
+    char id[40];
+    int rc;
+
+    if (o->npositional != 3 || strcmp(o->positional[1], "create") != 0)
+        return usage_error("usage: rapport token create USERNAME [--name NAME] [--expires RFC3339]");
+    if (o->expires && rp_time_parse_datetime(o->expires, strlen(o->expires), &expires) < 0)
+        return usage_error("--expires needs an RFC 3339 timestamp, not '%s'", o->expires);
+    if (open_app(o, &app) != 0)
+        return 1;
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    rp_buf_init(&token, &a, 256);
+    rc = rp_auth_user_get(app->auth, o->positional[2], &u, &err);
+    if (rc == 0)
+        rc = rp_auth_token_create(app->auth, u.id, o->name ? o->name : "cli", expires, &token, id,
+                                  &err);
+    if (rc == 0)
+        printf("%s\n", token.data); /* shown once: only its hash is stored */
+    rc = report(rc, &err);
+    rp_app_close(app);
+    rp_arena_release(&a);
+    return rc;
+}
+
+static int cmd_backup(struct cli_opts *o)
+{
+    struct rp_app *app;
+    struct rp_arena a;
+    struct rp_error err;
+    int rc;
+
+    if (o->npositional != 2)
+        return usage_error("usage: rapport backup FILE [--db DATABASE]");
+    if (access(o->positional[1], F_OK) == 0) {
+        fprintf(stderr, "rapport: %s exists; refusing to overwrite it\n", o->positional[1]);
+        return 1;
+    }
+    if (open_app(o, &app) != 0)
+        return 1;
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    rc = rp_store_backup(app->store, o->positional[1], &err);
+    if (rc == 0)
+        printf("backed up %s to %s\n", o->db ? o->db : DEFAULT_DB, o->positional[1]);
+    rc = report(rc, &err);
+    rp_app_close(app);
+    rp_arena_release(&a);
+    return rc;
+}
+
+static int cmd_version(struct cli_opts *o)
+{
+    (void)o;
+    printf("rapport %s\n", RP_VERSION);
+    return 0;
+}
+
+struct command {
+    const char *name;
+    const char *usage;
+    const char *help;
+    int (*fn)(struct cli_opts *o);
+};
+
+static const struct command commands[] = {
+    {"serve", "serve [--db FILE] [--listen ADDR:PORT] [--demo] [--threads N] [--access-log]",
+     "serve the CRM over HTTP (creates the database and an admin on first start)", cmd_serve},
+    {"migrate", "migrate [--db FILE]", "create or upgrade the database schema", cmd_migrate},
+    {"user", "user add USERNAME [--admin] [--name NAME] | user passwd USERNAME | user list",
+     "manage users; passwords are read from standard input", cmd_user},
+    {"token", "token create USERNAME [--name NAME] [--expires RFC3339]",
+     "create a named API token (printed once)", cmd_token},
+    {"backup", "backup FILE [--db FILE]", "write a consistent online copy of the database",
+     cmd_backup},
+    {"version", "version", "print the version", cmd_version},
+};
+
+static void print_help(FILE *f, const struct command *only)
+{
+    if (only) {
+        fprintf(f, "usage: rapport %s\n\n%s\n", only->usage, only->help);
+        return;
+    }
+    fprintf(f, "usage: rapport COMMAND [OPTIONS]\n\nRapport %s, a CRM server.\n\ncommands:\n",
+            RP_VERSION);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-9s %s\n            %s\n", commands[i].name, commands[i].help,
+                commands[i].usage);
+    fprintf(f, "\nThe default database is %s. 'rapport COMMAND --help' shows one command.\n",
+            DEFAULT_DB);
+}
+
 int rp_cli_main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    puts("rapport " RP_VERSION);
-    return 0;
+    struct cli_opts o = {.access_log = true};
+    const struct command *cmd = NULL;
+    bool help = false;
+    int rc;
+
+    rp_log_init_from_env();
+    if (argc < 2) {
+        print_help(stderr, NULL);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        print_help(stdout, NULL);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(&o);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            cmd = &commands[i];
+    if (!cmd)
+        return usage_error("unknown command '%s'", argv[1]);
+    o.positional[o.npositional++] = argv[1];
+    rc = parse_opts(argc - 2, argv + 2, &o, &help);
+    if (rc != 0)
+        return rc;
+    if (help) {
+        print_help(stdout, cmd);
+        return 0;
+    }
+    return cmd->fn(&o);
 }

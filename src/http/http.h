@@ -59,9 +59,18 @@ struct rp_http_pair {
 struct rp_http_req;
 struct rp_http_resp;
 
-/** Returns 0 with resp filled, RP_HTTP_SUSPENDED, or a negative RP_E* (see req->err). */
+/**
+ * Returns 0 with resp filled, RP_HTTP_SUSPENDED, or a negative RP_E* (see
+ * req->err). On a negative code the body is replaced by a problem+json
+ * document; headers the handler set (e.g. Retry-After) are kept.
+ */
 typedef int (*rp_http_handler_fn)(struct rp_http_req *req, struct rp_http_resp *resp);
-/** Runs before every handler in registration order; same return convention. 0 = continue. */
+/**
+ * Runs before every handler (and the fallback) in registration order; same
+ * return convention. 0 = continue; a negative code or RP_HTTP_SUSPENDED ends
+ * the chain and the route handler is not called (after a suspension the
+ * continuation given to rp_http_suspend produces the response).
+ */
 typedef int (*rp_http_middleware_fn)(struct rp_http_req *req, struct rp_http_resp *resp);
 
 #define RP_HTTP_SUSPENDED 1
@@ -80,12 +89,15 @@ struct rp_http_req {
     size_t body_len;
     const char *params[RP_HTTP_MAX_ROUTE_PARAMS]; /* captured {segments}, in order */
     size_t nparams;
-    unsigned route_flags;        /* flags of the matched route */
-    const char *route_pattern;   /* e.g. "/api/v1/records/{object}/{id}" */
-    char request_id[40];         /* from a valid X-Request-Id header, or a new UUIDv7 */
+    unsigned route_flags;        /* flags of the matched route; RP_ROUTE_PUBLIC for the fallback */
+    const char *route_pattern;   /* e.g. "/api/v1/records/{object}/{id}"; NULL when no route
+                                    matched (the fallback handler) */
+    char request_id[65];         /* from a valid X-Request-Id header (1-64 of [A-Za-z0-9._-]),
+                                    or a new UUIDv7 */
     const char *remote_addr;     /* peer address as text; "in-process" for dispatch */
     void *app;                   /* the pointer given to rp_http_router_new */
     void *auth;                  /* set by middleware (the authenticated principal) */
+    void *handler_ctx;           /* a handler's state for its continuation after a suspend */
     /* private */
     rp_http_handler_fn _resume_fn;
     void *_conn;
@@ -115,30 +127,49 @@ void rp_http_router_free(struct rp_http_router *r);
 void rp_http_route(struct rp_http_router *r, unsigned methods, const char *pattern,
                    unsigned flags, rp_http_handler_fn fn);
 void rp_http_router_use(struct rp_http_router *r, rp_http_middleware_fn fn);
-/** Handler for paths no route matches (e.g. static files); default is a 404 problem. */
+/**
+ * Handler for paths no route matches (e.g. static files); default is a 404
+ * problem. Middleware runs before it with route_flags RP_ROUTE_PUBLIC and
+ * route_pattern NULL; it is called for every method.
+ */
 void rp_http_router_fallback(struct rp_http_router *r, rp_http_handler_fn fn);
 
 /* ---- request helpers ---- */
 
-/** Header value by case-insensitive name, or NULL. */
+/** Header value by case-insensitive name (the first if repeated), or NULL. */
 const char *rp_http_header(const struct rp_http_req *req, const char *name);
-/** Query parameter by exact name, or NULL. */
+/** Query parameter by exact name (the first if repeated), or NULL. */
 const char *rp_http_query(const struct rp_http_req *req, const char *name);
 
 /**
  * Suspends the request: call it before handing req to another thread, then
- * return RP_HTTP_SUSPENDED. fn runs on a worker thread after rp_http_resume.
+ * return RP_HTTP_SUSPENDED. fn runs on a worker thread after rp_http_resume
+ * (with the same resp) and may itself suspend again. req and its arena stay
+ * valid until the response has been sent, so the other thread may write
+ * results into them before it resumes.
  */
 void rp_http_suspend(struct rp_http_req *req, rp_http_handler_fn fn);
-/** Resumes a suspended request; callable from any thread, exactly once. */
+/**
+ * Resumes a suspended request; callable from any thread, exactly once per
+ * rp_http_suspend, even before the handler has returned RP_HTTP_SUSPENDED.
+ * The caller must not touch req afterwards.
+ */
 void rp_http_resume(struct rp_http_req *req);
 
 /* ---- response helpers ---- */
 
-/** Adds a header; name and value are copied into the request arena. */
+/**
+ * Adds a header; name and value are copied into the request arena. A name
+ * that is not an HTTP token, a value with CR, LF or NUL, or a header past
+ * RP_HTTP_MAX_RESP_HEADERS is dropped (and logged). Headers the handler sets
+ * win over the transport's defaults (Cache-Control, Retry-After, ...).
+ */
 void rp_http_resp_header(struct rp_http_req *req, struct rp_http_resp *resp, const char *name,
                          const char *value);
-/** Writes an RFC 9457 problem+json body from req->err (code, title, detail, errors[]). */
+/**
+ * Writes an RFC 9457 problem+json body from req->err (code, title, detail,
+ * errors[]) with status rp_err_http_status(code), replacing any body.
+ */
 void rp_http_resp_problem(struct rp_http_req *req, struct rp_http_resp *resp, int code);
 
 /* ---- in-process dispatch (tests, CLI) ---- */
@@ -190,7 +221,12 @@ struct rp_http_server_config {
 int rp_http_server_start(struct rp_http_router *r, const struct rp_http_server_config *cfg,
                          struct rp_http_server **out, struct rp_error *err);
 unsigned rp_http_server_port(const struct rp_http_server *s);
-/** Stops accepting, finishes in-flight requests, frees the server. NULL is allowed. */
+/**
+ * Stops accepting, finishes in-flight requests, frees the server. NULL is
+ * allowed. Waits for every suspended request to be resumed and answered, so
+ * the threads that hold them must still be running. Requests that arrive on
+ * open connections meanwhile are answered 503.
+ */
 void rp_http_server_stop(struct rp_http_server *s);
 
 /**

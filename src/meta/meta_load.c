@@ -478,8 +478,12 @@ static int link_snapshot(struct builder *b)
                                    &f->formula_expr, &sub) < 0)
                 return rp_error_set(b->err, RP_EINVAL, "formula of field \"%s\" of object \"%s\": %s",
                                     f->name, o->name, sub.detail);
+            /* Numbers convert to the declared result: a money formula rounds to 1/10,000. */
             if (rp_expr_type(f->formula_expr) != f->vtype &&
-                !(f->vtype == RP_V_NUM && rp_expr_type(f->formula_expr) == RP_V_INT))
+                !((f->vtype == RP_V_NUM || f->vtype == RP_V_MONEY) &&
+                  (rp_expr_type(f->formula_expr) == RP_V_INT ||
+                   rp_expr_type(f->formula_expr) == RP_V_NUM ||
+                   rp_expr_type(f->formula_expr) == RP_V_MONEY)))
                 return rp_error_set(b->err, RP_EINVAL,
                                     "formula of field \"%s\" of object \"%s\" yields %s, not %s",
                                     f->name, o->name, rp_vtype_name(rp_expr_type(f->formula_expr)),

@@ -1,0 +1,50 @@
+/* Private to src/api/: helpers shared by the handler files. */
+#ifndef RP_API_API_INT_H
+#define RP_API_API_INT_H
+
+#include "api/api.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+
+struct rp_api {
+    struct rp_records *records;
+    struct rp_auth *auth;
+    struct rp_meta_registry *meta;
+    struct rp_store *store;
+    const struct rp_clock *clock;
+    struct rp_http_router *router;
+    _Atomic bool ready;
+    int64_t started_ms;
+};
+
+static inline struct rp_api *api_of(struct rp_http_req *req)
+{
+    return req->app;
+}
+
+static inline const struct rp_principal *principal_of(struct rp_http_req *req)
+{
+    return req->auth;
+}
+
+/** Rejects query parameters not in allowed (NULL-terminated): 400 naming the parameter. */
+int api_check_params(struct rp_http_req *req, const char *const *allowed);
+/** Parses the JSON body (required): 400 for none or malformed, 413 past limits. Borrowed. */
+json_t *api_body_json(struct rp_http_req *req);
+/** Parses a non-negative integer parameter in [min, max]; def when absent. */
+int api_int_param(struct rp_http_req *req, const char *name, int64_t min, int64_t max, int64_t def,
+                  int64_t *out);
+/** Sets resp to 200 (or status) with the JSON text in b. */
+void api_json(struct rp_http_resp *resp, int status, const struct rp_buf *b);
+/** Copies err (from a service) into req->err and returns its code. */
+int api_fail(struct rp_http_req *req, const struct rp_error *err);
+
+void api_register_records(struct rp_http_router *r);
+void api_register_auth(struct rp_http_router *r);
+void api_register_meta(struct rp_http_router *r);
+void api_register_system(struct rp_http_router *r);
+/** The authentication middleware. */
+int api_authenticate(struct rp_http_req *req, struct rp_http_resp *resp);
+
+#endif

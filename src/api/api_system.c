@@ -1,0 +1,325 @@
+/*
+ * Operational endpoints (/healthz, /readyz, /metrics) and the OpenAPI 3.1
+ * document, generated from the current metadata snapshot on each request so
+ * custom objects and fields appear as soon as they are defined.
+ */
+#include "api/api_int.h"
+#include "base/json.h"
+
+#include <stdio.h>
+
+static int h_healthz(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    (void)req;
+    rp_buf_adds(&resp->body, "{\"status\":\"ok\"}");
+    return 0;
+}
+
+static int h_readyz(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    struct rp_api *api = api_of(req);
+    struct rp_store_stats st;
+
+    rp_store_stats(api->store, &st);
+    if (!atomic_load(&api->ready))
+        return rp_error_set(&req->err, RP_EBUSY, "rapport is starting");
+    rp_buf_addf(&resp->body, "{\"status\":\"ready\",\"write_queue\":%llu}",
+                (unsigned long long)st.queue_depth);
+    return 0;
+}
+
+static int h_metrics(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    struct rp_api *api = api_of(req);
+    struct rp_store_stats st;
+
+    rp_store_stats(api->store, &st);
+    resp->content_type = "text/plain; version=0.0.4";
+    rp_http_metrics(api->router, &resp->body);
+    rp_buf_addf(&resp->body,
+                "# HELP rapport_store_commits_total Write transactions committed (commit groups).\n"
+                "# TYPE rapport_store_commits_total counter\n"
+                "rapport_store_commits_total %llu\n"
+                "# HELP rapport_store_units_total Write units run by the writer.\n"
+                "# TYPE rapport_store_units_total counter\n"
+                "rapport_store_units_total %llu\n"
+                "# HELP rapport_store_units_failed_total Write units rolled back.\n"
+                "# TYPE rapport_store_units_failed_total counter\n"
+                "rapport_store_units_failed_total %llu\n"
+                "# HELP rapport_store_write_queue Write units waiting for the writer.\n"
+                "# TYPE rapport_store_write_queue gauge\n"
+                "rapport_store_write_queue %llu\n"
+                "# HELP rapport_uptime_seconds Seconds since start.\n"
+                "# TYPE rapport_uptime_seconds gauge\n"
+                "rapport_uptime_seconds %lld\n",
+                (unsigned long long)st.commits, (unsigned long long)st.units,
+                (unsigned long long)st.units_failed, (unsigned long long)st.queue_depth,
+                (long long)((rp_clock_now_ms(api->clock) - api->started_ms) / 1000));
+    return 0;
+}
+
+/* ---- OpenAPI ---- */
+
+static json_t *field_schema(const struct rp_field *f)
+{
+    json_t *s = json_object();
+    switch (f->type) {
+    case RP_F_NUMBER:
+    case RP_F_PERCENT: json_object_set_new(s, "type", json_string("number")); break;
+    case RP_F_INTEGER: json_object_set_new(s, "type", json_string("integer")); break;
+    case RP_F_MONEY:
+        json_object_set_new(s, "type", json_pack("[ss]", "number", "string"));
+        json_object_set_new(s, "description",
+                            json_string("exact decimal with at most 4 fraction digits; send large amounts as a string"));
+        break;
+    case RP_F_BOOL: json_object_set_new(s, "type", json_string("boolean")); break;
+    case RP_F_DATE:
+        json_object_set_new(s, "type", json_string("string"));
+        json_object_set_new(s, "format", json_string("date"));
+        break;
+    case RP_F_DATETIME:
+        json_object_set_new(s, "type", json_string("string"));
+        json_object_set_new(s, "format", json_string("date-time"));
+        break;
+    case RP_F_MULTI_PICKLIST: {
+        json_t *items = json_object(), *vals = json_array();
+        for (size_t i = 0; i < f->nvalues; i++)
+            json_array_append_new(vals, json_string(f->values[i].value));
+        json_object_set_new(items, "enum", vals);
+        json_object_set_new(s, "type", json_string("array"));
+        json_object_set_new(s, "items", items);
+        break;
+    }
+    case RP_F_FORMULA:
+        json_object_set_new(s, "readOnly", json_true());
+        break;
+    default:
+        json_object_set_new(s, "type", json_string("string"));
+        if (f->type == RP_F_EMAIL)
+            json_object_set_new(s, "format", json_string("email"));
+        else if (f->type == RP_F_URL)
+            json_object_set_new(s, "format", json_string("uri"));
+        else if (f->type == RP_F_REFERENCE)
+            json_object_set_new(s, "format", json_string("uuid"));
+        if (f->type == RP_F_PICKLIST) {
+            json_t *vals = json_array();
+            for (size_t i = 0; i < f->nvalues; i++)
+                json_array_append_new(vals, json_string(f->values[i].value));
+            json_object_set_new(s, "enum", vals);
+        } else if (!f->system && f->type != RP_F_REFERENCE) {
+            json_object_set_new(s, "maxLength", json_integer(f->max_length));
+        }
+    }
+    if (f->has_min)
+        json_object_set_new(s, "minimum", json_real(f->min));
+    if (f->has_max)
+        json_object_set_new(s, "maximum", json_real(f->max));
+    if (f->system)
+        json_object_set_new(s, "readOnly", json_true());
+    if (f->label.en)
+        json_object_set_new(s, "title", json_string(f->label.en));
+    if (f->type != RP_F_FORMULA && !f->required && !f->system) {
+        json_t *t = json_object_get(s, "type");
+        /* Optional fields accept null. */
+        if (json_is_string(t))
+            json_object_set_new(s, "type", json_pack("[ss]", json_string_value(t), "null"));
+        else if (json_is_array(t))
+            json_array_append_new(t, json_string("null"));
+    }
+    return s;
+}
+
+static json_t *object_schema(const struct rp_object *o)
+{
+    json_t *s = json_object(), *props = json_object(), *req = json_array();
+    json_object_set_new(s, "type", json_string("object"));
+    json_object_set_new(s, "title", json_string(o->label.en));
+    for (size_t i = 0; i < o->nfields; i++) {
+        json_object_set_new(props, o->fields[i].name, field_schema(&o->fields[i]));
+        if (o->fields[i].required)
+            json_array_append_new(req, json_string(o->fields[i].name));
+    }
+    json_object_set_new(s, "properties", props);
+    json_object_set_new(s, "required", req);
+    json_object_set_new(s, "additionalProperties", json_false());
+    return s;
+}
+
+static json_t *ref(const char *what, const char *name)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "#/components/%s/%s", what, name);
+    return json_pack("{ss}", "$ref", buf);
+}
+
+static json_t *json_response(const char *desc, json_t *schema)
+{
+    return json_pack("{ss s{s{so}}}", "description", desc, "content", "application/json",
+                     "schema", schema);
+}
+
+static json_t *errors(void)
+{
+    json_t *r = json_object();
+    static const char *const codes[] = {"400", "401", "403", "404", "409", "412",
+                                        "413", "415", "422", "429", "503", NULL};
+    for (size_t i = 0; codes[i]; i++)
+        json_object_set_new(r, codes[i], ref("responses", "Problem"));
+    return r;
+}
+
+static json_t *op(const char *summary, const char *id, json_t *params, json_t *body,
+                  const char *okcode, json_t *ok)
+{
+    json_t *o = json_object(), *resp = errors();
+    json_object_set_new(o, "summary", json_string(summary));
+    json_object_set_new(o, "operationId", json_string(id));
+    if (params)
+        json_object_set_new(o, "parameters", params);
+    if (body)
+        json_object_set_new(o, "requestBody",
+                            json_pack("{sbs{s{so}}}", "required", 1, "content",
+                                      "application/json", "schema", body));
+    json_object_set_new(resp, okcode, ok);
+    json_object_set_new(o, "responses", resp);
+    return o;
+}
+
+static json_t *qparam(const char *name, const char *type, const char *desc)
+{
+    return json_pack("{sssssss{ss}}", "name", name, "in", "query", "description", desc, "schema",
+                     "type", type);
+}
+
+static json_t *pparam(const char *name)
+{
+    return json_pack("{sssssbs{ss}}", "name", name, "in", "path", "required", 1, "schema", "type",
+                     "string");
+}
+
+static void object_paths(json_t *paths, const struct rp_object *o)
+{
+    char p[256], id[128];
+    json_t *item;
+    json_t *list = json_pack("{sss{s{ss s o}s{s[ss]}s{ss s{s{ss}s{ss}}}}}", "type", "object", "properties",
+                     "data", "type", "array", "items", ref("schemas", o->name), "next_cursor",
+                     "type", "string", "null", "total", "type", "object", "properties", "count",
+                     "type", "integer", "exact", "type", "boolean");
+    snprintf(p, sizeof(p), "/api/v1/records/%s", o->name);
+    snprintf(id, sizeof(id), "list_%s", o->name);
+    item = json_object();
+    json_object_set_new(
+        item, "get",
+        op("List, filter, sort, page and search", id,
+           json_pack("[oooooooo]", qparam("filter", "string", "expression (docs/expressions.md)"),
+                     qparam("sort", "string", "fields, '-' for descending"),
+                     qparam("limit", "integer", "1-500, default 50"),
+                     qparam("cursor", "string", "next_cursor of the previous page"),
+                     qparam("fields", "string", "comma-separated field names"),
+                     qparam("q", "string", "full-text search"),
+                     qparam("count", "boolean", "include total (exact up to 10,000)"),
+                     json_pack("{ss ss s{ss}}", "name", "Idempotency-Key", "in", "header",
+                               "schema", "type", "string")),
+           NULL, "200", json_response("a page", list)));
+    snprintf(id, sizeof(id), "create_%s", o->name);
+    json_object_set_new(item, "post",
+                        op("Create", id, NULL, ref("schemas", o->name), "201",
+                           json_response("created", ref("schemas", o->name))));
+    json_object_set_new(paths, p, item);
+
+    snprintf(p, sizeof(p), "/api/v1/records/%s/{id}", o->name);
+    item = json_object();
+    json_object_set_new(item, "parameters", json_pack("[o]", pparam("id")));
+    snprintf(id, sizeof(id), "get_%s", o->name);
+    json_object_set_new(item, "get",
+                        op("Get one (ETag)", id, NULL, NULL, "200",
+                           json_response("the record", ref("schemas", o->name))));
+    snprintf(id, sizeof(id), "update_%s", o->name);
+    json_object_set_new(item, "patch",
+                        op("Update the given fields (If-Match)", id, NULL, ref("schemas", o->name),
+                           "200", json_response("updated", ref("schemas", o->name))));
+    snprintf(id, sizeof(id), "delete_%s", o->name);
+    json_object_set_new(item, "delete",
+                        op("Soft-delete (restorable)", id, NULL, NULL, "200",
+                           json_response("deleted", ref("schemas", o->name))));
+    json_object_set_new(paths, p, item);
+
+    snprintf(p, sizeof(p), "/api/v1/records/%s/{id}/restore", o->name);
+    snprintf(id, sizeof(id), "restore_%s", o->name);
+    json_object_set_new(paths, p,
+                        json_pack("{s[o]so}", "parameters", pparam("id"), "post",
+                                  op("Undelete", id, NULL, NULL, "200",
+                                     json_response("restored", ref("schemas", o->name)))));
+    snprintf(p, sizeof(p), "/api/v1/records/%s/{id}/history", o->name);
+    snprintf(id, sizeof(id), "history_%s", o->name);
+    json_object_set_new(paths, p,
+                        json_pack("{s[o]so}", "parameters", pparam("id"), "get",
+                                  op("Audit trail of one record", id, NULL, NULL, "200",
+                                     json_response("history", json_pack("{ss}", "type", "object")))));
+    snprintf(p, sizeof(p), "/api/v1/records/%s/by/{field}/{value}", o->name);
+    snprintf(id, sizeof(id), "upsert_%s", o->name);
+    json_object_set_new(paths, p,
+                        json_pack("{s[oo]so}", "parameters", pparam("field"), pparam("value"),
+                                  "put",
+                                  op("Upsert by a unique field", id, NULL, ref("schemas", o->name),
+                                     "200", json_response("updated (201 when created)",
+                                                          ref("schemas", o->name)))));
+    snprintf(p, sizeof(p), "/api/v1/records/%s/batch", o->name);
+    snprintf(id, sizeof(id), "batch_%s", o->name);
+    json_object_set_new(paths, p,
+                        json_pack("{so}", "post",
+                                  op("Up to 1,000 operations, atomic or per item", id, NULL,
+                                     json_pack("{ss}", "type", "object"), "200",
+                                     json_response("per-item results",
+                                                   json_pack("{ss}", "type", "object")))));
+}
+
+static int h_openapi(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    struct rp_api *api = api_of(req);
+    struct rp_meta *m = rp_meta_acquire(api->meta);
+    json_t *doc, *paths = json_object(), *schemas = json_object();
+    char *text;
+    size_t len;
+
+    for (size_t i = 0; i < m->nobjects; i++) {
+        json_object_set_new(schemas, m->objects[i].name, object_schema(&m->objects[i]));
+        object_paths(paths, &m->objects[i]);
+    }
+    json_object_set_new(
+        schemas, "Problem",
+        json_pack("{sss{s{ss}s{ss}s{ss}s{ss}s{ss}s{ss}}}", "type", "object", "properties",
+                  "type", "type", "string", "title", "type", "string", "status", "type",
+                  "integer", "code", "type", "string", "detail", "type", "string", "errors",
+                  "type", "array"));
+    json_object_set_new(paths, "/api/v1/changes",
+                        json_pack("{so}", "get",
+                                  op("Change feed", "changes",
+                                     json_pack("[ooo]", qparam("after", "integer", "sequence"),
+                                               qparam("limit", "integer", "1-1000"),
+                                               qparam("objects", "string", "comma-separated")),
+                                     NULL, "200",
+                                     json_response("changes", json_pack("{ss}", "type", "object")))));
+    doc = json_pack("{ss s{ss ss ss} so s{so s{s{sss{ss}}} s{s{ssss}}} s[{s[]}]}", "openapi",
+                    "3.1.0", "info", "title", "Rapport CRM API", "version", RP_VERSION,
+                    "description", "Generated from the metadata of this installation.", "paths",
+                    paths, "components", "schemas", schemas, "responses", "Problem",
+                    "description", "RFC 9457 problem", "content", "application/problem+json",
+                    "securitySchemes", "bearer", "type", "http", "scheme", "bearer", "security",
+                    "bearer");
+    rp_meta_release(m);
+    if (!doc)
+        return rp_error_set(&req->err, RP_EINTERNAL, "could not build the OpenAPI document");
+    text = rp_json_dump_arena(&req->arena, doc, &len);
+    json_decref(doc);
+    rp_buf_add(&resp->body, text, len);
+    return 0;
+}
+
+void api_register_system(struct rp_http_router *r)
+{
+    rp_http_route(r, RP_HTTP_GET, "/healthz", RP_ROUTE_PUBLIC, h_healthz);
+    rp_http_route(r, RP_HTTP_GET, "/readyz", RP_ROUTE_PUBLIC, h_readyz);
+    rp_http_route(r, RP_HTTP_GET, "/metrics", RP_ROUTE_PUBLIC, h_metrics);
+    rp_http_route(r, RP_HTTP_GET, "/api/v1/openapi.json", RP_ROUTE_PUBLIC, h_openapi);
+}

@@ -1,0 +1,97 @@
+/* Wiring of the modules; see app.h. */
+#include "app/app.h"
+#include "base/log.h"
+#include "base/uuid.h"
+
+#include <sodium.h>
+#include <stdio.h>
+
+int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_error *err)
+{
+    struct rp_app *app = rp_xcalloc(1, sizeof(*app));
+    struct rp_store_config scfg = {.memory = cfg->memory};
+    struct rp_auth_config acfg = {0};
+    struct rp_meta *meta = NULL;
+    int rc;
+
+    if (cfg->fixed_clock)
+        rp_clock_init_fixed(&app->clock, cfg->fixed_clock_ms);
+    else
+        rp_clock_init_system(&app->clock);
+    app->system.user_id = "system";
+    app->system.username = "system";
+    app->system.display_name = "Rapport";
+    app->system.is_admin = true;
+
+    rc = rp_store_open(cfg->db, &scfg, &app->store, err);
+    if (rc < 0)
+        goto fail;
+    rc = rp_records_load_metadata(app->store, &app->clock, &meta, err);
+    if (rc < 0)
+        goto fail;
+    app->meta = rp_meta_registry_new(meta);
+    acfg.store = app->store;
+    acfg.clock = &app->clock;
+    if (cfg->fast_passwords) {
+        acfg.pw_opslimit = crypto_pwhash_OPSLIMIT_MIN;
+        acfg.pw_memlimit = crypto_pwhash_MEMLIMIT_MIN;
+    }
+    app->auth = rp_auth_new(&acfg);
+    if (!app->auth) {
+        rc = rp_error_set(err, RP_EINTERNAL, "could not initialise libsodium");
+        goto fail;
+    }
+    app->records = rp_records_new(&(struct rp_records_config){
+        .store = app->store, .meta = app->meta, .clock = &app->clock});
+    app->api = rp_api_new(&(struct rp_api_config){.records = app->records,
+                                                  .auth = app->auth,
+                                                  .meta = app->meta,
+                                                  .store = app->store,
+                                                  .clock = &app->clock});
+    app->router = rp_api_router_new(app->api);
+    *out = app;
+    return 0;
+fail:
+    rp_app_close(app);
+    return rc;
+}
+
+void rp_app_close(struct rp_app *app)
+{
+    if (!app)
+        return;
+    rp_http_server_stop(app->server);
+    rp_api_free(app->api); /* frees the router */
+    rp_records_free(app->records);
+    rp_auth_free(app->auth);
+    rp_store_close(app->store);
+    rp_meta_registry_free(app->meta);
+    free(app);
+}
+
+int rp_app_serve(struct rp_app *app, const struct rp_http_server_config *cfg,
+                 struct rp_error *err)
+{
+    int rc = rp_http_server_start(app->router, cfg, &app->server, err);
+    if (rc == 0)
+        rp_api_set_ready(app->api, true);
+    return rc;
+}
+
+int rp_app_ensure_admin(struct rp_app *app, char *password, size_t size, struct rp_error *err)
+{
+    unsigned char raw[18];
+    int64_t n = 0;
+    int rc = rp_auth_user_count(app->auth, &n, err);
+
+    if (rc < 0)
+        return rc;
+    if (n > 0)
+        return 0;
+    if (size < sodium_base64_ENCODED_LEN(sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING))
+        return rp_error_set(err, RP_EINTERNAL, "password buffer too small");
+    rp_random_bytes(raw, sizeof(raw));
+    sodium_bin2base64(password, size, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    rc = rp_auth_user_add(app->auth, "admin", password, "Administrator", true, NULL, err);
+    return rc < 0 ? rc : 1;
+}

@@ -1,0 +1,173 @@
+/*
+ * Records: the one read path and the one write path for every object.
+ *
+ * Reads (get, list, search, history, change feed) compose one SQL query per
+ * call: the object's columns, the policy's visibility condition, the
+ * caller's filter compiled from the expression language, full-text and
+ * keyset conditions. Nothing reaches the store without the policy condition.
+ *
+ * Writes (create, update, upsert, delete, restore; alone or in a batch) are
+ * validated against the metadata on the caller's thread, then applied by the
+ * store's writer as one unit: the row, an audit entry, a change event and the
+ * idempotency record commit in the same transaction, and the response is
+ * built from the row as committed. Validation rules are checked on the
+ * written row inside that transaction; a failing rule rolls the unit back.
+ *
+ * Responses are produced as JSON text into caller-provided buffers, so the
+ * API layer only frames them.
+ */
+#ifndef RP_RECORDS_RECORDS_H
+#define RP_RECORDS_RECORDS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "meta/meta.h"
+#include "store/store.h"
+
+struct rp_records;
+
+struct rp_records_config {
+    struct rp_store *store;
+    struct rp_meta_registry *meta;
+    const struct rp_clock *clock;
+};
+
+struct rp_records *rp_records_new(const struct rp_records_config *cfg);
+void rp_records_free(struct rp_records *rs);
+
+/**
+ * Loads custom definitions from the store, builds the snapshot and brings
+ * tables, columns, indexes and full-text indexes in line with it. Used at
+ * start-up; *out receives the snapshot (caller installs it in a registry).
+ */
+int rp_records_load_metadata(struct rp_store *store, const struct rp_clock *clock,
+                             struct rp_meta **out, struct rp_error *err);
+
+/**
+ * Adds a custom object (kind "object") or field (kind "field" on object) from
+ * a JSON definition: validates it by building the next snapshot, stores it,
+ * creates the columns and indexes in the same transaction and swaps the
+ * registry's snapshot. Returns 0, RP_EINVAL/RP_EVALIDATION, RP_ECONFLICT.
+ */
+int rp_records_define(struct rp_records *rs, const struct rp_principal *p, const char *kind,
+                      const char *object, const json_t *definition, struct rp_error *err);
+
+/* ---- reads ---- */
+
+struct rp_list_query {
+    const char *filter; /* expression, or NULL */
+    const char *sort;   /* "-amount,name", or NULL for id order */
+    size_t limit;       /* 1..RP_LIMIT_PAGE_MAX; 0 means the default */
+    const char *cursor; /* opaque, from a previous page's next_cursor */
+    const char *fields; /* "name,email", or NULL for all */
+    const char *q;      /* full-text search, or NULL */
+    bool count;         /* include "total" (exact up to RP_LIMIT_COUNT_EXACT) */
+};
+
+/**
+ * Writes {"data":[...],"next_cursor":...,"total":{...}} for a list query.
+ * Errors: RP_ENOTFOUND (unknown object), RP_EINVAL (bad filter, sort, fields,
+ * cursor or limit — the message names the parameter), RP_EFORBIDDEN.
+ */
+int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                    const struct rp_list_query *lq, struct rp_arena *arena, struct rp_buf *out,
+                    struct rp_error *err);
+
+/** Writes one record's JSON; *version gets its version for the ETag. RP_ENOTFOUND when missing
+ *  or invisible. fields as in rp_list_query. */
+int rp_records_get(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                   const char *id, const char *fields, struct rp_arena *arena, struct rp_buf *out,
+                   int64_t *version, struct rp_error *err);
+
+/** Writes {"data":[{"seq","at","actor","action","changes","request_id"}...],"next":...}: the audit
+ *  trail of one record, oldest first, after audit id `after`. */
+int rp_records_history(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                       const char *id, int64_t after, size_t limit, struct rp_arena *arena,
+                       struct rp_buf *out, struct rp_error *err);
+
+/** Writes {"data":[{"seq","at","object","id","op","actor","changes"}...],"next":seq}. objects is
+ *  a comma-separated filter or NULL. */
+int rp_records_changes(struct rp_records *rs, const struct rp_principal *p, int64_t after,
+                       size_t limit, const char *objects, struct rp_arena *arena,
+                       struct rp_buf *out, struct rp_error *err);
+
+/* ---- writes ---- */
+
+enum rp_write_op { RP_WRITE_CREATE, RP_WRITE_UPDATE, RP_WRITE_UPSERT, RP_WRITE_DELETE,
+                   RP_WRITE_RESTORE };
+
+/** One operation and, after the write, its outcome. */
+struct rp_write {
+    enum rp_write_op op;
+    const char *id;          /* update, delete, restore */
+    const json_t *data;      /* create, update, upsert: field values (borrowed) */
+    const char *key_field;   /* upsert: a unique field */
+    const char *key_value;   /* upsert: its value as text */
+    int64_t if_match;        /* expected version, or -1 */
+    /* outcome */
+    int status;              /* HTTP-style status of this item: 200, 201, 4xx */
+    struct rp_error err;     /* when status >= 400 */
+    struct rp_buf body;      /* the record as committed (JSON) */
+    char new_id[40];
+    int64_t version;
+    /* private */
+    struct rp_value *_values; /* validated values by field index, _set marks which */
+    bool *_set;
+};
+
+/** A request to write: one operation, or a batch. */
+struct rp_write_request {
+    const struct rp_principal *principal;
+    const char *object;
+    struct rp_write *writes;
+    size_t nwrites;
+    bool batch;              /* respond with per-item results */
+    bool atomic;             /* batch: all or nothing */
+    const char *idempotency_key; /* or NULL */
+    const char *fingerprint; /* hash of method, path and body, with the key */
+    const char *request_id;
+    struct rp_arena *arena;  /* the request's arena; outlives the write */
+    struct rp_error *err;    /* request-level failure (idempotency conflict, store errors) */
+    /* outcome */
+    bool replayed;           /* answered from the idempotency record */
+    int replay_status;
+    const char *replay_body, *replay_location, *replay_etag;
+    /* private */
+    struct rp_meta *_meta;
+    const struct rp_object *_object;
+    struct rp_records *_rs;
+    void (*_done)(void *ctx, int rc);
+    void *_done_ctx;
+};
+
+/**
+ * Validates every operation against the metadata on the calling thread.
+ * Returns 0, or an error in wr->err (single operation: 400 unknown field,
+ * 422 invalid values, 404 unknown object, 403). In a batch, item errors go to
+ * each item and only request-level problems fail this call.
+ */
+int rp_records_prepare(struct rp_records *rs, struct rp_write_request *wr);
+/**
+ * Queues a prepared request for the writer; done(ctx, rc) runs on the writer
+ * thread after commit (rc 0: see each write's status) or failure. Returns 0
+ * or RP_EBUSY when the write queue is full.
+ */
+int rp_records_submit(struct rp_records *rs, struct rp_write_request *wr,
+                      void (*done)(void *ctx, int rc), void *ctx);
+/** prepare + submit + wait: for the CLI, demo data and tests. */
+int rp_records_write(struct rp_records *rs, struct rp_write_request *wr);
+/** Releases the metadata reference a prepared request holds. Safe to call twice. */
+void rp_records_request_release(struct rp_write_request *wr);
+
+/** Writes the batch response {"atomic":..,"committed":..,"results":[...]} for a request. */
+void rp_records_batch_json(const struct rp_write_request *wr, struct rp_buf *out);
+
+#endif

@@ -1,0 +1,47 @@
+/* Private to src/records/. */
+#ifndef RP_RECORDS_RECORDS_INT_H
+#define RP_RECORDS_RECORDS_INT_H
+
+#include "records/records.h"
+
+#include <pthread.h>
+
+struct rp_records {
+    struct rp_store *store;
+    struct rp_meta_registry *meta;
+    const struct rp_clock *clock;
+    pthread_mutex_t define_lock; /* serialises metadata changes */
+};
+
+/** A row of an object as read: one value per field (field order), typed by field. */
+struct rp_row {
+    const struct rp_object *object;
+    struct rp_value *values; /* nfields entries; formulas are RP_V_NULL until computed */
+    int64_t deleted_at;      /* 0 when live */
+};
+
+/** Appends the column list for a full row read (fields in order, then deleted_at). */
+void rp_records_select_columns(const struct rp_object *o, struct rp_sql *q);
+/** Decodes a row fetched with rp_records_select_columns; text copied into arena. */
+void rp_records_decode_row(const struct rp_object *o, const struct rp_value *cols, size_t ncols,
+                           struct rp_arena *arena, struct rp_row *row);
+/** Reads a row by id on connection c (deleted ones too); RP_ENOTFOUND if absent or invisible. */
+int rp_records_fetch(struct rp_store_conn *c, const struct rp_principal *p,
+                     const struct rp_object *o, const char *id, struct rp_arena *arena,
+                     struct rp_row *row, struct rp_error *err);
+/** Computes formula fields of row in memory (reading dotted paths through c). */
+void rp_records_compute_formulas(struct rp_store_conn *c, const struct rp_meta *m,
+                                 struct rp_row *row, int64_t now_ms, struct rp_arena *arena);
+/** Writes a row as JSON. selected (may be NULL = all) flags fields by index. */
+void rp_records_row_json(const struct rp_row *row, const bool *selected, struct rp_buf *out);
+/** Parses a fields= list into flags by index; id is always selected. */
+int rp_records_parse_fields(const struct rp_object *o, const char *fields, struct rp_arena *arena,
+                            bool **selected, struct rp_error *err);
+/** Value of a stored column converted to the field's value type. */
+struct rp_value rp_records_column_value(const struct rp_field *f, const struct rp_value *col,
+                                        struct rp_arena *arena);
+/** Brings the table, columns, indexes and full-text index of o in line with the metadata. */
+int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o,
+                           struct rp_arena *arena, struct rp_error *err);
+
+#endif

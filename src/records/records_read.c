@@ -1,0 +1,660 @@
+/*
+ * The read path. Every query is built here, with the policy's condition
+ * always included; the caller's filter is compiled by the expression
+ * language into parameters, never into SQL text.
+ *
+ * Paging is keyset: the sort keys of the last row, plus its id, are carried
+ * in an opaque cursor (base64url JSON), so deep pages cost the same as the
+ * first. Nullable sort keys are paired with an "IS NULL" key so nulls sort
+ * last in both directions and on both store dialects.
+ */
+#include "records/records_int.h"
+#include "base/limits.h"
+#include "base/utf8.h"
+#include "expr/expr.h"
+
+#include <sodium.h>
+#include <stdio.h>
+
+#define SORT_MAX_KEYS 4
+#define SEARCH_MAX_TERMS 8
+#define TRIGRAM_MIN_CHARS 3
+
+struct sort_key {
+    const struct rp_field *f;
+    bool desc;
+    bool nullable;
+};
+
+struct sort_spec {
+    struct sort_key keys[SORT_MAX_KEYS + 1]; /* the id tie-breaker is last */
+    size_t n;
+};
+
+static int parse_sort(const struct rp_object *o, const char *sort, struct sort_spec *s,
+                      struct rp_error *err)
+{
+    const char *p = sort;
+    bool has_id = false;
+
+    s->n = 0;
+    while (p && *p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char name[RP_LIMIT_NAME_BYTES + 1];
+        bool desc = false;
+        const struct rp_field *f;
+
+        if (n > 0 && (*p == '-' || *p == '+')) {
+            desc = *p == '-';
+            p++;
+            n--;
+        }
+        if (n == 0 || n > RP_LIMIT_NAME_BYTES)
+            return rp_error_field(err, RP_EINVAL, "sort", "invalid",
+                                  "parameter \"sort\" must be field names separated by commas, each optionally prefixed by \"-\"");
+        memcpy(name, p, n);
+        name[n] = '\0';
+        f = rp_meta_field(o, name);
+        if (!f)
+            return rp_error_field(err, RP_EINVAL, "sort", "unknown_field",
+                                  "cannot sort by unknown field \"%s\" on object \"%s\"", name,
+                                  o->name);
+        if (f->type == RP_F_FORMULA || f->type == RP_F_MULTI_PICKLIST)
+            return rp_error_field(err, RP_EINVAL, "sort", "not_sortable",
+                                  "cannot sort by field \"%s\"", name);
+        if (s->n == SORT_MAX_KEYS)
+            return rp_error_field(err, RP_EINVAL, "sort", "too_many",
+                                  "parameter \"sort\" takes at most %d fields", SORT_MAX_KEYS);
+        for (size_t i = 0; i < s->n; i++)
+            if (s->keys[i].f == f)
+                return rp_error_field(err, RP_EINVAL, "sort", "duplicate",
+                                      "field \"%s\" appears twice in \"sort\"", name);
+        s->keys[s->n].f = f;
+        s->keys[s->n].desc = desc;
+        /* System fields other than owner_id are never null. */
+        s->keys[s->n].nullable = !f->system || strcmp(f->name, "owner_id") == 0;
+        if (f->index == 0)
+            has_id = true;
+        s->n++;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (!has_id) {
+        s->keys[s->n].f = &o->fields[0];
+        s->keys[s->n].desc = false;
+        s->keys[s->n].nullable = false;
+        s->n++;
+    }
+    return 0;
+}
+
+static void append_sort_spec(const struct sort_spec *s, struct rp_buf *b)
+{
+    for (size_t i = 0; i < s->n; i++)
+        rp_buf_addf(b, "%s%s%s", i ? "," : "", s->keys[i].desc ? "-" : "", s->keys[i].f->name);
+}
+
+/* ---- cursors ---- */
+
+static char *encode_cursor(const struct sort_spec *s, const struct rp_row *row,
+                           struct rp_arena *a)
+{
+    struct rp_buf b;
+    char *out;
+    size_t outlen;
+
+    rp_buf_init(&b, a, RP_LIMIT_STRING_BYTES);
+    rp_buf_adds(&b, "{\"s\":\"");
+    append_sort_spec(s, &b);
+    rp_buf_adds(&b, "\",\"k\":[");
+    for (size_t i = 0; i < s->n; i++) {
+        const struct rp_value *v = &row->values[s->keys[i].f->index];
+        if (i)
+            rp_buf_addc(&b, ',');
+        if (v->type == RP_V_NULL)
+            rp_buf_adds(&b, "null");
+        else if (v->type == RP_V_TEXT)
+            rp_buf_add_json_str(&b, v->u.s.p, v->u.s.len);
+        else if (v->type == RP_V_NUM)
+            rp_buf_addf(&b, "%.17g", v->u.d);
+        else if (v->type == RP_V_BOOL)
+            rp_buf_adds(&b, v->u.b ? "1" : "0");
+        else
+            rp_buf_add_i64(&b, v->u.i);
+    }
+    rp_buf_adds(&b, "]}");
+    outlen = sodium_base64_ENCODED_LEN(b.len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    out = rp_arena_alloc(a, outlen);
+    sodium_bin2base64(out, outlen, (const unsigned char *)b.data, b.len,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return out;
+}
+
+static int cursor_error(struct rp_error *err)
+{
+    return rp_error_field(err, RP_EINVAL, "cursor", "invalid",
+                          "parameter \"cursor\" is not a cursor of this list; start again without it");
+}
+
+static int decode_cursor(const struct sort_spec *s, const char *cursor, struct rp_arena *a,
+                         struct rp_value *vals, struct rp_error *err)
+{
+    size_t n = strlen(cursor), binlen;
+    unsigned char *bin;
+    struct rp_buf spec;
+    json_t *j, *keys;
+    int rc = RP_EINVAL;
+
+    if (n == 0 || n > 8192)
+        return cursor_error(err);
+    bin = rp_arena_alloc(a, n + 1);
+    if (sodium_base642bin(bin, n, cursor, n, NULL, &binlen, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+        return cursor_error(err);
+    j = json_loadb((const char *)bin, binlen, JSON_REJECT_DUPLICATES, NULL);
+    if (!j)
+        return cursor_error(err);
+    rp_buf_init(&spec, a, 4096);
+    append_sort_spec(s, &spec);
+    keys = json_object_get(j, "k");
+    if (!json_is_string(json_object_get(j, "s")) ||
+        strcmp(json_string_value(json_object_get(j, "s")), spec.data) != 0 ||
+        !json_is_array(keys) || json_array_size(keys) != s->n) {
+        cursor_error(err);
+        goto out;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        const json_t *k = json_array_get(keys, i);
+        enum rp_vtype t = s->keys[i].f->vtype;
+        if (json_is_null(k) && s->keys[i].nullable) {
+            vals[i] = rp_value_null();
+        } else if (t == RP_V_TEXT && json_is_string(k)) {
+            vals[i] = rp_value_text(rp_arena_strndup(a, json_string_value(k), json_string_length(k)),
+                                    json_string_length(k));
+        } else if (t == RP_V_NUM && json_is_number(k)) {
+            vals[i] = rp_value_num(json_number_value(k));
+        } else if (t != RP_V_TEXT && t != RP_V_NUM && json_is_integer(k)) {
+            vals[i] = rp_value_int(json_integer_value(k));
+        } else {
+            cursor_error(err);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    json_decref(j);
+    return rc;
+}
+
+static void keyset_sql(const struct sort_spec *s, const struct rp_value *vals, struct rp_sql *q)
+{
+    /* (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ..., with "IS NULL" keys before nullable ones. */
+    rp_sql_add(q, " AND (");
+    for (size_t i = 0; i < s->n; i++) {
+        const struct sort_key *k = &s->keys[i];
+        bool null_v = vals[i].type == RP_V_NULL;
+        if (i)
+            rp_sql_add(q, " OR ");
+        rp_sql_add(q, "(");
+        for (size_t j = 0; j < i; j++) {
+            if (vals[j].type == RP_V_NULL) {
+                rp_sql_addf(q, "\"t\".\"%s\" IS NULL AND ", s->keys[j].f->name);
+            } else {
+                rp_sql_addf(q, "\"t\".\"%s\" = ", s->keys[j].f->name);
+                rp_sql_param(q, vals[j]);
+                rp_sql_add(q, " AND ");
+            }
+        }
+        if (null_v) {
+            rp_sql_add(q, "0");
+        } else if (k->nullable) {
+            /* Past v in this direction, or null (nulls come after every value). */
+            rp_sql_addf(q, "(\"t\".\"%s\" %s ", k->f->name, k->desc ? "<" : ">");
+            rp_sql_param(q, vals[i]);
+            rp_sql_addf(q, " OR \"t\".\"%s\" IS NULL)", k->f->name);
+        } else {
+            rp_sql_addf(q, "\"t\".\"%s\" %s ", k->f->name, k->desc ? "<" : ">");
+            rp_sql_param(q, vals[i]);
+        }
+        rp_sql_add(q, ")");
+    }
+    rp_sql_add(q, ")");
+}
+
+static void order_sql(const struct sort_spec *s, struct rp_sql *q)
+{
+    rp_sql_add(q, " ORDER BY ");
+    for (size_t i = 0; i < s->n; i++) {
+        const struct sort_key *k = &s->keys[i];
+        if (i)
+            rp_sql_add(q, ", ");
+        if (k->nullable)
+            rp_sql_addf(q, "(\"t\".\"%s\" IS NULL), ", k->f->name);
+        rp_sql_addf(q, "\"t\".\"%s\"%s", k->f->name, k->desc ? " DESC" : "");
+    }
+}
+
+/* ---- search ---- */
+
+static int search_sql(const struct rp_object *o, const char *text, struct rp_sql *q,
+                      struct rp_arena *a, struct rp_error *err)
+{
+    struct rp_buf phrase;
+    const char *p = text;
+    size_t nterms = 0;
+
+    if (o->nsearch == 0)
+        return rp_error_field(err, RP_EINVAL, "q", "not_searchable",
+                              "object \"%s\" has no full-text search fields", o->name);
+    if (strlen(text) > 256 || !rp_utf8_is_valid(text, strlen(text)))
+        return rp_error_field(err, RP_EINVAL, "q", "invalid",
+                              "parameter \"q\" must be valid UTF-8 of at most 256 bytes");
+    rp_buf_init(&phrase, a, 4096);
+    while (*p) {
+        size_t n;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        n = strcspn(p, " \t");
+        if (n == 0)
+            break;
+        if (++nterms > SEARCH_MAX_TERMS)
+            return rp_error_field(err, RP_EINVAL, "q", "too_many_terms",
+                                  "parameter \"q\" takes at most %d words", SEARCH_MAX_TERMS);
+        if (rp_utf8_length(p, n) >= TRIGRAM_MIN_CHARS) {
+            /* An FTS5 string: the term in double quotes, inner quotes doubled. */
+            if (phrase.len)
+                rp_buf_addc(&phrase, ' ');
+            rp_buf_addc(&phrase, '"');
+            for (size_t i = 0; i < n; i++) {
+                if (p[i] == '"')
+                    rp_buf_addc(&phrase, '"');
+                rp_buf_addc(&phrase, p[i]);
+            }
+            rp_buf_addc(&phrase, '"');
+        } else {
+            /* Trigrams cannot match one or two characters (common in Chinese names): scan. */
+            struct rp_buf like;
+            bool first = true;
+            rp_buf_init(&like, a, 64);
+            rp_buf_addc(&like, '%');
+            for (size_t i = 0; i < n; i++) {
+                if (p[i] == '%' || p[i] == '_' || p[i] == '\\')
+                    rp_buf_addc(&like, '\\');
+                rp_buf_addc(&like, p[i]);
+            }
+            rp_buf_addc(&like, '%');
+            rp_sql_add(q, " AND (");
+            for (size_t i = 0; i < o->nfields; i++) {
+                if (!o->fields[i].searchable)
+                    continue;
+                rp_sql_addf(q, "%s\"t\".\"%s\" LIKE ", first ? "" : " OR ", o->fields[i].name);
+                rp_sql_param(q, rp_value_text(like.data, like.len));
+                rp_sql_add(q, " ESCAPE '\\'");
+                first = false;
+            }
+            rp_sql_add(q, ")");
+        }
+        p += n;
+    }
+    if (phrase.len) {
+        rp_sql_addf(q, " AND \"t\".rowid IN (SELECT rowid FROM \"%s__fts\" WHERE \"%s__fts\" MATCH ",
+                    o->name, o->name);
+        rp_sql_param(q, rp_value_text(phrase.data, phrase.len));
+        rp_sql_add(q, ")");
+    }
+    return 0;
+}
+
+/* ---- list ---- */
+
+struct row_list {
+    const struct rp_object *o;
+    struct rp_arena *arena;
+    struct rp_row *rows;
+    size_t n, cap;
+};
+
+static int collect_row(void *vctx, const struct rp_value *cols, size_t ncols)
+{
+    struct row_list *l = vctx;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        l->rows = rp_arena_realloc(l->arena, l->rows, l->cap * sizeof(*l->rows),
+                                   ncap * sizeof(*l->rows));
+        l->cap = ncap;
+    }
+    rp_records_decode_row(l->o, cols, ncols, l->arena, &l->rows[l->n++]);
+    return 0;
+}
+
+static int count_row(void *vctx, const struct rp_value *cols, size_t ncols)
+{
+    int64_t *n = vctx;
+    if (ncols > 0 && cols[0].type == RP_V_INT)
+        *n = cols[0].u.i;
+    return 1;
+}
+
+static bool has_formulas(const struct rp_object *o)
+{
+    for (size_t i = 0; i < o->nfields; i++)
+        if (o->fields[i].type == RP_F_FORMULA)
+            return true;
+    return false;
+}
+
+/* The WHERE clause shared by the page query and the count query. */
+static int where_sql(const struct rp_meta *m, const struct rp_object *o,
+                     const struct rp_principal *p, const struct rp_list_query *lq, int64_t now,
+                     struct rp_sql *q, struct rp_arena *a, struct rp_error *err)
+{
+    rp_sql_add(q, " WHERE \"t\".\"deleted_at\" IS NULL AND ");
+    rp_policy_read_sql(p, o->name, "t", q);
+    if (lq->filter) {
+        struct rp_expr *e;
+        struct rp_error sub;
+        rp_error_init(&sub, a);
+        if (rp_meta_parse_expr(m, o, lq->filter, strlen(lq->filter), now, a, &e, &sub) < 0)
+            return rp_error_field(err, sub.code == RP_ETOOBIG ? RP_EINVAL : RP_EINVAL, "filter",
+                                  "invalid_filter", "invalid filter: %s", sub.detail);
+        if (rp_expr_type(e) != RP_V_BOOL)
+            return rp_error_field(err, RP_EINVAL, "filter", "invalid_filter",
+                                  "invalid filter: the expression must be a condition, not %s",
+                                  rp_vtype_name(rp_expr_type(e)));
+        rp_sql_add(q, " AND (");
+        if (rp_expr_compile_sql(e, q, &sub) < 0)
+            return rp_error_field(err, RP_EINVAL, "filter", "invalid_filter",
+                                  "invalid filter: %s", sub.detail);
+        rp_sql_add(q, ")");
+    }
+    if (lq->q && *lq->q)
+        return search_sql(o, lq->q, q, a, err);
+    return 0;
+}
+
+int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                    const struct rp_list_query *lq, struct rp_arena *a, struct rp_buf *out,
+                    struct rp_error *err)
+{
+    struct rp_meta *m = rp_meta_acquire(rs->meta);
+    const struct rp_object *o = rp_meta_object(m, object);
+    struct rp_store_conn *c = NULL;
+    struct sort_spec sort;
+    struct rp_value *after = NULL;
+    struct row_list rows = {.o = o, .arena = a};
+    bool *selected = NULL;
+    size_t limit = lq->limit ? lq->limit : RP_LIMIT_PAGE_DEFAULT;
+    int64_t now = rp_clock_now_ms(rs->clock), total = -1;
+    struct rp_sql q;
+    int rc;
+
+    if (!o) {
+        rc = rp_error_set(err, RP_ENOTFOUND, "object \"%s\" does not exist", object);
+        goto out;
+    }
+    if ((rc = rp_policy_check(p, object, RP_ACT_READ, err)) < 0)
+        goto out;
+    if (limit > RP_LIMIT_PAGE_MAX) {
+        rc = rp_error_field(err, RP_EINVAL, "limit", "out_of_range",
+                            "parameter \"limit\" must be between 1 and %d", RP_LIMIT_PAGE_MAX);
+        goto out;
+    }
+    if ((rc = parse_sort(o, lq->sort, &sort, err)) < 0 ||
+        (rc = rp_records_parse_fields(o, lq->fields, a, &selected, err)) < 0)
+        goto out;
+    if (lq->cursor) {
+        after = rp_arena_calloc(a, sort.n, sizeof(*after));
+        if ((rc = decode_cursor(&sort, lq->cursor, a, after, err)) < 0)
+            goto out;
+    }
+
+    rp_sql_init(&q, a, rp_store_dialect(rs->store));
+    rp_sql_add(&q, "SELECT ");
+    rp_records_select_columns(o, &q);
+    rp_sql_addf(&q, " FROM \"%s\" AS \"t\"", o->name);
+    if ((rc = where_sql(m, o, p, lq, now, &q, a, err)) < 0)
+        goto out;
+    if (after)
+        keyset_sql(&sort, after, &q);
+    order_sql(&sort, &q);
+    rp_sql_add(&q, " LIMIT ");
+    rp_sql_param(&q, rp_value_int((int64_t)limit + 1));
+
+    c = rp_store_reader_acquire(rs->store);
+    if ((rc = rp_store_query(c, &q, collect_row, &rows, err)) < 0)
+        goto out;
+    if (lq->count) {
+        struct rp_sql cq;
+        rp_sql_init(&cq, a, rp_store_dialect(rs->store));
+        rp_sql_addf(&cq, "SELECT count(*) FROM (SELECT 1 FROM \"%s\" AS \"t\"", o->name);
+        if ((rc = where_sql(m, o, p, lq, now, &cq, a, err)) < 0)
+            goto out;
+        rp_sql_add(&cq, " LIMIT ");
+        rp_sql_param(&cq, rp_value_int(RP_LIMIT_COUNT_EXACT + 1));
+        rp_sql_add(&cq, ") AS \"n\"");
+        if ((rc = rp_store_query(c, &cq, count_row, &total, err)) < 0)
+            goto out;
+    }
+
+    rp_buf_adds(out, "{\"data\":[");
+    for (size_t i = 0; i < rows.n && i < limit; i++) {
+        if (i)
+            rp_buf_addc(out, ',');
+        if (has_formulas(o))
+            rp_records_compute_formulas(c, m, &rows.rows[i], now, a);
+        rp_records_row_json(&rows.rows[i], selected, out);
+    }
+    rp_buf_adds(out, "],\"next_cursor\":");
+    if (rows.n > limit) {
+        char *cur = encode_cursor(&sort, &rows.rows[limit - 1], a);
+        rp_buf_add_json_str(out, cur, strlen(cur));
+    } else {
+        rp_buf_adds(out, "null");
+    }
+    if (total >= 0)
+        rp_buf_addf(out, ",\"total\":{\"count\":%lld,\"exact\":%s}",
+                    (long long)(total > RP_LIMIT_COUNT_EXACT ? RP_LIMIT_COUNT_EXACT : total),
+                    total > RP_LIMIT_COUNT_EXACT ? "false" : "true");
+    rp_buf_addc(out, '}');
+    rc = rp_buf_error(out) ? rp_error_set(err, RP_ETOOBIG, "response too large; ask for fewer rows or fields") : 0;
+out:
+    rp_store_reader_release(rs->store, c);
+    rp_meta_release(m);
+    return rc;
+}
+
+int rp_records_get(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                   const char *id, const char *fields, struct rp_arena *a, struct rp_buf *out,
+                   int64_t *version, struct rp_error *err)
+{
+    struct rp_meta *m = rp_meta_acquire(rs->meta);
+    const struct rp_object *o = rp_meta_object(m, object);
+    struct rp_store_conn *c = NULL;
+    bool *selected = NULL;
+    struct rp_row row;
+    int rc;
+
+    if (!o) {
+        rc = rp_error_set(err, RP_ENOTFOUND, "object \"%s\" does not exist", object);
+        goto out;
+    }
+    if ((rc = rp_policy_check(p, object, RP_ACT_READ, err)) < 0 ||
+        (rc = rp_records_parse_fields(o, fields, a, &selected, err)) < 0)
+        goto out;
+    c = rp_store_reader_acquire(rs->store);
+    if ((rc = rp_records_fetch(c, p, o, id, a, &row, err)) < 0)
+        goto out;
+    if (row.deleted_at) {
+        rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", o->name, id);
+        goto out;
+    }
+    rp_records_compute_formulas(c, m, &row, rp_clock_now_ms(rs->clock), a);
+    rp_records_row_json(&row, selected, out);
+    *version = row.values[1].u.i;
+out:
+    rp_store_reader_release(rs->store, c);
+    rp_meta_release(m);
+    return rc;
+}
+
+/* ---- history and change feed ---- */
+
+struct log_out {
+    struct rp_buf *out;
+    size_t n;
+    int64_t last;
+    bool feed; /* change feed rows (with object and id) or history rows */
+};
+
+static void add_text_or_null(struct rp_buf *out, const struct rp_value *v)
+{
+    if (v->type == RP_V_TEXT)
+        rp_buf_add_json_str(out, v->u.s.p, v->u.s.len);
+    else
+        rp_buf_adds(out, "null");
+}
+
+static void add_raw_json_or_null(struct rp_buf *out, const struct rp_value *v)
+{
+    if (v->type == RP_V_TEXT && v->u.s.len)
+        rp_buf_add(out, v->u.s.p, v->u.s.len); /* written by the write path as JSON */
+    else
+        rp_buf_adds(out, "{}");
+}
+
+static int log_row(void *vctx, const struct rp_value *cols, size_t ncols)
+{
+    struct log_out *lo = vctx;
+    struct rp_value at;
+
+    if (ncols < 7)
+        return 0;
+    if (lo->n++)
+        rp_buf_addc(lo->out, ',');
+    lo->last = cols[0].u.i;
+    at = rp_value_typed_int(RP_V_DATETIME, cols[1].u.i);
+    rp_buf_addf(lo->out, "{\"seq\":%lld,\"at\":", (long long)cols[0].u.i);
+    rp_value_to_json(lo->out, &at);
+    if (lo->feed) {
+        rp_buf_adds(lo->out, ",\"object\":");
+        add_text_or_null(lo->out, &cols[2]);
+        rp_buf_adds(lo->out, ",\"id\":");
+        add_text_or_null(lo->out, &cols[3]);
+        rp_buf_adds(lo->out, ",\"op\":");
+    } else {
+        rp_buf_adds(lo->out, ",\"request_id\":");
+        add_text_or_null(lo->out, &cols[3]);
+        rp_buf_adds(lo->out, ",\"action\":");
+    }
+    add_text_or_null(lo->out, &cols[4]);
+    rp_buf_adds(lo->out, ",\"actor\":");
+    add_text_or_null(lo->out, &cols[5]);
+    rp_buf_adds(lo->out, ",\"changes\":");
+    add_raw_json_or_null(lo->out, &cols[6]);
+    rp_buf_addc(lo->out, '}');
+    return 0;
+}
+
+int rp_records_history(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                       const char *id, int64_t after, size_t limit, struct rp_arena *a,
+                       struct rp_buf *out, struct rp_error *err)
+{
+    struct rp_meta *m = rp_meta_acquire(rs->meta);
+    const struct rp_object *o = rp_meta_object(m, object);
+    struct rp_store_conn *c = NULL;
+    struct log_out lo = {.out = out, .last = after};
+    struct rp_row row;
+    struct rp_sql q;
+    int rc;
+
+    if (!o) {
+        rc = rp_error_set(err, RP_ENOTFOUND, "object \"%s\" does not exist", object);
+        goto out;
+    }
+    if ((rc = rp_policy_check(p, object, RP_ACT_READ, err)) < 0)
+        goto out;
+    c = rp_store_reader_acquire(rs->store);
+    /* Only the history of a record the caller may see (deleted ones included). */
+    if ((rc = rp_records_fetch(c, p, o, id, a, &row, err)) < 0)
+        goto out;
+    rp_sql_init(&q, a, rp_store_dialect(rs->store));
+    rp_sql_add(&q, "SELECT id, at, object, request_id, action, actor, changes FROM rp_audit"
+                   " WHERE object = ");
+    rp_sql_param(&q, rp_value_cstr(object));
+    rp_sql_add(&q, " AND record_id = ");
+    rp_sql_param(&q, rp_value_cstr(id));
+    rp_sql_add(&q, " AND id > ");
+    rp_sql_param(&q, rp_value_int(after));
+    rp_sql_add(&q, " ORDER BY id LIMIT ");
+    rp_sql_param(&q, rp_value_int((int64_t)limit));
+    rp_buf_adds(out, "{\"data\":[");
+    if ((rc = rp_store_query(c, &q, log_row, &lo, err)) < 0)
+        goto out;
+    rp_buf_addf(out, "],\"next\":%lld}", (long long)lo.last);
+out:
+    rp_store_reader_release(rs->store, c);
+    rp_meta_release(m);
+    return rc;
+}
+
+int rp_records_changes(struct rp_records *rs, const struct rp_principal *p, int64_t after,
+                       size_t limit, const char *objects, struct rp_arena *a, struct rp_buf *out,
+                       struct rp_error *err)
+{
+    struct rp_meta *m = rp_meta_acquire(rs->meta);
+    struct rp_store_conn *c = NULL;
+    struct log_out lo = {.out = out, .last = after, .feed = true};
+    struct rp_sql q;
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_VIEW_CHANGES, err)) < 0)
+        goto out;
+    rp_sql_init(&q, a, rp_store_dialect(rs->store));
+    rp_sql_add(&q, "SELECT seq, at, object, record_id, op, actor, changes FROM rp_change"
+                   " WHERE seq > ");
+    rp_sql_param(&q, rp_value_int(after));
+    if (objects) {
+        const char *s = objects;
+        size_t nobj = 0;
+        rp_sql_add(&q, " AND object IN (");
+        while (*s) {
+            size_t n = strcspn(s, ",");
+            char *name = rp_arena_strndup(a, s, n);
+            if (!rp_meta_object(m, name)) {
+                rc = rp_error_field(err, RP_EINVAL, "objects", "unknown_object",
+                                    "object \"%s\" does not exist", name);
+                goto out;
+            }
+            if (++nobj > 64) {
+                rc = rp_error_field(err, RP_EINVAL, "objects", "too_many",
+                                    "parameter \"objects\" takes at most 64 names");
+                goto out;
+            }
+            rp_sql_add(&q, nobj > 1 ? ", " : "");
+            rp_sql_param(&q, rp_value_cstr(name));
+            s += n;
+            if (*s == ',')
+                s++;
+        }
+        if (nobj == 0) {
+            rc = rp_error_field(err, RP_EINVAL, "objects", "invalid",
+                                "parameter \"objects\" must list object names");
+            goto out;
+        }
+        rp_sql_add(&q, ")");
+    }
+    /* TODO(#3): filter each event by the record-level policy of its object. */
+    rp_sql_add(&q, " ORDER BY seq LIMIT ");
+    rp_sql_param(&q, rp_value_int((int64_t)limit));
+    c = rp_store_reader_acquire(rs->store);
+    rp_buf_adds(out, "{\"data\":[");
+    if ((rc = rp_store_query(c, &q, log_row, &lo, err)) < 0)
+        goto out;
+    rp_buf_addf(out, "],\"next\":%lld}", (long long)lo.last);
+out:
+    rp_store_reader_release(rs->store, c);
+    rp_meta_release(m);
+    return rc;
+}

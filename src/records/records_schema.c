@@ -1,0 +1,405 @@
+/*
+ * Record tables follow the metadata: one table per object named after it,
+ * system columns first, one column per stored field, an index per indexed
+ * field, a partial unique index per unique field (soft-deleted rows do not
+ * count), and for objects with searchable fields an FTS5 trigram index kept
+ * in step by triggers. Syncing is idempotent and only ever adds: columns of
+ * removed fields stay, so no data is lost by a metadata change.
+ */
+#include "records/records_int.h"
+#include "base/log.h"
+
+#include <stdio.h>
+
+static const char *column_type(const struct rp_field *f)
+{
+    switch (f->type) {
+    case RP_F_NUMBER:
+    case RP_F_PERCENT: return "REAL";
+    case RP_F_MONEY:
+    case RP_F_DATE:
+    case RP_F_DATETIME:
+    case RP_F_BOOL:
+    case RP_F_INTEGER: return "INTEGER";
+    default: return "TEXT";
+    }
+}
+
+static bool is_stored(const struct rp_field *f)
+{
+    return f->type != RP_F_FORMULA;
+}
+
+struct name_list {
+    char **names;
+    size_t n;
+    struct rp_arena *a;
+};
+
+static int name_row(void *ctx, const struct rp_value *cols, size_t ncols)
+{
+    struct name_list *l = ctx;
+    if (ncols < 1 || cols[0].type != RP_V_TEXT)
+        return 0;
+    l->names = rp_arena_realloc(l->a, l->names, l->n * sizeof(char *), (l->n + 1) * sizeof(char *));
+    l->names[l->n++] = rp_arena_strndup(l->a, cols[0].u.s.p, cols[0].u.s.len);
+    return 0;
+}
+
+static bool has_name(const struct name_list *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->names[i], name) == 0)
+            return true;
+    return false;
+}
+
+static int run(struct rp_store_conn *c, struct rp_buf *b, struct rp_error *err)
+{
+    int rc;
+    if (rp_buf_error(b))
+        return rp_error_set(err, RP_ETOOBIG, "schema statement too large");
+    rc = rp_store_exec_script(c, b->data, err);
+    rp_buf_reset(b);
+    return rc;
+}
+
+static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct rp_arena *a,
+                    struct rp_error *err)
+{
+    struct rp_buf cols, b;
+    struct rp_sql q;
+    struct name_list existing = {.a = a};
+    char key[128];
+    int rc;
+
+    rp_buf_init(&cols, a, 1 << 16);
+    for (size_t i = 0; i < o->nfields; i++) {
+        if (!o->fields[i].searchable)
+            continue;
+        if (cols.len)
+            rp_buf_addc(&cols, ',');
+        rp_buf_add_ident(&cols, o->fields[i].name);
+    }
+    snprintf(key, sizeof(key), "fts:%s", o->name);
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = ");
+    rp_sql_param(&q, rp_value_cstr(key));
+    rc = rp_store_query(c, &q, name_row, &existing, err);
+    if (rc < 0)
+        return rc;
+    if (existing.n == 1 && strcmp(existing.names[0], cols.data) == 0)
+        return 0;
+
+    /* The searchable set changed (or is new): rebuild the index and its triggers. */
+    rp_buf_init(&b, a, 1 << 20);
+    rp_buf_addf(&b,
+                "DROP TRIGGER IF EXISTS \"%s__fts_ai\"; DROP TRIGGER IF EXISTS \"%s__fts_ad\";"
+                "DROP TRIGGER IF EXISTS \"%s__fts_au\"; DROP TABLE IF EXISTS \"%s__fts\";",
+                o->name, o->name, o->name, o->name);
+    if (cols.len) {
+        struct rp_buf newcols, oldcols;
+        rp_buf_init(&newcols, a, 1 << 16);
+        rp_buf_init(&oldcols, a, 1 << 16);
+        for (size_t i = 0; i < o->nfields; i++) {
+            if (!o->fields[i].searchable)
+                continue;
+            rp_buf_addf(&newcols, ",new.\"%s\"", o->fields[i].name);
+            rp_buf_addf(&oldcols, ",old.\"%s\"", o->fields[i].name);
+        }
+        rp_buf_addf(&b,
+                    "CREATE VIRTUAL TABLE \"%s__fts\" USING fts5(%s, content='%s',"
+                    " content_rowid='rowid', tokenize='trigram');",
+                    o->name, cols.data, o->name);
+        rp_buf_addf(&b,
+                    "CREATE TRIGGER \"%s__fts_ai\" AFTER INSERT ON \"%s\" BEGIN"
+                    " INSERT INTO \"%s__fts\"(rowid,%s) VALUES (new.rowid%s); END;",
+                    o->name, o->name, o->name, cols.data, newcols.data);
+        rp_buf_addf(&b,
+                    "CREATE TRIGGER \"%s__fts_ad\" AFTER DELETE ON \"%s\" BEGIN"
+                    " INSERT INTO \"%s__fts\"(\"%s__fts\",rowid,%s) VALUES ('delete',old.rowid%s);"
+                    " END;",
+                    o->name, o->name, o->name, o->name, cols.data, oldcols.data);
+        rp_buf_addf(&b,
+                    "CREATE TRIGGER \"%s__fts_au\" AFTER UPDATE ON \"%s\" BEGIN"
+                    " INSERT INTO \"%s__fts\"(\"%s__fts\",rowid,%s) VALUES ('delete',old.rowid%s);"
+                    " INSERT INTO \"%s__fts\"(rowid,%s) VALUES (new.rowid%s); END;",
+                    o->name, o->name, o->name, o->name, cols.data, oldcols.data, o->name,
+                    cols.data, newcols.data);
+        rp_buf_addf(&b, "INSERT INTO \"%s__fts\"(\"%s__fts\") VALUES ('rebuild');", o->name,
+                    o->name);
+    }
+    rc = run(c, &b, err);
+    if (rc < 0)
+        return rc;
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT OR REPLACE INTO rp_setting(key, value) VALUES (");
+    rp_sql_param(&q, rp_value_cstr(key));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_text(cols.data, cols.len));
+    rp_sql_add(&q, ")");
+    return rp_store_exec(c, &q, NULL, err);
+}
+
+int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o,
+                           struct rp_arena *a, struct rp_error *err)
+{
+    struct name_list cols = {.a = a};
+    struct rp_buf b;
+    struct rp_sql q;
+    int rc;
+
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT name FROM pragma_table_info(");
+    rp_sql_param(&q, rp_value_cstr(o->name));
+    rp_sql_add(&q, ")");
+    rc = rp_store_query(c, &q, name_row, &cols, err);
+    if (rc < 0)
+        return rc;
+    rp_buf_init(&b, a, 1 << 20);
+    if (cols.n == 0) {
+        rp_buf_addf(&b,
+                    "CREATE TABLE \"%s\" (\"id\" TEXT PRIMARY KEY NOT NULL,"
+                    " \"version\" INTEGER NOT NULL, \"created_at\" INTEGER NOT NULL,"
+                    " \"updated_at\" INTEGER NOT NULL, \"created_by\" TEXT, \"updated_by\" TEXT,"
+                    " \"deleted_at\" INTEGER",
+                    o->name);
+        for (size_t i = 0; i < o->nfields; i++) {
+            const struct rp_field *f = &o->fields[i];
+            if (f->system && strcmp(f->name, "owner_id") != 0)
+                continue;
+            if (is_stored(f))
+                rp_buf_addf(&b, ", \"%s\" %s", f->name, column_type(f));
+        }
+        rp_buf_adds(&b, ");");
+    } else {
+        for (size_t i = 0; i < o->nfields; i++) {
+            const struct rp_field *f = &o->fields[i];
+            if (is_stored(f) && !has_name(&cols, f->name))
+                rp_buf_addf(&b, "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s;", o->name, f->name,
+                            column_type(f));
+        }
+    }
+    for (size_t i = 0; i < o->nfields; i++) {
+        const struct rp_field *f = &o->fields[i];
+        if (!is_stored(f))
+            continue;
+        if (f->unique)
+            rp_buf_addf(&b,
+                        "CREATE UNIQUE INDEX IF NOT EXISTS \"%s__%s__uq\" ON \"%s\"(\"%s\")"
+                        " WHERE \"deleted_at\" IS NULL;",
+                        o->name, f->name, o->name, f->name);
+        else if (f->indexed)
+            rp_buf_addf(&b, "CREATE INDEX IF NOT EXISTS \"%s__%s\" ON \"%s\"(\"%s\");", o->name,
+                        f->name, o->name, f->name);
+    }
+    if (b.len) {
+        rc = run(c, &b, err);
+        if (rc < 0)
+            return rc;
+    }
+    return sync_fts(c, o, a, err);
+}
+
+/* ---- loading and defining metadata ---- */
+
+struct defs {
+    struct rp_meta_custom_def *d;
+    size_t n;
+    struct rp_arena *a;
+};
+
+static int def_row(void *ctx, const struct rp_value *cols, size_t ncols)
+{
+    struct defs *d = ctx;
+    struct rp_meta_custom_def *def;
+    if (ncols < 3)
+        return 0;
+    d->d = rp_arena_realloc(d->a, d->d, d->n * sizeof(*d->d), (d->n + 1) * sizeof(*d->d));
+    def = &d->d[d->n++];
+    def->kind = rp_arena_strndup(d->a, cols[0].u.s.p, cols[0].u.s.len);
+    def->object = rp_arena_strndup(d->a, cols[1].u.s.p, cols[1].u.s.len);
+    def->definition = rp_arena_strndup(d->a, cols[2].u.s.p, cols[2].u.s.len);
+    return 0;
+}
+
+static int load_defs(struct rp_store_conn *c, struct rp_arena *a, struct defs *d,
+                     struct rp_error *err)
+{
+    struct rp_sql q;
+    d->a = a;
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT kind, object, definition FROM rp_meta_custom ORDER BY seq");
+    return rp_store_query(c, &q, def_row, d, err);
+}
+
+struct load_ctx {
+    const struct rp_clock *clock;
+    struct rp_meta *meta;
+};
+
+static int sync_all(struct rp_store_conn *c, const struct rp_meta *m, struct rp_arena *a,
+                    struct rp_error *err)
+{
+    for (size_t i = 0; i < m->nobjects; i++) {
+        int rc = rp_records_sync_object(c, &m->objects[i], a, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int load_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
+{
+    struct load_ctx *ctx = vctx;
+    struct rp_arena a;
+    struct defs d = {0};
+    int rc;
+
+    rp_arena_init(&a);
+    rc = load_defs(c, &a, &d, err);
+    if (rc == 0)
+        rc = rp_meta_build(rp_meta_catalogue(), d.d, d.n, rp_clock_now_ms(ctx->clock), &ctx->meta,
+                           err);
+    if (rc == 0)
+        rc = sync_all(c, ctx->meta, &a, err);
+    if (rc < 0 && ctx->meta) {
+        rp_meta_release(ctx->meta);
+        ctx->meta = NULL;
+    }
+    rp_arena_release(&a);
+    return rc;
+}
+
+int rp_records_load_metadata(struct rp_store *store, const struct rp_clock *clock,
+                             struct rp_meta **out, struct rp_error *err)
+{
+    struct load_ctx ctx = {.clock = clock};
+    int rc = rp_store_write(store, load_unit, &ctx, err);
+    if (rc == 0)
+        *out = ctx.meta;
+    return rc;
+}
+
+struct define_ctx {
+    struct rp_records *rs;
+    const struct rp_principal *p;
+    const char *kind, *object, *definition;
+    struct rp_meta *next;
+};
+
+static int define_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
+{
+    struct define_ctx *ctx = vctx;
+    struct rp_arena a;
+    struct defs d = {0};
+    struct rp_sql q;
+    const struct rp_object *o;
+    int64_t now = rp_clock_now_ms(ctx->rs->clock);
+    int rc;
+
+    rp_arena_init(&a);
+    rc = load_defs(c, &a, &d, err);
+    if (rc < 0)
+        goto out;
+    d.d = rp_arena_realloc(&a, d.d, d.n * sizeof(*d.d), (d.n + 1) * sizeof(*d.d));
+    d.d[d.n].kind = ctx->kind;
+    d.d[d.n].object = ctx->object;
+    d.d[d.n].definition = ctx->definition;
+    d.n++;
+    rc = rp_meta_build(rp_meta_catalogue(), d.d, d.n, now, &ctx->next, err);
+    if (rc < 0)
+        goto out;
+    o = rp_meta_object(ctx->next, ctx->object);
+    rc = RP_EINTERNAL;
+    if (!o)
+        goto out;
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_meta_custom(kind, object, name, definition, created_at, "
+                   "created_by) VALUES (");
+    rp_sql_param(&q, rp_value_cstr(ctx->kind));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(ctx->object));
+    rp_sql_add(&q, ", NULL, ");
+    rp_sql_param(&q, rp_value_cstr(ctx->definition));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_int(now));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(ctx->p->user_id));
+    rp_sql_add(&q, ")");
+    rc = rp_store_exec(c, &q, NULL, err);
+    if (rc == 0)
+        rc = rp_records_sync_object(c, o, &a, err);
+    if (rc == 0) {
+        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, changes) VALUES (");
+        rp_sql_param(&q, rp_value_int(now));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_cstr(ctx->p->user_id));
+        rp_sql_add(&q, strcmp(ctx->kind, "object") == 0 ? ", 'define_object', " : ", 'define_field', ");
+        rp_sql_param(&q, rp_value_cstr(ctx->object));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_cstr(ctx->definition));
+        rp_sql_add(&q, ")");
+        rc = rp_store_exec(c, &q, NULL, err);
+    }
+out:
+    if (rc < 0 && ctx->next) {
+        rp_meta_release(ctx->next);
+        ctx->next = NULL;
+    }
+    rp_arena_release(&a);
+    return rc;
+}
+
+int rp_records_define(struct rp_records *rs, const struct rp_principal *p, const char *kind,
+                      const char *object, const json_t *definition, struct rp_error *err)
+{
+    struct define_ctx ctx = {.rs = rs, .p = p, .kind = kind, .object = object};
+    struct rp_meta *cur;
+    char *text;
+    int rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_METADATA, err);
+
+    if (rc < 0)
+        return rc;
+    cur = rp_meta_acquire(rs->meta);
+    if (strcmp(kind, "field") == 0 && !rp_meta_object(cur, object))
+        rc = rp_error_set(err, RP_ENOTFOUND, "object \"%s\" does not exist", object);
+    rp_meta_release(cur);
+    if (rc < 0)
+        return rc;
+    text = json_dumps(definition, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return rp_error_set(err, RP_EINVAL, "definition is not serialisable");
+    ctx.definition = text;
+    /* Serialised so that snapshots are swapped in the order their definitions committed. */
+    pthread_mutex_lock(&rs->define_lock);
+    rc = rp_store_write(rs->store, define_unit, &ctx, err);
+    if (rc == 0) {
+        rp_meta_registry_swap(rs->meta, ctx.next);
+        rp_log_info("defined custom %s on \"%s\"", kind, object);
+    } else if (ctx.next) {
+        rp_meta_release(ctx.next); /* built, but the commit failed */
+    }
+    pthread_mutex_unlock(&rs->define_lock);
+    free(text);
+    return rc;
+}
+
+struct rp_records *rp_records_new(const struct rp_records_config *cfg)
+{
+    struct rp_records *rs = rp_xcalloc(1, sizeof(*rs));
+    rs->store = cfg->store;
+    rs->meta = cfg->meta;
+    rs->clock = cfg->clock;
+    pthread_mutex_init(&rs->define_lock, NULL);
+    return rs;
+}
+
+void rp_records_free(struct rp_records *rs)
+{
+    if (!rs)
+        return;
+    pthread_mutex_destroy(&rs->define_lock);
+    free(rs);
+}

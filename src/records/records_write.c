@@ -1,0 +1,844 @@
+/*
+ * The write path. prepare() validates each operation against the metadata on
+ * the request's thread; the store's writer then runs apply() for each inside
+ * one unit, where the row, its audit entry, its change event and the
+ * idempotency record are written in one transaction. Validation rules are
+ * evaluated on the written row by the same SQL compiler that serves filters,
+ * so a dotted path such as account.tier means the same in a rule as in a
+ * list query; a rule fails when its check is false (null passes, as with SQL
+ * CHECK constraints).
+ */
+#include "records/records_int.h"
+#include "base/limits.h"
+#include "base/log.h"
+#include "base/uuid.h"
+#include "expr/expr.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+#define IDEMPOTENCY_TTL_MS (24 * 3600 * INT64_C(1000))
+
+static const char *op_name(enum rp_write_op op)
+{
+    switch (op) {
+    case RP_WRITE_CREATE: return "create";
+    case RP_WRITE_UPDATE: return "update";
+    case RP_WRITE_UPSERT: return "upsert";
+    case RP_WRITE_DELETE: return "delete";
+    case RP_WRITE_RESTORE: return "restore";
+    }
+    return "write";
+}
+
+/* ---- prepare: validation on the request's thread ---- */
+
+static int prepare_values(struct rp_write_request *wr, struct rp_write *w)
+{
+    const struct rp_object *o = wr->_object;
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(w->data))
+        return rp_error_set(&w->err, RP_EINVAL, "the record must be a JSON object of field values");
+    if (json_object_size(w->data) > RP_LIMIT_FIELDS_PER_RECORD)
+        return rp_error_set(&w->err, RP_ETOOBIG, "a record takes at most %d fields",
+                            RP_LIMIT_FIELDS_PER_RECORD);
+    /* Unknown fields are a malformed request (400) and are reported before value problems. */
+    json_object_foreach((json_t *)w->data, key, v) {
+        if (!rp_meta_field(o, key))
+            rp_error_field(&w->err, RP_EINVAL, key, "unknown_field",
+                           "unknown field \"%s\" on object \"%s\"", key, o->name);
+    }
+    if (w->err.code)
+        return w->err.code;
+    json_object_foreach((json_t *)w->data, key, v) {
+        const struct rp_field *f = rp_meta_field(o, key);
+        if (f->system && strcmp(f->name, "owner_id") != 0) {
+            rp_error_field(&w->err, RP_EVALIDATION, key, "read_only",
+                           "field \"%s\" is maintained by the system and cannot be set", key);
+            continue;
+        }
+        if (strcmp(f->name, "owner_id") == 0) {
+            /* Owners are user ids, not records; roles decide transfers (issue #3). */
+            if (!json_is_string(v) || json_string_length(v) > 64) {
+                rp_error_field(&w->err, RP_EVALIDATION, key, "invalid_type",
+                               "field \"owner_id\" must be a user id");
+                continue;
+            }
+            w->_values[f->index] =
+                rp_value_text(rp_arena_strdup(wr->arena, json_string_value(v)), json_string_length(v));
+            w->_set[f->index] = true;
+            continue;
+        }
+        if (rp_meta_value_from_json(f, v, wr->arena, &w->_values[f->index], &w->err) < 0)
+            continue;
+        if (f->required && w->_values[f->index].type == RP_V_NULL) {
+            rp_error_field(&w->err, RP_EVALIDATION, key, "required", "field \"%s\" is required",
+                           key);
+            continue;
+        }
+        w->_set[f->index] = true;
+    }
+    return w->err.code;
+}
+
+static int prepare_defaults_and_required(struct rp_write_request *wr, struct rp_write *w)
+{
+    const struct rp_object *o = wr->_object;
+    for (size_t i = 0; i < o->nfields; i++) {
+        const struct rp_field *f = &o->fields[i];
+        if (w->_set[i] || f->system)
+            continue;
+        if (f->has_default) {
+            w->_values[i] = f->default_value;
+            w->_set[i] = true;
+        } else if (f->required && w->op == RP_WRITE_CREATE) {
+            rp_error_field(&w->err, RP_EVALIDATION, f->name, "required",
+                           "field \"%s\" is required", f->name);
+        }
+    }
+    return w->err.code;
+}
+
+static int prepare_upsert_key(struct rp_write_request *wr, struct rp_write *w)
+{
+    const struct rp_field *f = rp_meta_field(wr->_object, w->key_field);
+    json_t *jv;
+    struct rp_value v;
+    int rc;
+
+    if (!f || !f->unique)
+        return rp_error_field(&w->err, RP_EINVAL, w->key_field ? w->key_field : "", "not_unique",
+                              "upsert needs a unique field of object \"%s\"; \"%s\" is not one",
+                              wr->_object->name, w->key_field ? w->key_field : "");
+    if (f->vtype != RP_V_TEXT)
+        return rp_error_field(&w->err, RP_EINVAL, f->name, "not_text",
+                              "upsert by field \"%s\" is not supported: use a text field", f->name);
+    jv = json_string(w->key_value);
+    if (!jv)
+        return rp_error_field(&w->err, RP_EINVAL, f->name, "invalid_text",
+                              "the key value is not valid UTF-8");
+    rc = rp_meta_value_from_json(f, jv, wr->arena, &v, &w->err);
+    json_decref(jv);
+    if (rc < 0)
+        return rc;
+    if (w->_set[f->index] && !rp_value_equal(&w->_values[f->index], &v))
+        return rp_error_field(&w->err, RP_EVALIDATION, f->name, "key_mismatch",
+                              "field \"%s\" in the body differs from the key in the path", f->name);
+    w->_values[f->index] = v;
+    w->_set[f->index] = true;
+    return 0;
+}
+
+static int prepare_one(struct rp_write_request *wr, struct rp_write *w)
+{
+    const struct rp_object *o = wr->_object;
+    enum rp_policy_action act = w->op == RP_WRITE_CREATE   ? RP_ACT_CREATE
+                                : w->op == RP_WRITE_DELETE ? RP_ACT_DELETE
+                                                           : RP_ACT_EDIT;
+    int rc;
+
+    rp_error_init(&w->err, wr->arena);
+    rp_buf_init(&w->body, wr->arena, RP_LIMIT_RESPONSE_BYTES);
+    w->_values = rp_arena_calloc(wr->arena, o->nfields, sizeof(*w->_values));
+    w->_set = rp_arena_calloc(wr->arena, o->nfields, sizeof(*w->_set));
+    if ((rc = rp_policy_check(wr->principal, o->name, act, &w->err)) < 0)
+        return rc;
+    if (w->op == RP_WRITE_UPSERT &&
+        (rc = rp_policy_check(wr->principal, o->name, RP_ACT_CREATE, &w->err)) < 0)
+        return rc;
+    if ((w->op == RP_WRITE_UPDATE || w->op == RP_WRITE_DELETE || w->op == RP_WRITE_RESTORE) &&
+        (!w->id || !rp_uuid_is_valid(w->id, strlen(w->id))))
+        return rp_error_set(&w->err, RP_ENOTFOUND, "%s \"%s\" not found", o->name,
+                            w->id ? w->id : "");
+    if (w->op == RP_WRITE_CREATE || w->op == RP_WRITE_UPDATE || w->op == RP_WRITE_UPSERT) {
+        if ((rc = prepare_values(wr, w)) < 0)
+            return rc;
+    }
+    if (w->op == RP_WRITE_UPSERT && (rc = prepare_upsert_key(wr, w)) < 0)
+        return rc;
+    if (w->op == RP_WRITE_CREATE || w->op == RP_WRITE_UPSERT)
+        return prepare_defaults_and_required(wr, w);
+    return 0;
+}
+
+int rp_records_prepare(struct rp_records *rs, struct rp_write_request *wr)
+{
+    int failures = 0;
+
+    wr->_rs = rs;
+    wr->_meta = rp_meta_acquire(rs->meta);
+    wr->_object = rp_meta_object(wr->_meta, wr->object);
+    if (!wr->_object)
+        return rp_error_set(wr->err, RP_ENOTFOUND, "object \"%s\" does not exist", wr->object);
+    if (wr->nwrites > RP_LIMIT_BATCH_OPS)
+        return rp_error_set(wr->err, RP_ETOOBIG, "a batch takes at most %d operations",
+                            RP_LIMIT_BATCH_OPS);
+    for (size_t i = 0; i < wr->nwrites; i++) {
+        struct rp_write *w = &wr->writes[i];
+        w->status = 0;
+        if (prepare_one(wr, w) < 0) {
+            w->status = rp_err_http_status(w->err.code);
+            failures++;
+        }
+    }
+    if (!wr->batch && failures) {
+        struct rp_write *w = &wr->writes[0];
+        *wr->err = w->err;
+        return w->err.code;
+    }
+    if (wr->batch && wr->atomic && failures)
+        return rp_error_set(wr->err, RP_EVALIDATION,
+                            "%d of %zu operations are invalid; nothing was written", failures,
+                            wr->nwrites);
+    return 0;
+}
+
+void rp_records_request_release(struct rp_write_request *wr)
+{
+    rp_meta_release(wr->_meta);
+    wr->_meta = NULL;
+}
+
+/* ---- apply: on the writer thread, inside the transaction ---- */
+
+static void change_json(const struct rp_object *o, const struct rp_row *old, const struct rp_write *w,
+                        struct rp_buf *out)
+{
+    bool first = true;
+    rp_buf_addc(out, '{');
+    for (size_t i = 0; i < o->nfields; i++) {
+        const struct rp_field *f = &o->fields[i];
+        const struct rp_value *nv = &w->_values[i];
+        struct rp_value none = rp_value_null();
+        const struct rp_value *ov = old ? &old->values[i] : &none;
+        if (!w->_set[i] || f->type == RP_F_FORMULA)
+            continue;
+        if (!old && nv->type == RP_V_NULL)
+            continue;
+        if (old && (rp_value_equal(ov, nv) || (ov->type == RP_V_NULL && nv->type == RP_V_NULL)))
+            continue;
+        rp_buf_addf(out, "%s\"%s\":[", first ? "" : ",", f->name);
+        if (f->type == RP_F_MULTI_PICKLIST && ov->type == RP_V_TEXT)
+            rp_buf_add(out, ov->u.s.p, ov->u.s.len);
+        else
+            rp_value_to_json(out, ov);
+        rp_buf_addc(out, ',');
+        if (f->type == RP_F_MULTI_PICKLIST && nv->type == RP_V_TEXT)
+            rp_buf_add(out, nv->u.s.p, nv->u.s.len);
+        else
+            rp_value_to_json(out, nv);
+        rp_buf_addc(out, ']');
+        first = false;
+    }
+    rp_buf_addc(out, '}');
+}
+
+static int log_write(struct rp_store_conn *c, struct rp_write_request *wr, const char *id,
+                     const char *action, const char *changes, int64_t now, struct rp_error *err)
+{
+    struct rp_sql q;
+    const char *actor = wr->principal ? wr->principal->user_id : "system";
+    int rc;
+
+    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes, request_id)"
+                   " VALUES (");
+    rp_sql_param(&q, rp_value_int(now));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(actor));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(action));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(wr->object));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(id));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(changes));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, wr->request_id ? rp_value_cstr(wr->request_id) : rp_value_null());
+    rp_sql_add(&q, ")");
+    if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+        return rc;
+    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes) VALUES (");
+    rp_sql_param(&q, rp_value_int(now));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(wr->object));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(id));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(action));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(actor));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(changes));
+    rp_sql_add(&q, ")");
+    return rp_store_exec(c, &q, NULL, err);
+}
+
+static int exists_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    (void)cols;
+    (void)n;
+    *(bool *)ctx = true;
+    return 1;
+}
+
+static int check_references(struct rp_store_conn *c, struct rp_write_request *wr,
+                            struct rp_write *w)
+{
+    const struct rp_object *o = wr->_object;
+    for (size_t i = 0; i < o->nfields; i++) {
+        const struct rp_field *f = &o->fields[i];
+        struct rp_sql q;
+        bool found = false;
+        int rc;
+        if (!w->_set[i] || f->type != RP_F_REFERENCE || w->_values[i].type == RP_V_NULL)
+            continue;
+        rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+        rp_sql_addf(&q, "SELECT 1 FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", f->target);
+        rp_sql_param(&q, w->_values[i]);
+        rp_sql_add(&q, " AND \"t\".\"deleted_at\" IS NULL AND ");
+        rp_policy_read_sql(wr->principal, f->target, "t", &q);
+        if ((rc = rp_store_query(c, &q, exists_row, &found, &w->err)) < 0)
+            return rc;
+        if (!found)
+            rp_error_field(&w->err, RP_EVALIDATION, f->name, "not_found",
+                           "field \"%s\" refers to a %s that does not exist", f->name, f->target);
+    }
+    return w->err.code;
+}
+
+struct rule_results {
+    const struct rp_object *o;
+    struct rp_write *w;
+};
+
+static int rule_row(void *vctx, const struct rp_value *cols, size_t ncols)
+{
+    struct rule_results *rr = vctx;
+    for (size_t i = 0; i < ncols && i < rr->o->nrules; i++) {
+        const struct rp_rule *r = &rr->o->rules[i];
+        if (cols[i].type == RP_V_INT && cols[i].u.i == 0)
+            rp_error_field(&rr->w->err, RP_EVALIDATION, r->field ? r->field : r->name,
+                           "rule_failed", "%s", r->message.en);
+    }
+    return 1;
+}
+
+static int check_rules(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
+                       const char *id)
+{
+    const struct rp_object *o = wr->_object;
+    struct rule_results rr = {o, w};
+    struct rp_sql q;
+    int rc;
+
+    if (o->nrules == 0)
+        return 0;
+    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT ");
+    for (size_t i = 0; i < o->nrules; i++) {
+        rp_sql_add(&q, i ? ", (" : "(");
+        if ((rc = rp_expr_compile_sql(o->rules[i].expr, &q, &w->err)) < 0)
+            return rc;
+        rp_sql_add(&q, ")");
+    }
+    rp_sql_addf(&q, " FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
+    rp_sql_param(&q, rp_value_cstr(id));
+    if ((rc = rp_store_query(c, &q, rule_row, &rr, &w->err)) < 0)
+        return rc;
+    return w->err.code;
+}
+
+static int conflict_error(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w)
+{
+    const char *where = rp_store_conflict_index(c), *dot = strchr(where, '.');
+    const char *field = dot ? dot + 1 : "";
+    rp_error_clear(&w->err);
+    return rp_error_field(&w->err, RP_ECONFLICT, field, "unique",
+                          "another %s already has this value of \"%s\"", wr->object, field);
+}
+
+static int read_back(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
+                     const char *id, int64_t now)
+{
+    struct rp_row row;
+    int rc = rp_records_fetch(c, wr->principal, wr->_object, id, wr->arena, &row, &w->err);
+    if (rc < 0)
+        return rc;
+    rp_records_compute_formulas(c, wr->_meta, &row, now, wr->arena);
+    rp_buf_reset(&w->body);
+    rp_records_row_json(&row, NULL, &w->body);
+    w->version = row.values[1].u.i;
+    snprintf(w->new_id, sizeof(w->new_id), "%s", id);
+    return 0;
+}
+
+static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
+                        int64_t now)
+{
+    const struct rp_object *o = wr->_object;
+    const char *actor = wr->principal->user_id;
+    char id[RP_UUID_STRLEN + 1];
+    struct rp_buf changes;
+    struct rp_sql q;
+    int rc;
+
+    for (size_t i = 0; i < o->nfields; i++) {
+        const struct rp_field *f = &o->fields[i];
+        if (f->required && (!w->_set[i] || w->_values[i].type == RP_V_NULL))
+            rp_error_field(&w->err, RP_EVALIDATION, f->name, "required",
+                           "field \"%s\" is required", f->name);
+    }
+    if (w->err.code)
+        return w->err.code;
+    rp_uuid_v7(id, now);
+    if (o->owned && (!w->_set[6] || w->_values[6].type == RP_V_NULL)) {
+        w->_values[6] = rp_value_cstr(actor);
+        w->_set[6] = true;
+    }
+    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_addf(&q, "INSERT INTO \"%s\" (\"id\", \"version\", \"created_at\", \"updated_at\","
+                    " \"created_by\", \"updated_by\"", o->name);
+    for (size_t i = 6; i < o->nfields; i++)
+        if (w->_set[i])
+            rp_sql_addf(&q, ", \"%s\"", o->fields[i].name);
+    rp_sql_add(&q, ") VALUES (");
+    rp_sql_param(&q, rp_value_cstr(id));
+    rp_sql_add(&q, ", 1, ");
+    rp_sql_param(&q, rp_value_int(now));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_int(now));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(actor));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(actor));
+    for (size_t i = 6; i < o->nfields; i++) {
+        if (!w->_set[i])
+            continue;
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, w->_values[i]);
+    }
+    rp_sql_add(&q, ")");
+    if ((rc = check_references(c, wr, w)) < 0)
+        return rc;
+    rc = rp_store_exec(c, &q, NULL, &w->err);
+    if (rc == RP_ECONFLICT)
+        return conflict_error(c, wr, w);
+    if (rc < 0 || (rc = check_rules(c, wr, w, id)) < 0)
+        return rc;
+    rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
+    change_json(o, NULL, w, &changes);
+    if ((rc = log_write(c, wr, id, "create", changes.data, now, &w->err)) < 0)
+        return rc;
+    w->status = 201;
+    return read_back(c, wr, w, id, now);
+}
+
+static int check_version(struct rp_write_request *wr, struct rp_write *w, const struct rp_row *row)
+{
+    if (w->if_match >= 0 && row->values[1].u.i != w->if_match)
+        return rp_error_set(&w->err, RP_EPRECONDITION,
+                            "%s \"%s\" is at version %lld, not %lld; reload it and retry",
+                            wr->object, w->id, (long long)row->values[1].u.i,
+                            (long long)w->if_match);
+    return 0;
+}
+
+static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
+                        const char *id, int64_t now)
+{
+    const struct rp_object *o = wr->_object;
+    struct rp_row row;
+    struct rp_buf changes;
+    struct rp_sql q;
+    size_t nchanged = 0;
+    int rc;
+
+    if ((rc = rp_records_fetch(c, wr->principal, o, id, wr->arena, &row, &w->err)) < 0)
+        return rc;
+    if (row.deleted_at)
+        return rp_error_set(&w->err, RP_ENOTFOUND, "%s \"%s\" not found", o->name, id);
+    w->id = id;
+    if ((rc = check_version(wr, w, &row)) < 0)
+        return rc;
+    /* Only fields whose value changes are written, audited and sent downstream. */
+    for (size_t i = 0; i < o->nfields; i++) {
+        if (!w->_set[i])
+            continue;
+        if (rp_value_equal(&row.values[i], &w->_values[i]) ||
+            (row.values[i].type == RP_V_NULL && w->_values[i].type == RP_V_NULL))
+            w->_set[i] = false;
+        else
+            nchanged++;
+    }
+    w->status = 200;
+    if (nchanged == 0)
+        return read_back(c, wr, w, id, now);
+    if ((rc = check_references(c, wr, w)) < 0)
+        return rc;
+    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_addf(&q, "UPDATE \"%s\" SET \"version\" = \"version\" + 1, \"updated_at\" = ", o->name);
+    rp_sql_param(&q, rp_value_int(now));
+    rp_sql_add(&q, ", \"updated_by\" = ");
+    rp_sql_param(&q, rp_value_cstr(wr->principal->user_id));
+    for (size_t i = 6; i < o->nfields; i++) {
+        if (!w->_set[i])
+            continue;
+        rp_sql_addf(&q, ", \"%s\" = ", o->fields[i].name);
+        rp_sql_param(&q, w->_values[i]);
+    }
+    rp_sql_add(&q, " WHERE \"id\" = ");
+    rp_sql_param(&q, rp_value_cstr(id));
+    rc = rp_store_exec(c, &q, NULL, &w->err);
+    if (rc == RP_ECONFLICT)
+        return conflict_error(c, wr, w);
+    if (rc < 0 || (rc = check_rules(c, wr, w, id)) < 0)
+        return rc;
+    rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
+    change_json(o, &row, w, &changes);
+    if ((rc = log_write(c, wr, id, "update", changes.data, now, &w->err)) < 0)
+        return rc;
+    return read_back(c, wr, w, id, now);
+}
+
+static int id_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    char *id = ctx;
+    if (n > 0 && cols[0].type == RP_V_TEXT && cols[0].u.s.len <= RP_UUID_STRLEN) {
+        memcpy(id, cols[0].u.s.p, cols[0].u.s.len);
+        id[cols[0].u.s.len] = '\0';
+    }
+    return 1;
+}
+
+static int apply_upsert(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
+                        int64_t now)
+{
+    const struct rp_field *f = rp_meta_field(wr->_object, w->key_field);
+    char id[RP_UUID_STRLEN + 1] = "";
+    struct rp_sql q;
+    int rc;
+
+    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_addf(&q, "SELECT \"t\".\"id\" FROM \"%s\" AS \"t\" WHERE \"t\".\"%s\" = ",
+                wr->object, f->name);
+    rp_sql_param(&q, w->_values[f->index]);
+    rp_sql_add(&q, " AND \"t\".\"deleted_at\" IS NULL AND ");
+    rp_policy_read_sql(wr->principal, wr->object, "t", &q);
+    if ((rc = rp_store_query(c, &q, id_row, id, &w->err)) < 0)
+        return rc;
+    if (!id[0])
+        return apply_insert(c, wr, w, now);
+    /* An update must not reset fields the body did not name to their defaults. */
+    for (size_t i = 0; i < wr->_object->nfields; i++)
+        if (w->_set[i] && !json_object_get(w->data, wr->_object->fields[i].name) &&
+            i != f->index)
+            w->_set[i] = false;
+    return apply_update(c, wr, w, rp_arena_strdup(wr->arena, id), now);
+}
+
+static int apply_delete_restore(struct rp_store_conn *c, struct rp_write_request *wr,
+                                struct rp_write *w, int64_t now)
+{
+    const struct rp_object *o = wr->_object;
+    bool restore = w->op == RP_WRITE_RESTORE;
+    struct rp_row row;
+    struct rp_sql q;
+    int rc;
+
+    if ((rc = rp_records_fetch(c, wr->principal, o, w->id, wr->arena, &row, &w->err)) < 0)
+        return rc;
+    if (!restore && row.deleted_at)
+        return rp_error_set(&w->err, RP_ENOTFOUND, "%s \"%s\" not found", o->name, w->id);
+    if (restore && !row.deleted_at)
+        return rp_error_set(&w->err, RP_ECONFLICT, "%s \"%s\" is not deleted", o->name, w->id);
+    if ((rc = check_version(wr, w, &row)) < 0)
+        return rc;
+    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_addf(&q, "UPDATE \"%s\" SET \"version\" = \"version\" + 1, \"updated_at\" = ", o->name);
+    rp_sql_param(&q, rp_value_int(now));
+    rp_sql_add(&q, ", \"updated_by\" = ");
+    rp_sql_param(&q, rp_value_cstr(wr->principal->user_id));
+    rp_sql_add(&q, ", \"deleted_at\" = ");
+    rp_sql_param(&q, restore ? rp_value_null() : rp_value_int(now));
+    rp_sql_add(&q, " WHERE \"id\" = ");
+    rp_sql_param(&q, rp_value_cstr(w->id));
+    rc = rp_store_exec(c, &q, NULL, &w->err);
+    if (rc == RP_ECONFLICT)
+        return conflict_error(c, wr, w);
+    if (rc < 0 || (rc = log_write(c, wr, w->id, restore ? "restore" : "delete", "{}", now,
+                                  &w->err)) < 0)
+        return rc;
+    w->status = 200;
+    return read_back(c, wr, w, w->id, now);
+}
+
+static int apply_one(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
+                     int64_t now)
+{
+    switch (w->op) {
+    case RP_WRITE_CREATE: return apply_insert(c, wr, w, now);
+    case RP_WRITE_UPDATE: return apply_update(c, wr, w, w->id, now);
+    case RP_WRITE_UPSERT: return apply_upsert(c, wr, w, now);
+    case RP_WRITE_DELETE:
+    case RP_WRITE_RESTORE: return apply_delete_restore(c, wr, w, now);
+    }
+    return rp_error_set(&w->err, RP_EINTERNAL, "unknown operation");
+}
+
+/* ---- idempotency ---- */
+
+struct idem_row {
+    struct rp_arena *a;
+    bool found;
+    char *fingerprint, *location, *etag, *body;
+    int status;
+    int64_t created_at;
+};
+
+static char *text_copy(struct rp_arena *a, const struct rp_value *v)
+{
+    return v->type == RP_V_TEXT ? rp_arena_strndup(a, v->u.s.p, v->u.s.len) : NULL;
+}
+
+static int idem_read(void *vctx, const struct rp_value *cols, size_t n)
+{
+    struct idem_row *r = vctx;
+    if (n < 6)
+        return 1;
+    r->found = true;
+    r->fingerprint = text_copy(r->a, &cols[0]);
+    r->status = (int)cols[1].u.i;
+    r->location = text_copy(r->a, &cols[2]);
+    r->etag = text_copy(r->a, &cols[3]);
+    r->body = text_copy(r->a, &cols[4]);
+    r->created_at = cols[5].u.i;
+    return 1;
+}
+
+/* Returns 1 when the request was answered from a stored response, 0 to go on, or an error. */
+static int idempotency_check(struct rp_store_conn *c, struct rp_write_request *wr, int64_t now)
+{
+    struct idem_row r = {.a = wr->arena};
+    struct rp_sql q;
+    int rc;
+
+    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT fingerprint, status, location, etag, body, created_at FROM rp_idempotency"
+                   " WHERE actor = ");
+    rp_sql_param(&q, rp_value_cstr(wr->principal->user_id));
+    rp_sql_add(&q, " AND key = ");
+    rp_sql_param(&q, rp_value_cstr(wr->idempotency_key));
+    if ((rc = rp_store_query(c, &q, idem_read, &r, wr->err)) < 0)
+        return rc;
+    if (!r.found)
+        return 0;
+    if (r.created_at < now - IDEMPOTENCY_TTL_MS) {
+        rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+        rp_sql_add(&q, "DELETE FROM rp_idempotency WHERE actor = ");
+        rp_sql_param(&q, rp_value_cstr(wr->principal->user_id));
+        rp_sql_add(&q, " AND key = ");
+        rp_sql_param(&q, rp_value_cstr(wr->idempotency_key));
+        return rp_store_exec(c, &q, NULL, wr->err);
+    }
+    if (!r.fingerprint || strcmp(r.fingerprint, wr->fingerprint) != 0)
+        return rp_error_set(wr->err, RP_ECONFLICT,
+                            "Idempotency-Key \"%s\" was already used with a different request",
+                            wr->idempotency_key);
+    wr->replayed = true;
+    wr->replay_status = r.status;
+    wr->replay_body = r.body ? r.body : "";
+    wr->replay_location = r.location;
+    wr->replay_etag = r.etag;
+    return 1;
+}
+
+static int idempotency_store(struct rp_store_conn *c, struct rp_write_request *wr, int64_t now)
+{
+    struct rp_write *w = &wr->writes[0];
+    struct rp_buf body;
+    struct rp_sql q;
+    char etag[32];
+    const char *location = NULL;
+
+    rp_buf_init(&body, wr->arena, RP_LIMIT_RESPONSE_BYTES);
+    if (wr->batch) {
+        rp_records_batch_json(wr, &body);
+    } else {
+        rp_buf_add(&body, w->body.data, w->body.len);
+        if (w->status == 201)
+            location = rp_arena_sprintf(wr->arena, "/api/v1/records/%s/%s", wr->object, w->new_id);
+    }
+    snprintf(etag, sizeof(etag), "\"%lld\"", (long long)w->version);
+    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_idempotency(actor, key, fingerprint, status, location, etag,"
+                   " body, created_at) VALUES (");
+    rp_sql_param(&q, rp_value_cstr(wr->principal->user_id));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(wr->idempotency_key));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(wr->fingerprint));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_int(wr->batch ? 200 : w->status));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, location ? rp_value_cstr(location) : rp_value_null());
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, wr->batch ? rp_value_null() : rp_value_cstr(etag));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_text(body.data, body.len));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_int(now));
+    rp_sql_add(&q, ")");
+    return rp_store_exec(c, &q, NULL, wr->err);
+}
+
+static int write_unit(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct rp_write_request *wr = ctx;
+    int64_t now = rp_clock_now_ms(wr->_rs->clock);
+    int rc;
+
+    (void)err; /* the request's own error (wr->err) is the one reported */
+    if (wr->idempotency_key) {
+        rc = idempotency_check(c, wr, now);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    }
+    for (size_t i = 0; i < wr->nwrites; i++) {
+        struct rp_write *w = &wr->writes[i];
+        bool item_savepoint = wr->batch && !wr->atomic;
+        if (w->status >= 400)
+            continue; /* failed validation */
+        if (item_savepoint && rp_store_savepoint(c, "item") < 0)
+            return rp_error_set(wr->err, RP_EDB, "could not write");
+        rc = apply_one(c, wr, w, now);
+        if (rc < 0) {
+            w->status = rp_err_http_status(rc);
+            if (item_savepoint) {
+                rp_store_rollback_to(c, "item");
+                continue;
+            }
+            if (!wr->batch)
+                *wr->err = w->err;
+            else
+                rp_error_set(wr->err, rc, "operation %zu failed: %s; nothing was written", i + 1,
+                             w->err.detail);
+            return rc;
+        }
+        if (item_savepoint)
+            rp_store_release(c, "item");
+    }
+    if (wr->idempotency_key)
+        return idempotency_store(c, wr, now);
+    return 0;
+}
+
+static void write_done(void *ctx, int rc)
+{
+    struct rp_write_request *wr = ctx;
+    if (rc < 0 && !wr->err->code)
+        rp_error_set(wr->err, rc, "could not write");
+    wr->_done(wr->_done_ctx, rc);
+}
+
+int rp_records_submit(struct rp_records *rs, struct rp_write_request *wr,
+                      void (*done)(void *ctx, int rc), void *ctx)
+{
+    wr->_rs = rs;
+    wr->_done = done;
+    wr->_done_ctx = ctx;
+    return rp_store_write_submit(rs->store, write_unit, write_done, wr, wr->err);
+}
+
+struct sync_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool finished;
+    int rc;
+};
+
+static void sync_done(void *ctx, int rc)
+{
+    struct sync_wait *sw = ctx;
+    pthread_mutex_lock(&sw->lock);
+    sw->finished = true;
+    sw->rc = rc;
+    pthread_cond_signal(&sw->cond);
+    pthread_mutex_unlock(&sw->lock);
+}
+
+int rp_records_write(struct rp_records *rs, struct rp_write_request *wr)
+{
+    struct sync_wait sw = {.finished = false};
+    int rc = rp_records_prepare(rs, wr);
+
+    if (rc < 0)
+        goto out;
+    pthread_mutex_init(&sw.lock, NULL);
+    pthread_cond_init(&sw.cond, NULL);
+    rc = rp_records_submit(rs, wr, sync_done, &sw);
+    if (rc == 0) {
+        pthread_mutex_lock(&sw.lock);
+        while (!sw.finished)
+            pthread_cond_wait(&sw.cond, &sw.lock);
+        pthread_mutex_unlock(&sw.lock);
+        rc = sw.rc;
+    }
+    pthread_mutex_destroy(&sw.lock);
+    pthread_cond_destroy(&sw.cond);
+out:
+    rp_records_request_release(wr);
+    return rc;
+}
+
+static void problem_json(const struct rp_error *e, struct rp_buf *out)
+{
+    int status = rp_err_http_status(e->code);
+    rp_buf_addf(out, "{\"status\":%d,\"code\":\"%s\",\"title\":\"%s\",\"detail\":", status,
+                rp_err_problem_code(e->code), rp_err_title(e->code));
+    rp_buf_add_json_str(out, e->detail ? e->detail : "", e->detail ? strlen(e->detail) : 0);
+    if (e->nfields) {
+        rp_buf_adds(out, ",\"errors\":[");
+        for (size_t i = 0; i < e->nfields; i++) {
+            const struct rp_field_error *fe = &e->fields[i];
+            rp_buf_adds(out, i ? ",{\"field\":" : "{\"field\":");
+            rp_buf_add_json_str(out, fe->field, strlen(fe->field));
+            rp_buf_addf(out, ",\"code\":\"%s\",\"message\":", fe->code);
+            rp_buf_add_json_str(out, fe->message, strlen(fe->message));
+            rp_buf_addc(out, '}');
+        }
+        rp_buf_addc(out, ']');
+    }
+    rp_buf_addc(out, '}');
+}
+
+void rp_records_batch_json(const struct rp_write_request *wr, struct rp_buf *out)
+{
+    bool committed = !wr->err->code;
+    rp_buf_addf(out, "{\"atomic\":%s,\"committed\":%s,\"results\":[", wr->atomic ? "true" : "false",
+                committed ? "true" : "false");
+    for (size_t i = 0; i < wr->nwrites; i++) {
+        const struct rp_write *w = &wr->writes[i];
+        /* Items of a batch that did not commit report their own error, or that they were
+         * rolled back with the rest. */
+        int status = w->err.code ? rp_err_http_status(w->err.code) : committed ? w->status : 409;
+        if (i)
+            rp_buf_addc(out, ',');
+        rp_buf_addf(out, "{\"index\":%zu,\"op\":\"%s\",\"status\":%d", i, op_name(w->op), status);
+        if (w->err.code) {
+            rp_buf_adds(out, ",\"error\":");
+            problem_json(&w->err, out);
+        } else if (committed) {
+            rp_buf_adds(out, ",\"record\":");
+            rp_buf_add(out, w->body.data, w->body.len);
+        } else {
+            rp_buf_adds(out, ",\"error\":{\"status\":409,\"code\":\"conflict\",\"detail\":\"not written: another operation of this atomic batch failed\"}");
+        }
+        rp_buf_addc(out, '}');
+    }
+    rp_buf_adds(out, "]}");
+}

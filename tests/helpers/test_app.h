@@ -1,0 +1,31 @@
+/*
+ * Test fixture: an app on a temporary SQLite file with a fixed clock, an
+ * admin user and a bearer token, and a one-call in-process request helper.
+ */
+#ifndef RP_TEST_APP_H
+#define RP_TEST_APP_H
+
+#include "app/app.h"
+
+/* 2026-11-22T08:00:00Z, the clock every fixture starts at. */
+#define RP_TEST_NOW_MS INT64_C(1795334400000)
+
+struct rp_test_app {
+    struct rp_app *app;
+    char token[128];   /* admin bearer token */
+    char user_id[40];  /* admin user id */
+};
+
+/** Opens the fixture; aborts the test process on failure. */
+void rp_test_app_open(struct rp_test_app *t);
+void rp_test_app_close(struct rp_test_app *t);
+
+/**
+ * Sends one request through the router as the admin (unless headers already
+ * carry Authorization, or token is NULL). Returns the status; *body (may be
+ * NULL) gets a malloc'd copy of the response body.
+ */
+int rp_test_request(struct rp_test_app *t, const char *method, const char *target,
+                    const char *body, char **out_body);
+
+#endif
