@@ -1,0 +1,226 @@
+/* Unit tests for src/store: the writer's group commit, unit isolation, conflicts, readers,
+ * backups and migrations on a real SQLite file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "base/arena.h"
+#include "store/store.h"
+
+struct fixture {
+    struct rp_store *s;
+    struct rp_arena a;
+    struct rp_error err;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    rp_arena_init(&f->a);
+    rp_error_init(&f->err, &f->a);
+    assert_int_equal(rp_store_open(NULL, &(struct rp_store_config){.memory = true}, &f->s, &f->err),
+                     0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    rp_store_close(f->s);
+    rp_arena_release(&f->a);
+    free(f);
+    return 0;
+}
+
+static int exec_text(struct rp_store_conn *c, const char *sql, struct rp_error *err)
+{
+    struct rp_arena a;
+    struct rp_sql q;
+    int rc;
+    rp_arena_init(&a);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, sql);
+    rc = rp_store_exec(c, &q, NULL, err);
+    rp_arena_release(&a);
+    return rc;
+}
+
+static int create_table(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    (void)ctx;
+    return rp_store_exec_script(c, "CREATE TABLE t (k TEXT UNIQUE, v INTEGER)", err);
+}
+
+struct insert {
+    const char *k;
+    int64_t v;
+};
+
+static int insert_row(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct insert *in = ctx;
+    struct rp_arena a;
+    struct rp_sql q;
+    int rc;
+    rp_arena_init(&a);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO t(k, v) VALUES (");
+    rp_sql_param(&q, rp_value_cstr(in->k));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_int(in->v));
+    rp_sql_add(&q, ")");
+    rc = rp_store_exec(c, &q, NULL, err);
+    rp_arena_release(&a);
+    return rc;
+}
+
+static int count_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    assert_true(n >= 1);
+    *(int64_t *)ctx = cols[0].u.i;
+    return 0;
+}
+
+static int64_t count(struct rp_store *s, const char *sql)
+{
+    struct rp_store_conn *c = rp_store_reader_acquire(s);
+    struct rp_arena a;
+    struct rp_error err;
+    struct rp_sql q;
+    int64_t n = -1;
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, sql);
+    assert_int_equal(rp_store_query(c, &q, count_row, &n, &err), 0);
+    rp_store_reader_release(s, c);
+    rp_arena_release(&a);
+    return n;
+}
+
+static void test_migrated(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(rp_store_schema_version(f->s) >= 1);
+    assert_int_equal(count(f->s, "SELECT count(*) FROM rp_change"), 0);
+}
+
+static void test_unit_failure_is_isolated(void **state)
+{
+    struct fixture *f = *state;
+    struct insert a = {"a", 1}, dup = {"a", 2}, b = {"b", 3};
+
+    assert_int_equal(rp_store_write(f->s, create_table, NULL, &f->err), 0);
+    assert_int_equal(rp_store_write(f->s, insert_row, &a, &f->err), 0);
+    assert_int_equal(rp_store_write(f->s, insert_row, &dup, &f->err), RP_ECONFLICT);
+    rp_error_clear(&f->err);
+    assert_int_equal(rp_store_write(f->s, insert_row, &b, &f->err), 0);
+    assert_int_equal(count(f->s, "SELECT count(*) FROM t"), 2);
+    assert_int_equal(count(f->s, "SELECT v FROM t WHERE k = 'a'"), 1);
+}
+
+/* Many threads write at once: every unit commits, in fewer transactions than units. */
+struct writer_arg {
+    struct rp_store *s;
+    int id;
+};
+
+static void *writer(void *p)
+{
+    struct writer_arg *w = p;
+    for (int i = 0; i < 50; i++) {
+        char k[32];
+        struct insert in = {k, i};
+        struct rp_arena a;
+        struct rp_error err;
+        snprintf(k, sizeof(k), "w%d-%d", w->id, i);
+        rp_arena_init(&a);
+        rp_error_init(&err, &a);
+        assert_int_equal(rp_store_write(w->s, insert_row, &in, &err), 0);
+        rp_arena_release(&a);
+    }
+    return NULL;
+}
+
+static void test_group_commit(void **state)
+{
+    struct fixture *f = *state;
+    pthread_t th[8];
+    struct writer_arg args[8];
+    struct rp_store_stats st;
+
+    assert_int_equal(rp_store_write(f->s, create_table, NULL, &f->err), 0);
+    for (int i = 0; i < 8; i++) {
+        args[i].s = f->s;
+        args[i].id = i;
+        pthread_create(&th[i], NULL, writer, &args[i]);
+    }
+    for (int i = 0; i < 8; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(count(f->s, "SELECT count(*) FROM t"), 400);
+    rp_store_stats(f->s, &st);
+    assert_true(st.units >= 401);
+    assert_true(st.commits <= st.units);
+}
+
+static void test_backup_and_integrity(void **state)
+{
+    struct fixture *f = *state;
+    struct insert a = {"x", 7};
+    struct rp_store *copy;
+    char path[] = "/tmp/rapport-backup-XXXXXX";
+    int fd = mkstemp(path);
+
+    close(fd);
+    unlink(path);
+    assert_int_equal(rp_store_write(f->s, create_table, NULL, &f->err), 0);
+    assert_int_equal(rp_store_write(f->s, insert_row, &a, &f->err), 0);
+    assert_int_equal(rp_store_backup(f->s, path, &f->err), 0);
+    assert_int_equal(rp_store_integrity_check(f->s, &f->err), 0);
+    assert_int_equal(rp_store_open(path, NULL, &copy, &f->err), 0);
+    assert_int_equal(count(copy, "SELECT v FROM t WHERE k = 'x'"), 7);
+    assert_int_equal(rp_store_integrity_check(copy, &f->err), 0);
+    rp_store_close(copy);
+    unlink(path);
+}
+
+static void test_bad_sql_is_an_error_not_a_crash(void **state)
+{
+    struct fixture *f = *state;
+    struct rp_store_conn *c = rp_store_reader_acquire(f->s);
+    assert_int_equal(exec_text(c, "SELECT * FROM no_such_table", &f->err), RP_EDB);
+    /* Readers are read-only. */
+    rp_error_clear(&f->err);
+    assert_int_not_equal(exec_text(c, "CREATE TABLE z (a)", &f->err), 0);
+    rp_store_reader_release(f->s, c);
+}
+
+static void test_open_errors(void **state)
+{
+    struct fixture *f = *state;
+    struct rp_store *s = NULL;
+    rp_error_clear(&f->err);
+    assert_int_equal(rp_store_open("/nonexistent-dir/x.db", NULL, &s, &f->err), RP_EIO);
+    rp_error_clear(&f->err);
+    assert_int_equal(rp_store_open("postgres://localhost/x", NULL, &s, &f->err), RP_EUNSUPPORTED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unit_failure_is_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_and_integrity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_sql_is_an_error_not_a_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
