@@ -33,7 +33,7 @@ struct rp_auth;
 
 /** Who is acting. Strings live as long as the request (or the auth cache entry copy). */
 struct rp_principal {
-    const char *user_id;  /* rp_user.id, or "system" for internal work */
+    const char *user_id; /* rp_user.id, or "system" for internal work */
     const char *username;
     const char *display_name;
     const char *token_id; /* the token used, for logout/revocation */
@@ -53,10 +53,10 @@ struct rp_user_info {
 struct rp_auth_config {
     struct rp_store *store;
     const struct rp_clock *clock;
-    int64_t session_ttl_ms;   /* default 12 hours */
-    int64_t cache_ttl_ms;     /* verified-token cache, default 5 s; < 0 turns it off */
+    int64_t session_ttl_ms;         /* default 12 hours */
+    int64_t cache_ttl_ms;           /* verified-token cache, default 5 s; < 0 turns it off */
     unsigned long long pw_opslimit; /* argon2id cost; default 2 passes */
-    size_t pw_memlimit;       /* default 19 MiB */
+    size_t pw_memlimit;             /* default 19 MiB */
 };
 /* Zero fields take the defaults; store is required, clock may be NULL (system clock). */
 
@@ -67,9 +67,13 @@ struct rp_auth_config {
  * cannot start.
  */
 struct rp_auth *rp_auth_new(const struct rp_auth_config *cfg);
+/** Frees the handle (NULL allowed). Queued last_used_at updates do not refer to it. */
 void rp_auth_free(struct rp_auth *a);
 
-/** Usernames: 1-64 characters of a-z, A-Z, 0-9, '.', '_', '-', '@'. Passwords: 8-1024 bytes. */
+/**
+ * Usernames: 1-64 characters of a-z, A-Z, 0-9, '.', '_', '-', '@' (case
+ * matters). Passwords: 8-1024 bytes of UTF-8.
+ */
 bool rp_auth_username_is_valid(const char *username);
 
 /**

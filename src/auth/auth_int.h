@@ -1,0 +1,104 @@
+/*
+ * Private to src/auth: the rp_auth handle and helpers shared by its files.
+ *
+ * Locks: secret_lock guards the token pepper and the dummy password hash;
+ * cache_lock guards the verified-token cache and its generation counter.
+ * Neither is held while calling into another module except that secret_lock
+ * is held across the one writer unit that creates the pepper (the writer
+ * never takes an auth lock, so this cannot deadlock). Nothing here may be
+ * called from inside a writer unit that would itself wait for the writer.
+ */
+#ifndef RP_AUTH_AUTH_INT_H
+#define RP_AUTH_AUTH_INT_H
+
+#include "auth/auth.h"
+
+#include <pthread.h>
+#include <sodium.h>
+
+#define RP_AUTH_KEY_BYTES   32 /* BLAKE2b-256 of a token, the pepper, the token's entropy */
+#define RP_AUTH_TOKEN_LEN   46 /* "rp_" + 43 base64url characters of 32 random bytes */
+#define RP_AUTH_ID_SIZE     40 /* room for a UUID and its NUL, as in struct rp_user_info */
+#define RP_AUTH_PW_MIN      8
+#define RP_AUTH_PW_MAX      1024
+#define RP_AUTH_NAME_MAX    255 /* display names and token names, in bytes */
+#define RP_AUTH_CACHE_SETS  128 /* a power of two */
+#define RP_AUTH_CACHE_WAYS  4
+#define RP_AUTH_TOUCH_MS    60000 /* last_used_at is written at most this often per token */
+#define RP_AUTH_LOGIN_FAIL  "invalid username or password"
+#define RP_AUTH_VERIFY_FAIL "invalid or expired token"
+
+/** One verified token, copied out of the database so a hit needs no query. */
+struct rp_auth_cache_entry {
+    unsigned char key[RP_AUTH_KEY_BYTES]; /* keyed hash of the clear token */
+    bool used;
+    bool is_admin;
+    int64_t cached_at;  /* clock ms when it was read from the database */
+    int64_t expires_at; /* the token's expiry, 0 = never; checked on every hit */
+    int64_t touched_at; /* last_used_at as last written or seen */
+    char user_id[RP_AUTH_ID_SIZE];
+    char token_id[RP_AUTH_ID_SIZE];
+    char username[128];
+    char display_name[256];
+};
+
+struct rp_auth {
+    struct rp_store *store;
+    const struct rp_clock *clock; /* NULL reads the system clock */
+    int64_t session_ttl_ms;
+    int64_t cache_ttl_ms; /* <= 0 after defaults: caching is off */
+    unsigned long long pw_opslimit;
+    size_t pw_memlimit;
+
+    pthread_mutex_t secret_lock;
+    bool have_pepper;
+    unsigned char pepper[RP_AUTH_KEY_BYTES]; /* keys the token hashes; from rp_setting */
+    bool have_dummy;
+    char dummy_hash[crypto_pwhash_STRBYTES]; /* verified against for unknown users */
+
+    pthread_mutex_t cache_lock;
+    uint64_t cache_gen; /* bumped by every eviction; a stale lookup must not refill */
+    struct rp_auth_cache_entry cache[RP_AUTH_CACHE_SETS * RP_AUTH_CACHE_WAYS];
+};
+
+/** err, or local initialised without an arena when the caller passed NULL. */
+static inline struct rp_error *rp_auth_err_or(struct rp_error *err, struct rp_error *local)
+{
+    if (err)
+        return err;
+    rp_error_init(local, NULL);
+    return local;
+}
+
+static inline int64_t rp_auth_now(const struct rp_auth *a)
+{
+    return rp_clock_now_ms(a->clock);
+}
+
+/** Starts q in the store's dialect with memory from arena. */
+void rp_auth_sql_init(const struct rp_auth *a, struct rp_sql *q, struct rp_arena *arena);
+/** Runs a read-only q on a pooled read connection. */
+int rp_auth_read(struct rp_auth *a, const struct rp_sql *q, rp_store_row_fn fn, void *ctx,
+                 struct rp_error *err);
+/** Row callback that sets *(bool *)ctx and stops. */
+int rp_auth_row_exists(void *ctx, const struct rp_value *cols, size_t ncols);
+/** Copies a TEXT column into dst (NUL-terminated, cut at a character boundary); "" otherwise. */
+void rp_auth_copy_text(char *dst, size_t size, const struct rp_value *v);
+/** An INTEGER column, or 0 for NULL and other types. */
+int64_t rp_auth_col_int(const struct rp_value *v);
+/** True if s is 1..max bytes of valid UTF-8 (no NUL, by construction). */
+bool rp_auth_text_is_valid(const char *s, size_t max);
+
+/**
+ * Creates a token of kind ("session" or "api") for an existing, active user
+ * inside one writer unit and appends the clear token to token. login selects
+ * the login failure message when the user has vanished or been deactivated
+ * in the meantime. Must not be called from a writer unit.
+ */
+int rp_auth_token_issue(struct rp_auth *a, const char *user_id, const char *kind, const char *name,
+                        int64_t expires_at, bool login, struct rp_buf *token, char *id_out,
+                        struct rp_error *err);
+/** Drops every cached token of user_id (after its tokens or password changed). */
+void rp_auth_cache_evict_user(struct rp_auth *a, const char *user_id);
+
+#endif
