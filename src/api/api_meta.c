@@ -56,7 +56,7 @@ static int define(struct rp_http_req *req, struct rp_http_resp *resp, const char
     object = strcmp(kind, "object") == 0 ? json_string_value(json_object_get(body, "name"))
                                          : req->params[0];
     if (!object)
-        return rp_error_field(&req->err, RP_EVALIDATION, "name", "required",
+        return rp_error_field(&req->err, RP_EINVAL, "name", "required",
                               "field \"name\" is required");
     rc = rp_records_define(api->records, principal_of(req), kind, object, body, &req->err);
     if (rc < 0)

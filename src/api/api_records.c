@@ -258,13 +258,18 @@ static int write_finish(struct rp_http_req *req, struct rp_http_resp *resp)
 }
 
 /* Validates, suspends and hands the request to the writer. */
-static int submit(struct rp_http_req *req, struct write_call *wc)
+static int submit(struct rp_http_req *req, struct rp_http_resp *resp, struct write_call *wc)
 {
     struct rp_api *api = api_of(req);
     int rc = rp_records_prepare(api->records, &wc->wr);
 
     if (rc < 0) {
         rp_records_request_release(&wc->wr);
+        if (wc->wr.batch && wc->wr.nwrites > 0 && wc->wr.writes[0].body.arena) {
+            /* An atomic batch with invalid items: say which, as a commit failure would. */
+            problem_with_results(req, resp, wc);
+            return 0;
+        }
         return api_fail(req, &wc->err);
     }
     req->handler_ctx = wc;
@@ -289,7 +294,7 @@ static int h_create(struct rp_http_req *req, struct rp_http_resp *resp)
     wc->wr.writes[0].data = body;
     if ((rc = idempotency(req, wc)) < 0)
         return rc;
-    return submit(req, wc);
+    return submit(req, resp, wc);
 }
 
 static int h_update(struct rp_http_req *req, struct rp_http_resp *resp)
@@ -308,10 +313,11 @@ static int h_update(struct rp_http_req *req, struct rp_http_resp *resp)
     if ((rc = parse_if_match(req, &wc->wr.writes[0].if_match)) < 0 ||
         (rc = idempotency(req, wc)) < 0)
         return rc;
-    return submit(req, wc);
+    return submit(req, resp, wc);
 }
 
-static int delete_or_restore(struct rp_http_req *req, enum rp_write_op op)
+static int delete_or_restore(struct rp_http_req *req, struct rp_http_resp *resp,
+                             enum rp_write_op op)
 {
     struct write_call *wc;
     int rc;
@@ -326,19 +332,19 @@ static int delete_or_restore(struct rp_http_req *req, enum rp_write_op op)
     if ((rc = parse_if_match(req, &wc->wr.writes[0].if_match)) < 0 ||
         (rc = idempotency(req, wc)) < 0)
         return rc;
-    return submit(req, wc);
+    return submit(req, resp, wc);
 }
 
 static int h_delete(struct rp_http_req *req, struct rp_http_resp *resp)
 {
     (void)resp;
-    return delete_or_restore(req, RP_WRITE_DELETE);
+    return delete_or_restore(req, resp, RP_WRITE_DELETE);
 }
 
 static int h_restore(struct rp_http_req *req, struct rp_http_resp *resp)
 {
     (void)resp;
-    return delete_or_restore(req, RP_WRITE_RESTORE);
+    return delete_or_restore(req, resp, RP_WRITE_RESTORE);
 }
 
 static int h_upsert(struct rp_http_req *req, struct rp_http_resp *resp)
@@ -358,7 +364,7 @@ static int h_upsert(struct rp_http_req *req, struct rp_http_resp *resp)
     if ((rc = parse_if_match(req, &wc->wr.writes[0].if_match)) < 0 ||
         (rc = idempotency(req, wc)) < 0)
         return rc;
-    return submit(req, wc);
+    return submit(req, resp, wc);
 }
 
 static int batch_op(struct rp_http_req *req, const json_t *j, size_t i, struct rp_write *w)
@@ -458,7 +464,7 @@ static int h_batch(struct rp_http_req *req, struct rp_http_resp *resp)
     }
     if ((rc = idempotency(req, wc)) < 0)
         return rc;
-    return submit(req, wc);
+    return submit(req, resp, wc);
 }
 
 void api_register_records(struct rp_http_router *r)

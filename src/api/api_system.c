@@ -300,13 +300,13 @@ static int h_openapi(struct rp_http_req *req, struct rp_http_resp *resp)
                                                qparam("objects", "string", "comma-separated")),
                                      NULL, "200",
                                      json_response("changes", json_pack("{ss}", "type", "object")))));
-    doc = json_pack("{ss s{ss ss ss} so s{so s{s{sss{ss}}} s{s{ssss}}} s[{s[]}]}", "openapi",
-                    "3.1.0", "info", "title", "Rapport CRM API", "version", RP_VERSION,
+    doc = json_pack("{ss s{ss ss ss} so s{so s{s{sss{s{so}}}} s{s{ssss}}} s[{s[]}]}",
+                    "openapi", "3.1.0", "info", "title", "Rapport CRM API", "version", RP_VERSION,
                     "description", "Generated from the metadata of this installation.", "paths",
                     paths, "components", "schemas", schemas, "responses", "Problem",
                     "description", "RFC 9457 problem", "content", "application/problem+json",
-                    "securitySchemes", "bearer", "type", "http", "scheme", "bearer", "security",
-                    "bearer");
+                    "schema", ref("schemas", "Problem"), "securitySchemes", "bearer", "type",
+                    "http", "scheme", "bearer", "security", "bearer");
     rp_meta_release(m);
     if (!doc)
         return rp_error_set(&req->err, RP_EINTERNAL, "could not build the OpenAPI document");

@@ -81,8 +81,8 @@ int rp_money_parse(const char *s, size_t n, int64_t *units)
     if (i < n && (s[i] == '-' || s[i] == '+'))
         neg = s[i++] == '-';
     while (i < n && s[i] >= '0' && s[i] <= '9') {
-        if (whole > (UINT64_C(922337203685477) - 9) / 10)
-            return RP_EINVAL;
+        if (whole > UINT64_C(100000000000000000))
+            return RP_ETOOBIG; /* far past the range; stop before uint64 overflows */
         whole = whole * 10 + (uint64_t)(s[i++] - '0');
         wdigits++;
     }
@@ -100,6 +100,8 @@ int rp_money_parse(const char *s, size_t n, int64_t *units)
         return RP_EINVAL;
     for (int k = fdigits; k < RP_MONEY_DIGITS; k++)
         frac *= 10;
+    if (whole > ((uint64_t)INT64_MAX - frac) / RP_MONEY_SCALE)
+        return RP_ETOOBIG;
     *units = (int64_t)(whole * RP_MONEY_SCALE + frac);
     if (neg)
         *units = -*units;

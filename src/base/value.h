@@ -107,8 +107,8 @@ void rp_value_to_json(struct rp_buf *out, const struct rp_value *v);
 void rp_money_format(struct rp_buf *out, int64_t units);
 /**
  * Parses a decimal string ("-1234.56", at most 4 fraction digits, no
- * exponent) into money units. Returns 0, or RP_EINVAL on bad syntax or
- * overflow.
+ * exponent) into money units. Returns 0, RP_EINVAL on bad syntax or more
+ * than 4 decimals, RP_ETOOBIG past the 64-bit range.
  */
 int rp_money_parse(const char *s, size_t n, int64_t *units);
 

@@ -238,9 +238,16 @@ int rp_meta_value_from_json(const struct rp_field *f, const json_t *j, struct rp
                 return rp_error_field(err, RP_EVALIDATION, f->name, "out_of_range",
                                       "field \"%s\" is too large for a JSON number; send it as a decimal string",
                                       f->name);
+            if (fabs(d - nearbyint(d)) > 1e-6 + fabs(d) * 1e-12)
+                return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_money",
+                                      "field \"%s\" has more than 4 decimals", f->name);
             units = (int64_t)llround(d);
         } else if (json_is_string(j)) {
-            if (rp_money_parse(json_string_value(j), json_string_length(j), &units) < 0)
+            int prc = rp_money_parse(json_string_value(j), json_string_length(j), &units);
+            if (prc == RP_ETOOBIG)
+                return rp_error_field(err, RP_EVALIDATION, f->name, "out_of_range",
+                                      "field \"%s\" is out of range", f->name);
+            if (prc < 0)
                 return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_money",
                                       "field \"%s\" must be a decimal amount with at most 4 decimals",
                                       f->name);

@@ -180,6 +180,9 @@ int rp_records_parse_fields(const struct rp_object *o, const char *fields, struc
     *selected = NULL;
     if (!fields)
         return 0;
+    if (!*fields)
+        return rp_error_field(err, RP_EINVAL, "fields", "invalid",
+                              "parameter \"fields\" must name at least one field");
     sel = rp_arena_calloc(arena, o->nfields, sizeof(bool));
     sel[0] = true; /* id */
     while (*p) {

@@ -286,15 +286,42 @@ static int exists_row(void *ctx, const struct rp_value *cols, size_t n)
     return 1;
 }
 
+/* An owner must be an active user. */
+static int check_owner(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w)
+{
+    const struct rp_object *o = wr->_object;
+    struct rp_sql q;
+    bool found = false;
+    int rc;
+
+    if (!o->owned || !w->_set[6] || w->_values[6].type != RP_V_TEXT)
+        return 0;
+    if (strcmp(w->_values[6].u.s.p, wr->principal->user_id) == 0)
+        return 0;
+    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT 1 FROM rp_user WHERE id = ");
+    rp_sql_param(&q, w->_values[6]);
+    rp_sql_add(&q, " AND active = 1");
+    if ((rc = rp_store_query(c, &q, exists_row, &found, &w->err)) < 0)
+        return rc;
+    if (!found)
+        return rp_error_field(&w->err, RP_EVALIDATION, "owner_id", "not_found",
+                              "field \"owner_id\" must be the id of an active user");
+    return 0;
+}
+
 static int check_references(struct rp_store_conn *c, struct rp_write_request *wr,
                             struct rp_write *w)
 {
     const struct rp_object *o = wr->_object;
+    int rc = check_owner(c, wr, w);
+
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < o->nfields; i++) {
         const struct rp_field *f = &o->fields[i];
         struct rp_sql q;
         bool found = false;
-        int rc;
         if (!w->_set[i] || f->type != RP_F_REFERENCE || w->_values[i].type == RP_V_NULL)
             continue;
         rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);

@@ -263,6 +263,9 @@ static int run_step(struct rp_test_app *t, const char *file, int n, struct step 
     if (s->want_body) {
         char *want_text = substitute(v, s->want_body);
         if (s->raw) {
+            size_t wl = strlen(want_text);
+            if (wl > 0 && want_text[wl - 1] == '\n')
+                want_text[wl - 1] = '\0'; /* the case file's line break, not the body's */
             if (res.body_len != strlen(want_text) || memcmp(res.body, want_text, res.body_len))
                 rc = failf(file, n, "%s %s: body \"%.*s\", expected \"%s\"", s->method, target,
                            (int)res.body_len, res.body, want_text);
