@@ -93,15 +93,16 @@ struct rp_field {
     const struct rp_object *target_object;
     const char *relation;            /* reference: name used in dotted paths */
     const char *formula;             /* formula: expression source */
-    struct rp_expr *formula_expr;    /* formula: parsed against the object */
+    struct rp_expr *formula_expr;    /* formula: parsed at load to validate it; readers parse
+                                        again with their clock, as today() may appear */
     size_t index;                    /* position in the object's field array */
 };
 
 struct rp_rule {
     const char *name;
     const char *check; /* expression that must hold */
-    struct rp_expr *expr;
-    const char *field; /* field the message belongs to, or NULL */
+    struct rp_expr *expr; /* parsed at load to validate; writes parse again with their clock */
+    const char *field;    /* field the message belongs to, or NULL */
     struct rp_label message;
 };
 

@@ -147,15 +147,17 @@ void rp_records_compute_formulas(struct rp_store_conn *c, const struct rp_meta *
     struct formula_ctx ctx = {.c = c, .m = m, .row = row, .arena = arena};
     const struct rp_object *o = row->object;
 
-    (void)now_ms; /* constants were folded when the formula was parsed */
     for (size_t i = 0; i < o->nfields; i++) {
         const struct rp_field *f = &o->fields[i];
         struct rp_error err;
         struct rp_value v;
+        struct rp_expr *e;
         if (f->type != RP_F_FORMULA || !f->formula_expr)
             continue;
         rp_error_init(&err, arena);
-        if (rp_expr_eval(f->formula_expr, formula_get, &ctx, arena, &v, &err) < 0)
+        /* Parsed with the reader's clock so that today() in a formula is today. */
+        if (rp_meta_parse_expr(m, o, f->formula, strlen(f->formula), now_ms, arena, &e, &err) < 0 ||
+            rp_expr_eval(e, formula_get, &ctx, arena, &v, &err) < 0)
             v = rp_value_null();
         if (f->vtype == RP_V_NUM && v.type == RP_V_INT)
             v = rp_value_num((double)v.u.i);

@@ -356,7 +356,7 @@ static int rule_row(void *vctx, const struct rp_value *cols, size_t ncols)
 }
 
 static int check_rules(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
-                       const char *id)
+                       const char *id, int64_t now)
 {
     const struct rp_object *o = wr->_object;
     struct rule_results rr = {o, w};
@@ -368,8 +368,14 @@ static int check_rules(struct rp_store_conn *c, struct rp_write_request *wr, str
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT ");
     for (size_t i = 0; i < o->nrules; i++) {
+        const struct rp_rule *r = &o->rules[i];
+        struct rp_expr *e;
+        /* Parsed again with this write's clock: today() in a rule means the day of the write. */
+        if ((rc = rp_meta_parse_expr(wr->_meta, o, r->check, strlen(r->check), now, wr->arena, &e,
+                                     &w->err)) < 0)
+            return rc;
         rp_sql_add(&q, i ? ", (" : "(");
-        if ((rc = rp_expr_compile_sql(o->rules[i].expr, &q, &w->err)) < 0)
+        if ((rc = rp_expr_compile_sql(e, &q, &w->err)) < 0)
             return rc;
         rp_sql_add(&q, ")");
     }
@@ -455,7 +461,7 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
-    if (rc < 0 || (rc = check_rules(c, wr, w, id)) < 0)
+    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0)
         return rc;
     rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
     change_json(o, NULL, w, &changes);
@@ -523,7 +529,7 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
-    if (rc < 0 || (rc = check_rules(c, wr, w, id)) < 0)
+    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0)
         return rc;
     rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
     change_json(o, &row, w, &changes);
