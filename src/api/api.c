@@ -74,8 +74,8 @@ int api_check_params(struct rp_http_req *req, const char *const *allowed)
 
 json_t *api_body_json(struct rp_http_req *req)
 {
-    size_t max = req->route_flags & RP_ROUTE_BIG_BODY ? RP_LIMIT_BATCH_BODY_BYTES
-                                                      : RP_LIMIT_BODY_BYTES;
+    size_t max =
+        req->route_flags & RP_ROUTE_BIG_BODY ? RP_LIMIT_BATCH_BODY_BYTES : RP_LIMIT_BODY_BYTES;
     if (!req->body || req->body_len == 0) {
         rp_error_set(&req->err, RP_EINVAL, "a JSON request body is required");
         return NULL;

@@ -2,15 +2,15 @@
 #include "api/api_int.h"
 #include "base/time.h"
 
-static int check_body_keys(struct rp_http_req *req, const json_t *body,
-                           const char *const *allowed)
+static int check_body_keys(struct rp_http_req *req, const json_t *body, const char *const *allowed)
 {
     const char *key;
     json_t *v;
 
     if (!json_is_object(body))
         return rp_error_set(&req->err, RP_EINVAL, "the request body must be a JSON object");
-    json_object_foreach((json_t *)body, key, v) {
+    json_object_foreach((json_t *)body, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; allowed[i]; i++)
             if (strcmp(key, allowed[i]) == 0)

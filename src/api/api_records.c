@@ -15,8 +15,8 @@
 
 static int h_list(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    static const char *const params[] = {"filter", "sort", "limit", "cursor", "fields",
-                                         "q",      "count", NULL};
+    static const char *const params[] = {"filter", "sort", "limit", "cursor",
+                                         "fields", "q",    "count", NULL};
     struct rp_api *api = api_of(req);
     struct rp_list_query lq = {0};
     const char *count;
@@ -24,8 +24,7 @@ static int h_list(struct rp_http_req *req, struct rp_http_resp *resp)
     int rc;
 
     if ((rc = api_check_params(req, params)) < 0 ||
-        (rc = api_int_param(req, "limit", 1, RP_LIMIT_PAGE_MAX, RP_LIMIT_PAGE_DEFAULT, &limit)) <
-            0)
+        (rc = api_int_param(req, "limit", 1, RP_LIMIT_PAGE_MAX, RP_LIMIT_PAGE_DEFAULT, &limit)) < 0)
         return rc;
     count = rp_http_query(req, "count");
     if (count && strcmp(count, "true") != 0 && strcmp(count, "false") != 0)
@@ -64,9 +63,9 @@ static int h_get(struct rp_http_req *req, struct rp_http_resp *resp)
 
     if ((rc = api_check_params(req, params)) < 0)
         return rc;
-    rc = rp_records_get(api->records, principal_of(req), req->params[0], req->params[1],
-                        rp_http_query(req, "fields"), &req->arena, &resp->body, &version,
-                        &req->err);
+    rc =
+        rp_records_get(api->records, principal_of(req), req->params[0], req->params[1],
+                       rp_http_query(req, "fields"), &req->arena, &resp->body, &version, &req->err);
     if (rc < 0)
         return rc;
     set_etag(req, resp, version);
@@ -153,7 +152,8 @@ static int idempotency(struct rp_http_req *req, struct write_call *wc)
             return rp_error_field(&req->err, RP_EINVAL, "Idempotency-Key", "invalid",
                                   "header \"Idempotency-Key\" must be visible ASCII characters");
     crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const unsigned char *)req->method_name, strlen(req->method_name));
+    crypto_hash_sha256_update(&st, (const unsigned char *)req->method_name,
+                              strlen(req->method_name));
     crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
     crypto_hash_sha256_update(&st, (const unsigned char *)req->path, strlen(req->path));
     crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
@@ -208,8 +208,10 @@ static void problem_with_results(struct rp_http_req *req, struct rp_http_resp *r
     resp->status = rp_err_http_status(e->code);
     resp->content_type = "application/problem+json";
     rp_buf_reset(&resp->body);
-    rp_buf_addf(&resp->body, "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"code\":\"%s\",\"detail\":",
-                rp_err_title(e->code), resp->status, rp_err_problem_code(e->code));
+    rp_buf_addf(
+        &resp->body,
+        "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"code\":\"%s\",\"detail\":",
+        rp_err_title(e->code), resp->status, rp_err_problem_code(e->code));
     rp_buf_add_json_str(&resp->body, e->detail, strlen(e->detail));
     rp_buf_adds(&resp->body, ",\"request_id\":");
     rp_buf_add_json_str(&resp->body, req->request_id, strlen(req->request_id));
@@ -376,7 +378,8 @@ static int batch_op(struct rp_http_req *req, const json_t *j, size_t i, struct r
     if (!json_is_object(j))
         return rp_error_field(&req->err, RP_EINVAL, "operations", "invalid",
                               "operation %zu must be a JSON object", i + 1);
-    json_object_foreach((json_t *)j, key, v) {
+    json_object_foreach((json_t *)j, key, v)
+    {
         bool ok = false;
         for (size_t k = 0; keys[k]; k++)
             if (strcmp(key, keys[k]) == 0)
@@ -386,8 +389,9 @@ static int batch_op(struct rp_http_req *req, const json_t *j, size_t i, struct r
                                   "operation %zu has unknown key \"%s\"", i + 1, key);
     }
     if (!op)
-        return rp_error_field(&req->err, RP_EINVAL, "operations", "invalid",
-                              "operation %zu needs \"op\": create, update, upsert, delete or restore", i + 1);
+        return rp_error_field(
+            &req->err, RP_EINVAL, "operations", "invalid",
+            "operation %zu needs \"op\": create, update, upsert, delete or restore", i + 1);
     if (strcmp(op, "create") == 0)
         w->op = RP_WRITE_CREATE;
     else if (strcmp(op, "update") == 0)
@@ -439,7 +443,8 @@ static int h_batch(struct rp_http_req *req, struct rp_http_resp *resp)
     if (!json_is_object(body))
         return rp_error_set(&req->err, RP_EINVAL,
                             "a batch is an object: {\"atomic\": bool, \"operations\": [...]}");
-    json_object_foreach(body, key, v) {
+    json_object_foreach(body, key, v)
+    {
         if (strcmp(key, "atomic") != 0 && strcmp(key, "operations") != 0)
             return rp_error_field(&req->err, RP_EINVAL, key, "unknown_field",
                                   "unknown key \"%s\" in batch", key);
@@ -458,7 +463,8 @@ static int h_batch(struct rp_http_req *req, struct rp_http_resp *resp)
     wc = write_call_new(req, json_array_size(ops));
     wc->wr.batch = true;
     wc->wr.atomic = json_is_true(atomic);
-    json_array_foreach(ops, i, v) {
+    json_array_foreach(ops, i, v)
+    {
         if ((rc = batch_op(req, v, i, &wc->wr.writes[i])) < 0)
             return rc;
     }

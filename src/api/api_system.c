@@ -65,14 +65,22 @@ static json_t *field_schema(const struct rp_field *f)
     json_t *s = json_object();
     switch (f->type) {
     case RP_F_NUMBER:
-    case RP_F_PERCENT: json_object_set_new(s, "type", json_string("number")); break;
-    case RP_F_INTEGER: json_object_set_new(s, "type", json_string("integer")); break;
+    case RP_F_PERCENT:
+        json_object_set_new(s, "type", json_string("number"));
+        break;
+    case RP_F_INTEGER:
+        json_object_set_new(s, "type", json_string("integer"));
+        break;
     case RP_F_MONEY:
         json_object_set_new(s, "type", json_pack("[ss]", "number", "string"));
-        json_object_set_new(s, "description",
-                            json_string("exact decimal with at most 4 fraction digits; send large amounts as a string"));
+        json_object_set_new(
+            s, "description",
+            json_string(
+                "exact decimal with at most 4 fraction digits; send large amounts as a string"));
         break;
-    case RP_F_BOOL: json_object_set_new(s, "type", json_string("boolean")); break;
+    case RP_F_BOOL:
+        json_object_set_new(s, "type", json_string("boolean"));
+        break;
     case RP_F_DATE:
         json_object_set_new(s, "type", json_string("string"));
         json_object_set_new(s, "format", json_string("date"));
@@ -154,8 +162,8 @@ static json_t *ref(const char *what, const char *name)
 
 static json_t *json_response(const char *desc, json_t *schema)
 {
-    return json_pack("{ss s{s{so}}}", "description", desc, "content", "application/json",
-                     "schema", schema);
+    return json_pack("{ss s{s{so}}}", "description", desc, "content", "application/json", "schema",
+                     schema);
 }
 
 static json_t *errors(void)
@@ -178,8 +186,8 @@ static json_t *op(const char *summary, const char *id, json_t *params, json_t *b
         json_object_set_new(o, "parameters", params);
     if (body)
         json_object_set_new(o, "requestBody",
-                            json_pack("{sbs{s{so}}}", "required", 1, "content",
-                                      "application/json", "schema", body));
+                            json_pack("{sbs{s{so}}}", "required", 1, "content", "application/json",
+                                      "schema", body));
     json_object_set_new(resp, okcode, ok);
     json_object_set_new(o, "responses", resp);
     return o;
@@ -201,10 +209,11 @@ static void object_paths(json_t *paths, const struct rp_object *o)
 {
     char p[256], id[128];
     json_t *item;
-    json_t *list = json_pack("{sss{s{ss s o}s{s[ss]}s{ss s{s{ss}s{ss}}}}}", "type", "object", "properties",
-                     "data", "type", "array", "items", ref("schemas", o->name), "next_cursor",
-                     "type", "string", "null", "total", "type", "object", "properties", "count",
-                     "type", "integer", "exact", "type", "boolean");
+    json_t *list =
+        json_pack("{sss{s{ss s o}s{s[ss]}s{ss s{s{ss}s{ss}}}}}", "type", "object", "properties",
+                  "data", "type", "array", "items", ref("schemas", o->name), "next_cursor", "type",
+                  "string", "null", "total", "type", "object", "properties", "count", "type",
+                  "integer", "exact", "type", "boolean");
     snprintf(p, sizeof(p), "/api/v1/records/%s", o->name);
     snprintf(id, sizeof(id), "list_%s", o->name);
     item = json_object();
@@ -218,8 +227,8 @@ static void object_paths(json_t *paths, const struct rp_object *o)
                      qparam("fields", "string", "comma-separated field names"),
                      qparam("q", "string", "full-text search"),
                      qparam("count", "boolean", "include total (exact up to 10,000)"),
-                     json_pack("{ss ss s{ss}}", "name", "Idempotency-Key", "in", "header",
-                               "schema", "type", "string")),
+                     json_pack("{ss ss s{ss}}", "name", "Idempotency-Key", "in", "header", "schema",
+                               "type", "string")),
            NULL, "200", json_response("a page", list)));
     snprintf(id, sizeof(id), "create_%s", o->name);
     json_object_set_new(item, "post",
@@ -252,26 +261,26 @@ static void object_paths(json_t *paths, const struct rp_object *o)
                                      json_response("restored", ref("schemas", o->name)))));
     snprintf(p, sizeof(p), "/api/v1/records/%s/{id}/history", o->name);
     snprintf(id, sizeof(id), "history_%s", o->name);
-    json_object_set_new(paths, p,
-                        json_pack("{s[o]so}", "parameters", pparam("id"), "get",
-                                  op("Audit trail of one record", id, NULL, NULL, "200",
-                                     json_response("history", json_pack("{ss}", "type", "object")))));
+    json_object_set_new(
+        paths, p,
+        json_pack("{s[o]so}", "parameters", pparam("id"), "get",
+                  op("Audit trail of one record", id, NULL, NULL, "200",
+                     json_response("history", json_pack("{ss}", "type", "object")))));
     snprintf(p, sizeof(p), "/api/v1/records/%s/by/{field}/{value}", o->name);
     snprintf(id, sizeof(id), "upsert_%s", o->name);
-    json_object_set_new(paths, p,
-                        json_pack("{s[oo]so}", "parameters", pparam("field"), pparam("value"),
-                                  "put",
-                                  op("Upsert by a unique field", id, NULL, ref("schemas", o->name),
-                                     "200", json_response("updated (201 when created)",
-                                                          ref("schemas", o->name)))));
+    json_object_set_new(
+        paths, p,
+        json_pack("{s[oo]so}", "parameters", pparam("field"), pparam("value"), "put",
+                  op("Upsert by a unique field", id, NULL, ref("schemas", o->name), "200",
+                     json_response("updated (201 when created)", ref("schemas", o->name)))));
     snprintf(p, sizeof(p), "/api/v1/records/%s/batch", o->name);
     snprintf(id, sizeof(id), "batch_%s", o->name);
-    json_object_set_new(paths, p,
-                        json_pack("{so}", "post",
-                                  op("Up to 1,000 operations, atomic or per item", id, NULL,
-                                     json_pack("{ss}", "type", "object"), "200",
-                                     json_response("per-item results",
-                                                   json_pack("{ss}", "type", "object")))));
+    json_object_set_new(
+        paths, p,
+        json_pack("{so}", "post",
+                  op("Up to 1,000 operations, atomic or per item", id, NULL,
+                     json_pack("{ss}", "type", "object"), "200",
+                     json_response("per-item results", json_pack("{ss}", "type", "object")))));
 }
 
 static int h_openapi(struct rp_http_req *req, struct rp_http_resp *resp)
@@ -286,27 +295,26 @@ static int h_openapi(struct rp_http_req *req, struct rp_http_resp *resp)
         json_object_set_new(schemas, m->objects[i].name, object_schema(&m->objects[i]));
         object_paths(paths, &m->objects[i]);
     }
+    json_object_set_new(schemas, "Problem",
+                        json_pack("{sss{s{ss}s{ss}s{ss}s{ss}s{ss}s{ss}}}", "type", "object",
+                                  "properties", "type", "type", "string", "title", "type", "string",
+                                  "status", "type", "integer", "code", "type", "string", "detail",
+                                  "type", "string", "errors", "type", "array"));
     json_object_set_new(
-        schemas, "Problem",
-        json_pack("{sss{s{ss}s{ss}s{ss}s{ss}s{ss}s{ss}}}", "type", "object", "properties",
-                  "type", "type", "string", "title", "type", "string", "status", "type",
-                  "integer", "code", "type", "string", "detail", "type", "string", "errors",
-                  "type", "array"));
-    json_object_set_new(paths, "/api/v1/changes",
-                        json_pack("{so}", "get",
-                                  op("Change feed", "changes",
-                                     json_pack("[ooo]", qparam("after", "integer", "sequence"),
-                                               qparam("limit", "integer", "1-1000"),
-                                               qparam("objects", "string", "comma-separated")),
-                                     NULL, "200",
-                                     json_response("changes", json_pack("{ss}", "type", "object")))));
-    doc = json_pack("{ss s{ss ss ss} so s{so s{s{sss{s{so}}}} s{s{ssss}}} s[{s[]}]}",
-                    "openapi", "3.1.0", "info", "title", "Rapport CRM API", "version", RP_VERSION,
+        paths, "/api/v1/changes",
+        json_pack("{so}", "get",
+                  op("Change feed", "changes",
+                     json_pack("[ooo]", qparam("after", "integer", "sequence"),
+                               qparam("limit", "integer", "1-1000"),
+                               qparam("objects", "string", "comma-separated")),
+                     NULL, "200", json_response("changes", json_pack("{ss}", "type", "object")))));
+    doc = json_pack("{ss s{ss ss ss} so s{so s{s{sss{s{so}}}} s{s{ssss}}} s[{s[]}]}", "openapi",
+                    "3.1.0", "info", "title", "Rapport CRM API", "version", RP_VERSION,
                     "description", "Generated from the metadata of this installation.", "paths",
-                    paths, "components", "schemas", schemas, "responses", "Problem",
-                    "description", "RFC 9457 problem", "content", "application/problem+json",
-                    "schema", ref("schemas", "Problem"), "securitySchemes", "bearer", "type",
-                    "http", "scheme", "bearer", "security", "bearer");
+                    paths, "components", "schemas", schemas, "responses", "Problem", "description",
+                    "RFC 9457 problem", "content", "application/problem+json", "schema",
+                    ref("schemas", "Problem"), "securitySchemes", "bearer", "type", "http",
+                    "scheme", "bearer", "security", "bearer");
     rp_meta_release(m);
     if (!doc)
         return rp_error_set(&req->err, RP_EINTERNAL, "could not build the OpenAPI document");

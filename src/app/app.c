@@ -41,8 +41,8 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
         rc = rp_error_set(err, RP_EINTERNAL, "could not initialise libsodium");
         goto fail;
     }
-    app->records = rp_records_new(&(struct rp_records_config){
-        .store = app->store, .meta = app->meta, .clock = &app->clock});
+    app->records = rp_records_new(
+        &(struct rp_records_config){.store = app->store, .meta = app->meta, .clock = &app->clock});
     app->api = rp_api_new(&(struct rp_api_config){.records = app->records,
                                                   .auth = app->auth,
                                                   .meta = app->meta,
@@ -69,8 +69,7 @@ void rp_app_close(struct rp_app *app)
     free(app);
 }
 
-int rp_app_serve(struct rp_app *app, const struct rp_http_server_config *cfg,
-                 struct rp_error *err)
+int rp_app_serve(struct rp_app *app, const struct rp_http_server_config *cfg, struct rp_error *err)
 {
     int rc = rp_http_server_start(app->router, cfg, &app->server, err);
     if (rc == 0)

@@ -18,11 +18,11 @@
 #include "store/store.h"
 
 struct rp_app_config {
-    const char *db;        /* SQLite file (or sqlite:PATH); ignored when memory */
-    bool memory;           /* a private temporary database (tests) */
-    bool fixed_clock;      /* tests: start a fake clock at fixed_clock_ms */
+    const char *db;   /* SQLite file (or sqlite:PATH); ignored when memory */
+    bool memory;      /* a private temporary database (tests) */
+    bool fixed_clock; /* tests: start a fake clock at fixed_clock_ms */
     int64_t fixed_clock_ms;
-    bool fast_passwords;   /* tests: argon2id at its minimum cost */
+    bool fast_passwords; /* tests: argon2id at its minimum cost */
 };
 
 struct rp_app {
@@ -44,8 +44,7 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
 void rp_app_close(struct rp_app *app);
 
 /** Starts serving on cfg; marks the API ready. */
-int rp_app_serve(struct rp_app *app, const struct rp_http_server_config *cfg,
-                 struct rp_error *err);
+int rp_app_serve(struct rp_app *app, const struct rp_http_server_config *cfg, struct rp_error *err);
 
 /**
  * On a database without users, creates user "admin" with a random password

@@ -45,7 +45,7 @@ void *rp_arena_alloc(struct rp_arena *a, size_t n);
 void *rp_arena_calloc(struct rp_arena *a, size_t n, size_t sz);
 /** Grows an allocation made from this arena (copying); old memory stays until release. */
 void *rp_arena_realloc(struct rp_arena *a, void *old, size_t oldn, size_t n);
-char *rp_arena_strdup(struct rp_arena *a, const char *s);   /* NULL gives NULL */
+char *rp_arena_strdup(struct rp_arena *a, const char *s); /* NULL gives NULL */
 char *rp_arena_strndup(struct rp_arena *a, const char *s, size_t n);
 char *rp_arena_sprintf(struct rp_arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

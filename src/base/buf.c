@@ -141,11 +141,21 @@ void rp_buf_add_json_str(struct rp_buf *b, const char *s, size_t n)
             continue;
         }
         switch (c) {
-        case '"': rp_buf_adds(b, "\\\""); break;
-        case '\\': rp_buf_adds(b, "\\\\"); break;
-        case '\n': rp_buf_adds(b, "\\n"); break;
-        case '\r': rp_buf_adds(b, "\\r"); break;
-        case '\t': rp_buf_adds(b, "\\t"); break;
+        case '"':
+            rp_buf_adds(b, "\\\"");
+            break;
+        case '\\':
+            rp_buf_adds(b, "\\\\");
+            break;
+        case '\n':
+            rp_buf_adds(b, "\\n");
+            break;
+        case '\r':
+            rp_buf_adds(b, "\\r");
+            break;
+        case '\t':
+            rp_buf_adds(b, "\\t");
+            break;
         default: {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             rp_buf_add(b, esc, sizeof(esc));

@@ -16,22 +16,22 @@
 struct rp_arena;
 
 /* name, HTTP status, problem code, title */
-#define RP_ERR_MAP(X)                                                                     \
-    X(EINVAL, 400, "invalid_request", "Invalid request")                                  \
-    X(EVALIDATION, 422, "validation_failed", "Validation failed")                         \
-    X(EUNAUTH, 401, "unauthenticated", "Authentication required")                         \
-    X(EFORBIDDEN, 403, "forbidden", "Forbidden")                                          \
-    X(ENOTFOUND, 404, "not_found", "Not found")                                           \
-    X(EMETHOD, 405, "method_not_allowed", "Method not allowed")                           \
-    X(ECONFLICT, 409, "conflict", "Conflict")                                             \
-    X(EPRECONDITION, 412, "precondition_failed", "Precondition failed")                   \
-    X(ETOOBIG, 413, "payload_too_large", "Payload too large")                             \
-    X(EUNSUPPORTED, 415, "unsupported_media_type", "Unsupported media type")              \
-    X(ERATELIMIT, 429, "rate_limited", "Too many requests")                               \
-    X(EBUSY, 503, "overloaded", "Service overloaded")                                     \
-    X(ETIMEOUT, 504, "timeout", "Timed out")                                              \
-    X(EDB, 500, "internal", "Database error")                                             \
-    X(EIO, 500, "internal", "I/O error")                                                  \
+#define RP_ERR_MAP(X)                                                        \
+    X(EINVAL, 400, "invalid_request", "Invalid request")                     \
+    X(EVALIDATION, 422, "validation_failed", "Validation failed")            \
+    X(EUNAUTH, 401, "unauthenticated", "Authentication required")            \
+    X(EFORBIDDEN, 403, "forbidden", "Forbidden")                             \
+    X(ENOTFOUND, 404, "not_found", "Not found")                              \
+    X(EMETHOD, 405, "method_not_allowed", "Method not allowed")              \
+    X(ECONFLICT, 409, "conflict", "Conflict")                                \
+    X(EPRECONDITION, 412, "precondition_failed", "Precondition failed")      \
+    X(ETOOBIG, 413, "payload_too_large", "Payload too large")                \
+    X(EUNSUPPORTED, 415, "unsupported_media_type", "Unsupported media type") \
+    X(ERATELIMIT, 429, "rate_limited", "Too many requests")                  \
+    X(EBUSY, 503, "overloaded", "Service overloaded")                        \
+    X(ETIMEOUT, 504, "timeout", "Timed out")                                 \
+    X(EDB, 500, "internal", "Database error")                                \
+    X(EIO, 500, "internal", "I/O error")                                     \
     X(EINTERNAL, 500, "internal", "Internal error")
 
 enum rp_err {
@@ -40,7 +40,7 @@ enum rp_err {
     RP_ERR_FIRST_ = -1000,
     RP_ERR_MAP(RP_ERR_ENUM)
 #undef RP_ERR_ENUM
-    RP_ERR_LAST_
+        RP_ERR_LAST_
 };
 
 /** Name of a code, e.g. "EINVAL"; "OK" for 0, "EUNKNOWN" for anything else. */

@@ -55,8 +55,8 @@ void rp_time_format_datetime(struct rp_buf *out, int64_t ms)
     int64_t secs = rem / 1000;
 
     rp_time_format_date(out, day);
-    rp_buf_addf(out, "T%02lld:%02lld:%02lld", (long long)(secs / 3600),
-                (long long)(secs / 60 % 60), (long long)(secs % 60));
+    rp_buf_addf(out, "T%02lld:%02lld:%02lld", (long long)(secs / 3600), (long long)(secs / 60 % 60),
+                (long long)(secs % 60));
     if (rem % 1000)
         rp_buf_addf(out, ".%03lld", (long long)(rem % 1000));
     rp_buf_addc(out, 'Z');

@@ -15,14 +15,22 @@ struct rp_value rp_value_cstr(const char *s)
 const char *rp_vtype_name(enum rp_vtype t)
 {
     switch (t) {
-    case RP_V_NULL: return "null";
-    case RP_V_BOOL: return "bool";
-    case RP_V_INT: return "integer";
-    case RP_V_NUM: return "number";
-    case RP_V_MONEY: return "money";
-    case RP_V_TEXT: return "text";
-    case RP_V_DATE: return "date";
-    case RP_V_DATETIME: return "datetime";
+    case RP_V_NULL:
+        return "null";
+    case RP_V_BOOL:
+        return "bool";
+    case RP_V_INT:
+        return "integer";
+    case RP_V_NUM:
+        return "number";
+    case RP_V_MONEY:
+        return "money";
+    case RP_V_TEXT:
+        return "text";
+    case RP_V_DATE:
+        return "date";
+    case RP_V_DATETIME:
+        return "datetime";
     }
     return "unknown";
 }
@@ -32,9 +40,12 @@ int rp_value_cmp(const struct rp_value *a, const struct rp_value *b)
     if (a->type != b->type)
         return a->type < b->type ? -1 : 1;
     switch (a->type) {
-    case RP_V_NULL: return 0;
-    case RP_V_BOOL: return (int)a->u.b - (int)b->u.b;
-    case RP_V_NUM: return a->u.d < b->u.d ? -1 : a->u.d > b->u.d ? 1 : 0;
+    case RP_V_NULL:
+        return 0;
+    case RP_V_BOOL:
+        return (int)a->u.b - (int)b->u.b;
+    case RP_V_NUM:
+        return a->u.d < b->u.d ? -1 : a->u.d > b->u.d ? 1 : 0;
     case RP_V_TEXT: {
         size_t n = a->u.s.len < b->u.s.len ? a->u.s.len : b->u.s.len;
         int c = n ? memcmp(a->u.s.p, b->u.s.p, n) : 0;
@@ -42,7 +53,8 @@ int rp_value_cmp(const struct rp_value *a, const struct rp_value *b)
             return c < 0 ? -1 : 1;
         return a->u.s.len < b->u.s.len ? -1 : a->u.s.len > b->u.s.len ? 1 : 0;
     }
-    default: return a->u.i < b->u.i ? -1 : a->u.i > b->u.i ? 1 : 0;
+    default:
+        return a->u.i < b->u.i ? -1 : a->u.i > b->u.i ? 1 : 0;
     }
 }
 
@@ -113,9 +125,15 @@ void rp_value_to_json(struct rp_buf *out, const struct rp_value *v)
     char tmp[40];
 
     switch (v->type) {
-    case RP_V_NULL: rp_buf_adds(out, "null"); break;
-    case RP_V_BOOL: rp_buf_adds(out, v->u.b ? "true" : "false"); break;
-    case RP_V_INT: rp_buf_add_i64(out, v->u.i); break;
+    case RP_V_NULL:
+        rp_buf_adds(out, "null");
+        break;
+    case RP_V_BOOL:
+        rp_buf_adds(out, v->u.b ? "true" : "false");
+        break;
+    case RP_V_INT:
+        rp_buf_add_i64(out, v->u.i);
+        break;
     case RP_V_NUM:
         if (!isfinite(v->u.d)) {
             rp_buf_adds(out, "null");
@@ -126,8 +144,12 @@ void rp_value_to_json(struct rp_buf *out, const struct rp_value *v)
             rp_buf_adds(out, tmp);
         }
         break;
-    case RP_V_MONEY: rp_money_format(out, v->u.i); break;
-    case RP_V_TEXT: rp_buf_add_json_str(out, v->u.s.p, v->u.s.len); break;
+    case RP_V_MONEY:
+        rp_money_format(out, v->u.i);
+        break;
+    case RP_V_TEXT:
+        rp_buf_add_json_str(out, v->u.s.p, v->u.s.len);
+        break;
     case RP_V_DATE:
         rp_buf_addc(out, '"');
         rp_time_format_date(out, v->u.i);

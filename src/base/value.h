@@ -28,7 +28,7 @@ enum rp_vtype {
     RP_V_DATETIME, /* u.i: milliseconds since the epoch, UTC */
 };
 
-#define RP_MONEY_SCALE 10000
+#define RP_MONEY_SCALE  10000
 #define RP_MONEY_DIGITS 4
 
 struct rp_value {

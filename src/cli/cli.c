@@ -349,7 +349,8 @@ static int cmd_token(struct cli_opts *o)
     int rc;
 
     if (o->npositional != 3 || strcmp(o->positional[1], "create") != 0)
-        return usage_error("usage: rapport token create USERNAME [--name NAME] [--expires RFC3339]");
+        return usage_error(
+            "usage: rapport token create USERNAME [--name NAME] [--expires RFC3339]");
     if (o->expires && rp_time_parse_datetime(o->expires, strlen(o->expires), &expires) < 0)
         return usage_error("--expires needs an RFC 3339 timestamp, not '%s'", o->expires);
     if (open_app(o, &app) != 0)

@@ -93,8 +93,8 @@ static bool url_is_valid(const char *s, size_t n)
 
 static int type_error(const struct rp_field *f, const char *want, struct rp_error *err)
 {
-    return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_type",
-                          "field \"%s\" must be %s", f->name, want);
+    return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_type", "field \"%s\" must be %s",
+                          f->name, want);
 }
 
 static int check_range(const struct rp_field *f, double d, struct rp_error *err)
@@ -151,7 +151,8 @@ static int text_from_json(const struct rp_field *f, const json_t *j, struct rp_a
             return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_reference",
                                   "field \"%s\" must be the id of a %s record", f->name, f->target);
         break;
-    default: break;
+    default:
+        break;
     }
     *out = rp_value_text(rp_arena_strndup(a, s, n), n);
     return 0;
@@ -169,7 +170,8 @@ static int multi_from_json(const struct rp_field *f, const json_t *j, struct rp_
     /* Canonical form: values in picklist order, each once, so equal sets store equal text. */
     rp_buf_init(&b, a, RP_LIMIT_STRING_BYTES);
     rp_buf_addc(&b, '[');
-    json_array_foreach(j, i, v) {
+    json_array_foreach(j, i, v)
+    {
         if (!json_is_string(v) ||
             !rp_meta_picklist_value(f, json_string_value(v), json_string_length(v)))
             return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_choice",
@@ -183,7 +185,8 @@ static int multi_from_json(const struct rp_field *f, const json_t *j, struct rp_
     }
     k = 0;
     for (i = 0; i < f->nvalues; i++) {
-        json_array_foreach(j, k, v) {
+        json_array_foreach(j, k, v)
+        {
             if (strcmp(json_string_value(v), f->values[i].value) == 0) {
                 if (b.len > 1)
                     rp_buf_addc(&b, ',');
@@ -209,8 +212,10 @@ int rp_meta_value_from_json(const struct rp_field *f, const json_t *j, struct rp
     case RP_F_PHONE:
     case RP_F_URL:
     case RP_F_PICKLIST:
-    case RP_F_REFERENCE: return text_from_json(f, j, a, out, err);
-    case RP_F_MULTI_PICKLIST: return multi_from_json(f, j, a, out, err);
+    case RP_F_REFERENCE:
+        return text_from_json(f, j, a, out, err);
+    case RP_F_MULTI_PICKLIST:
+        return multi_from_json(f, j, a, out, err);
     case RP_F_NUMBER:
     case RP_F_PERCENT: {
         double d;
@@ -235,9 +240,10 @@ int rp_meta_value_from_json(const struct rp_field *f, const json_t *j, struct rp
             /* Binary doubles are exact to 4 decimals only below 2^53 / 10^4. */
             double d = json_real_value(j) * RP_MONEY_SCALE;
             if (!isfinite(d) || fabs(d) > 9e15)
-                return rp_error_field(err, RP_EVALIDATION, f->name, "out_of_range",
-                                      "field \"%s\" is too large for a JSON number; send it as a decimal string",
-                                      f->name);
+                return rp_error_field(
+                    err, RP_EVALIDATION, f->name, "out_of_range",
+                    "field \"%s\" is too large for a JSON number; send it as a decimal string",
+                    f->name);
             if (fabs(d - nearbyint(d)) > 1e-6 + fabs(d) * 1e-12)
                 return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_money",
                                       "field \"%s\" has more than 4 decimals", f->name);
@@ -248,9 +254,9 @@ int rp_meta_value_from_json(const struct rp_field *f, const json_t *j, struct rp
                 return rp_error_field(err, RP_EVALIDATION, f->name, "out_of_range",
                                       "field \"%s\" is out of range", f->name);
             if (prc < 0)
-                return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_money",
-                                      "field \"%s\" must be a decimal amount with at most 4 decimals",
-                                      f->name);
+                return rp_error_field(
+                    err, RP_EVALIDATION, f->name, "invalid_money",
+                    "field \"%s\" must be a decimal amount with at most 4 decimals", f->name);
         } else {
             return type_error(f, "a decimal amount", err);
         }
@@ -302,8 +308,7 @@ struct resolve_ctx {
 
 static int resolve_segments(const struct rp_meta *m, const struct rp_object *o, const char *path,
                             const char *alias, int depth, struct rp_arena *a,
-                            const struct rp_field **field, struct rp_buf *sql,
-                            struct rp_error *err)
+                            const struct rp_field **field, struct rp_buf *sql, struct rp_error *err)
 {
     const char *dot = strchr(path, '.');
     size_t n = dot ? (size_t)(dot - path) : strlen(path);
@@ -319,8 +324,8 @@ static int resolve_segments(const struct rp_meta *m, const struct rp_object *o, 
         }
     }
     if (!f)
-        return rp_error_set(err, RP_EINVAL, "unknown field \"%.*s\" on object \"%s\"", (int)n,
-                            path, o->name);
+        return rp_error_set(err, RP_EINVAL, "unknown field \"%.*s\" on object \"%s\"", (int)n, path,
+                            o->name);
     if (!dot) {
         if (f->type == RP_F_FORMULA)
             return rp_error_set(err, RP_EINVAL,
@@ -331,8 +336,8 @@ static int resolve_segments(const struct rp_meta *m, const struct rp_object *o, 
         return 0;
     }
     if (f->type != RP_F_REFERENCE || !f->target_object)
-        return rp_error_set(err, RP_EINVAL, "\"%.*s\" on object \"%s\" is not a reference",
-                            (int)n, path, o->name);
+        return rp_error_set(err, RP_EINVAL, "\"%.*s\" on object \"%s\" is not a reference", (int)n,
+                            path, o->name);
     if (depth >= PATH_MAX_DEPTH)
         return rp_error_set(err, RP_EINVAL, "path \"%s\" is deeper than %d references", path,
                             PATH_MAX_DEPTH);

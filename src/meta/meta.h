@@ -32,21 +32,21 @@ struct rp_expr;
 struct rp_meta_registry;
 
 /* name, storage value type, SQLite column type */
-#define RP_FIELD_TYPES(X)                                                                          \
-    X(TEXT, "text", RP_V_TEXT, "TEXT")                                                             \
-    X(EMAIL, "email", RP_V_TEXT, "TEXT")                                                           \
-    X(PHONE, "phone", RP_V_TEXT, "TEXT")                                                           \
-    X(URL, "url", RP_V_TEXT, "TEXT")                                                               \
-    X(NUMBER, "number", RP_V_NUM, "REAL")                                                          \
-    X(MONEY, "money", RP_V_MONEY, "INTEGER")                                                       \
-    X(PERCENT, "percent", RP_V_NUM, "REAL")                                                        \
-    X(DATE, "date", RP_V_DATE, "INTEGER")                                                          \
-    X(DATETIME, "datetime", RP_V_DATETIME, "INTEGER")                                              \
-    X(BOOL, "bool", RP_V_BOOL, "INTEGER")                                                          \
-    X(PICKLIST, "picklist", RP_V_TEXT, "TEXT")                                                     \
-    X(MULTI_PICKLIST, "multi_picklist", RP_V_TEXT, "TEXT")                                         \
-    X(REFERENCE, "reference", RP_V_TEXT, "TEXT")                                                   \
-    X(FORMULA, "formula", RP_V_NULL, NULL)                                                         \
+#define RP_FIELD_TYPES(X)                                  \
+    X(TEXT, "text", RP_V_TEXT, "TEXT")                     \
+    X(EMAIL, "email", RP_V_TEXT, "TEXT")                   \
+    X(PHONE, "phone", RP_V_TEXT, "TEXT")                   \
+    X(URL, "url", RP_V_TEXT, "TEXT")                       \
+    X(NUMBER, "number", RP_V_NUM, "REAL")                  \
+    X(MONEY, "money", RP_V_MONEY, "INTEGER")               \
+    X(PERCENT, "percent", RP_V_NUM, "REAL")                \
+    X(DATE, "date", RP_V_DATE, "INTEGER")                  \
+    X(DATETIME, "datetime", RP_V_DATETIME, "INTEGER")      \
+    X(BOOL, "bool", RP_V_BOOL, "INTEGER")                  \
+    X(PICKLIST, "picklist", RP_V_TEXT, "TEXT")             \
+    X(MULTI_PICKLIST, "multi_picklist", RP_V_TEXT, "TEXT") \
+    X(REFERENCE, "reference", RP_V_TEXT, "TEXT")           \
+    X(FORMULA, "formula", RP_V_NULL, NULL)                 \
     X(INTEGER, "integer", RP_V_INT, "INTEGER") /* system fields only (version) */
 
 enum rp_ftype {
@@ -75,13 +75,13 @@ struct rp_field {
     enum rp_vtype vtype; /* value type as stored and computed (formula: its result type) */
     struct rp_label label;
     struct rp_label help;
-    bool system;    /* maintained by rapport; never written by clients */
-    bool custom;    /* added through the API */
+    bool system; /* maintained by rapport; never written by clients */
+    bool custom; /* added through the API */
     bool required;
     bool unique;
     bool indexed;
-    bool sensitive; /* personal data: masked without the reveal permission (access control) */
-    bool searchable; /* part of the object's full-text index */
+    bool sensitive;      /* personal data: masked without the reveal permission (access control) */
+    bool searchable;     /* part of the object's full-text index */
     unsigned max_length; /* text-like: code points */
     bool has_min, has_max;
     double min, max;
@@ -89,18 +89,18 @@ struct rp_field {
     struct rp_value default_value;
     const struct rp_picklist_value *values; /* picklists */
     size_t nvalues;
-    const char *target;              /* reference: target object name */
+    const char *target; /* reference: target object name */
     const struct rp_object *target_object;
-    const char *relation;            /* reference: name used in dotted paths */
-    const char *formula;             /* formula: expression source */
-    struct rp_expr *formula_expr;    /* formula: parsed at load to validate it; readers parse
+    const char *relation;         /* reference: name used in dotted paths */
+    const char *formula;          /* formula: expression source */
+    struct rp_expr *formula_expr; /* formula: parsed at load to validate it; readers parse
                                         again with their clock, as today() may appear */
-    size_t index;                    /* position in the object's field array */
+    size_t index;                 /* position in the object's field array */
 };
 
 struct rp_rule {
     const char *name;
-    const char *check; /* expression that must hold */
+    const char *check;    /* expression that must hold */
     struct rp_expr *expr; /* parsed at load to validate; writes parse again with their clock */
     const char *field;    /* field the message belongs to, or NULL */
     struct rp_label message;

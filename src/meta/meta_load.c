@@ -94,7 +94,8 @@ static int check_keys(struct builder *b, const json_t *j, const char *const *all
 
     if (!json_is_object(j))
         return rp_error_set(b->err, RP_EINVAL, "%s must be a JSON object", what);
-    json_object_foreach((json_t *)j, key, v) {
+    json_object_foreach((json_t *)j, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; allowed[i]; i++)
             if (strcmp(key, allowed[i]) == 0)
@@ -144,7 +145,8 @@ static struct rp_field *add_field(struct builder *b, struct build_object *bo)
     struct rp_field *f;
     if (bo->o.nfields == bo->cap) {
         size_t ncap = bo->cap ? bo->cap * 2 : 32;
-        bo->o.fields = rp_arena_realloc(b->a, bo->o.fields, bo->cap * sizeof(*f), ncap * sizeof(*f));
+        bo->o.fields =
+            rp_arena_realloc(b->a, bo->o.fields, bo->cap * sizeof(*f), ncap * sizeof(*f));
         bo->cap = ncap;
     }
     f = &bo->o.fields[bo->o.nfields];
@@ -170,9 +172,9 @@ static int check_name(struct builder *b, const json_t *j, const char *what, cons
 {
     const char *name = json_string_value(json_object_get(j, "name"));
     if (!name || !rp_str_is_api_name(name, strlen(name)) || strlen(name) > 40)
-        return rp_error_field(b->err, RP_EINVAL, "name", "invalid",
-                              "%s name must be 1-40 characters of a-z, 0-9 and _, starting with a letter",
-                              what);
+        return rp_error_field(
+            b->err, RP_EINVAL, "name", "invalid",
+            "%s name must be 1-40 characters of a-z, 0-9 and _, starting with a letter", what);
     if (strncmp(name, "rp_", 3) == 0)
         return rp_error_field(b->err, RP_EINVAL, "name", "reserved",
                               "%s name \"%s\" uses the reserved prefix \"rp_\"", what, name);
@@ -188,8 +190,7 @@ static int load_default(struct builder *b, struct rp_field *f, const json_t *d, 
     rp_error_init(&sub, b->a);
     rc = rp_meta_value_from_json(f, d, b->a, &f->default_value, &sub);
     if (rc < 0)
-        return rp_error_set(b->err, RP_EINVAL, "default of %s is not valid: %s", what,
-                            sub.detail);
+        return rp_error_set(b->err, RP_EINVAL, "default of %s is not valid: %s", what, sub.detail);
     f->has_default = f->default_value.type != RP_V_NULL;
     return 0;
 }
@@ -206,12 +207,14 @@ static int load_picklist(struct builder *b, struct rp_field *f, const json_t *va
         return rp_error_set(b->err, RP_EINVAL, "%s needs \"values\": an array of 1-1000 values",
                             what);
     pv = rp_arena_calloc(b->a, json_array_size(vals), sizeof(*pv));
-    json_array_foreach(vals, i, v) {
+    json_array_foreach(vals, i, v)
+    {
         const char *value = json_string_value(json_object_get(v, "value"));
         if (check_keys(b, v, keys, what) < 0)
             return b->err->code;
         if (!value || !*value || strlen(value) > 100)
-            return rp_error_set(b->err, RP_EINVAL, "%s: picklist value %zu needs a \"value\" of 1-100 characters",
+            return rp_error_set(b->err, RP_EINVAL,
+                                "%s: picklist value %zu needs a \"value\" of 1-100 characters",
                                 what, i + 1);
         for (size_t k = 0; k < i; k++)
             if (strcmp(pv[k].value, value) == 0)
@@ -228,17 +231,16 @@ static int load_picklist(struct builder *b, struct rp_field *f, const json_t *va
 
 static int load_field(struct builder *b, struct build_object *bo, const json_t *j, bool custom)
 {
-    static const char *const keys[] = {"name",   "type",    "label",  "help",      "required",
-                                       "unique", "indexed", "max_length", "min",   "max",
-                                       "default", "values", "target", "formula",   "result",
+    static const char *const keys[] = {"name",      "type",    "label",      "help",    "required",
+                                       "unique",    "indexed", "max_length", "min",     "max",
+                                       "default",   "values",  "target",     "formula", "result",
                                        "sensitive", NULL};
     const char *name, *type;
     struct rp_field *f;
     const json_t *v;
     char what[160];
 
-    if (check_keys(b, j, keys, "field definition") < 0 ||
-        check_name(b, j, "field", &name) < 0)
+    if (check_keys(b, j, keys, "field definition") < 0 || check_name(b, j, "field", &name) < 0)
         return b->err->code;
     snprintf(what, sizeof(what), "field \"%s\" of object \"%s\"", name, bo->o.name);
     if (rp_meta_is_system_name(name))
@@ -256,8 +258,8 @@ static int load_field(struct builder *b, struct build_object *bo, const json_t *
     f->custom = custom;
     type = json_string_value(json_object_get(j, "type"));
     if (!type || !ftype_parse(type, &f->type))
-        return rp_error_field(b->err, RP_EINVAL, "type", "invalid",
-                              "%s: unknown type \"%s\"", what, type ? type : "");
+        return rp_error_field(b->err, RP_EINVAL, "type", "invalid", "%s: unknown type \"%s\"", what,
+                              type ? type : "");
     f->vtype = ftype_vtypes[f->type];
     if (get_label(b, j, "label", f->name, &f->label, what) < 0 ||
         get_label(b, j, "help", NULL, &f->help, what) < 0)
@@ -356,23 +358,21 @@ static int load_rule(struct builder *b, struct build_object *bo, const json_t *j
 
 static int load_object(struct builder *b, const json_t *j, bool custom)
 {
-    static const char *const keys[] = {"name", "label", "plural", "owned", "search",
-                                       "fields", "rules", NULL};
+    static const char *const keys[] = {"name",   "label",  "plural", "owned",
+                                       "search", "fields", "rules",  NULL};
     struct build_object *bo;
     const char *name;
     const json_t *fields, *rules, *search, *v;
     size_t i;
     char what[96];
 
-    if (check_keys(b, j, keys, "object definition") < 0 ||
-        check_name(b, j, "object", &name) < 0)
+    if (check_keys(b, j, keys, "object definition") < 0 || check_name(b, j, "object", &name) < 0)
         return b->err->code;
     snprintf(what, sizeof(what), "object \"%s\"", name);
     if (find_obj(b, name))
         return rp_error_field(b->err, RP_ECONFLICT, "name", "exists", "%s already exists", what);
     if (b->nobjs >= MAX_OBJECTS)
-        return rp_error_set(b->err, RP_EINVAL, "the maximum of %d objects is reached",
-                            MAX_OBJECTS);
+        return rp_error_set(b->err, RP_EINVAL, "the maximum of %d objects is reached", MAX_OBJECTS);
     if (b->nobjs == b->cap) {
         size_t ncap = b->cap ? b->cap * 2 : 32;
         b->objs = rp_xrealloc(b->objs, ncap * sizeof(*b->objs));
@@ -397,17 +397,20 @@ static int load_object(struct builder *b, const json_t *j, bool custom)
     fields = json_object_get(j, "fields");
     if (fields && !json_is_array(fields))
         return rp_error_set(b->err, RP_EINVAL, "%s: \"fields\" must be an array", what);
-    json_array_foreach(fields, i, v) {
+    json_array_foreach(fields, i, v)
+    {
         if (load_field(b, bo, v, custom) < 0)
             return b->err->code;
     }
     rules = json_object_get(j, "rules");
-    json_array_foreach(rules, i, v) {
+    json_array_foreach(rules, i, v)
+    {
         if (load_rule(b, bo, v) < 0)
             return b->err->code;
     }
     search = json_object_get(j, "search");
-    json_array_foreach(search, i, v) {
+    json_array_foreach(search, i, v)
+    {
         const char *fname = json_string_value(v);
         struct rp_field *f = NULL;
         for (size_t k = 0; fname && k < bo->o.nfields; k++)
@@ -461,9 +464,10 @@ static int link_snapshot(struct builder *b)
                 continue;
             f->target_object = rp_meta_object(m, f->target);
             if (!f->target_object)
-                return rp_error_set(b->err, RP_EINVAL,
-                                    "field \"%s\" of object \"%s\" references unknown object \"%s\"",
-                                    f->name, o->name, f->target);
+                return rp_error_set(
+                    b->err, RP_EINVAL,
+                    "field \"%s\" of object \"%s\" references unknown object \"%s\"", f->name,
+                    o->name, f->target);
         }
     }
     for (size_t i = 0; i < m->nobjects; i++) {
@@ -476,8 +480,9 @@ static int link_snapshot(struct builder *b)
             rp_error_init(&sub, b->a);
             if (rp_meta_parse_expr(m, o, f->formula, strlen(f->formula), b->now_ms, b->a,
                                    &f->formula_expr, &sub) < 0)
-                return rp_error_set(b->err, RP_EINVAL, "formula of field \"%s\" of object \"%s\": %s",
-                                    f->name, o->name, sub.detail);
+                return rp_error_set(b->err, RP_EINVAL,
+                                    "formula of field \"%s\" of object \"%s\": %s", f->name,
+                                    o->name, sub.detail);
             /* Numbers convert to the declared result: a money formula rounds to 1/10,000. */
             if (rp_expr_type(f->formula_expr) != f->vtype &&
                 !((f->vtype == RP_V_NUM || f->vtype == RP_V_MONEY) &&
@@ -494,7 +499,8 @@ static int link_snapshot(struct builder *b)
             struct rp_error sub;
             rp_error_init(&sub, b->a);
             if (r->field && !rp_meta_field(o, r->field))
-                return rp_error_set(b->err, RP_EINVAL, "rule \"%s\" of object \"%s\" names unknown field \"%s\"",
+                return rp_error_set(b->err, RP_EINVAL,
+                                    "rule \"%s\" of object \"%s\" names unknown field \"%s\"",
                                     r->name, o->name, r->field);
             if (rp_meta_parse_expr(m, o, r->check, strlen(r->check), b->now_ms, b->a, &r->expr,
                                    &sub) < 0)
@@ -502,7 +508,8 @@ static int link_snapshot(struct builder *b)
                                     o->name, sub.detail);
             if (rp_expr_type(r->expr) != RP_V_BOOL)
                 return rp_error_set(b->err, RP_EINVAL,
-                                    "rule \"%s\" of object \"%s\" must be a condition", r->name, o->name);
+                                    "rule \"%s\" of object \"%s\" must be a condition", r->name,
+                                    o->name);
         }
     }
     return 0;
@@ -532,7 +539,8 @@ int rp_meta_build(const char *catalogue_json, const struct rp_meta_custom_def *d
         rp_error_set(err, RP_EINVAL, "catalogue needs an \"objects\" array");
         goto out;
     }
-    json_array_foreach(objects, i, v) {
+    json_array_foreach(objects, i, v)
+    {
         if ((rc = load_object(&b, v, false)) < 0)
             goto out;
     }

@@ -101,21 +101,26 @@ int rp_records_changes(struct rp_records *rs, const struct rp_principal *p, int6
 
 /* ---- writes ---- */
 
-enum rp_write_op { RP_WRITE_CREATE, RP_WRITE_UPDATE, RP_WRITE_UPSERT, RP_WRITE_DELETE,
-                   RP_WRITE_RESTORE };
+enum rp_write_op {
+    RP_WRITE_CREATE,
+    RP_WRITE_UPDATE,
+    RP_WRITE_UPSERT,
+    RP_WRITE_DELETE,
+    RP_WRITE_RESTORE
+};
 
 /** One operation and, after the write, its outcome. */
 struct rp_write {
     enum rp_write_op op;
-    const char *id;          /* update, delete, restore */
-    const json_t *data;      /* create, update, upsert: field values (borrowed) */
-    const char *key_field;   /* upsert: a unique field */
-    const char *key_value;   /* upsert: its value as text */
-    int64_t if_match;        /* expected version, or -1 */
+    const char *id;        /* update, delete, restore */
+    const json_t *data;    /* create, update, upsert: field values (borrowed) */
+    const char *key_field; /* upsert: a unique field */
+    const char *key_value; /* upsert: its value as text */
+    int64_t if_match;      /* expected version, or -1 */
     /* outcome */
-    int status;              /* HTTP-style status of this item: 200, 201, 4xx */
-    struct rp_error err;     /* when status >= 400 */
-    struct rp_buf body;      /* the record as committed (JSON) */
+    int status;          /* HTTP-style status of this item: 200, 201, 4xx */
+    struct rp_error err; /* when status >= 400 */
+    struct rp_buf body;  /* the record as committed (JSON) */
     char new_id[40];
     int64_t version;
     /* private */
@@ -129,15 +134,15 @@ struct rp_write_request {
     const char *object;
     struct rp_write *writes;
     size_t nwrites;
-    bool batch;              /* respond with per-item results */
-    bool atomic;             /* batch: all or nothing */
+    bool batch;                  /* respond with per-item results */
+    bool atomic;                 /* batch: all or nothing */
     const char *idempotency_key; /* or NULL */
-    const char *fingerprint; /* hash of method, path and body, with the key */
+    const char *fingerprint;     /* hash of method, path and body, with the key */
     const char *request_id;
-    struct rp_arena *arena;  /* the request's arena; outlives the write */
-    struct rp_error *err;    /* request-level failure (idempotency conflict, store errors) */
+    struct rp_arena *arena; /* the request's arena; outlives the write */
+    struct rp_error *err;   /* request-level failure (idempotency conflict, store errors) */
     /* outcome */
-    bool replayed;           /* answered from the idempotency record */
+    bool replayed; /* answered from the idempotency record */
     int replay_status;
     const char *replay_body, *replay_location, *replay_etag;
     /* private */

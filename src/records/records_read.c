@@ -16,8 +16,8 @@
 #include <sodium.h>
 #include <stdio.h>
 
-#define SORT_MAX_KEYS 4
-#define SEARCH_MAX_TERMS 8
+#define SORT_MAX_KEYS     4
+#define SEARCH_MAX_TERMS  8
 #define TRIGRAM_MIN_CHARS 3
 
 struct sort_key {
@@ -51,8 +51,9 @@ static int parse_sort(const struct rp_object *o, const char *sort, struct sort_s
             n--;
         }
         if (n == 0 || n > RP_LIMIT_NAME_BYTES)
-            return rp_error_field(err, RP_EINVAL, "sort", "invalid",
-                                  "parameter \"sort\" must be field names separated by commas, each optionally prefixed by \"-\"");
+            return rp_error_field(
+                err, RP_EINVAL, "sort", "invalid",
+                "parameter \"sort\" must be field names separated by commas, each optionally prefixed by \"-\"");
         memcpy(name, p, n);
         name[n] = '\0';
         f = rp_meta_field(o, name);
@@ -98,8 +99,7 @@ static void append_sort_spec(const struct sort_spec *s, struct rp_buf *b)
 
 /* ---- cursors ---- */
 
-static char *encode_cursor(const struct sort_spec *s, const struct rp_row *row,
-                           struct rp_arena *a)
+static char *encode_cursor(const struct sort_spec *s, const struct rp_row *row, struct rp_arena *a)
 {
     struct rp_buf b;
     char *out;
@@ -134,8 +134,9 @@ static char *encode_cursor(const struct sort_spec *s, const struct rp_row *row,
 
 static int cursor_error(struct rp_error *err)
 {
-    return rp_error_field(err, RP_EINVAL, "cursor", "invalid",
-                          "parameter \"cursor\" is not a cursor of this list; start again without it");
+    return rp_error_field(
+        err, RP_EINVAL, "cursor", "invalid",
+        "parameter \"cursor\" is not a cursor of this list; start again without it");
 }
 
 static int decode_cursor(const struct sort_spec *s, const char *cursor, struct rp_arena *a,
@@ -171,8 +172,9 @@ static int decode_cursor(const struct sort_spec *s, const char *cursor, struct r
         if (json_is_null(k) && s->keys[i].nullable) {
             vals[i] = rp_value_null();
         } else if (t == RP_V_TEXT && json_is_string(k)) {
-            vals[i] = rp_value_text(rp_arena_strndup(a, json_string_value(k), json_string_length(k)),
-                                    json_string_length(k));
+            vals[i] =
+                rp_value_text(rp_arena_strndup(a, json_string_value(k), json_string_length(k)),
+                              json_string_length(k));
         } else if (t == RP_V_NUM && json_is_number(k)) {
             vals[i] = rp_value_num(json_number_value(k));
         } else if (t != RP_V_TEXT && t != RP_V_NUM && json_is_integer(k)) {
@@ -299,7 +301,8 @@ static int search_sql(const struct rp_object *o, const char *text, struct rp_sql
         p += n;
     }
     if (phrase.len) {
-        rp_sql_addf(q, " AND \"t\".rowid IN (SELECT rowid FROM \"%s__fts\" WHERE \"%s__fts\" MATCH ",
+        rp_sql_addf(q,
+                    " AND \"t\".rowid IN (SELECT rowid FROM \"%s__fts\" WHERE \"%s__fts\" MATCH ",
                     o->name, o->name);
         rp_sql_param(q, rp_value_text(phrase.data, phrase.len));
         rp_sql_add(q, ")");
@@ -321,8 +324,8 @@ static int collect_row(void *vctx, const struct rp_value *cols, size_t ncols)
     struct row_list *l = vctx;
     if (l->n == l->cap) {
         size_t ncap = l->cap ? l->cap * 2 : 64;
-        l->rows = rp_arena_realloc(l->arena, l->rows, l->cap * sizeof(*l->rows),
-                                   ncap * sizeof(*l->rows));
+        l->rows =
+            rp_arena_realloc(l->arena, l->rows, l->cap * sizeof(*l->rows), ncap * sizeof(*l->rows));
         l->cap = ncap;
     }
     rp_records_decode_row(l->o, cols, ncols, l->arena, &l->rows[l->n++]);
@@ -365,8 +368,8 @@ static int where_sql(const struct rp_meta *m, const struct rp_object *o,
                                   rp_vtype_name(rp_expr_type(e)));
         rp_sql_add(q, " AND (");
         if (rp_expr_compile_sql(e, q, &sub) < 0)
-            return rp_error_field(err, RP_EINVAL, "filter", "invalid_filter",
-                                  "invalid filter: %s", sub.detail);
+            return rp_error_field(err, RP_EINVAL, "filter", "invalid_filter", "invalid filter: %s",
+                                  sub.detail);
         rp_sql_add(q, ")");
     }
     if (lq->q && *lq->q)
@@ -458,7 +461,9 @@ int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const c
                     (long long)(total > RP_LIMIT_COUNT_EXACT ? RP_LIMIT_COUNT_EXACT : total),
                     total > RP_LIMIT_COUNT_EXACT ? "false" : "true");
     rp_buf_addc(out, '}');
-    rc = rp_buf_error(out) ? rp_error_set(err, RP_ETOOBIG, "response too large; ask for fewer rows or fields") : 0;
+    rc = rp_buf_error(out)
+             ? rp_error_set(err, RP_ETOOBIG, "response too large; ask for fewer rows or fields")
+             : 0;
 out:
     rp_store_reader_release(rs->store, c);
     rp_meta_release(m);

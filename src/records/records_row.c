@@ -25,7 +25,8 @@ struct rp_value rp_records_column_value(const struct rp_field *f, const struct r
                                         struct rp_arena *arena)
 {
     switch (col->type) {
-    case RP_V_NULL: return rp_value_null();
+    case RP_V_NULL:
+        return rp_value_null();
     case RP_V_INT:
         if (f->vtype == RP_V_BOOL)
             return rp_value_bool(col->u.i != 0);
@@ -37,7 +38,8 @@ struct rp_value rp_records_column_value(const struct rp_field *f, const struct r
     case RP_V_TEXT:
         return rp_value_text(arena ? rp_arena_strndup(arena, col->u.s.p, col->u.s.len) : col->u.s.p,
                              col->u.s.len);
-    default: return *col;
+    default:
+        return *col;
     }
 }
 
@@ -193,8 +195,9 @@ int rp_records_parse_fields(const struct rp_object *o, const char *fields, struc
         char name[RP_LIMIT_NAME_BYTES + 1];
         const struct rp_field *f;
         if (n == 0 || n > RP_LIMIT_NAME_BYTES)
-            return rp_error_field(err, RP_EINVAL, "fields", "invalid",
-                                  "parameter \"fields\" must be a comma-separated list of field names");
+            return rp_error_field(
+                err, RP_EINVAL, "fields", "invalid",
+                "parameter \"fields\" must be a comma-separated list of field names");
         memcpy(name, p, n);
         name[n] = '\0';
         f = rp_meta_field(o, name);

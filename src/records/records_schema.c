@@ -15,13 +15,16 @@ static const char *column_type(const struct rp_field *f)
 {
     switch (f->type) {
     case RP_F_NUMBER:
-    case RP_F_PERCENT: return "REAL";
+    case RP_F_PERCENT:
+        return "REAL";
     case RP_F_MONEY:
     case RP_F_DATE:
     case RP_F_DATETIME:
     case RP_F_BOOL:
-    case RP_F_INTEGER: return "INTEGER";
-    default: return "TEXT";
+    case RP_F_INTEGER:
+        return "INTEGER";
+    default:
+        return "TEXT";
     }
 }
 
@@ -124,8 +127,8 @@ static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct r
                     "CREATE TRIGGER \"%s__fts_au\" AFTER UPDATE ON \"%s\" BEGIN"
                     " INSERT INTO \"%s__fts\"(\"%s__fts\",rowid,%s) VALUES ('delete',old.rowid%s);"
                     " INSERT INTO \"%s__fts\"(rowid,%s) VALUES (new.rowid%s); END;",
-                    o->name, o->name, o->name, o->name, cols.data, oldcols.data, o->name,
-                    cols.data, newcols.data);
+                    o->name, o->name, o->name, o->name, cols.data, oldcols.data, o->name, cols.data,
+                    newcols.data);
         rp_buf_addf(&b, "INSERT INTO \"%s__fts\"(\"%s__fts\") VALUES ('rebuild');", o->name,
                     o->name);
     }
@@ -141,8 +144,8 @@ static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct r
     return rp_store_exec(c, &q, NULL, err);
 }
 
-int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o,
-                           struct rp_arena *a, struct rp_error *err)
+int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o, struct rp_arena *a,
+                           struct rp_error *err)
 {
     struct name_list cols = {.a = a};
     struct rp_buf b;
@@ -336,7 +339,8 @@ static int define_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
         rp_sql_param(&q, rp_value_int(now));
         rp_sql_add(&q, ", ");
         rp_sql_param(&q, rp_value_cstr(ctx->p->user_id));
-        rp_sql_add(&q, strcmp(ctx->kind, "object") == 0 ? ", 'define_object', " : ", 'define_field', ");
+        rp_sql_add(&q,
+                   strcmp(ctx->kind, "object") == 0 ? ", 'define_object', " : ", 'define_field', ");
         rp_sql_param(&q, rp_value_cstr(ctx->object));
         rp_sql_add(&q, ", ");
         rp_sql_param(&q, rp_value_cstr(ctx->definition));

@@ -22,11 +22,16 @@
 static const char *op_name(enum rp_write_op op)
 {
     switch (op) {
-    case RP_WRITE_CREATE: return "create";
-    case RP_WRITE_UPDATE: return "update";
-    case RP_WRITE_UPSERT: return "upsert";
-    case RP_WRITE_DELETE: return "delete";
-    case RP_WRITE_RESTORE: return "restore";
+    case RP_WRITE_CREATE:
+        return "create";
+    case RP_WRITE_UPDATE:
+        return "update";
+    case RP_WRITE_UPSERT:
+        return "upsert";
+    case RP_WRITE_DELETE:
+        return "delete";
+    case RP_WRITE_RESTORE:
+        return "restore";
     }
     return "write";
 }
@@ -45,14 +50,16 @@ static int prepare_values(struct rp_write_request *wr, struct rp_write *w)
         return rp_error_set(&w->err, RP_ETOOBIG, "a record takes at most %d fields",
                             RP_LIMIT_FIELDS_PER_RECORD);
     /* Unknown fields are a malformed request (400) and are reported before value problems. */
-    json_object_foreach((json_t *)w->data, key, v) {
+    json_object_foreach((json_t *)w->data, key, v)
+    {
         if (!rp_meta_field(o, key))
             rp_error_field(&w->err, RP_EINVAL, key, "unknown_field",
                            "unknown field \"%s\" on object \"%s\"", key, o->name);
     }
     if (w->err.code)
         return w->err.code;
-    json_object_foreach((json_t *)w->data, key, v) {
+    json_object_foreach((json_t *)w->data, key, v)
+    {
         const struct rp_field *f = rp_meta_field(o, key);
         if (f->system && strcmp(f->name, "owner_id") != 0) {
             rp_error_field(&w->err, RP_EVALIDATION, key, "read_only",
@@ -66,8 +73,8 @@ static int prepare_values(struct rp_write_request *wr, struct rp_write *w)
                                "field \"owner_id\" must be a user id");
                 continue;
             }
-            w->_values[f->index] =
-                rp_value_text(rp_arena_strdup(wr->arena, json_string_value(v)), json_string_length(v));
+            w->_values[f->index] = rp_value_text(rp_arena_strdup(wr->arena, json_string_value(v)),
+                                                 json_string_length(v));
             w->_set[f->index] = true;
             continue;
         }
@@ -94,8 +101,8 @@ static int prepare_defaults_and_required(struct rp_write_request *wr, struct rp_
             w->_values[i] = f->default_value;
             w->_set[i] = true;
         } else if (f->required && w->op == RP_WRITE_CREATE) {
-            rp_error_field(&w->err, RP_EVALIDATION, f->name, "required",
-                           "field \"%s\" is required", f->name);
+            rp_error_field(&w->err, RP_EVALIDATION, f->name, "required", "field \"%s\" is required",
+                           f->name);
         }
     }
     return w->err.code;
@@ -203,8 +210,8 @@ void rp_records_request_release(struct rp_write_request *wr)
 
 /* ---- apply: on the writer thread, inside the transaction ---- */
 
-static void change_json(const struct rp_object *o, const struct rp_row *old, const struct rp_write *w,
-                        struct rp_buf *out)
+static void change_json(const struct rp_object *o, const struct rp_row *old,
+                        const struct rp_write *w, struct rp_buf *out)
 {
     bool first = true;
     rp_buf_addc(out, '{');
@@ -423,8 +430,8 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
     for (size_t i = 0; i < o->nfields; i++) {
         const struct rp_field *f = &o->fields[i];
         if (f->required && (!w->_set[i] || w->_values[i].type == RP_V_NULL))
-            rp_error_field(&w->err, RP_EVALIDATION, f->name, "required",
-                           "field \"%s\" is required", f->name);
+            rp_error_field(&w->err, RP_EVALIDATION, f->name, "required", "field \"%s\" is required",
+                           f->name);
     }
     if (w->err.code)
         return w->err.code;
@@ -434,8 +441,10 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
         w->_set[6] = true;
     }
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
-    rp_sql_addf(&q, "INSERT INTO \"%s\" (\"id\", \"version\", \"created_at\", \"updated_at\","
-                    " \"created_by\", \"updated_by\"", o->name);
+    rp_sql_addf(&q,
+                "INSERT INTO \"%s\" (\"id\", \"version\", \"created_at\", \"updated_at\","
+                " \"created_by\", \"updated_by\"",
+                o->name);
     for (size_t i = 6; i < o->nfields; i++)
         if (w->_set[i])
             rp_sql_addf(&q, ", \"%s\"", o->fields[i].name);
@@ -557,8 +566,8 @@ static int apply_upsert(struct rp_store_conn *c, struct rp_write_request *wr, st
     int rc;
 
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
-    rp_sql_addf(&q, "SELECT \"t\".\"id\" FROM \"%s\" AS \"t\" WHERE \"t\".\"%s\" = ",
-                wr->object, f->name);
+    rp_sql_addf(&q, "SELECT \"t\".\"id\" FROM \"%s\" AS \"t\" WHERE \"t\".\"%s\" = ", wr->object,
+                f->name);
     rp_sql_param(&q, w->_values[f->index]);
     rp_sql_add(&q, " AND \"t\".\"deleted_at\" IS NULL AND ");
     rp_policy_read_sql(wr->principal, wr->object, "t", &q);
@@ -568,8 +577,7 @@ static int apply_upsert(struct rp_store_conn *c, struct rp_write_request *wr, st
         return apply_insert(c, wr, w, now);
     /* An update must not reset fields the body did not name to their defaults. */
     for (size_t i = 0; i < wr->_object->nfields; i++)
-        if (w->_set[i] && !json_object_get(w->data, wr->_object->fields[i].name) &&
-            i != f->index)
+        if (w->_set[i] && !json_object_get(w->data, wr->_object->fields[i].name) && i != f->index)
             w->_set[i] = false;
     return apply_update(c, wr, w, rp_arena_strdup(wr->arena, id), now);
 }
@@ -603,8 +611,8 @@ static int apply_delete_restore(struct rp_store_conn *c, struct rp_write_request
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
-    if (rc < 0 || (rc = log_write(c, wr, w->id, restore ? "restore" : "delete", "{}", now,
-                                  &w->err)) < 0)
+    if (rc < 0 ||
+        (rc = log_write(c, wr, w->id, restore ? "restore" : "delete", "{}", now, &w->err)) < 0)
         return rc;
     w->status = 200;
     return read_back(c, wr, w, w->id, now);
@@ -614,11 +622,15 @@ static int apply_one(struct rp_store_conn *c, struct rp_write_request *wr, struc
                      int64_t now)
 {
     switch (w->op) {
-    case RP_WRITE_CREATE: return apply_insert(c, wr, w, now);
-    case RP_WRITE_UPDATE: return apply_update(c, wr, w, w->id, now);
-    case RP_WRITE_UPSERT: return apply_upsert(c, wr, w, now);
+    case RP_WRITE_CREATE:
+        return apply_insert(c, wr, w, now);
+    case RP_WRITE_UPDATE:
+        return apply_update(c, wr, w, w->id, now);
+    case RP_WRITE_UPSERT:
+        return apply_upsert(c, wr, w, now);
     case RP_WRITE_DELETE:
-    case RP_WRITE_RESTORE: return apply_delete_restore(c, wr, w, now);
+    case RP_WRITE_RESTORE:
+        return apply_delete_restore(c, wr, w, now);
     }
     return rp_error_set(&w->err, RP_EINTERNAL, "unknown operation");
 }
@@ -661,8 +673,9 @@ static int idempotency_check(struct rp_store_conn *c, struct rp_write_request *w
     int rc;
 
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT fingerprint, status, location, etag, body, created_at FROM rp_idempotency"
-                   " WHERE actor = ");
+    rp_sql_add(&q,
+               "SELECT fingerprint, status, location, etag, body, created_at FROM rp_idempotency"
+               " WHERE actor = ");
     rp_sql_param(&q, rp_value_cstr(wr->principal->user_id));
     rp_sql_add(&q, " AND key = ");
     rp_sql_param(&q, rp_value_cstr(wr->idempotency_key));
@@ -869,7 +882,9 @@ void rp_records_batch_json(const struct rp_write_request *wr, struct rp_buf *out
             rp_buf_adds(out, ",\"record\":");
             rp_buf_add(out, w->body.data, w->body.len);
         } else {
-            rp_buf_adds(out, ",\"error\":{\"status\":409,\"code\":\"conflict\",\"detail\":\"not written: another operation of this atomic batch failed\"}");
+            rp_buf_adds(
+                out,
+                ",\"error\":{\"status\":409,\"code\":\"conflict\",\"detail\":\"not written: another operation of this atomic batch failed\"}");
         }
         rp_buf_addc(out, '}');
     }

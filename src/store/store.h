@@ -36,9 +36,9 @@ struct rp_store;
 struct rp_store_conn;
 
 struct rp_store_config {
-    unsigned readers;      /* read connections in the pool, default 4 */
-    unsigned max_batch;    /* largest commit group, default 512 */
-    bool memory;           /* a private in-memory database (tests); url is ignored */
+    unsigned readers;   /* read connections in the pool, default 4 */
+    unsigned max_batch; /* largest commit group, default 512 */
+    bool memory;        /* a private in-memory database (tests); url is ignored */
 };
 
 /**

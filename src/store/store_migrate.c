@@ -71,9 +71,10 @@ int rp_store_migrate_sqlite(struct rp_store_conn *c, int *version, struct rp_err
     if (rc < 0)
         return rc;
     if (v > NMIGRATIONS)
-        return rp_error_set(err, RP_EDB,
-                            "database schema version %lld is newer than this rapport (%d); upgrade rapport",
-                            (long long)v, NMIGRATIONS);
+        return rp_error_set(
+            err, RP_EDB,
+            "database schema version %lld is newer than this rapport (%d); upgrade rapport",
+            (long long)v, NMIGRATIONS);
     for (int i = (int)v; i < NMIGRATIONS; i++) {
         char bump[64];
         snprintf(bump, sizeof(bump), "PRAGMA user_version = %d;", i + 1);

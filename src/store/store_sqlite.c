@@ -95,7 +95,8 @@ static int conn_open(const char *path, bool writer, struct rp_store_conn **out,
         sqlite3_free(msg);
         sqlite3_close(c->db);
         free(c);
-        return rp_error_set(err, RP_EIO, "could not open database \"%s\": not a usable SQLite file", path);
+        return rp_error_set(err, RP_EIO, "could not open database \"%s\": not a usable SQLite file",
+                            path);
     }
     *out = c;
     return 0;
@@ -177,14 +178,22 @@ static int bind_params(struct rp_store_conn *c, sqlite3_stmt *st, const struct r
         const struct rp_value *v = &q->params[i];
         int idx = (int)i + 1, rc;
         switch (v->type) {
-        case RP_V_NULL: rc = sqlite3_bind_null(st, idx); break;
-        case RP_V_BOOL: rc = sqlite3_bind_int64(st, idx, v->u.b ? 1 : 0); break;
-        case RP_V_NUM: rc = sqlite3_bind_double(st, idx, v->u.d); break;
-        case RP_V_TEXT:
-            rc = sqlite3_bind_text64(st, idx, v->u.s.len ? v->u.s.p : "", v->u.s.len,
-                                     SQLITE_STATIC, SQLITE_UTF8);
+        case RP_V_NULL:
+            rc = sqlite3_bind_null(st, idx);
             break;
-        default: rc = sqlite3_bind_int64(st, idx, v->u.i); break;
+        case RP_V_BOOL:
+            rc = sqlite3_bind_int64(st, idx, v->u.b ? 1 : 0);
+            break;
+        case RP_V_NUM:
+            rc = sqlite3_bind_double(st, idx, v->u.d);
+            break;
+        case RP_V_TEXT:
+            rc = sqlite3_bind_text64(st, idx, v->u.s.len ? v->u.s.p : "", v->u.s.len, SQLITE_STATIC,
+                                     SQLITE_UTF8);
+            break;
+        default:
+            rc = sqlite3_bind_int64(st, idx, v->u.i);
+            break;
         }
         if (rc != SQLITE_OK) {
             rp_log_error("could not bind parameter %d: %s", idx, sqlite3_errmsg(c->db));
@@ -242,9 +251,15 @@ int rp_store_query(struct rp_store_conn *c, const struct rp_sql *q, rp_store_row
             n = (int)(sizeof(cols) / sizeof(cols[0]));
         for (int i = 0; i < n; i++) {
             switch (sqlite3_column_type(st, i)) {
-            case SQLITE_INTEGER: cols[i] = rp_value_int(sqlite3_column_int64(st, i)); break;
-            case SQLITE_FLOAT: cols[i] = rp_value_num(sqlite3_column_double(st, i)); break;
-            case SQLITE_NULL: cols[i] = rp_value_null(); break;
+            case SQLITE_INTEGER:
+                cols[i] = rp_value_int(sqlite3_column_int64(st, i));
+                break;
+            case SQLITE_FLOAT:
+                cols[i] = rp_value_num(sqlite3_column_double(st, i));
+                break;
+            case SQLITE_NULL:
+                cols[i] = rp_value_null();
+                break;
             default: {
                 const char *p = (const char *)sqlite3_column_text(st, i);
                 cols[i] = rp_value_text(p ? p : "", (size_t)sqlite3_column_bytes(st, i));

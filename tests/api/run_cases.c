@@ -124,7 +124,8 @@ static bool match(const json_t *want, const json_t *got, struct vars *v, char *w
         json_t *wv;
         if (!json_is_object(got))
             return false;
-        json_object_foreach((json_t *)want, key, wv) {
+        json_object_foreach((json_t *)want, key, wv)
+        {
             json_t *gv = json_object_get(got, key);
             if (!gv && !json_is_null(wv)) {
                 snprintf(where, wsize, "missing key \"%s\"", key);
@@ -146,7 +147,8 @@ static bool match(const json_t *want, const json_t *got, struct vars *v, char *w
                      json_is_array(got) ? json_array_size(got) : 0, json_array_size(want));
             return false;
         }
-        json_array_foreach(want, i, wv) {
+        json_array_foreach(want, i, wv)
+        {
             if (!match(wv, json_array_get(got, i), v, where, wsize)) {
                 if (!*where)
                     snprintf(where, wsize, "at index %zu", i);
@@ -204,8 +206,7 @@ static bool split_header(const char *line, struct rp_http_pair *out)
     return true;
 }
 
-static int run_step(struct rp_test_app *t, const char *file, int n, struct step *s,
-                    struct vars *v)
+static int run_step(struct rp_test_app *t, const char *file, int n, struct step *s, struct vars *v)
 {
     struct rp_http_dispatch in = {0};
     struct rp_http_result res;
@@ -280,8 +281,8 @@ static int run_step(struct rp_test_app *t, const char *file, int n, struct step 
                            (int)res.body_len, res.body);
             else if (!match(want, got, v, where, sizeof(where)))
                 rc = failf(file, n, "%s %s: body mismatch (%s)\n  got:      %.*s\n  expected: %s",
-                           s->method, target, where, (int)(res.body_len > 3000 ? 3000 : res.body_len),
-                           res.body, want_text);
+                           s->method, target, where,
+                           (int)(res.body_len > 3000 ? 3000 : res.body_len), res.body, want_text);
             json_decref(want);
             json_decref(got);
         }
@@ -386,7 +387,8 @@ static int run_case(const char *path, const char *name)
             continue;
         }
         switch (state) {
-        case NONE: break; /* comments before the first request */
+        case NONE:
+            break; /* comments before the first request */
         case REQ_LINE: {
             char *sp = strchr(line, ' ');
             if (line[0] == '#' || !*line)

@@ -20,8 +20,8 @@ void rp_test_app_open(struct rp_test_app *t)
     rp_error_init(&err, &a);
     rp_buf_init(&token, &a, 256);
     if (rp_app_open(&cfg, &t->app, &err) < 0 ||
-        rp_auth_user_add(t->app->auth, "admin", "correct horse battery", "Admin", true, &u,
-                         &err) < 0 ||
+        rp_auth_user_add(t->app->auth, "admin", "correct horse battery", "Admin", true, &u, &err) <
+            0 ||
         rp_auth_token_create(t->app->auth, u.id, "tests", 0, &token, id, &err) < 0) {
         fprintf(stderr, "test fixture: %s\n", err.detail ? err.detail : "failed");
         abort();
@@ -38,8 +38,8 @@ void rp_test_app_close(struct rp_test_app *t)
     t->app = NULL;
 }
 
-int rp_test_request(struct rp_test_app *t, const char *method, const char *target,
-                    const char *body, char **out_body)
+int rp_test_request(struct rp_test_app *t, const char *method, const char *target, const char *body,
+                    char **out_body)
 {
     char auth[160];
     struct rp_http_pair headers[2];

@@ -12,8 +12,8 @@
 
 struct rp_test_app {
     struct rp_app *app;
-    char token[128];   /* admin bearer token */
-    char user_id[40];  /* admin user id */
+    char token[128];  /* admin bearer token */
+    char user_id[40]; /* admin user id */
 };
 
 /** Opens the fixture; aborts the test process on failure. */
@@ -25,7 +25,7 @@ void rp_test_app_close(struct rp_test_app *t);
  * carry Authorization, or token is NULL). Returns the status; *body (may be
  * NULL) gets a malloc'd copy of the response body.
  */
-int rp_test_request(struct rp_test_app *t, const char *method, const char *target,
-                    const char *body, char **out_body);
+int rp_test_request(struct rp_test_app *t, const char *method, const char *target, const char *body,
+                    char **out_body);
 
 #endif

@@ -65,9 +65,8 @@ static void test_oversized_body_is_413(void **state)
     memset(big, ' ', n);
     big[0] = '{';
     big[n - 1] = '}';
-    assert_int_equal(send_raw(t, "POST", "/api/v1/records/account", "application/json", big, n,
-                              &out),
-                     413);
+    assert_int_equal(
+        send_raw(t, "POST", "/api/v1/records/account", "application/json", big, n, &out), 413);
     assert_string_equal(problem_code(out, code, sizeof(code)), "payload_too_large");
     free(out);
     free(big);
@@ -107,9 +106,8 @@ static void test_deep_json_is_rejected(void **state)
     for (int i = 0; i < 40; i++)
         body[n++] = ']';
     body[n++] = '}';
-    assert_int_equal(send_raw(t, "POST", "/api/v1/records/account", "application/json", body, n,
-                              &out),
-                     413);
+    assert_int_equal(
+        send_raw(t, "POST", "/api/v1/records/account", "application/json", body, n, &out), 413);
     free(out);
 }
 
@@ -118,8 +116,8 @@ static void test_huge_and_hostile_parameters(void **state)
     struct rp_test_app *t = *state;
     char target[8192], *out;
 
-    assert_int_equal(send_raw(t, "GET", "/api/v1/records/account?limit=99999999999999999999",
-                              NULL, NULL, 0, &out),
+    assert_int_equal(send_raw(t, "GET", "/api/v1/records/account?limit=99999999999999999999", NULL,
+                              NULL, 0, &out),
                      400);
     free(out);
     snprintf(target, sizeof(target), "/api/v1/records/account?filter=");
@@ -128,10 +126,11 @@ static void test_huge_and_hostile_parameters(void **state)
     target[6000] = '\0';
     assert_int_equal(send_raw(t, "GET", target, NULL, NULL, 0, &out), 400);
     free(out);
-    assert_int_equal(send_raw(t, "GET",
-                              "/api/v1/records/account?filter=name%20%3D%20%27x%27%3B%20DROP%20TABLE%20account",
-                              NULL, NULL, 0, &out),
-                     400);
+    assert_int_equal(
+        send_raw(t, "GET",
+                 "/api/v1/records/account?filter=name%20%3D%20%27x%27%3B%20DROP%20TABLE%20account",
+                 NULL, NULL, 0, &out),
+        400);
     free(out);
     assert_int_equal(send_raw(t, "GET", "/api/v1/records/account", NULL, NULL, 0, &out), 200);
     free(out);

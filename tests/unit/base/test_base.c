@@ -117,9 +117,9 @@ static void test_utf8(void **state)
     (void)state;
     assert_true(rp_utf8_is_valid("张三", strlen("张三")));
     assert_int_equal(rp_utf8_length("张三abc", strlen("张三abc")), 5);
-    assert_false(rp_utf8_is_valid("\xc0\xaf", 2));       /* overlong */
-    assert_false(rp_utf8_is_valid("\xed\xa0\x80", 3));   /* surrogate */
-    assert_false(rp_utf8_is_valid("a\0b", 3));           /* NUL */
+    assert_false(rp_utf8_is_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(rp_utf8_is_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(rp_utf8_is_valid("a\0b", 3));             /* NUL */
     assert_false(rp_utf8_is_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
 }
 
@@ -184,10 +184,14 @@ static void test_error_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_arena),       cmocka_unit_test(test_buf_cap_is_sticky),
-        cmocka_unit_test(test_buf_json_escaping), cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_money),       cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_uuid),        cmocka_unit_test(test_json_limits),
+        cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_buf_cap_is_sticky),
+        cmocka_unit_test(test_buf_json_escaping),
+        cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_money),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_json_limits),
         cmocka_unit_test(test_error_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,11 +22,29 @@ static struct rp_meta *build(const struct rp_meta_custom_def *defs, size_t n, st
 
 static void test_catalogue_has_every_standard_object(void **state)
 {
-    static const char *const names[] = {
-        "account", "contact", "lead", "opportunity", "product", "price_book",
-        "price_book_entry", "quote", "quote_line", "contract", "order", "order_line", "case",
-        "activity", "campaign", "campaign_member", "touchpoint", "subscription", "kb_article",
-        "survey_response", "consent", "health_score", NULL};
+    static const char *const names[] = {"account",
+                                        "contact",
+                                        "lead",
+                                        "opportunity",
+                                        "product",
+                                        "price_book",
+                                        "price_book_entry",
+                                        "quote",
+                                        "quote_line",
+                                        "contract",
+                                        "order",
+                                        "order_line",
+                                        "case",
+                                        "activity",
+                                        "campaign",
+                                        "campaign_member",
+                                        "touchpoint",
+                                        "subscription",
+                                        "kb_article",
+                                        "survey_response",
+                                        "consent",
+                                        "health_score",
+                                        NULL};
     struct rp_arena a;
     struct rp_error err;
     struct rp_meta *m;
@@ -69,9 +87,11 @@ static void test_custom_definitions_are_strict(void **state)
         {"field", "account", "{\"name\":\"x_id\",\"type\":\"reference\",\"target\":\"nope\"}",
          RP_EINVAL},
         {"field", "account", "{\"name\":\"p\",\"type\":\"picklist\",\"values\":[]}", RP_EINVAL},
-        {"field", "account", "{\"name\":\"p\",\"type\":\"picklist\",\"values\":[{\"value\":\"a\"}],\"default\":\"b\"}",
+        {"field", "account",
+         "{\"name\":\"p\",\"type\":\"picklist\",\"values\":[{\"value\":\"a\"}],\"default\":\"b\"}",
          RP_EINVAL},
-        {"field", "account", "{\"name\":\"f\",\"type\":\"formula\",\"formula\":\"nope + 1\",\"result\":\"number\"}",
+        {"field", "account",
+         "{\"name\":\"f\",\"type\":\"formula\",\"formula\":\"nope + 1\",\"result\":\"number\"}",
          RP_EINVAL},
         {"field", "nope", "{\"name\":\"f\",\"type\":\"text\"}", RP_ENOTFOUND},
     };
@@ -202,9 +222,9 @@ static void test_paths(void **state)
                      0);
     assert_string_equal(f->name, "tier");
     assert_non_null(strstr(sql, "\"account\""));
-    assert_int_equal(rp_meta_resolve_path(m, rp_meta_object(m, "contact"), "account.nope", &a, &f,
-                                          &sql, &err),
-                     RP_EINVAL);
+    assert_int_equal(
+        rp_meta_resolve_path(m, rp_meta_object(m, "contact"), "account.nope", &a, &f, &sql, &err),
+        RP_EINVAL);
     rp_meta_release(m);
     rp_arena_release(&a);
 }
