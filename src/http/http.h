@@ -76,28 +76,29 @@ typedef int (*rp_http_middleware_fn)(struct rp_http_req *req, struct rp_http_res
 #define RP_HTTP_SUSPENDED 1
 
 struct rp_http_req {
-    struct rp_arena arena;       /* everything for this request */
-    struct rp_error err;         /* detail for an error response */
+    struct rp_arena arena; /* everything for this request */
+    struct rp_error err;   /* detail for an error response */
     enum rp_http_method method;
-    const char *method_name;     /* "GET" */
-    const char *path;            /* percent-decoded path, no query string */
-    struct rp_http_pair *query;  /* decoded query parameters in order */
+    const char *method_name;    /* "GET" */
+    const char *path;           /* percent-decoded path, no query string */
+    struct rp_http_pair *query; /* decoded query parameters in order */
     size_t nquery;
     struct rp_http_pair *headers; /* names as sent; look up with rp_http_header */
     size_t nheaders;
-    const char *body;             /* NUL-terminated copy in the arena; NULL when none */
+    const char *body; /* NUL-terminated copy in the arena; NULL when none */
     size_t body_len;
     const char *params[RP_HTTP_MAX_ROUTE_PARAMS]; /* captured {segments}, in order */
     size_t nparams;
-    unsigned route_flags;        /* flags of the matched route; RP_ROUTE_PUBLIC for the fallback */
-    const char *route_pattern;   /* e.g. "/api/v1/records/{object}/{id}"; NULL when no route
-                                    matched (the fallback handler) */
-    char request_id[65];         /* from a valid X-Request-Id header (1-64 of [A-Za-z0-9._-]),
-                                    or a new UUIDv7 */
-    const char *remote_addr;     /* peer address as text; "in-process" for dispatch */
-    void *app;                   /* the pointer given to rp_http_router_new */
-    void *auth;                  /* set by middleware (the authenticated principal) */
-    void *handler_ctx;           /* a handler's state for its continuation after a suspend */
+    /* flags of the matched route; RP_ROUTE_PUBLIC for the fallback */
+    unsigned route_flags;
+    /* e.g. "/api/v1/records/{object}/{id}"; NULL when no route matched (fallback) */
+    const char *route_pattern;
+    /* from a valid X-Request-Id header (1-64 of [A-Za-z0-9._-]), or a new UUIDv7 */
+    char request_id[65];
+    const char *remote_addr; /* peer address as text; "in-process" for dispatch */
+    void *app;               /* the pointer given to rp_http_router_new */
+    void *auth;              /* set by middleware (the authenticated principal) */
+    void *handler_ctx;       /* a handler's state for its continuation after a suspend */
     /* private */
     rp_http_handler_fn _resume_fn;
     void *_conn;
@@ -124,8 +125,8 @@ void rp_http_router_free(struct rp_http_router *r);
  * (e.g. "/api/v1/records/{object}/{id}"); literal segments win over captures.
  * methods is a mask of enum rp_http_method. Routes are added before serving.
  */
-void rp_http_route(struct rp_http_router *r, unsigned methods, const char *pattern,
-                   unsigned flags, rp_http_handler_fn fn);
+void rp_http_route(struct rp_http_router *r, unsigned methods, const char *pattern, unsigned flags,
+                   rp_http_handler_fn fn);
 void rp_http_router_use(struct rp_http_router *r, rp_http_middleware_fn fn);
 /**
  * Handler for paths no route matches (e.g. static files); default is a 404
@@ -175,11 +176,11 @@ void rp_http_resp_problem(struct rp_http_req *req, struct rp_http_resp *resp, in
 /* ---- in-process dispatch (tests, CLI) ---- */
 
 struct rp_http_dispatch {
-    const char *method;         /* "GET" */
-    const char *target;         /* path and optional query string, percent-encoded */
+    const char *method; /* "GET" */
+    const char *target; /* path and optional query string, percent-encoded */
     const struct rp_http_pair *headers;
     size_t nheaders;
-    const char *body;           /* may be NULL */
+    const char *body; /* may be NULL */
     size_t body_len;
 };
 
@@ -208,13 +209,13 @@ void rp_http_dispatch_release(struct rp_http_result *out);
 /* ---- server ---- */
 
 struct rp_http_server_config {
-    const char *address;   /* listen address, default "127.0.0.1" */
-    unsigned port;         /* 0 picks a free port (see rp_http_server_port) */
-    unsigned threads;      /* worker threads, default: number of cores */
-    unsigned max_connections;     /* default 1024 */
-    unsigned max_per_ip;          /* connections per client address, default 256 */
+    const char *address;           /* listen address, default "127.0.0.1" */
+    unsigned port;                 /* 0 picks a free port (see rp_http_server_port) */
+    unsigned threads;              /* worker threads, default: number of cores */
+    unsigned max_connections;      /* default 1024 */
+    unsigned max_per_ip;           /* connections per client address, default 256 */
     unsigned connection_timeout_s; /* idle/slow connection timeout, default 30 */
-    bool access_log;       /* one JSON line per request on stderr */
+    bool access_log;               /* one JSON line per request on stderr */
 };
 
 /** Starts serving r (borrowed; must outlive the server). Returns 0 or RP_EIO with err. */

@@ -102,7 +102,10 @@ static void test_money(void **state)
     assert_int_equal(rp_money_parse("1.23456", 7, &u), RP_EINVAL);
     assert_int_equal(rp_money_parse("1e5", 3, &u), RP_EINVAL);
     assert_int_equal(rp_money_parse(".5", 2, &u), RP_EINVAL);
-    assert_int_equal(rp_money_parse("99999999999999999999", 20, &u), RP_EINVAL);
+    assert_int_equal(rp_money_parse("99999999999999999999", 20, &u), RP_ETOOBIG);
+    assert_int_equal(rp_money_parse("922337203685477.5807", 20, &u), 0);
+    assert_true(u == INT64_MAX);
+    assert_int_equal(rp_money_parse("922337203685477.5808", 20, &u), RP_ETOOBIG);
     rp_buf_init(&b, NULL, 64);
     rp_money_format(&b, 123456789012345678);
     assert_string_equal(b.data, "12345678901234.5678");

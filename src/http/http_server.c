@@ -1,0 +1,426 @@
+/*
+ * The libmicrohttpd adapter: a thread pool of epoll workers driving the
+ * shared pipeline in http_request.c.
+ *
+ * A request's context is created by the URI log callback, which is the only
+ * place libmicrohttpd shows the raw request target (path and query, still
+ * percent-encoded); the unescape callback is a no-op so nothing is decoded
+ * twice. The access handler is then called:
+ *
+ *   1. once the headers are in: limits, routing and the declared body size
+ *      are checked, and an oversized Content-Length is refused at once,
+ *      without reading the body;
+ *   2. for each piece of body, which is kept within the route's limit (or
+ *      discarded when an error is already decided);
+ *   3. with the whole request: middleware and handler run, or the request is
+ *      suspended until rp_http_resume and the continuation runs on the next
+ *      call.
+ *
+ * The response body is the request arena's buffer, handed over without a
+ * copy; the arena is released when libmicrohttpd reports the request
+ * completed, which is also where metrics and the access log are recorded.
+ *
+ * Stopping quiesces the listener, answers new requests on open connections
+ * with 503, and waits until every request that reached its handler has
+ * completed, so no connection is still suspended when the daemon stops.
+ */
+#include "http/http_int.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/limits.h"
+#include "base/log.h"
+#include "base/time.h"
+
+struct rp_http_server {
+    struct MHD_Daemon *daemon;
+    struct rp_http_router *router;
+    bool access_log;
+    unsigned port;
+    pthread_mutex_t mu; /* with cv: stop waits for inflight to reach 0 */
+    pthread_cond_t cv;
+    _Atomic unsigned inflight; /* requests past their first handler call, not completed */
+    _Atomic bool stopping;
+};
+
+/* ---- libmicrohttpd callbacks ---- */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct rp_http_server *s = cls;
+    struct http_ctx *c = http_ctx_new(s->router);
+    size_t n = strlen(uri);
+
+    c->req._server = s;
+    c->req._conn = conn;
+    c->target_len = n;
+    /* Past the limit the target is not copied; http_begin answers 414. */
+    if (n <= RP_LIMIT_URL_BYTES)
+        c->target = rp_arena_strndup(&c->req.arena, uri, n);
+    return c;
+}
+
+static size_t unescape_none(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(s);
+}
+
+struct header_fill {
+    struct rp_http_pair *pairs;
+    size_t n, max, bytes;
+};
+
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
+{
+    struct header_fill *f = cls;
+
+    (void)kind;
+    f->bytes += key_size + value_size + 4; /* ": " and CRLF, as on the wire */
+    if (f->n < f->max) {
+        f->pairs[f->n].name = key;
+        f->pairs[f->n].value = value ? value : "";
+        f->n++;
+    }
+    return MHD_YES;
+}
+
+static void set_remote(struct http_ctx *c, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char text[INET6_ADDRSTRLEN] = "";
+
+    if (!ci || !ci->client_addr)
+        return;
+    if (ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr,
+                  text, sizeof(text));
+    else if (ci->client_addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6,
+                  &((const struct sockaddr_in6 *)(const void *)ci->client_addr)->sin6_addr, text,
+                  sizeof(text));
+    c->req.remote_addr = rp_arena_strdup(&c->req.arena, text);
+}
+
+static void begin(struct http_ctx *c, struct MHD_Connection *conn, const char *method)
+{
+    struct header_fill f = {0};
+    int count = MHD_get_connection_values_n(conn, MHD_HEADER_KIND, NULL, NULL);
+
+    set_remote(c, conn);
+    /*
+     * Headers stay in libmicrohttpd's connection pool until the request
+     * completes, so the pairs borrow them. Too many headers are not copied.
+     */
+    f.max = count > 0 && count <= RP_LIMIT_HEADER_COUNT ? (size_t)count : 0;
+    if (f.max) {
+        f.pairs = rp_arena_alloc(&c->req.arena, f.max * sizeof(*f.pairs));
+        MHD_get_connection_values_n(conn, MHD_HEADER_KIND, add_header, &f);
+    }
+    http_begin(c, method, c->target, c->target_len, f.pairs, count > 0 ? (size_t)count : 0, f.bytes,
+               MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"));
+}
+
+static enum MHD_Result send_response(struct http_ctx *c, struct MHD_Connection *conn)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    r = MHD_create_response_from_buffer(c->resp.body.len, c->resp.body.data,
+                                        MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    for (size_t i = 0; i < c->nout_headers; i++) {
+        if (MHD_add_response_header(r, c->out_headers[i].name, c->out_headers[i].value) != MHD_YES)
+            rp_log_warn("libmicrohttpd refused response header \"%s\"", c->out_headers[i].name);
+    }
+    ret = MHD_queue_response(conn, (unsigned)c->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/*
+ * Handles a handler's result: RP_HTTP_SUSPENDED parks the connection until
+ * rp_http_resume (or runs the continuation at once if the resume already
+ * came); anything else becomes the response.
+ */
+static enum MHD_Result settle(struct http_ctx *c, struct MHD_Connection *conn, int rc)
+{
+    struct rp_http_req *req = &c->req;
+
+    while (rc == RP_HTTP_SUSPENDED) {
+        int expected = HTTP_RUNNING;
+
+        if (__atomic_load_n(&req->_resumed, __ATOMIC_ACQUIRE) == HTTP_EARLY) {
+            __atomic_store_n(&req->_resumed, HTTP_RUNNING, __ATOMIC_RELEASE);
+            rc = req->_resume_fn(req, &c->resp);
+            continue;
+        }
+        /*
+         * Suspend before publishing PARKED: once PARKED is visible another
+         * thread may call MHD_resume_connection, which must find the
+         * connection suspended.
+         */
+        c->parked = true;
+        MHD_suspend_connection(conn);
+        if (__atomic_compare_exchange_n(&req->_resumed, &expected, HTTP_PARKED, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return MHD_YES;
+        /* The resume slipped in between: undo, and the next call continues. */
+        __atomic_store_n(&req->_resumed, HTTP_RUNNING, __ATOMIC_RELEASE);
+        MHD_resume_connection(conn);
+        return MHD_YES;
+    }
+    http_finish(c, rc);
+    return send_response(c, conn);
+}
+
+void http_server_resume(struct http_ctx *c)
+{
+    struct MHD_Connection *conn = c->req._conn;
+
+    __atomic_store_n(&c->req._resumed, HTTP_RUNNING, __ATOMIC_RELEASE);
+    MHD_resume_connection(conn); /* c may be gone as soon as this returns */
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    struct rp_http_server *s = cls;
+    struct http_ctx *c = *con_cls;
+    int rc;
+
+    (void)version;
+    if (!c) {
+        /* Not reached while the URI log callback creates contexts; kept as a safety net. */
+        c = on_uri(s, url, conn);
+        *con_cls = c;
+    }
+    if (!c->begun) {
+        begin(c, conn, method);
+        /*
+         * Answering now makes libmicrohttpd close the connection after the
+         * response, even without a body; worth it only to refuse a body
+         * that must not be read. Other early errors wait for the last call.
+         */
+        if (c->early == RP_ETOOBIG && http_finish_early(c))
+            return send_response(c, conn);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        http_body_add(c, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        /* A client that keeps sending far past the limit is cut off. */
+        return c->discarded > c->body_limit ? MHD_NO : MHD_YES;
+    }
+    if (c->parked) {
+        c->parked = false;
+        return settle(c, conn, c->req._resume_fn(&c->req, &c->resp));
+    }
+    if (http_finish_early(c))
+        return send_response(c, conn);
+    c->inflight = true;
+    atomic_fetch_add(&s->inflight, 1);
+    if (atomic_load(&s->stopping))
+        rc = rp_error_set(&c->req.err, RP_EBUSY, "server is shutting down");
+    else
+        rc = http_run(c);
+    return settle(c, conn, rc);
+}
+
+static void access_log(struct http_ctx *c, int64_t duration_us)
+{
+    struct rp_http_req *req = &c->req;
+    struct rp_buf b;
+
+    /* Never the query string, headers or body: they carry tokens and passwords. */
+    rp_buf_init(&b, &req->arena, 4 * RP_LIMIT_URL_BYTES);
+    rp_buf_adds(&b, "{\"ts\":\"");
+    rp_time_format_datetime(&b, rp_clock_now_ms(NULL));
+    rp_buf_adds(&b, "\",\"request_id\":");
+    rp_buf_add_json_str(&b, req->request_id, strlen(req->request_id));
+    rp_buf_adds(&b, ",\"remote\":");
+    rp_buf_add_json_str(&b, req->remote_addr, strlen(req->remote_addr));
+    rp_buf_adds(&b, ",\"method\":");
+    rp_buf_add_json_str(&b, req->method_name, strlen(req->method_name));
+    rp_buf_adds(&b, ",\"path\":");
+    rp_buf_add_json_str(&b, req->path, strlen(req->path));
+    rp_buf_adds(&b, ",\"route\":");
+    if (req->route_pattern)
+        rp_buf_add_json_str(&b, req->route_pattern, strlen(req->route_pattern));
+    else
+        rp_buf_adds(&b, "null");
+    rp_buf_addf(&b, ",\"status\":%d,\"bytes\":%zu,\"duration_us\":%lld}\n", c->status, c->bytes,
+                (long long)duration_us);
+    if (rp_buf_error(&b) == 0)
+        rp_log_json_line(b.data, b.len);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct rp_http_server *s = cls;
+    struct http_ctx *c = *con_cls;
+
+    (void)conn;
+    (void)toe;
+    if (!c)
+        return;
+    if (c->status) {
+        int64_t duration = rp_clock_monotonic_us() - c->req._start_us;
+        http_observe(c, duration);
+        if (s->access_log)
+            access_log(c, duration);
+    }
+    if (c->inflight && atomic_fetch_sub(&s->inflight, 1) == 1 && atomic_load(&s->stopping)) {
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+    http_ctx_free(c);
+    *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct rp_http_server *s = cls;
+
+    (void)conn;
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add_explicit(&s->router->connections_open, 1, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&s->router->connections_open, 1, memory_order_relaxed);
+}
+
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    rp_log_warn("libmicrohttpd: %s", msg);
+}
+
+/* ---- lifecycle ---- */
+
+int rp_http_server_start(struct rp_http_router *r, const struct rp_http_server_config *cfg,
+                         struct rp_http_server **out, struct rp_error *err)
+{
+    static const struct rp_http_server_config defaults = {0};
+    struct rp_http_server *s = NULL;
+    struct sockaddr_storage addr;
+    const union MHD_DaemonInfo *info;
+    const char *address;
+    /*
+     * Not MHD_USE_TURBO: it skips the graceful shutdown before close and
+     * gains nothing on keep-alive connections.
+     */
+    unsigned threads,
+        flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    long cores;
+    int rc = RP_EIO;
+
+    *out = NULL;
+    if (!cfg)
+        cfg = &defaults;
+    address = cfg->address && *cfg->address ? cfg->address : "127.0.0.1";
+    if (cfg->port > 65535) {
+        if (err)
+            rp_error_set(err, RP_EIO, "port %u is out of range", cfg->port);
+        goto out;
+    }
+    memset(&addr, 0, sizeof(addr));
+    if (strchr(address, ':')) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)cfg->port);
+        if (inet_pton(AF_INET6, address, &a6->sin6_addr) != 1)
+            goto bad_address;
+        flags |= MHD_USE_IPv6;
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)cfg->port);
+        if (inet_pton(AF_INET, address, &a4->sin_addr) != 1)
+            goto bad_address;
+    }
+    cores = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = cfg->threads ? cfg->threads : (cores > 0 ? (unsigned)cores : 1);
+
+    s = rp_xcalloc(1, sizeof(*s));
+    s->router = r;
+    s->access_log = cfg->access_log;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, s, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections ? cfg->max_connections : 1024u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_per_ip ? cfg->max_per_ip : 256u, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->connection_timeout_s ? cfg->connection_timeout_s : 30u, MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
+    if (!s->daemon) {
+        if (err)
+            rp_error_set(err, RP_EIO, "could not listen on %s port %u", address, cfg->port);
+        goto out;
+    }
+    info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : cfg->port;
+    *out = s;
+    s = NULL;
+    rc = 0;
+    goto out;
+
+bad_address:
+    if (err)
+        rp_error_set(err, RP_EIO, "listen address \"%s\" is not an IP address", address);
+out:
+    if (s) {
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+    }
+    return rc;
+}
+
+unsigned rp_http_server_port(const struct rp_http_server *s)
+{
+    return s ? s->port : 0;
+}
+
+void rp_http_server_stop(struct rp_http_server *s)
+{
+    MHD_socket listen_fd;
+
+    if (!s)
+        return;
+    listen_fd = MHD_quiesce_daemon(s->daemon);
+    pthread_mutex_lock(&s->mu);
+    atomic_store(&s->stopping, true);
+    while (atomic_load(&s->inflight) > 0)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    MHD_stop_daemon(s->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
