@@ -282,91 +282,60 @@ static int submit(struct rp_http_req *req, struct rp_http_resp *resp, struct wri
     return RP_HTTP_SUSPENDED;
 }
 
-static int h_create(struct rp_http_req *req, struct rp_http_resp *resp)
+/* One record write: create, update, upsert, delete or restore, from the path and body. */
+static int single_write(struct rp_http_req *req, struct rp_http_resp *resp, enum rp_write_op op)
 {
+    bool takes_body = op == RP_WRITE_CREATE || op == RP_WRITE_UPDATE || op == RP_WRITE_UPSERT;
     struct write_call *wc;
-    json_t *body;
-    int rc;
-
-    (void)resp;
-    if ((rc = api_check_params(req, NULL)) < 0 || !(body = api_body_json(req)))
-        return rc < 0 ? rc : req->err.code;
-    wc = write_call_new(req, 1);
-    wc->wr.writes[0].op = RP_WRITE_CREATE;
-    wc->wr.writes[0].data = body;
-    if ((rc = idempotency(req, wc)) < 0)
-        return rc;
-    return submit(req, resp, wc);
-}
-
-static int h_update(struct rp_http_req *req, struct rp_http_resp *resp)
-{
-    struct write_call *wc;
-    json_t *body;
-    int rc;
-
-    (void)resp;
-    if ((rc = api_check_params(req, NULL)) < 0 || !(body = api_body_json(req)))
-        return rc < 0 ? rc : req->err.code;
-    wc = write_call_new(req, 1);
-    wc->wr.writes[0].op = RP_WRITE_UPDATE;
-    wc->wr.writes[0].id = req->params[1];
-    wc->wr.writes[0].data = body;
-    if ((rc = parse_if_match(req, &wc->wr.writes[0].if_match)) < 0 ||
-        (rc = idempotency(req, wc)) < 0)
-        return rc;
-    return submit(req, resp, wc);
-}
-
-static int delete_or_restore(struct rp_http_req *req, struct rp_http_resp *resp,
-                             enum rp_write_op op)
-{
-    struct write_call *wc;
+    struct rp_write *w;
+    json_t *body = NULL;
     int rc;
 
     if ((rc = api_check_params(req, NULL)) < 0)
         return rc;
-    if (req->body_len > 0)
+    if (takes_body && !(body = api_body_json(req)))
+        return req->err.code;
+    if (!takes_body && req->body_len > 0)
         return rp_error_set(&req->err, RP_EINVAL, "this request takes no body");
     wc = write_call_new(req, 1);
-    wc->wr.writes[0].op = op;
-    wc->wr.writes[0].id = req->params[1];
-    if ((rc = parse_if_match(req, &wc->wr.writes[0].if_match)) < 0 ||
+    w = &wc->wr.writes[0];
+    w->op = op;
+    w->data = body;
+    if (op == RP_WRITE_UPSERT) {
+        w->key_field = req->params[1];
+        w->key_value = req->params[2];
+    } else if (op != RP_WRITE_CREATE) {
+        w->id = req->params[1];
+    }
+    if ((op != RP_WRITE_CREATE && (rc = parse_if_match(req, &w->if_match)) < 0) ||
         (rc = idempotency(req, wc)) < 0)
         return rc;
     return submit(req, resp, wc);
 }
 
-static int h_delete(struct rp_http_req *req, struct rp_http_resp *resp)
+static int h_create(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    (void)resp;
-    return delete_or_restore(req, resp, RP_WRITE_DELETE);
+    return single_write(req, resp, RP_WRITE_CREATE);
 }
 
-static int h_restore(struct rp_http_req *req, struct rp_http_resp *resp)
+static int h_update(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    (void)resp;
-    return delete_or_restore(req, resp, RP_WRITE_RESTORE);
+    return single_write(req, resp, RP_WRITE_UPDATE);
 }
 
 static int h_upsert(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    struct write_call *wc;
-    json_t *body;
-    int rc;
+    return single_write(req, resp, RP_WRITE_UPSERT);
+}
 
-    (void)resp;
-    if ((rc = api_check_params(req, NULL)) < 0 || !(body = api_body_json(req)))
-        return rc < 0 ? rc : req->err.code;
-    wc = write_call_new(req, 1);
-    wc->wr.writes[0].op = RP_WRITE_UPSERT;
-    wc->wr.writes[0].key_field = req->params[1];
-    wc->wr.writes[0].key_value = req->params[2];
-    wc->wr.writes[0].data = body;
-    if ((rc = parse_if_match(req, &wc->wr.writes[0].if_match)) < 0 ||
-        (rc = idempotency(req, wc)) < 0)
-        return rc;
-    return submit(req, resp, wc);
+static int h_delete(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    return single_write(req, resp, RP_WRITE_DELETE);
+}
+
+static int h_restore(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    return single_write(req, resp, RP_WRITE_RESTORE);
 }
 
 static int batch_op(struct rp_http_req *req, const json_t *j, size_t i, struct rp_write *w)

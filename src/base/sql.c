@@ -46,6 +46,17 @@ void rp_sql_param(struct rp_sql *q, struct rp_value v)
     rp_buf_addf(&q->text, q->dialect == RP_SQL_PG ? "$%zu" : "?%zu", q->nparams);
 }
 
+void rp_sql_param_list(struct rp_sql *q, const struct rp_value *v, size_t n)
+{
+    rp_sql_add(q, "(");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            rp_sql_add(q, ", ");
+        rp_sql_param(q, v[i]);
+    }
+    rp_sql_add(q, ")");
+}
+
 int rp_sql_error(const struct rp_sql *q)
 {
     return rp_buf_error(&q->text);

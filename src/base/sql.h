@@ -32,6 +32,8 @@ void rp_sql_addf(struct rp_sql *q, const char *fmt, ...) __attribute__((format(p
 void rp_sql_ident(struct rp_sql *q, const char *name);
 /** Appends a placeholder bound to v. */
 void rp_sql_param(struct rp_sql *q, struct rp_value v);
+/** Appends "(p1, p2, ...)": a parenthesised list of n placeholders bound to v[0..n). */
+void rp_sql_param_list(struct rp_sql *q, const struct rp_value *v, size_t n);
 /** 0 or the sticky text error. */
 int rp_sql_error(const struct rp_sql *q);
 

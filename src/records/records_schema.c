@@ -317,35 +317,28 @@ static int define_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
     rc = RP_EINTERNAL;
     if (!o)
         goto out;
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
-    rp_sql_add(&q, "INSERT INTO rp_meta_custom(kind, object, name, definition, created_at, "
-                   "created_by) VALUES (");
-    rp_sql_param(&q, rp_value_cstr(ctx->kind));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(ctx->object));
-    rp_sql_add(&q, ", NULL, ");
-    rp_sql_param(&q, rp_value_cstr(ctx->definition));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_int(now));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(ctx->p->user_id));
-    rp_sql_add(&q, ")");
-    rc = rp_store_exec(c, &q, NULL, err);
-    if (rc == 0)
-        rc = rp_records_sync_object(c, o, &a, err);
-    if (rc == 0) {
+    {
+        const char *action = strcmp(ctx->kind, "object") == 0 ? "define_object" : "define_field";
+        const struct rp_value def[] = {rp_value_cstr(ctx->kind), rp_value_cstr(ctx->object),
+                                       rp_value_cstr(ctx->definition), rp_value_int(now),
+                                       rp_value_cstr(ctx->p->user_id)};
+        const struct rp_value audit[] = {rp_value_int(now), rp_value_cstr(ctx->p->user_id),
+                                         rp_value_cstr(action), rp_value_cstr(ctx->object),
+                                         rp_value_cstr(ctx->definition)};
         rp_sql_init(&q, &a, RP_SQL_SQLITE);
-        rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, changes) VALUES (");
-        rp_sql_param(&q, rp_value_int(now));
-        rp_sql_add(&q, ", ");
-        rp_sql_param(&q, rp_value_cstr(ctx->p->user_id));
-        rp_sql_add(&q,
-                   strcmp(ctx->kind, "object") == 0 ? ", 'define_object', " : ", 'define_field', ");
-        rp_sql_param(&q, rp_value_cstr(ctx->object));
-        rp_sql_add(&q, ", ");
-        rp_sql_param(&q, rp_value_cstr(ctx->definition));
-        rp_sql_add(&q, ")");
+        rp_sql_add(&q, "INSERT INTO rp_meta_custom(kind, object, definition, created_at, "
+                       "created_by) VALUES ");
+        rp_sql_param_list(&q, def, sizeof(def) / sizeof(def[0]));
         rc = rp_store_exec(c, &q, NULL, err);
+        if (rc == 0)
+            rc = rp_records_sync_object(c, o, &a, err);
+        if (rc == 0) {
+            /* Definitions are audited like record changes, with the definition as the change. */
+            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, changes) VALUES ");
+            rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
+            rc = rp_store_exec(c, &q, NULL, err);
+        }
     }
 out:
     if (rc < 0 && ctx->next) {

@@ -14,7 +14,6 @@
 #include "base/uuid.h"
 #include "expr/expr.h"
 
-#include <pthread.h>
 #include <stdio.h>
 
 #define IDEMPOTENCY_TTL_MS (24 * 3600 * INT64_C(1000))
@@ -249,39 +248,27 @@ static int log_write(struct rp_store_conn *c, struct rp_write_request *wr, const
     const char *actor = wr->principal ? wr->principal->user_id : "system";
     int rc;
 
+    const struct rp_value audit[] = {rp_value_int(now),
+                                     rp_value_cstr(actor),
+                                     rp_value_cstr(action),
+                                     rp_value_cstr(wr->object),
+                                     rp_value_cstr(id),
+                                     rp_value_cstr(changes),
+                                     wr->request_id ? rp_value_cstr(wr->request_id)
+                                                    : rp_value_null()};
+    const struct rp_value change[] = {rp_value_int(now),    rp_value_cstr(wr->object),
+                                      rp_value_cstr(id),    rp_value_cstr(action),
+                                      rp_value_cstr(actor), rp_value_cstr(changes)};
+
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes, request_id)"
-                   " VALUES (");
-    rp_sql_param(&q, rp_value_int(now));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(actor));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(action));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(wr->object));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(id));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(changes));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, wr->request_id ? rp_value_cstr(wr->request_id) : rp_value_null());
-    rp_sql_add(&q, ")");
+                   " VALUES ");
+    rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
     if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
         return rc;
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes) VALUES (");
-    rp_sql_param(&q, rp_value_int(now));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(wr->object));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(id));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(action));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(actor));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(changes));
-    rp_sql_add(&q, ")");
+    rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes) VALUES ");
+    rp_sql_param_list(&q, change, sizeof(change) / sizeof(change[0]));
     return rp_store_exec(c, &q, NULL, err);
 }
 
@@ -720,25 +707,20 @@ static int idempotency_store(struct rp_store_conn *c, struct rp_write_request *w
             location = rp_arena_sprintf(wr->arena, "/api/v1/records/%s/%s", wr->object, w->new_id);
     }
     snprintf(etag, sizeof(etag), "\"%lld\"", (long long)w->version);
-    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "INSERT INTO rp_idempotency(actor, key, fingerprint, status, location, etag,"
-                   " body, created_at) VALUES (");
-    rp_sql_param(&q, rp_value_cstr(wr->principal->user_id));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(wr->idempotency_key));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(wr->fingerprint));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_int(wr->batch ? 200 : w->status));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, location ? rp_value_cstr(location) : rp_value_null());
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, wr->batch ? rp_value_null() : rp_value_cstr(etag));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_text(body.data, body.len));
-    rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_int(now));
-    rp_sql_add(&q, ")");
+    {
+        const struct rp_value row[] = {rp_value_cstr(wr->principal->user_id),
+                                       rp_value_cstr(wr->idempotency_key),
+                                       rp_value_cstr(wr->fingerprint),
+                                       rp_value_int(wr->batch ? 200 : w->status),
+                                       location ? rp_value_cstr(location) : rp_value_null(),
+                                       wr->batch ? rp_value_null() : rp_value_cstr(etag),
+                                       rp_value_text(body.data, body.len),
+                                       rp_value_int(now)};
+        rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+        rp_sql_add(&q, "INSERT INTO rp_idempotency(actor, key, fingerprint, status, location, etag,"
+                       " body, created_at) VALUES ");
+        rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
+    }
     return rp_store_exec(c, &q, NULL, wr->err);
 }
 
@@ -800,43 +782,16 @@ int rp_records_submit(struct rp_records *rs, struct rp_write_request *wr,
     return rp_store_write_submit(rs->store, write_unit, write_done, wr, wr->err);
 }
 
-struct sync_wait {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool finished;
-    int rc;
-};
-
-static void sync_done(void *ctx, int rc)
-{
-    struct sync_wait *sw = ctx;
-    pthread_mutex_lock(&sw->lock);
-    sw->finished = true;
-    sw->rc = rc;
-    pthread_cond_signal(&sw->cond);
-    pthread_mutex_unlock(&sw->lock);
-}
-
 int rp_records_write(struct rp_records *rs, struct rp_write_request *wr)
 {
-    struct sync_wait sw = {.finished = false};
     int rc = rp_records_prepare(rs, wr);
 
-    if (rc < 0)
-        goto out;
-    pthread_mutex_init(&sw.lock, NULL);
-    pthread_cond_init(&sw.cond, NULL);
-    rc = rp_records_submit(rs, wr, sync_done, &sw);
     if (rc == 0) {
-        pthread_mutex_lock(&sw.lock);
-        while (!sw.finished)
-            pthread_cond_wait(&sw.cond, &sw.lock);
-        pthread_mutex_unlock(&sw.lock);
-        rc = sw.rc;
+        wr->_rs = rs;
+        rc = rp_store_write(rs->store, write_unit, wr, wr->err);
+        if (rc < 0 && !wr->err->code)
+            rp_error_set(wr->err, rc, "could not write");
     }
-    pthread_mutex_destroy(&sw.lock);
-    pthread_cond_destroy(&sw.cond);
-out:
     rp_records_request_release(wr);
     return rc;
 }
