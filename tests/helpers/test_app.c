@@ -38,6 +38,21 @@ void rp_test_app_close(struct rp_test_app *t)
     t->app = NULL;
 }
 
+int rp_test_app_setup(void **state)
+{
+    struct rp_test_app *t = rp_xcalloc(1, sizeof(*t));
+    rp_test_app_open(t);
+    *state = t;
+    return 0;
+}
+
+int rp_test_app_teardown(void **state)
+{
+    rp_test_app_close(*state);
+    free(*state);
+    return 0;
+}
+
 int rp_test_request(struct rp_test_app *t, const char *method, const char *target, const char *body,
                     char **out_body)
 {

@@ -20,6 +20,10 @@ struct rp_test_app {
 void rp_test_app_open(struct rp_test_app *t);
 void rp_test_app_close(struct rp_test_app *t);
 
+/** cmocka fixtures: *state becomes a heap struct rp_test_app opened as above. */
+int rp_test_app_setup(void **state);
+int rp_test_app_teardown(void **state);
+
 /**
  * Sends one request through the router as the admin (unless headers already
  * carry Authorization, or token is NULL). Returns the status; *body (may be

@@ -12,21 +12,6 @@
 #include "base/limits.h"
 #include "test_app.h"
 
-static int setup(void **state)
-{
-    struct rp_test_app *t = calloc(1, sizeof(*t));
-    rp_test_app_open(t);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    rp_test_app_close(*state);
-    free(*state);
-    return 0;
-}
-
 static int send_raw(struct rp_test_app *t, const char *method, const char *target,
                     const char *ctype, const char *body, size_t len, char **out)
 {
@@ -189,11 +174,16 @@ static void test_idempotency_under_concurrency(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_oversized_body_is_413, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_non_utf8_and_nul, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deep_json_is_rejected, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_huge_and_hostile_parameters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_idempotency_under_concurrency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_body_is_413, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_non_utf8_and_nul, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_deep_json_is_rejected, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_huge_and_hostile_parameters, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_under_concurrency, rp_test_app_setup,
+                                        rp_test_app_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,21 +12,6 @@
 #include "base/limits.h"
 #include "test_app.h"
 
-static int setup(void **state)
-{
-    struct rp_test_app *t = calloc(1, sizeof(*t));
-    rp_test_app_open(t);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    rp_test_app_close(*state);
-    free(*state);
-    return 0;
-}
-
 /* One write through rp_records_write; returns the item status. */
 static int write_one(struct rp_test_app *t, enum rp_write_op op, const char *object, const char *id,
                      const char *json, int64_t if_match, char *new_id)
@@ -215,10 +200,14 @@ static void test_concurrent_definitions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_if_match_race, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch_of_1000, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch_over_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_definitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_if_match_race, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_of_1000, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_over_limit, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_definitions, rp_test_app_setup,
+                                        rp_test_app_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
