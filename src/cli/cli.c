@@ -259,39 +259,21 @@ static int cmd_migrate(struct cli_opts *o)
     return 0;
 }
 
-static int cmd_user_add(struct cli_opts *o, struct rp_app *app, struct rp_error *err)
+static int cmd_user_add(struct cli_opts *o, struct rp_app *app, const char *password,
+                        struct rp_error *err)
 {
-    char password[1100];
     struct rp_user_info u;
-    int rc;
-
-    if (o->npositional != 3)
-        return usage_error("usage: rapport user add USERNAME [--admin] [--name 'Display Name']");
-    if (read_password("password: ", password, sizeof(password)) < 0) {
-        fprintf(stderr, "rapport: a password is required (read from standard input)\n");
-        return 1;
-    }
-    rc = rp_auth_user_add(app->auth, o->positional[2], password, o->name, o->admin, &u, err);
-    explicit_bzero(password, sizeof(password));
+    int rc = rp_auth_user_add(app->auth, o->positional[2], password, o->name, o->admin, &u, err);
     if (rc < 0)
         return report(rc, err);
     printf("created user %s (%s)%s\n", u.username, u.id, u.is_admin ? ", administrator" : "");
     return 0;
 }
 
-static int cmd_user_passwd(struct cli_opts *o, struct rp_app *app, struct rp_error *err)
+static int cmd_user_passwd(struct cli_opts *o, struct rp_app *app, const char *password,
+                           struct rp_error *err)
 {
-    char password[1100];
-    int rc;
-
-    if (o->npositional != 3)
-        return usage_error("usage: rapport user passwd USERNAME");
-    if (read_password("new password: ", password, sizeof(password)) < 0) {
-        fprintf(stderr, "rapport: a password is required (read from standard input)\n");
-        return 1;
-    }
-    rc = rp_auth_user_passwd(app->auth, o->positional[2], password, err);
-    explicit_bzero(password, sizeof(password));
+    int rc = rp_auth_user_passwd(app->auth, o->positional[2], password, err);
     if (rc < 0)
         return report(rc, err);
     printf("password changed for %s; their sessions were revoked\n", o->positional[2]);
@@ -317,21 +299,36 @@ static int cmd_user(struct cli_opts *o)
     const char *sub = o->npositional > 1 ? o->positional[1] : "";
     int rc;
 
+    char password[1100] = "";
+
     if (strcmp(sub, "add") != 0 && strcmp(sub, "passwd") != 0 && strcmp(sub, "list") != 0)
         return usage_error("usage: rapport user add|passwd|list ...");
-    if (open_app(o, &app) != 0)
+    if (strcmp(sub, "list") != 0) {
+        /* The password is read before the database is touched, so a missing one changes nothing. */
+        if (o->npositional != 3)
+            return usage_error("usage: rapport user %s USERNAME", sub);
+        if (read_password(strcmp(sub, "add") == 0 ? "password: " : "new password: ", password,
+                          sizeof(password)) < 0) {
+            fprintf(stderr, "rapport: a password is required (read from standard input)\n");
+            return 1;
+        }
+    }
+    if (open_app(o, &app) != 0) {
+        explicit_bzero(password, sizeof(password));
         return 1;
+    }
     rp_arena_init(&a);
     rp_error_init(&err, &a);
     if (strcmp(sub, "add") == 0) {
-        rc = cmd_user_add(o, app, &err);
+        rc = cmd_user_add(o, app, password, &err);
     } else if (strcmp(sub, "passwd") == 0) {
-        rc = cmd_user_passwd(o, app, &err);
+        rc = cmd_user_passwd(o, app, password, &err);
     } else {
         printf("%-36s  %-20s  %-5s  %-8s  %-20s  %s\n", "ID", "USERNAME", "ROLE", "STATUS",
                "CREATED", "NAME");
         rc = report(rp_auth_user_list(app->auth, print_user, NULL, &err), &err);
     }
+    explicit_bzero(password, sizeof(password));
     rp_app_close(app);
     rp_arena_release(&a);
     return rc;

@@ -79,7 +79,8 @@ static int conn_open(const char *path, bool writer, struct rp_store_conn **out,
                      c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
         sqlite3_close(c->db);
         free(c);
-        return rp_error_set(err, RP_EIO, "could not open database \"%s\"", path);
+        return rp_error_set(err, RP_EIO, "could not open database \"%s\": %s", path,
+                            sqlite3_errstr(rc));
     }
     sqlite3_busy_timeout(c->db, 10000);
     sqlite3_extended_result_codes(c->db, 1);
