@@ -40,7 +40,10 @@ struct rp_expr_field {
                            and `contains` tests membership */
     const char *sql;    /* SQL expression yielding the stored value, e.g. "t"."amount" or a
                            scalar subquery for a dotted path; built only from validated
-                           identifiers; lives at least as long as the parse arena */
+                           identifiers; lives at least as long as the parse arena. Each "?"
+                           in it stands for the next of params, bound as a placeholder */
+    const struct rp_value *params; /* values for the "?" markers of sql, in order */
+    size_t nparams;
 };
 
 /**

@@ -76,6 +76,8 @@ struct expr_node {
     struct expr_dec dec;    /* EK_CONST while EXPR_T_UNTYPED */
     const char *path;       /* EK_FIELD: NUL-terminated, in the parse arena */
     const char *sql;        /* EK_FIELD: the resolver's SQL text */
+    const struct rp_value *sql_params; /* EK_FIELD: values of the "?" markers in sql */
+    size_t nsql_params;
     struct rp_value *items; /* EK_IN */
     size_t nitems;
 };

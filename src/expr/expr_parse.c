@@ -1000,6 +1000,8 @@ static int parse_field(struct parser *p, const struct tok *t, struct expr_node *
     n = node_new(p, EK_FIELD, f.type, t->col);
     n->path = path;
     n->sql = f.sql;
+    n->sql_params = f.params;
+    n->nsql_params = f.nparams;
     n->multi = f.multi;
     *out = n;
     return add_path(p, path);

@@ -66,10 +66,24 @@ static void emit_collated(struct sqlc *c, const struct expr_node *n)
     add(c, c->pg ? " COLLATE \"C\"" : " COLLATE BINARY");
 }
 
+/* The resolver's SQL, with its "?" markers bound in order (identifiers never contain "?"). */
+static void emit_field_sql(struct sqlc *c, const struct expr_node *n)
+{
+    const char *s = n->sql;
+    size_t k = 0;
+
+    for (const char *q = strchr(s, '?'); q && k < n->nsql_params; q = strchr(s, '?')) {
+        rp_buf_add(&c->q->text, s, (size_t)(q - s));
+        rp_sql_param(c->q, n->sql_params[k++]);
+        s = q + 1;
+    }
+    add(c, s);
+}
+
 static void emit_field(struct sqlc *c, const struct expr_node *n)
 {
     add(c, n->type == RP_V_BOOL ? "((" : "(");
-    add(c, n->sql);
+    emit_field_sql(c, n);
     add(c, n->type == RP_V_BOOL ? ") <> 0)" : ")");
 }
 

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Rapport benchmark runner. Not a test: nothing here runs in ctest or CI.
+#
+#   bench/run.sh                 # everything
+#   BENCH_ONLY="get list" bench/run.sh
+#
+# Environment:
+#   RAPPORT_BENCH_DIR  databases and results (default /tmp/rapport-bench; keep it out of the repo)
+#   BENCH_CONTACTS     contacts in the big database (default 1000000)
+#   BENCH_DURATION     wrk duration per run (default 10s)
+#   BENCH_THREADS      wrk threads (default 2)   BENCH_CONNS  wrk connections (default 64)
+#   BENCH_PORT         server port (default 18091)
+#   BENCH_SKIP_BUILD=1 use the existing build/release/rapport
+#   BENCH_ONLY         subset of: startup healthz get list search create
+#
+# Builds the release preset, generates (or reuses) the databases, starts the
+# server on 127.0.0.1 with --no-access-log, runs wrk against it, measures RSS
+# and start-up, stops every server it started by PID, and prints a summary.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BENCH="$REPO/bench"
+DIR=${RAPPORT_BENCH_DIR:-/tmp/rapport-bench}
+N=${BENCH_CONTACTS:-1000000}
+DUR=${BENCH_DURATION:-10s}
+WT=${BENCH_THREADS:-2}
+WC=${BENCH_CONNS:-64}
+PORT=${BENCH_PORT:-18091}
+ONLY=${BENCH_ONLY:-startup healthz get list search create}
+BIN="$REPO/build/release/rapport"
+URL="http://127.0.0.1:$PORT"
+
+case "$DIR" in "$REPO"|"$REPO"/*) echo "RAPPORT_BENCH_DIR must be outside the repository" >&2; exit 2;; esac
+for t in wrk python3 curl; do command -v $t >/dev/null || { echo "$t is required" >&2; exit 2; }; done
+want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
+
+mkdir -p "$DIR"
+OUT="$DIR/results-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT"
+SUMMARY="$OUT/summary.txt"
+: >"$SUMMARY"
+
+SERVER_PID=
+RSS_LOG=
+stop_server() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        [ -n "$RSS_LOG" ] && awk '/^Vm(RSS|HWM):/ {printf "%s %.1f MB  ", $1, $2/1024} END {print ""}' \
+            "/proc/$SERVER_PID/status" >>"$RSS_LOG"
+        kill -TERM "$SERVER_PID"
+        for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$SERVER_PID" 2>/dev/null && kill -KILL "$SERVER_PID"
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=
+}
+trap stop_server EXIT INT TERM
+
+log() { echo "[bench] $*" >&2; }
+rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+hwm_mb() { awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+record() { echo "$*" | tee -a "$SUMMARY"; }
+
+start_server() { # DB LOGNAME
+    "$BIN" serve --db "$1" --listen "127.0.0.1:$PORT" --no-access-log >"$OUT/$2.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 300); do
+        curl -fs "$URL/readyz" >/dev/null 2>&1 && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/$2.log" >&2; exit 1; }
+        sleep 0.05
+    done
+    echo "server did not become ready" >&2
+    exit 1
+}
+
+# run_wrk NAME SCRIPT [ENV=VALUE...]: records "NAME rps p50 p95 p99 non2xx errors".
+# With WRK_C1=1 in the environment of the call, runs one connection on one
+# thread instead (service time without queueing).
+run_wrk() {
+    local name=$1 script=$2 t=$WT c=$WC
+    shift 2
+    if [ "${WRK_C1:-0}" = 1 ]; then t=1 c=1 name="$name@c1"; fi
+    log "wrk $name"
+    env RAPPORT_TOKEN="$TOKEN" "$@" wrk -t"$t" -c"$c" -d"$DUR" --latency --timeout 10s \
+        -s "$BENCH/$script" "$URL" >"$OUT/wrk-$name.txt" 2>&1 || true
+    local r
+    r=$(grep '^RESULT' "$OUT/wrk-$name.txt" || echo "RESULT failed")
+    record "$(printf '%-28s %s' "$name" "${r#RESULT }")"
+}
+
+# ---- build ----
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    log "building the release preset"
+    (cd "$REPO" && cmake --preset release >/dev/null && cmake --build build/release -j2 >/dev/null)
+fi
+[ -x "$BIN" ] || { echo "no $BIN" >&2; exit 1; }
+
+# ---- databases ----
+BIG="$DIR/contacts-$N.db"
+if [ ! -f "$BIG.ids" ]; then
+    rm -f "$BIG" "$BIG"-wal "$BIG"-shm "$BIG.token" "$BIG.ids"
+    log "generating $N contacts into $BIG (once; reused afterwards)"
+    python3 "$BENCH/gen_contacts.py" --rapport "$BIN" --db "$BIG" -n "$N"
+fi
+SMALL_TEMPLATE="$DIR/contacts-10000.template.db"
+if [ ! -f "$SMALL_TEMPLATE.ids" ]; then
+    rm -f "$SMALL_TEMPLATE" "$SMALL_TEMPLATE".*
+    python3 "$BENCH/gen_contacts.py" --rapport "$BIN" --db "$SMALL_TEMPLATE" -n 10000 --accounts 1000
+fi
+
+{
+    echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "git:     $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
+    echo "cpu:     $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo "kernel:  $(uname -r)"
+    echo "sqlite:  $(sqlite3 --version 2>/dev/null | cut -d' ' -f1) ($(ldd "$BIN" | awk '/libsqlite3/ {print $3}'))"
+    echo "wrk:     -t$WT -c$WC -d$DUR, same machine, loopback"
+    echo "db:      $BIG ($(du -m "$BIG" | cut -f1) MB, $N contacts)"
+} | tee -a "$SUMMARY"
+
+# ---- start-up ----
+if want startup; then
+    log "start-up on $BIG"
+    python3 "$BENCH/startup.py" --rapport "$BIN" --db "$BIG" --runs 5 --port "$PORT" | tee "$OUT/startup.txt" >&2
+    record "$(grep '^STARTUP' "$OUT/startup.txt")"
+fi
+
+# ---- reads on the big database ----
+TOKEN=$(cat "$BIG.token")
+# A slow query leaves requests queued in the server after wrk exits; a fresh
+# process per list/search run keeps one run's backlog out of the next.
+# (The OS page cache stays warm; every run is a warm-cache figure.)
+restart_big() { stop_server; start_server "$BIG" server-big; }
+RSS_LOG="$OUT/rss-at-stop.txt"
+if want healthz || want get || want list || want search; then
+    start_server "$BIG" server-big
+    sleep 1
+    record "RSS idle after start ($N-contact db): VmRSS $(rss_mb "$SERVER_PID") MB"
+
+    want healthz && run_wrk healthz healthz.lua
+    want healthz && WRK_C1=1 run_wrk healthz healthz.lua
+
+    if want get; then
+        shuf -n 100000 --random-source=<(yes) "$BIG.ids" >"$OUT/ids-sample.txt"
+        run_wrk get-by-id get.lua RAPPORT_IDS="$OUT/ids-sample.txt"
+        WRK_C1=1 run_wrk get-by-id get.lua RAPPORT_IDS="$OUT/ids-sample.txt"
+        record "RSS after healthz + get-by-id ($N-contact db): VmRSS $(rss_mb "$SERVER_PID") MB, VmHWM $(hwm_mb "$SERVER_PID") MB"
+    fi
+
+    if want list; then
+        python3 - "$BIG" "$OUT" <<'EOF'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+out = sys.argv[2]
+top = [r[0] for r in db.execute(
+    "SELECT last_name FROM contact GROUP BY last_name ORDER BY count(*) DESC LIMIT 20")]
+accs = [r[0] for r in db.execute("SELECT id FROM account ORDER BY random() LIMIT 500")]
+def w(name, lines):
+    with open("%s/q-%s.txt" % (out, name), "w") as f:
+        f.write("\n".join(lines) + "\n")
+# Indexed equality filter, sorted by the (indexed) creation time: the headline query.
+w("lastname-created", ["filter=last_name = '%s'&sort=-created_at&limit=50" % s for s in top[:5]])
+w("lastname20-created", ["filter=last_name = '%s'&sort=-created_at&limit=50" % s for s in top])
+# Contacts of one account (reference index), newest first.
+w("account-created", ["filter=account_id = '%s'&sort=-created_at&limit=50" % a for a in accs])
+# Recent contacts: the created_at index serves both the filter and the sort.
+w("recent-created", ["filter=created_at >= today() - 30&sort=-created_at&limit=50"])
+# Second page of the headline query through a keyset cursor is measured by hand (see docs).
+# A sort no index covers (nullable text sort over a big match set).
+w("active-by-lastname", ["filter=status = 'active'&sort=last_name&limit=50"])
+w("lastname-by-firstname", ["filter=last_name = '%s'&sort=first_name&limit=50" % s for s in top[:5]])
+EOF
+        for q in lastname-created lastname20-created account-created recent-created \
+                 active-by-lastname lastname-by-firstname; do
+            restart_big
+            run_wrk "list-$q" list.lua RAPPORT_QUERIES="$OUT/q-$q.txt"
+            restart_big
+            WRK_C1=1 run_wrk "list-$q" list.lua RAPPORT_QUERIES="$OUT/q-$q.txt"
+        done
+    fi
+
+    if want search; then
+        printf '%s\n' Smit Thomp Ander Robin Mitch Edwar >"$OUT/t-latin.txt"
+        printf '%s\n' zhang huang chen liu wang >"$OUT/t-pinyin.txt"
+        printf '%s\n' 销售经理 采购总监 技术总监 高级工程师 项目经理 >"$OUT/t-cn-title.txt"
+        printf '%s\n' 王秀英 李子涵 张浩然 刘欣怡 陈晓东 >"$OUT/t-cn-fullname.txt"
+        printf '%s\n' 子涵 浩然 晓东 欣怡 >"$OUT/t-cn-given2.txt"
+        printf '%s\n' 王 李 张 >"$OUT/t-cn-1char.txt"
+        printf '%s\n' 13812 15921 18601 >"$OUT/t-mobile.txt"
+        for t in latin pinyin cn-title cn-fullname mobile cn-given2 cn-1char; do
+            restart_big
+            run_wrk "search-$t" search.lua RAPPORT_TERMS="$OUT/t-$t.txt"
+            restart_big
+            WRK_C1=1 run_wrk "search-$t" search.lua RAPPORT_TERMS="$OUT/t-$t.txt"
+        done
+    fi
+
+    stop_server
+    record "RSS at each server stop, after its load: max VmRSS $(awk '{if ($5 > m) m = $5} END {print m}' "$RSS_LOG") MB, max VmHWM $(awk '{if ($2 > m) m = $2} END {print m}' "$RSS_LOG") MB"
+fi
+
+# ---- durable create on a fresh small database ----
+RSS_LOG=
+if want create; then
+    CDB="$OUT/create.db"
+    cp "$SMALL_TEMPLATE" "$CDB"
+    TOKEN=$(cat "$SMALL_TEMPLATE.token")
+    start_server "$CDB" server-create
+    run_wrk create-healthz healthz.lua
+    before=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from contact").fetchone()[0])' "$CDB")
+    run_wrk create create.lua
+    WRK_C1=1 run_wrk create create.lua
+    stop_server
+    after=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from contact").fetchone()[0])' "$CDB")
+    record "create: contacts $before -> $after ($((after - before)) rows committed)"
+    rm -f "$CDB" "$CDB"-wal "$CDB"-shm
+fi
+
+echo
+echo "summary: $SUMMARY"
+cat "$SUMMARY"
