@@ -259,6 +259,10 @@ static int load_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
     struct defs d = {0};
     int rc;
 
+    if (ctx->meta) { /* a second run of this unit after a rollback */
+        rp_meta_release(ctx->meta);
+        ctx->meta = NULL;
+    }
     rp_arena_init(&a);
     rc = load_defs(c, &a, &d, err);
     if (rc == 0)
@@ -301,6 +305,10 @@ static int define_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
     int64_t now = rp_clock_now_ms(ctx->rs->clock);
     int rc;
 
+    if (ctx->next) { /* a second run of this unit after a rollback */
+        rp_meta_release(ctx->next);
+        ctx->next = NULL;
+    }
     rp_arena_init(&a);
     rc = load_defs(c, &a, &d, err);
     if (rc < 0)

@@ -184,8 +184,10 @@ int rp_records_prepare(struct rp_records *rs, struct rp_write_request *wr)
     for (size_t i = 0; i < wr->nwrites; i++) {
         struct rp_write *w = &wr->writes[i];
         w->status = 0;
+        w->_invalid = false;
         if (prepare_one(wr, w) < 0) {
             w->status = rp_err_http_status(w->err.code);
+            w->_invalid = true;
             failures++;
         }
     }
@@ -731,6 +733,18 @@ static int write_unit(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     int rc;
 
     (void)err; /* the request's own error (wr->err) is the one reported */
+    /* The writer may run this unit again after a rollback: start from the prepared inputs. */
+    wr->replayed = false;
+    for (size_t i = 0; i < wr->nwrites; i++) {
+        struct rp_write *w = &wr->writes[i];
+        if (w->_invalid)
+            continue;
+        w->status = 0;
+        w->version = 0;
+        w->new_id[0] = '\0';
+        rp_error_clear(&w->err);
+        rp_buf_reset(&w->body);
+    }
     if (wr->idempotency_key) {
         rc = idempotency_check(c, wr, now);
         if (rc != 0)
@@ -739,7 +753,7 @@ static int write_unit(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     for (size_t i = 0; i < wr->nwrites; i++) {
         struct rp_write *w = &wr->writes[i];
         bool item_savepoint = wr->batch && !wr->atomic;
-        if (w->status >= 400)
+        if (w->_invalid)
             continue; /* failed validation */
         if (item_savepoint && rp_store_savepoint(c, "item") < 0)
             return rp_error_set(wr->err, RP_EDB, "could not write");

@@ -8,11 +8,11 @@
  * statements by SQL text, so the same query shape is prepared once.
  *
  * Writes: every mutation is a unit of work (rp_store_write_fn) run by the
- * single writer thread. The writer takes every unit queued, runs each inside
- * its own savepoint in one transaction and commits once (group commit); only
- * then is each unit's completion called with its result. A unit that fails
- * is rolled back to its savepoint without affecting the others. Nothing is
- * acknowledged before its commit is durable (WAL, synchronous=FULL).
+ * single writer thread. The writer takes every unit queued, runs them in one
+ * transaction and commits once (group commit); only then is each unit's
+ * completion called with its result. A unit that fails is rolled back without
+ * affecting the others (the group is re-run with a savepoint per unit). Nothing
+ * is acknowledged before its commit is durable (WAL, synchronous=FULL).
  *
  * Row values: INTEGER columns arrive as RP_V_INT, REAL as RP_V_NUM, TEXT as
  * RP_V_TEXT (borrowed until the row callback returns), NULL as RP_V_NULL.
@@ -73,7 +73,13 @@ int rp_store_exec_script(struct rp_store_conn *c, const char *sql, struct rp_err
 /** Name of the unique index a RP_ECONFLICT came from ("" if unknown); valid until next call. */
 const char *rp_store_conflict_index(struct rp_store_conn *c);
 
-/** A unit of work run by the writer inside a savepoint. Return 0 to keep its effects. */
+/**
+ * A unit of work run by the writer inside the group's transaction. Return 0 to keep its
+ * effects; on failure its effects are rolled back and the others' are not. A unit may be
+ * run more than once before its fate is decided (the group is retried with per-unit
+ * savepoints when one unit fails), so it must start from its inputs each time and not keep
+ * state from an earlier run; err is cleared before each run.
+ */
 typedef int (*rp_store_write_fn)(struct rp_store_conn *c, void *ctx, struct rp_error *err);
 /** Called on the writer thread once the unit's fate is durable: rc is 0 or its failure. */
 typedef void (*rp_store_done_fn)(void *ctx, int rc);

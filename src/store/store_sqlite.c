@@ -87,7 +87,8 @@ static int conn_open(const char *path, bool writer, struct rp_store_conn **out,
     /* WAL makes readers independent of the writer; FULL makes each commit durable. */
     rc = sqlite3_exec(c->db,
                       writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                               "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-32768;"
+                               "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-8192;"
+                               "PRAGMA temp_store=MEMORY;"
                              : "PRAGMA synchronous=FULL; PRAGMA cache_size=-16384;"
                                "PRAGMA query_only=ON;",
                       NULL, NULL, &msg);
@@ -339,29 +340,62 @@ int rp_store_rollback_to(struct rp_store_conn *c, const char *name)
 
 /* ---- the writer ---- */
 
-static void run_group(struct rp_store *s, struct write_unit *head)
+/*
+ * Runs every unit of a group in order. With savepoints, a failing unit is rolled back alone
+ * and the others go on; without, the first failure stops the run (returns false) and the
+ * caller rolls the whole transaction back.
+ */
+static bool run_units(struct rp_store *s, struct write_unit *head, bool savepoints)
 {
     struct rp_store_conn *w = s->writer;
-    struct write_unit *u;
-    int rc = exec_simple(w, "BEGIN IMMEDIATE");
 
-    for (u = head; u; u = u->next) {
-        if (rc != 0) {
-            u->rc = rp_error_set(u->err, RP_EDB, "could not start a transaction");
-            continue;
-        }
-        if (rp_store_savepoint(w, "unit") != 0) {
+    for (struct write_unit *u = head; u; u = u->next) {
+        rp_error_clear(u->err);
+        if (savepoints && rp_store_savepoint(w, "unit") != 0) {
             u->rc = rp_error_set(u->err, RP_EDB, "could not start a transaction");
             continue;
         }
         u->rc = u->fn(w, u->ctx, u->err);
-        if (u->rc == 0) {
-            rp_store_release(w, "unit");
-        } else {
-            rp_store_rollback_to(w, "unit");
-            atomic_fetch_add(&s->units_failed, 1);
-        }
         atomic_fetch_add(&s->units, 1);
+        if (u->rc != 0)
+            atomic_fetch_add(&s->units_failed, 1);
+        if (!savepoints) {
+            if (u->rc != 0)
+                return false;
+            continue;
+        }
+        if (u->rc == 0)
+            rp_store_release(w, "unit");
+        else
+            rp_store_rollback_to(w, "unit");
+    }
+    return true;
+}
+
+/*
+ * One group, one transaction. Units first run without savepoints: a savepoint per unit costs
+ * a statement journal and makes FTS5 flush its pending terms once per row. If a unit fails,
+ * the transaction is rolled back and, when others shared it, the group runs again with a
+ * savepoint per unit so the failure stays its own. Units are therefore written to be run
+ * more than once (store.h).
+ */
+static void run_group(struct rp_store *s, struct write_unit *head)
+{
+    struct rp_store_conn *w = s->writer;
+    struct write_unit *u;
+    bool ok;
+    int rc = exec_simple(w, "BEGIN IMMEDIATE");
+
+    if (rc == 0) {
+        ok = run_units(s, head, false);
+        if (!ok) {
+            exec_simple(w, "ROLLBACK");
+            rc = head->next ? exec_simple(w, "BEGIN IMMEDIATE") : RP_EINTERNAL;
+            if (rc == 0)
+                run_units(s, head, true);
+            else if (!head->next)
+                rc = 1; /* the only unit failed: nothing to commit, its error stands */
+        }
     }
     if (rc == 0) {
         rc = exec_simple(w, "COMMIT");
@@ -374,6 +408,10 @@ static void run_group(struct rp_store *s, struct write_unit *head)
         } else {
             atomic_fetch_add(&s->commits, 1);
         }
+    } else if (rc < 0) {
+        for (u = head; u; u = u->next)
+            if (u->rc == 0)
+                u->rc = rp_error_set(u->err, RP_EDB, "could not start a transaction");
     }
     while (head) {
         u = head;

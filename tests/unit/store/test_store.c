@@ -170,6 +170,99 @@ static void test_group_commit(void **state)
     assert_true(st.commits <= st.units);
 }
 
+/* A gate unit holds the writer so that the next units queue up and form one group. */
+struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool entered, open;
+};
+
+static int gate_unit(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct gate *g = ctx;
+    (void)c;
+    (void)err;
+    pthread_mutex_lock(&g->lock);
+    g->entered = true;
+    pthread_cond_broadcast(&g->cond);
+    while (!g->open)
+        pthread_cond_wait(&g->cond, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+    return 0;
+}
+
+struct counted {
+    struct insert in;
+    int runs;
+    int rc;
+    bool done;
+    struct rp_error err;
+};
+
+static int counted_unit(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct counted *u = ctx;
+    u->runs++;
+    return insert_row(c, &u->in, err);
+}
+
+static void counted_done(void *ctx, int rc)
+{
+    struct counted *u = ctx;
+    u->rc = rc;
+    __atomic_store_n(&u->done, true, __ATOMIC_RELEASE);
+}
+
+static void gate_done(void *ctx, int rc)
+{
+    (void)ctx;
+    (void)rc;
+}
+
+/* One failing unit in a group: the group is retried with savepoints and only it fails. */
+static void test_failure_inside_a_group(void **state)
+{
+    struct fixture *f = *state;
+    struct gate g = {.entered = false, .open = false};
+    struct counted u[5];
+    const char *keys[5] = {"k1", "k2", "dup", "k4", "k5"};
+    struct insert first = {"dup", 0};
+    struct rp_error gerr;
+    bool retried = false;
+
+    assert_int_equal(rp_store_write(f->s, create_table, NULL, &f->err), 0);
+    assert_int_equal(rp_store_write(f->s, insert_row, &first, &f->err), 0);
+    pthread_mutex_init(&g.lock, NULL);
+    pthread_cond_init(&g.cond, NULL);
+    rp_error_init(&gerr, &f->a);
+    assert_int_equal(rp_store_write_submit(f->s, gate_unit, gate_done, &g, &gerr), 0);
+    pthread_mutex_lock(&g.lock);
+    while (!g.entered)
+        pthread_cond_wait(&g.cond, &g.lock);
+    pthread_mutex_unlock(&g.lock);
+    for (int i = 0; i < 5; i++) {
+        u[i] = (struct counted){.in = {keys[i], i}};
+        rp_error_init(&u[i].err, &f->a);
+        assert_int_equal(rp_store_write_submit(f->s, counted_unit, counted_done, &u[i], &u[i].err),
+                         0);
+    }
+    pthread_mutex_lock(&g.lock);
+    g.open = true;
+    pthread_cond_broadcast(&g.cond);
+    pthread_mutex_unlock(&g.lock);
+    for (int i = 0; i < 5; i++) {
+        while (!__atomic_load_n(&u[i].done, __ATOMIC_ACQUIRE))
+            usleep(1000);
+        assert_int_equal(u[i].rc, i == 2 ? RP_ECONFLICT : 0);
+        retried |= u[i].runs > 1;
+    }
+    assert_true(retried);
+    assert_int_equal(count(f->s, "SELECT count(*) FROM t"), 5);
+    assert_int_equal(count(f->s, "SELECT v FROM t WHERE k = 'dup'"), 0);
+    pthread_mutex_destroy(&g.lock);
+    pthread_cond_destroy(&g.cond);
+}
+
 static void test_backup_and_integrity(void **state)
 {
     struct fixture *f = *state;
@@ -218,6 +311,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unit_failure_is_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_inside_a_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_and_integrity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_sql_is_an_error_not_a_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
