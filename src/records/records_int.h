@@ -18,9 +18,10 @@ struct rp_row {
     const struct rp_object *object;
     struct rp_value *values; /* nfields entries; formulas are RP_V_NULL until computed */
     int64_t deleted_at;      /* 0 when live */
+    int64_t rowid;           /* the store's row number: the keyset tie-breaker */
 };
 
-/** Appends the column list for a full row read (fields in order, then deleted_at). */
+/** Appends the column list for a full row read (fields in order, deleted_at, rowid). */
 void rp_records_select_columns(const struct rp_object *o, struct rp_sql *q);
 /** Decodes a row fetched with rp_records_select_columns; text copied into arena. */
 void rp_records_decode_row(const struct rp_object *o, const struct rp_value *cols, size_t ncols,

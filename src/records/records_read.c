@@ -3,10 +3,17 @@
  * always included; the caller's filter is compiled by the expression
  * language into parameters, never into SQL text.
  *
- * Paging is keyset: the sort keys of the last row, plus its id, are carried
- * in an opaque cursor (base64url JSON), so deep pages cost the same as the
- * first. Nullable sort keys are paired with an "IS NULL" key so nulls sort
- * last in both directions and on both store dialects.
+ * Paging is keyset: the sort keys of the last row, plus its rowid as the
+ * tie-breaker, are carried in an opaque cursor (base64url JSON), so deep pages
+ * cost the same as the first. Because every index holds the rowid after its
+ * columns, and indexed fields are indexed as (field, created_at), a filter on
+ * one field sorted by recency is served by one index walk that stops after a
+ * page. Nullable sort keys are paired with an "IS NULL" key so nulls sort last
+ * in both directions and on both store dialects.
+ *
+ * Full-text search: a query whose words all have 3+ characters and no explicit
+ * sort is driven by the FTS5 trigram index in rowid order (newest first), so it
+ * stops after a page whatever the number of matches.
  */
 #include "records/records_int.h"
 #include "base/limits.h"
@@ -21,23 +28,32 @@
 #define TRIGRAM_MIN_CHARS 3
 
 struct sort_key {
-    const struct rp_field *f;
+    const struct rp_field *f; /* NULL: the rowid tie-breaker */
     bool desc;
     bool nullable;
 };
 
 struct sort_spec {
-    struct sort_key keys[SORT_MAX_KEYS + 1]; /* the id tie-breaker is last */
+    struct sort_key keys[SORT_MAX_KEYS + 1]; /* the rowid tie-breaker is last */
     size_t n;
+    const char *rowid_sql; /* "t".rowid, or "f".rowid when the FTS index drives the query */
 };
+
+static void key_sql(const struct sort_spec *s, const struct sort_key *k, struct rp_sql *q)
+{
+    if (k->f)
+        rp_sql_addf(q, "\"t\".\"%s\"", k->f->name);
+    else
+        rp_sql_add(q, s->rowid_sql);
+}
 
 static int parse_sort(const struct rp_object *o, const char *sort, struct sort_spec *s,
                       struct rp_error *err)
 {
     const char *p = sort;
-    bool has_id = false;
 
     s->n = 0;
+    s->rowid_sql = "\"t\".rowid";
     while (p && *p) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
@@ -73,28 +89,26 @@ static int parse_sort(const struct rp_object *o, const char *sort, struct sort_s
                                       "field \"%s\" appears twice in \"sort\"", name);
         s->keys[s->n].f = f;
         s->keys[s->n].desc = desc;
-        /* System fields other than owner_id are never null. */
-        s->keys[s->n].nullable = !f->system || strcmp(f->name, "owner_id") == 0;
-        if (f->index == 0)
-            has_id = true;
+        /* System fields (but owner_id) and required fields are never null. */
+        s->keys[s->n].nullable = !f->required && (!f->system || strcmp(f->name, "owner_id") == 0);
         s->n++;
         p += n;
         if (*p == ',')
             p++;
     }
-    if (!has_id) {
-        s->keys[s->n].f = &o->fields[0];
-        s->keys[s->n].desc = false;
-        s->keys[s->n].nullable = false;
-        s->n++;
-    }
+    /* The tie-breaker runs the way of the last key, so one index walk serves the order. */
+    s->keys[s->n].f = NULL;
+    s->keys[s->n].desc = s->n ? s->keys[s->n - 1].desc : false;
+    s->keys[s->n].nullable = false;
+    s->n++;
     return 0;
 }
 
 static void append_sort_spec(const struct sort_spec *s, struct rp_buf *b)
 {
     for (size_t i = 0; i < s->n; i++)
-        rp_buf_addf(b, "%s%s%s", i ? "," : "", s->keys[i].desc ? "-" : "", s->keys[i].f->name);
+        rp_buf_addf(b, "%s%s%s", i ? "," : "", s->keys[i].desc ? "-" : "",
+                    s->keys[i].f ? s->keys[i].f->name : ":rowid");
 }
 
 /* ---- cursors ---- */
@@ -110,7 +124,8 @@ static char *encode_cursor(const struct sort_spec *s, const struct rp_row *row, 
     append_sort_spec(s, &b);
     rp_buf_adds(&b, "\",\"k\":[");
     for (size_t i = 0; i < s->n; i++) {
-        const struct rp_value *v = &row->values[s->keys[i].f->index];
+        struct rp_value rowid = rp_value_int(row->rowid);
+        const struct rp_value *v = s->keys[i].f ? &row->values[s->keys[i].f->index] : &rowid;
         if (i)
             rp_buf_addc(&b, ',');
         if (v->type == RP_V_NULL)
@@ -168,7 +183,7 @@ static int decode_cursor(const struct sort_spec *s, const char *cursor, struct r
     }
     for (size_t i = 0; i < s->n; i++) {
         const json_t *k = json_array_get(keys, i);
-        enum rp_vtype t = s->keys[i].f->vtype;
+        enum rp_vtype t = s->keys[i].f ? s->keys[i].f->vtype : RP_V_INT;
         if (json_is_null(k) && s->keys[i].nullable) {
             vals[i] = rp_value_null();
         } else if (t == RP_V_TEXT && json_is_string(k)) {
@@ -192,32 +207,37 @@ out:
 
 static void keyset_sql(const struct sort_spec *s, const struct rp_value *vals, struct rp_sql *q)
 {
-    /* (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ..., with "IS NULL" keys before nullable ones. */
+    /* (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ..., with nulls after every value. */
     rp_sql_add(q, " AND (");
     for (size_t i = 0; i < s->n; i++) {
         const struct sort_key *k = &s->keys[i];
-        bool null_v = vals[i].type == RP_V_NULL;
+        const char *op = k->desc ? " < " : " > ";
         if (i)
             rp_sql_add(q, " OR ");
         rp_sql_add(q, "(");
         for (size_t j = 0; j < i; j++) {
+            key_sql(s, &s->keys[j], q);
             if (vals[j].type == RP_V_NULL) {
-                rp_sql_addf(q, "\"t\".\"%s\" IS NULL AND ", s->keys[j].f->name);
+                rp_sql_add(q, " IS NULL AND ");
             } else {
-                rp_sql_addf(q, "\"t\".\"%s\" = ", s->keys[j].f->name);
+                rp_sql_add(q, " = ");
                 rp_sql_param(q, vals[j]);
                 rp_sql_add(q, " AND ");
             }
         }
-        if (null_v) {
+        if (vals[i].type == RP_V_NULL) {
             rp_sql_add(q, "0");
         } else if (k->nullable) {
-            /* Past v in this direction, or null (nulls come after every value). */
-            rp_sql_addf(q, "(\"t\".\"%s\" %s ", k->f->name, k->desc ? "<" : ">");
+            rp_sql_add(q, "(");
+            key_sql(s, k, q);
+            rp_sql_add(q, op);
             rp_sql_param(q, vals[i]);
-            rp_sql_addf(q, " OR \"t\".\"%s\" IS NULL)", k->f->name);
+            rp_sql_add(q, " OR ");
+            key_sql(s, k, q);
+            rp_sql_add(q, " IS NULL)");
         } else {
-            rp_sql_addf(q, "\"t\".\"%s\" %s ", k->f->name, k->desc ? "<" : ">");
+            key_sql(s, k, q);
+            rp_sql_add(q, op);
             rp_sql_param(q, vals[i]);
         }
         rp_sql_add(q, ")");
@@ -232,28 +252,40 @@ static void order_sql(const struct sort_spec *s, struct rp_sql *q)
         const struct sort_key *k = &s->keys[i];
         if (i)
             rp_sql_add(q, ", ");
-        if (k->nullable)
-            rp_sql_addf(q, "(\"t\".\"%s\" IS NULL), ", k->f->name);
-        rp_sql_addf(q, "\"t\".\"%s\"%s", k->f->name, k->desc ? " DESC" : "");
+        if (k->nullable) {
+            rp_sql_add(q, "(");
+            key_sql(s, k, q);
+            rp_sql_add(q, " IS NULL), ");
+        }
+        key_sql(s, k, q);
+        if (k->desc)
+            rp_sql_add(q, " DESC");
     }
 }
 
 /* ---- search ---- */
 
-static int search_sql(const struct rp_object *o, const char *text, struct rp_sql *q,
-                      struct rp_arena *a, struct rp_error *err)
+struct search {
+    struct rp_buf phrase;     /* FTS5 query: words of 3+ characters, each quoted */
+    const char **short_words; /* words of 1-2 characters, as LIKE patterns */
+    size_t nshort;
+};
+
+static int parse_search(const struct rp_object *o, const char *text, struct rp_arena *a,
+                        struct search *s, struct rp_error *err)
 {
-    struct rp_buf phrase;
     const char *p = text;
     size_t nterms = 0;
 
+    memset(s, 0, sizeof(*s));
+    rp_buf_init(&s->phrase, a, 4096);
     if (o->nsearch == 0)
         return rp_error_field(err, RP_EINVAL, "q", "not_searchable",
                               "object \"%s\" has no full-text search fields", o->name);
     if (strlen(text) > 256 || !rp_utf8_is_valid(text, strlen(text)))
         return rp_error_field(err, RP_EINVAL, "q", "invalid",
                               "parameter \"q\" must be valid UTF-8 of at most 256 bytes");
-    rp_buf_init(&phrase, a, 4096);
+    s->short_words = rp_arena_calloc(a, SEARCH_MAX_TERMS, sizeof(char *));
     while (*p) {
         size_t n;
         while (*p == ' ' || *p == '\t')
@@ -265,20 +297,19 @@ static int search_sql(const struct rp_object *o, const char *text, struct rp_sql
             return rp_error_field(err, RP_EINVAL, "q", "too_many_terms",
                                   "parameter \"q\" takes at most %d words", SEARCH_MAX_TERMS);
         if (rp_utf8_length(p, n) >= TRIGRAM_MIN_CHARS) {
-            /* An FTS5 string: the term in double quotes, inner quotes doubled. */
-            if (phrase.len)
-                rp_buf_addc(&phrase, ' ');
-            rp_buf_addc(&phrase, '"');
+            /* An FTS5 string: the word in double quotes, inner quotes doubled. */
+            if (s->phrase.len)
+                rp_buf_addc(&s->phrase, ' ');
+            rp_buf_addc(&s->phrase, '"');
             for (size_t i = 0; i < n; i++) {
                 if (p[i] == '"')
-                    rp_buf_addc(&phrase, '"');
-                rp_buf_addc(&phrase, p[i]);
+                    rp_buf_addc(&s->phrase, '"');
+                rp_buf_addc(&s->phrase, p[i]);
             }
-            rp_buf_addc(&phrase, '"');
+            rp_buf_addc(&s->phrase, '"');
         } else {
             /* Trigrams cannot match one or two characters (common in Chinese names): scan. */
             struct rp_buf like;
-            bool first = true;
             rp_buf_init(&like, a, 64);
             rp_buf_addc(&like, '%');
             for (size_t i = 0; i < n; i++) {
@@ -287,27 +318,41 @@ static int search_sql(const struct rp_object *o, const char *text, struct rp_sql
                 rp_buf_addc(&like, p[i]);
             }
             rp_buf_addc(&like, '%');
-            rp_sql_add(q, " AND (");
-            for (size_t i = 0; i < o->nfields; i++) {
-                if (!o->fields[i].searchable)
-                    continue;
-                rp_sql_addf(q, "%s\"t\".\"%s\" LIKE ", first ? "" : " OR ", o->fields[i].name);
-                rp_sql_param(q, rp_value_text(like.data, like.len));
-                rp_sql_add(q, " ESCAPE '\\'");
-                first = false;
-            }
-            rp_sql_add(q, ")");
+            s->short_words[s->nshort++] = like.data;
         }
         p += n;
     }
-    if (phrase.len) {
+    return 0;
+}
+
+static void search_sql(const struct rp_object *o, const struct search *s, bool fts_drives,
+                       struct rp_sql *q)
+{
+    for (size_t w = 0; w < s->nshort; w++) {
+        bool first = true;
+        rp_sql_add(q, " AND (");
+        for (size_t i = 0; i < o->nfields; i++) {
+            if (!o->fields[i].searchable)
+                continue;
+            rp_sql_addf(q, "%s\"t\".\"%s\" LIKE ", first ? "" : " OR ", o->fields[i].name);
+            rp_sql_param(q, rp_value_cstr(s->short_words[w]));
+            rp_sql_add(q, " ESCAPE '\\'");
+            first = false;
+        }
+        rp_sql_add(q, ")");
+    }
+    if (!s->phrase.len)
+        return;
+    if (fts_drives) {
+        rp_sql_addf(q, " AND \"f\".\"%s__fts\" MATCH ", o->name);
+    } else {
         rp_sql_addf(q,
                     " AND \"t\".rowid IN (SELECT rowid FROM \"%s__fts\" WHERE \"%s__fts\" MATCH ",
                     o->name, o->name);
-        rp_sql_param(q, rp_value_text(phrase.data, phrase.len));
-        rp_sql_add(q, ")");
     }
-    return 0;
+    rp_sql_param(q, rp_value_text(s->phrase.data, s->phrase.len));
+    if (!fts_drives)
+        rp_sql_add(q, ")");
 }
 
 /* ---- list ---- */
@@ -348,11 +393,18 @@ static bool has_formulas(const struct rp_object *o)
     return false;
 }
 
-/* The WHERE clause shared by the page query and the count query. */
-static int where_sql(const struct rp_meta *m, const struct rp_object *o,
-                     const struct rp_principal *p, const struct rp_list_query *lq, int64_t now,
-                     struct rp_sql *q, struct rp_arena *a, struct rp_error *err)
+/* FROM and WHERE, shared by the page query and the count query. */
+static int from_where_sql(const struct rp_meta *m, const struct rp_object *o,
+                          const struct rp_principal *p, const struct rp_list_query *lq,
+                          const struct search *srch, bool fts_drives, int64_t now, struct rp_sql *q,
+                          struct rp_arena *a, struct rp_error *err)
 {
+    if (fts_drives)
+        rp_sql_addf(q,
+                    " FROM \"%s__fts\" AS \"f\" JOIN \"%s\" AS \"t\" ON \"t\".rowid = \"f\".rowid",
+                    o->name, o->name);
+    else
+        rp_sql_addf(q, " FROM \"%s\" AS \"t\"", o->name);
     rp_sql_add(q, " WHERE \"t\".\"deleted_at\" IS NULL AND ");
     rp_policy_read_sql(p, o->name, "t", q);
     if (lq->filter) {
@@ -360,8 +412,8 @@ static int where_sql(const struct rp_meta *m, const struct rp_object *o,
         struct rp_error sub;
         rp_error_init(&sub, a);
         if (rp_meta_parse_expr(m, o, lq->filter, strlen(lq->filter), now, a, &e, &sub) < 0)
-            return rp_error_field(err, sub.code == RP_ETOOBIG ? RP_EINVAL : RP_EINVAL, "filter",
-                                  "invalid_filter", "invalid filter: %s", sub.detail);
+            return rp_error_field(err, RP_EINVAL, "filter", "invalid_filter", "invalid filter: %s",
+                                  sub.detail);
         if (rp_expr_type(e) != RP_V_BOOL)
             return rp_error_field(err, RP_EINVAL, "filter", "invalid_filter",
                                   "invalid filter: the expression must be a condition, not %s",
@@ -372,8 +424,8 @@ static int where_sql(const struct rp_meta *m, const struct rp_object *o,
                                   sub.detail);
         rp_sql_add(q, ")");
     }
-    if (lq->q && *lq->q)
-        return search_sql(o, lq->q, q, a, err);
+    if (srch)
+        search_sql(o, srch, fts_drives, q);
     return 0;
 }
 
@@ -385,9 +437,10 @@ int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const c
     const struct rp_object *o = rp_meta_object(m, object);
     struct rp_store_conn *c = NULL;
     struct sort_spec sort;
+    struct search srch, *search = NULL;
     struct rp_value *after = NULL;
     struct row_list rows = {.o = o, .arena = a};
-    bool *selected = NULL;
+    bool *selected = NULL, fts_drives = false;
     size_t limit = lq->limit ? lq->limit : RP_LIMIT_PAGE_DEFAULT;
     int64_t now = rp_clock_now_ms(rs->clock), total = -1;
     struct rp_sql q;
@@ -407,6 +460,17 @@ int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const c
     if ((rc = parse_sort(o, lq->sort, &sort, err)) < 0 ||
         (rc = rp_records_parse_fields(o, lq->fields, a, &selected, err)) < 0)
         goto out;
+    if (lq->q && *lq->q) {
+        if ((rc = parse_search(o, lq->q, a, &srch, err)) < 0)
+            goto out;
+        search = &srch;
+        /* Without a sort of its own, a search lists newest first, read off the index. */
+        if (!lq->sort && srch.phrase.len) {
+            fts_drives = true;
+            sort.keys[0].desc = true;
+            sort.rowid_sql = "\"f\".rowid";
+        }
+    }
     if (lq->cursor) {
         after = rp_arena_calloc(a, sort.n, sizeof(*after));
         if ((rc = decode_cursor(&sort, lq->cursor, a, after, err)) < 0)
@@ -416,8 +480,7 @@ int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const c
     rp_sql_init(&q, a, rp_store_dialect(rs->store));
     rp_sql_add(&q, "SELECT ");
     rp_records_select_columns(o, &q);
-    rp_sql_addf(&q, " FROM \"%s\" AS \"t\"", o->name);
-    if ((rc = where_sql(m, o, p, lq, now, &q, a, err)) < 0)
+    if ((rc = from_where_sql(m, o, p, lq, search, fts_drives, now, &q, a, err)) < 0)
         goto out;
     if (after)
         keyset_sql(&sort, after, &q);
@@ -431,8 +494,8 @@ int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const c
     if (lq->count) {
         struct rp_sql cq;
         rp_sql_init(&cq, a, rp_store_dialect(rs->store));
-        rp_sql_addf(&cq, "SELECT count(*) FROM (SELECT 1 FROM \"%s\" AS \"t\"", o->name);
-        if ((rc = where_sql(m, o, p, lq, now, &cq, a, err)) < 0)
+        rp_sql_add(&cq, "SELECT count(*) FROM (SELECT 1");
+        if ((rc = from_where_sql(m, o, p, lq, search, fts_drives, now, &cq, a, err)) < 0)
             goto out;
         rp_sql_add(&cq, " LIMIT ");
         rp_sql_param(&cq, rp_value_int(RP_LIMIT_COUNT_EXACT + 1));

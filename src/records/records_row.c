@@ -18,7 +18,7 @@ void rp_records_select_columns(const struct rp_object *o, struct rp_sql *q)
         else
             rp_sql_addf(q, "\"t\".\"%s\", ", f->name);
     }
-    rp_sql_add(q, "\"t\".\"deleted_at\"");
+    rp_sql_add(q, "\"t\".\"deleted_at\", \"t\".rowid");
 }
 
 struct rp_value rp_records_column_value(const struct rp_field *f, const struct rp_value *col,
@@ -52,6 +52,9 @@ void rp_records_decode_row(const struct rp_object *o, const struct rp_value *col
         row->values[i] = rp_records_column_value(&o->fields[i], &cols[i], arena);
     row->deleted_at =
         ncols > o->nfields && cols[o->nfields].type == RP_V_INT ? cols[o->nfields].u.i : 0;
+    row->rowid = ncols > o->nfields + 1 && cols[o->nfields + 1].type == RP_V_INT
+                     ? cols[o->nfields + 1].u.i
+                     : 0;
 }
 
 struct fetch_ctx {

@@ -67,23 +67,50 @@ static int run(struct rp_store_conn *c, struct rp_buf *b, struct rp_error *err)
     return rc;
 }
 
+/*
+ * The text a record contributes to its full-text index: every searchable field, one per line,
+ * and for people both orders of their name without and with a space, so that "张浩然" and
+ * "John Smith" match although surname and given name are separate fields. The trigram
+ * tokenizer only matches within this one column, which is why the names are joined here.
+ */
+static void fts_doc_sql(const struct rp_object *o, const char *row, struct rp_buf *b)
+{
+    bool first = true, has_first = false, has_last = false;
+
+    for (size_t i = 0; i < o->nfields; i++) {
+        const struct rp_field *f = &o->fields[i];
+        if (!f->searchable)
+            continue;
+        rp_buf_addf(b, "%scoalesce(%s.\"%s\",'')", first ? "" : " || char(10) || ", row, f->name);
+        first = false;
+        has_first |= strcmp(f->name, "first_name") == 0;
+        has_last |= strcmp(f->name, "last_name") == 0;
+    }
+    if (has_first && has_last)
+        rp_buf_addf(
+            b,
+            " || char(10) || coalesce(%s.\"last_name\",'') || coalesce(%s.\"first_name\",'')"
+            " || char(10) || coalesce(%s.\"first_name\",'') || ' ' || coalesce(%s.\"last_name\",'')",
+            row, row, row, row);
+}
+
 static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct rp_arena *a,
                     struct rp_error *err)
 {
-    struct rp_buf cols, b;
+    struct rp_buf newdoc, olddoc, cols, b;
     struct rp_sql q;
     struct name_list existing = {.a = a};
     char key[128];
     int rc;
 
+    rp_buf_init(&newdoc, a, 1 << 16);
+    rp_buf_init(&olddoc, a, 1 << 16);
     rp_buf_init(&cols, a, 1 << 16);
-    for (size_t i = 0; i < o->nfields; i++) {
-        if (!o->fields[i].searchable)
-            continue;
-        if (cols.len)
-            rp_buf_addc(&cols, ',');
-        rp_buf_add_ident(&cols, o->fields[i].name);
-    }
+    fts_doc_sql(o, "new", &newdoc);
+    fts_doc_sql(o, "old", &olddoc);
+    for (size_t i = 0; i < o->nfields; i++)
+        if (o->fields[i].searchable)
+            rp_buf_addf(&cols, "%s\"%s\"", cols.len ? ", " : "", o->fields[i].name);
     snprintf(key, sizeof(key), "fts:%s", o->name);
     rp_sql_init(&q, a, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = ");
@@ -91,46 +118,41 @@ static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct r
     rc = rp_store_query(c, &q, name_row, &existing, err);
     if (rc < 0)
         return rc;
-    if (existing.n == 1 && strcmp(existing.names[0], cols.data) == 0)
+    /* The stored signature is the document expression: any change rebuilds the index. */
+    if (existing.n == 1 && strcmp(existing.names[0], newdoc.data) == 0)
         return 0;
 
-    /* The searchable set changed (or is new): rebuild the index and its triggers. */
     rp_buf_init(&b, a, 1 << 20);
     rp_buf_addf(&b,
                 "DROP TRIGGER IF EXISTS \"%s__fts_ai\"; DROP TRIGGER IF EXISTS \"%s__fts_ad\";"
                 "DROP TRIGGER IF EXISTS \"%s__fts_au\"; DROP TABLE IF EXISTS \"%s__fts\";",
                 o->name, o->name, o->name, o->name);
-    if (cols.len) {
-        struct rp_buf newcols, oldcols;
-        rp_buf_init(&newcols, a, 1 << 16);
-        rp_buf_init(&oldcols, a, 1 << 16);
-        for (size_t i = 0; i < o->nfields; i++) {
-            if (!o->fields[i].searchable)
-                continue;
-            rp_buf_addf(&newcols, ",new.\"%s\"", o->fields[i].name);
-            rp_buf_addf(&oldcols, ",old.\"%s\"", o->fields[i].name);
-        }
-        rp_buf_addf(&b,
-                    "CREATE VIRTUAL TABLE \"%s__fts\" USING fts5(%s, content='%s',"
-                    " content_rowid='rowid', tokenize='trigram');",
-                    o->name, cols.data, o->name);
+    if (newdoc.len) {
+        struct rp_buf rowdoc;
+        rp_buf_init(&rowdoc, a, 1 << 16);
+        fts_doc_sql(o, "\"t\"", &rowdoc);
+        /* Contentless: the index keeps only trigrams; triggers recompute the old text to delete. */
+        rp_buf_addf(
+            &b,
+            "CREATE VIRTUAL TABLE \"%s__fts\" USING fts5(doc, content='', tokenize='trigram');"
+            "INSERT INTO \"%s__fts\"(rowid, doc) SELECT \"t\".rowid, %s FROM \"%s\" AS \"t\";",
+            o->name, o->name, rowdoc.data, o->name);
         rp_buf_addf(&b,
                     "CREATE TRIGGER \"%s__fts_ai\" AFTER INSERT ON \"%s\" BEGIN"
-                    " INSERT INTO \"%s__fts\"(rowid,%s) VALUES (new.rowid%s); END;",
-                    o->name, o->name, o->name, cols.data, newcols.data);
-        rp_buf_addf(&b,
-                    "CREATE TRIGGER \"%s__fts_ad\" AFTER DELETE ON \"%s\" BEGIN"
-                    " INSERT INTO \"%s__fts\"(\"%s__fts\",rowid,%s) VALUES ('delete',old.rowid%s);"
-                    " END;",
-                    o->name, o->name, o->name, o->name, cols.data, oldcols.data);
-        rp_buf_addf(&b,
-                    "CREATE TRIGGER \"%s__fts_au\" AFTER UPDATE ON \"%s\" BEGIN"
-                    " INSERT INTO \"%s__fts\"(\"%s__fts\",rowid,%s) VALUES ('delete',old.rowid%s);"
-                    " INSERT INTO \"%s__fts\"(rowid,%s) VALUES (new.rowid%s); END;",
-                    o->name, o->name, o->name, o->name, cols.data, oldcols.data, o->name, cols.data,
-                    newcols.data);
-        rp_buf_addf(&b, "INSERT INTO \"%s__fts\"(\"%s__fts\") VALUES ('rebuild');", o->name,
-                    o->name);
+                    " INSERT INTO \"%s__fts\"(rowid, doc) VALUES (new.rowid, %s); END;",
+                    o->name, o->name, o->name, newdoc.data);
+        rp_buf_addf(
+            &b,
+            "CREATE TRIGGER \"%s__fts_ad\" AFTER DELETE ON \"%s\" BEGIN"
+            " INSERT INTO \"%s__fts\"(\"%s__fts\", rowid, doc) VALUES ('delete', old.rowid, %s);"
+            " END;",
+            o->name, o->name, o->name, o->name, olddoc.data);
+        rp_buf_addf(
+            &b,
+            "CREATE TRIGGER \"%s__fts_au\" AFTER UPDATE OF %s ON \"%s\" BEGIN"
+            " INSERT INTO \"%s__fts\"(\"%s__fts\", rowid, doc) VALUES ('delete', old.rowid, %s);"
+            " INSERT INTO \"%s__fts\"(rowid, doc) VALUES (new.rowid, %s); END;",
+            o->name, cols.data, o->name, o->name, o->name, olddoc.data, o->name, newdoc.data);
     }
     rc = run(c, &b, err);
     if (rc < 0)
@@ -139,7 +161,7 @@ static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct r
     rp_sql_add(&q, "INSERT OR REPLACE INTO rp_setting(key, value) VALUES (");
     rp_sql_param(&q, rp_value_cstr(key));
     rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_text(cols.data, cols.len));
+    rp_sql_param(&q, rp_value_text(newdoc.data, newdoc.len));
     rp_sql_add(&q, ")");
     return rp_store_exec(c, &q, NULL, err);
 }
@@ -192,9 +214,16 @@ int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o, s
                         "CREATE UNIQUE INDEX IF NOT EXISTS \"%s__%s__uq\" ON \"%s\"(\"%s\")"
                         " WHERE \"deleted_at\" IS NULL;",
                         o->name, f->name, o->name, f->name);
-        else if (f->indexed)
+        else if (f->indexed &&
+                 (strcmp(f->name, "created_at") == 0 || strcmp(f->name, "updated_at") == 0))
             rp_buf_addf(&b, "CREATE INDEX IF NOT EXISTS \"%s__%s\" ON \"%s\"(\"%s\");", o->name,
                         f->name, o->name, f->name);
+        else if (f->indexed)
+            /* (field, created_at, rowid): a filter on the field sorted by recency is one walk. */
+            rp_buf_addf(
+                &b,
+                "CREATE INDEX IF NOT EXISTS \"%s__%s__recent\" ON \"%s\"(\"%s\", \"created_at\");",
+                o->name, f->name, o->name, f->name);
     }
     if (b.len) {
         rc = run(c, &b, err);
