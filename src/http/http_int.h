@@ -18,7 +18,11 @@
 #ifndef RP_HTTP_HTTP_INT_H
 #define RP_HTTP_HTTP_INT_H
 
+/* libmicrohttpd's per-connection pool: request line, headers and response headers fit. */
+#define RP_HTTP_CONNECTION_MEMORY (RP_LIMIT_URL_BYTES + RP_LIMIT_HEADER_BYTES + 4096)
+
 #include "http/http.h"
+#include "base/limits.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

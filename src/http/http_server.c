@@ -375,7 +375,10 @@ int rp_http_server_start(struct rp_http_router *r, const struct rp_http_server_c
         cfg->max_per_ip ? cfg->max_per_ip : 256u, MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->connection_timeout_s ? cfg->connection_timeout_s : 30u, MHD_OPTION_URI_LOG_CALLBACK,
         on_uri, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        /* libmicrohttpd clears its per-connection pool for every request: keep it to what
+         * our header limit needs rather than its 32 KiB default. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)RP_HTTP_CONNECTION_MEMORY, MHD_OPTION_END);
     if (!s->daemon) {
         if (err)
             rp_error_set(err, RP_EIO, "could not listen on %s port %u", address, cfg->port);

@@ -11,12 +11,16 @@
 
 void rp_records_select_columns(const struct rp_object *o, struct rp_sql *q)
 {
+    /* On every read: plain appends, no formatting. */
     for (size_t i = 0; i < o->nfields; i++) {
         const struct rp_field *f = &o->fields[i];
-        if (f->type == RP_F_FORMULA)
+        if (f->type == RP_F_FORMULA) {
             rp_sql_add(q, "NULL, ");
-        else
-            rp_sql_addf(q, "\"t\".\"%s\", ", f->name);
+            continue;
+        }
+        rp_sql_add(q, "\"t\".\"");
+        rp_sql_add(q, f->name);
+        rp_sql_add(q, "\", ");
     }
     rp_sql_add(q, "\"t\".\"deleted_at\", \"t\".rowid");
 }

@@ -281,6 +281,21 @@ static int sync_all(struct rp_store_conn *c, const struct rp_meta *m, struct rp_
     return 0;
 }
 
+/* A database that never had planner statistics gets them once (sampled, so quick). */
+static int ensure_statistics(struct rp_store_conn *c, struct rp_arena *a, struct rp_error *err)
+{
+    struct name_list stat = {.a = a};
+    struct rp_sql q;
+    int rc;
+
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'");
+    rc = rp_store_query(c, &q, name_row, &stat, err);
+    if (rc < 0 || stat.n > 0)
+        return rc;
+    return rp_store_exec_script(c, "ANALYZE", err);
+}
+
 static int load_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
 {
     struct load_ctx *ctx = vctx;
@@ -299,6 +314,8 @@ static int load_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
                            err);
     if (rc == 0)
         rc = sync_all(c, ctx->meta, &a, err);
+    if (rc == 0)
+        rc = ensure_statistics(c, &a, err);
     if (rc < 0 && ctx->meta) {
         rp_meta_release(ctx->meta);
         ctx->meta = NULL;

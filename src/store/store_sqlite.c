@@ -89,8 +89,8 @@ static int conn_open(const char *path, bool writer, struct rp_store_conn **out,
                       writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-8192;"
                                "PRAGMA temp_store=MEMORY;"
-                             : "PRAGMA synchronous=FULL; PRAGMA cache_size=-16384;"
-                               "PRAGMA query_only=ON;",
+                             : "PRAGMA synchronous=FULL; PRAGMA cache_size=-4096;"
+                               "PRAGMA query_only=ON; PRAGMA mmap_size=4294967296;",
                       NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         rp_log_error("could not configure database \"%s\": %s", path, msg ? msg : "");
@@ -623,6 +623,8 @@ int rp_store_open(const char *url, const struct rp_store_config *cfg, struct rp_
     rc = rp_store_migrate_sqlite(s->writer, &s->schema_version, err);
     if (rc < 0)
         goto fail;
+    /* Planner statistics: sampled (cheap on large tables), taken once, refreshed at close. */
+    exec_simple(s->writer, "PRAGMA analysis_limit=1000");
     if (pthread_create(&s->writer_thread, NULL, writer_main, s) != 0) {
         rc = rp_error_set(err, RP_EINTERNAL, "could not start the writer thread");
         goto fail;
@@ -651,6 +653,7 @@ void rp_store_close(struct rp_store *s)
     pthread_cond_signal(&s->queue_cond);
     pthread_mutex_unlock(&s->queue_lock);
     pthread_join(s->writer_thread, NULL);
+    exec_simple(s->writer, "PRAGMA optimize");
     while (s->free_readers) {
         struct rp_store_conn *c = s->free_readers;
         s->free_readers = c->next_free;
