@@ -241,7 +241,7 @@ static int multi_contains(const struct expr_node *n, const struct rp_value *json
 static int eval_binary(const struct expr_node *n, struct ev *ev, struct rp_value *out)
 {
     struct rp_value a, b;
-    bool found;
+    bool found = false;
     int rc;
 
     rc = eval(n->a, ev, &a);

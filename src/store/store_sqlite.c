@@ -223,7 +223,7 @@ static int step_error(struct rp_store_conn *c, int rc, const char *sql, struct r
 int rp_store_query(struct rp_store_conn *c, const struct rp_sql *q, rp_store_row_fn fn, void *ctx,
                    struct rp_error *err)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     struct rp_value cols[128];
     int rc;
 
