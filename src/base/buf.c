@@ -110,8 +110,16 @@ void rp_buf_addf(struct rp_buf *b, const char *fmt, ...)
 void rp_buf_add_i64(struct rp_buf *b, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
-    rp_buf_add(b, tmp, (size_t)n);
+    size_t n = sizeof(tmp);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        tmp[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--n] = '-';
+    rp_buf_add(b, tmp + n, sizeof(tmp) - n);
 }
 
 void rp_buf_add_json_str(struct rp_buf *b, const char *s, size_t n)

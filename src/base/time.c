@@ -40,12 +40,35 @@ int64_t rp_time_day_of(int64_t ms)
     return ms >= 0 ? ms / RP_MS_PER_DAY : -((-ms + RP_MS_PER_DAY - 1) / RP_MS_PER_DAY);
 }
 
+/* Zero-padded decimal without printf: dates and times are written for every record. */
+static void add_padded(struct rp_buf *out, int64_t v, int width)
+{
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u && n < (int)sizeof(tmp));
+    while (n < width)
+        tmp[n++] = '0';
+    if (v < 0)
+        rp_buf_addc(out, '-');
+    while (n > 0)
+        rp_buf_addc(out, tmp[--n]);
+}
+
 void rp_time_format_date(struct rp_buf *out, int64_t days)
 {
     int64_t y;
     unsigned m, d;
     rp_time_civil_from_days(days, &y, &m, &d);
-    rp_buf_addf(out, "%04lld-%02u-%02u", (long long)y, m, d);
+    add_padded(out, y, 4);
+    rp_buf_addc(out, '-');
+    add_padded(out, m, 2);
+    rp_buf_addc(out, '-');
+    add_padded(out, d, 2);
 }
 
 void rp_time_format_datetime(struct rp_buf *out, int64_t ms)
@@ -55,10 +78,16 @@ void rp_time_format_datetime(struct rp_buf *out, int64_t ms)
     int64_t secs = rem / 1000;
 
     rp_time_format_date(out, day);
-    rp_buf_addf(out, "T%02lld:%02lld:%02lld", (long long)(secs / 3600), (long long)(secs / 60 % 60),
-                (long long)(secs % 60));
-    if (rem % 1000)
-        rp_buf_addf(out, ".%03lld", (long long)(rem % 1000));
+    rp_buf_addc(out, 'T');
+    add_padded(out, secs / 3600, 2);
+    rp_buf_addc(out, ':');
+    add_padded(out, secs / 60 % 60, 2);
+    rp_buf_addc(out, ':');
+    add_padded(out, secs % 60, 2);
+    if (rem % 1000) {
+        rp_buf_addc(out, '.');
+        add_padded(out, rem % 1000, 3);
+    }
     rp_buf_addc(out, 'Z');
 }
 

@@ -97,7 +97,7 @@ static void fts_doc_sql(const struct rp_object *o, const char *row, struct rp_bu
 static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct rp_arena *a,
                     struct rp_error *err)
 {
-    struct rp_buf newdoc, olddoc, cols, b;
+    struct rp_buf newdoc, olddoc, cols, b, sig;
     struct rp_sql q;
     struct name_list existing = {.a = a};
     char key[128];
@@ -118,20 +118,29 @@ static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct r
     rc = rp_store_query(c, &q, name_row, &existing, err);
     if (rc < 0)
         return rc;
-    /* The stored signature is the document expression: any change rebuilds the index. */
-    if (existing.n == 1 && strcmp(existing.names[0], newdoc.data) == 0)
+    /* The signature is the maintenance scheme and the document expression: a change rebuilds. */
+    rp_buf_init(&sig, a, 1 << 16);
+    rp_buf_adds(&sig, "pending-v2 ");
+    rp_buf_add(&sig, newdoc.data, newdoc.len);
+    if (existing.n == 1 && strcmp(existing.names[0], sig.data) == 0)
         return 0;
 
     rp_buf_init(&b, a, 1 << 20);
     rp_buf_addf(&b,
                 "DROP TRIGGER IF EXISTS \"%s__fts_ai\"; DROP TRIGGER IF EXISTS \"%s__fts_ad\";"
-                "DROP TRIGGER IF EXISTS \"%s__fts_au\"; DROP TABLE IF EXISTS \"%s__fts\";",
-                o->name, o->name, o->name, o->name);
+                "DROP TRIGGER IF EXISTS \"%s__fts_au\"; DROP TABLE IF EXISTS \"%s__fts\";"
+                "DELETE FROM rp_fts_pending WHERE object = '%s';",
+                o->name, o->name, o->name, o->name, o->name);
     if (newdoc.len) {
         struct rp_buf rowdoc;
         rp_buf_init(&rowdoc, a, 1 << 16);
         fts_doc_sql(o, "\"t\"", &rowdoc);
-        /* Contentless: the index keeps only trigrams; triggers recompute the old text to delete. */
+        /*
+         * Contentless: the index keeps only trigrams. Triggers only note which rows changed,
+         * with the text they were indexed under; rp_records_fts_flush brings the index up to
+         * date once per commit group, because FTS5 writes a segment for every statement
+         * that touches it inside a transaction.
+         */
         rp_buf_addf(
             &b,
             "CREATE VIRTUAL TABLE \"%s__fts\" USING fts5(doc, content='', tokenize='trigram');"
@@ -139,20 +148,21 @@ static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct r
             o->name, o->name, rowdoc.data, o->name);
         rp_buf_addf(&b,
                     "CREATE TRIGGER \"%s__fts_ai\" AFTER INSERT ON \"%s\" BEGIN"
-                    " INSERT INTO \"%s__fts\"(rowid, doc) VALUES (new.rowid, %s); END;",
-                    o->name, o->name, o->name, newdoc.data);
+                    " INSERT INTO rp_fts_pending(object, row, old_doc) VALUES ('%s', new.rowid,"
+                    " NULL); END;",
+                    o->name, o->name, o->name);
         rp_buf_addf(
             &b,
             "CREATE TRIGGER \"%s__fts_ad\" AFTER DELETE ON \"%s\" BEGIN"
-            " INSERT INTO \"%s__fts\"(\"%s__fts\", rowid, doc) VALUES ('delete', old.rowid, %s);"
+            " INSERT INTO rp_fts_pending(object, row, old_doc) VALUES ('%s', old.rowid, %s);"
             " END;",
-            o->name, o->name, o->name, o->name, olddoc.data);
+            o->name, o->name, o->name, olddoc.data);
         rp_buf_addf(
             &b,
             "CREATE TRIGGER \"%s__fts_au\" AFTER UPDATE OF %s ON \"%s\" BEGIN"
-            " INSERT INTO \"%s__fts\"(\"%s__fts\", rowid, doc) VALUES ('delete', old.rowid, %s);"
-            " INSERT INTO \"%s__fts\"(rowid, doc) VALUES (new.rowid, %s); END;",
-            o->name, cols.data, o->name, o->name, o->name, olddoc.data, o->name, newdoc.data);
+            " INSERT INTO rp_fts_pending(object, row, old_doc) VALUES ('%s', old.rowid, %s);"
+            " END;",
+            o->name, cols.data, o->name, o->name, olddoc.data);
     }
     rc = run(c, &b, err);
     if (rc < 0)
@@ -161,9 +171,73 @@ static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct r
     rp_sql_add(&q, "INSERT OR REPLACE INTO rp_setting(key, value) VALUES (");
     rp_sql_param(&q, rp_value_cstr(key));
     rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_text(newdoc.data, newdoc.len));
+    rp_sql_param(&q, rp_value_text(sig.data, sig.len));
     rp_sql_add(&q, ")");
     return rp_store_exec(c, &q, NULL, err);
+}
+
+/*
+ * Brings the full-text index of every object with pending rows up to date, in two
+ * statements per object. For each row, the first pending note of the group holds the text
+ * the row is indexed under (none for a row the group inserted), which is what must be
+ * deleted; the row's current text is then indexed if it still exists.
+ */
+static int fts_flush(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct rp_records *rs = ctx;
+    struct name_list objects;
+    struct rp_meta *m;
+    struct rp_arena a;
+    struct rp_sql q;
+    int rc;
+
+    rp_arena_init(&a);
+    objects = (struct name_list){.a = &a};
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT DISTINCT object FROM rp_fts_pending");
+    rc = rp_store_query(c, &q, name_row, &objects, err);
+    if (rc < 0 || objects.n == 0) {
+        rp_arena_release(&a);
+        return rc;
+    }
+    m = rp_meta_acquire(rs->meta);
+    for (size_t i = 0; i < objects.n && rc == 0; i++) {
+        const struct rp_object *o = rp_meta_object(m, objects.names[i]);
+        struct rp_buf doc;
+        if (o && o->nsearch) {
+            rp_buf_init(&doc, &a, 1 << 16);
+            fts_doc_sql(o, "\"t\"", &doc);
+            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_addf(&q,
+                        "INSERT INTO \"%s__fts\"(\"%s__fts\", rowid, doc) SELECT 'delete', p.row,"
+                        " p.old_doc FROM rp_fts_pending AS p WHERE p.object = ",
+                        o->name, o->name);
+            rp_sql_param(&q, rp_value_cstr(o->name));
+            rp_sql_add(&q, " AND p.old_doc IS NOT NULL AND p.seq = (SELECT min(x.seq) FROM"
+                           " rp_fts_pending AS x WHERE x.object = p.object AND x.row = p.row)");
+            rc = rp_store_exec(c, &q, NULL, err);
+            if (rc < 0)
+                break;
+            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_addf(
+                &q,
+                "INSERT INTO \"%s__fts\"(rowid, doc) SELECT \"t\".rowid, %s FROM \"%s\" AS"
+                " \"t\" WHERE \"t\".rowid IN (SELECT row FROM rp_fts_pending WHERE object = ",
+                o->name, doc.data, o->name);
+            rp_sql_param(&q, rp_value_cstr(o->name));
+            rp_sql_add(&q, ")");
+            rc = rp_store_exec(c, &q, NULL, err);
+        }
+        if (rc == 0) {
+            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_add(&q, "DELETE FROM rp_fts_pending WHERE object = ");
+            rp_sql_param(&q, rp_value_cstr(objects.names[i]));
+            rc = rp_store_exec(c, &q, NULL, err);
+        }
+    }
+    rp_meta_release(m);
+    rp_arena_release(&a);
+    return rc;
 }
 
 int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o, struct rp_arena *a,
@@ -444,6 +518,7 @@ struct rp_records *rp_records_new(const struct rp_records_config *cfg)
     rs->meta = cfg->meta;
     rs->clock = cfg->clock;
     pthread_mutex_init(&rs->define_lock, NULL);
+    rp_store_set_precommit(rs->store, fts_flush, rs);
     return rs;
 }
 
@@ -451,6 +526,7 @@ void rp_records_free(struct rp_records *rs)
 {
     if (!rs)
         return;
+    rp_store_set_precommit(rs->store, NULL, NULL);
     pthread_mutex_destroy(&rs->define_lock);
     free(rs);
 }

@@ -227,7 +227,10 @@ static void change_json(const struct rp_object *o, const struct rp_row *old,
             continue;
         if (old && (rp_value_equal(ov, nv) || (ov->type == RP_V_NULL && nv->type == RP_V_NULL)))
             continue;
-        rp_buf_addf(out, "%s\"%s\":[", first ? "" : ",", f->name);
+        if (!first)
+            rp_buf_addc(out, ',');
+        rp_buf_add_ident(out, f->name); /* a validated name: quoting is JSON quoting too */
+        rp_buf_adds(out, ":[");
         if (f->type == RP_F_MULTI_PICKLIST && ov->type == RP_V_TEXT)
             rp_buf_add(out, ov->u.s.p, ov->u.s.len);
         else
@@ -435,8 +438,10 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
                 " \"created_by\", \"updated_by\"",
                 o->name);
     for (size_t i = 6; i < o->nfields; i++)
-        if (w->_set[i])
-            rp_sql_addf(&q, ", \"%s\"", o->fields[i].name);
+        if (w->_set[i]) {
+            rp_sql_add(&q, ", ");
+            rp_sql_ident(&q, o->fields[i].name);
+        }
     rp_sql_add(&q, ") VALUES (");
     rp_sql_param(&q, rp_value_cstr(id));
     rp_sql_add(&q, ", 1, ");
@@ -519,7 +524,9 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     for (size_t i = 6; i < o->nfields; i++) {
         if (!w->_set[i])
             continue;
-        rp_sql_addf(&q, ", \"%s\" = ", o->fields[i].name);
+        rp_sql_add(&q, ", ");
+        rp_sql_ident(&q, o->fields[i].name);
+        rp_sql_add(&q, " = ");
         rp_sql_param(&q, w->_values[i]);
     }
     rp_sql_add(&q, " WHERE \"id\" = ");

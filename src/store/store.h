@@ -93,6 +93,14 @@ int rp_store_write_submit(struct rp_store *s, rp_store_write_fn fn, rp_store_don
 /** Queues a unit and waits for its durable result. Returns the unit's rc. */
 int rp_store_write(struct rp_store *s, rp_store_write_fn fn, void *ctx, struct rp_error *err);
 
+/**
+ * Work that runs once per commit group, after its units and before COMMIT, inside the same
+ * transaction (e.g. maintaining indexes for every row the group wrote at once). A failure
+ * rolls the whole group back. Set before writes start; one hook per store.
+ */
+typedef int (*rp_store_precommit_fn)(struct rp_store_conn *c, void *ctx, struct rp_error *err);
+void rp_store_set_precommit(struct rp_store *s, rp_store_precommit_fn fn, void *ctx);
+
 /** Nested savepoint inside a unit (batch items). */
 int rp_store_savepoint(struct rp_store_conn *c, const char *name);
 int rp_store_release(struct rp_store_conn *c, const char *name);

@@ -37,6 +37,9 @@ static const char *const migrations[] = {
     " seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, object TEXT NOT NULL, name TEXT,"
     " definition TEXT NOT NULL, created_at INTEGER NOT NULL, created_by TEXT);"
     "CREATE TABLE rp_setting (key TEXT PRIMARY KEY, value TEXT);",
+    /* 2: rows whose full-text entries are brought up to date once per commit group */
+    "CREATE TABLE rp_fts_pending ("
+    " seq INTEGER PRIMARY KEY, object TEXT NOT NULL, row INTEGER NOT NULL, old_doc TEXT);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

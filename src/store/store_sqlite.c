@@ -57,6 +57,11 @@ struct rp_store {
 
     struct rp_store_conn *writer;
     pthread_t writer_thread;
+    pthread_t checkpoint_thread;
+    rp_store_precommit_fn precommit; /* per group, before COMMIT */
+    void *precommit_ctx;
+    struct rp_store_conn *checkpointer; /* its own connection: copies the WAL back */
+    pthread_cond_t stop_cond;
     pthread_mutex_t queue_lock;
     pthread_cond_t queue_cond;
     struct write_unit *queue_head, *queue_tail;
@@ -88,6 +93,7 @@ static int conn_open(const char *path, bool writer, struct rp_store_conn **out,
     rc = sqlite3_exec(c->db,
                       writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-8192;"
+                               "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;"
                                "PRAGMA temp_store=MEMORY;"
                              : "PRAGMA synchronous=FULL; PRAGMA cache_size=-4096;"
                                "PRAGMA query_only=ON; PRAGMA mmap_size=4294967296;",
@@ -397,6 +403,16 @@ static void run_group(struct rp_store *s, struct write_unit *head)
                 rc = 1; /* the only unit failed: nothing to commit, its error stands */
         }
     }
+    if (rc == 0 && s->precommit) {
+        struct rp_error perr;
+        rp_error_init(&perr, NULL);
+        if (s->precommit(w, s->precommit_ctx, &perr) < 0) {
+            rp_log_error("pre-commit work failed (%s); rolling the group back",
+                         rp_err_name(perr.code));
+            exec_simple(w, "ROLLBACK");
+            rc = RP_EDB;
+        }
+    }
     if (rc == 0) {
         rc = exec_simple(w, "COMMIT");
         if (rc != 0) {
@@ -411,7 +427,7 @@ static void run_group(struct rp_store *s, struct write_unit *head)
     } else if (rc < 0) {
         for (u = head; u; u = u->next)
             if (u->rc == 0)
-                u->rc = rp_error_set(u->err, RP_EDB, "could not start a transaction");
+                u->rc = rp_error_set(u->err, RP_EDB, "could not commit the transaction");
     }
     while (head) {
         u = head;
@@ -449,6 +465,61 @@ static void *writer_main(void *arg)
         run_group(s, head);
     }
     return NULL;
+}
+
+/*
+ * Checkpoints run here rather than inside the writer's commits (SQLite's automatic
+ * checkpoint would make every thousandth commit copy and fsync the database file while
+ * writes wait). PASSIVE never blocks the writer or the readers.
+ */
+#define CHECKPOINT_INTERVAL_MS 200
+
+#define CHECKPOINT_RESTART_FRAMES 8192 /* about 32 MiB of WAL at 4 KiB pages */
+
+/*
+ * Under continuous writes a passive checkpoint never catches up with the end of the WAL,
+ * and the WAL can only start over once it has; past a size, one RESTART checkpoint waits
+ * for the writer's current commit, finishes the copy and lets the next commit reuse the
+ * file from its start.
+ */
+static void checkpoint_once(struct rp_store *s)
+{
+    int log = 0, done = 0;
+    sqlite3_wal_checkpoint_v2(s->checkpointer->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (log > CHECKPOINT_RESTART_FRAMES)
+        sqlite3_wal_checkpoint_v2(s->checkpointer->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+}
+
+static void *checkpoint_main(void *arg)
+{
+    struct rp_store *s = arg;
+
+    pthread_mutex_lock(&s->queue_lock);
+    while (!s->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += CHECKPOINT_INTERVAL_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->stop_cond, &s->queue_lock, &until);
+        if (s->stopping)
+            break;
+        pthread_mutex_unlock(&s->queue_lock);
+        checkpoint_once(s);
+        pthread_mutex_lock(&s->queue_lock);
+    }
+    pthread_mutex_unlock(&s->queue_lock);
+    return NULL;
+}
+
+void rp_store_set_precommit(struct rp_store *s, rp_store_precommit_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&s->queue_lock);
+    s->precommit = fn;
+    s->precommit_ctx = ctx;
+    pthread_mutex_unlock(&s->queue_lock);
 }
 
 int rp_store_write_submit(struct rp_store *s, rp_store_write_fn fn, rp_store_done_fn done,
@@ -616,6 +687,7 @@ int rp_store_open(const char *url, const struct rp_store_config *cfg, struct rp_
     pthread_cond_init(&s->pool_cond, NULL);
     pthread_mutex_init(&s->queue_lock, NULL);
     pthread_cond_init(&s->queue_cond, NULL);
+    pthread_cond_init(&s->stop_cond, NULL);
 
     rc = conn_open(s->path, true, &s->writer, err);
     if (rc < 0)
@@ -625,13 +697,26 @@ int rp_store_open(const char *url, const struct rp_store_config *cfg, struct rp_
         goto fail;
     /* Planner statistics: sampled (cheap on large tables), taken once, refreshed at close. */
     exec_simple(s->writer, "PRAGMA analysis_limit=1000");
+    rc = conn_open(s->path, false, &s->checkpointer, err);
+    if (rc < 0)
+        goto fail;
     if (pthread_create(&s->writer_thread, NULL, writer_main, s) != 0) {
         rc = rp_error_set(err, RP_EINTERNAL, "could not start the writer thread");
+        goto fail;
+    }
+    if (pthread_create(&s->checkpoint_thread, NULL, checkpoint_main, s) != 0) {
+        pthread_mutex_lock(&s->queue_lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->queue_cond);
+        pthread_mutex_unlock(&s->queue_lock);
+        pthread_join(s->writer_thread, NULL);
+        rc = rp_error_set(err, RP_EINTERNAL, "could not start the checkpoint thread");
         goto fail;
     }
     *out = s;
     return 0;
 fail:
+    conn_close(s->checkpointer);
     conn_close(s->writer);
     if (s->temp)
         unlink(s->path);
@@ -640,6 +725,7 @@ fail:
     pthread_cond_destroy(&s->pool_cond);
     pthread_mutex_destroy(&s->queue_lock);
     pthread_cond_destroy(&s->queue_cond);
+    pthread_cond_destroy(&s->stop_cond);
     free(s);
     return rc;
 }
@@ -651,9 +737,13 @@ void rp_store_close(struct rp_store *s)
     pthread_mutex_lock(&s->queue_lock);
     s->stopping = true;
     pthread_cond_signal(&s->queue_cond);
+    pthread_cond_signal(&s->stop_cond);
     pthread_mutex_unlock(&s->queue_lock);
     pthread_join(s->writer_thread, NULL);
+    pthread_join(s->checkpoint_thread, NULL);
+    conn_close(s->checkpointer);
     exec_simple(s->writer, "PRAGMA optimize");
+    sqlite3_wal_checkpoint_v2(s->writer->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     while (s->free_readers) {
         struct rp_store_conn *c = s->free_readers;
         s->free_readers = c->next_free;
@@ -673,6 +763,7 @@ void rp_store_close(struct rp_store *s)
     pthread_cond_destroy(&s->pool_cond);
     pthread_mutex_destroy(&s->queue_lock);
     pthread_cond_destroy(&s->queue_cond);
+    pthread_cond_destroy(&s->stop_cond);
     free(s);
 }
 
