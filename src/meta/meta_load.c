@@ -165,7 +165,10 @@ static void add_system_field(struct builder *b, struct build_object *bo, const c
     f->label.en = en;
     f->label.zh = zh;
     f->system = true;
-    f->indexed = strcmp(name, "id") != 0 && strcmp(name, "version") != 0;
+    /* Lists filter and sort by owner and by time; who created or last changed a record is
+     * looked up through the audit trail, so those two need no index of their own. */
+    f->indexed = strcmp(name, "owner_id") == 0 || strcmp(name, "created_at") == 0 ||
+                 strcmp(name, "updated_at") == 0;
 }
 
 static int check_name(struct builder *b, const json_t *j, const char *what, const char **out)

@@ -92,7 +92,7 @@ static int conn_open(const char *path, bool writer, struct rp_store_conn **out,
     /* WAL makes readers independent of the writer; FULL makes each commit durable. */
     rc = sqlite3_exec(c->db,
                       writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                               "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-8192;"
+                               "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-32768;"
                                "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;"
                                "PRAGMA temp_store=MEMORY;"
                              : "PRAGMA synchronous=FULL; PRAGMA cache_size=-4096;"
