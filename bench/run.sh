@@ -9,6 +9,8 @@
 #   BENCH_CONTACTS     contacts in the big database (default 1000000)
 #   BENCH_DURATION     wrk duration per run (default 10s)
 #   BENCH_THREADS      wrk threads (default 2)   BENCH_CONNS  wrk connections (default 64)
+#   BENCH_CONNS_LOW    extra list/search pass at this many connections, below
+#                      saturation, recorded as NAME@cN (default 8; 0 = off)
 #   BENCH_PORT         server port (default 18091)
 #   BENCH_SKIP_BUILD=1 use the existing build/release/rapport
 #   BENCH_ONLY         subset of: startup healthz get list search create
@@ -25,6 +27,7 @@ N=${BENCH_CONTACTS:-1000000}
 DUR=${BENCH_DURATION:-10s}
 WT=${BENCH_THREADS:-2}
 WC=${BENCH_CONNS:-64}
+WCL=${BENCH_CONNS_LOW:-8}
 PORT=${BENCH_PORT:-18091}
 ONLY=${BENCH_ONLY:-startup healthz get list search create}
 BIN="$REPO/build/release/rapport"
@@ -44,7 +47,7 @@ SERVER_PID=
 RSS_LOG=
 stop_server() {
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        [ -n "$RSS_LOG" ] && awk '/^Vm(RSS|HWM):/ {printf "%s %.1f MB  ", $1, $2/1024} END {print ""}' \
+        [ -n "$RSS_LOG" ] && awk '/^(VmHWM|VmRSS|RssAnon):/ {printf "%s %.1f MB  ", $1, $2/1024} END {print ""}' \
             "/proc/$SERVER_PID/status" >>"$RSS_LOG"
         kill -TERM "$SERVER_PID"
         for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -57,8 +60,25 @@ trap stop_server EXIT INT TERM
 
 log() { echo "[bench] $*" >&2; }
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# Readers map the database (mmap), so VmRSS also counts mapped page-cache pages;
+# RssAnon is the server's own (private) memory.
+anon_mb() { awk '/^RssAnon:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 hwm_mb() { awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 record() { echo "$*" | tee -a "$SUMMARY"; }
+# Per-thread CPU of the server, "tid utime stime" in clock ticks.
+thread_cpu() { awk '{n = split(FILENAME, p, "/"); print p[n - 1], $14, $15}' /proc/"$1"/task/*/stat; }
+# cpu_report LABEL BEFORE AFTER [ROWS]: server CPU between two thread_cpu snapshots,
+# user/sys, and the busiest thread (the writer, in the create run), per row if ROWS.
+cpu_report() {
+    record "$1: $(awk -v hz="$(getconf CLK_TCK)" -v rows="${4:-0}" '
+        NR == FNR { u[$1] = $2; s[$1] = $3; next }
+        { du = $2 - u[$1]; ds = $3 - s[$1]; tu += du; ts += ds
+          if (du + ds > m) { m = du + ds; mu = du; ms = ds } }
+        END { printf "server CPU user %.2f s + sys %.2f s (sys %.0f %%); busiest thread user %.2f s + sys %.2f s",
+                     tu / hz, ts / hz, 100 * ts / (tu + ts), mu / hz, ms / hz
+              if (rows > 0) printf ", %d rows: %.0f us of that thread per row", rows, 1e6 * m / hz / rows }' "$2" "$3")"
+}
+count_contacts() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from contact").fetchone()[0])' "$1"; }
 
 start_server() { # DB LOGNAME
     "$BIN" serve --db "$1" --listen "127.0.0.1:$PORT" --no-access-log >"$OUT/$2.log" 2>&1 &
@@ -74,11 +94,13 @@ start_server() { # DB LOGNAME
 
 # run_wrk NAME SCRIPT [ENV=VALUE...]: records "NAME rps p50 p95 p99 non2xx errors".
 # With WRK_C1=1 in the environment of the call, runs one connection on one
-# thread instead (service time without queueing).
+# thread instead (service time without queueing); with WRK_CLOW=1, $WCL
+# connections (latency at a load below saturation).
 run_wrk() {
     local name=$1 script=$2 t=$WT c=$WC
     shift 2
     if [ "${WRK_C1:-0}" = 1 ]; then t=1 c=1 name="$name@c1"; fi
+    if [ "${WRK_CLOW:-0}" = 1 ]; then c=$WCL name="$name@c$WCL"; [ "$t" -le "$c" ] || t=$c; fi
     log "wrk $name"
     env RAPPORT_TOKEN="$TOKEN" "$@" wrk -t"$t" -c"$c" -d"$DUR" --latency --timeout 10s \
         -s "$BENCH/$script" "$URL" >"$OUT/wrk-$name.txt" 2>&1 || true
@@ -113,7 +135,7 @@ fi
     echo "cpu:     $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
     echo "kernel:  $(uname -r)"
     echo "sqlite:  $(sqlite3 --version 2>/dev/null | cut -d' ' -f1) ($(ldd "$BIN" | awk '/libsqlite3/ {print $3}'))"
-    echo "wrk:     -t$WT -c$WC -d$DUR, same machine, loopback"
+    echo "wrk:     -t$WT -c$WC -d$DUR (also -c1; list/search also -c$WCL), same machine, loopback"
     echo "db:      $BIG ($(du -m "$BIG" | cut -f1) MB, $N contacts)"
 } | tee -a "$SUMMARY"
 
@@ -134,16 +156,24 @@ RSS_LOG="$OUT/rss-at-stop.txt"
 if want healthz || want get || want list || want search; then
     start_server "$BIG" server-big
     sleep 1
-    record "RSS idle after start ($N-contact db): VmRSS $(rss_mb "$SERVER_PID") MB"
+    record "RSS idle after start ($N-contact db): VmRSS $(rss_mb "$SERVER_PID") MB, RssAnon $(anon_mb "$SERVER_PID") MB"
 
-    want healthz && run_wrk healthz healthz.lua
+    if want healthz; then
+        thread_cpu "$SERVER_PID" >"$OUT/cpu-healthz-before.txt"
+        run_wrk healthz healthz.lua
+        thread_cpu "$SERVER_PID" >"$OUT/cpu-healthz-after.txt"
+        cpu_report "healthz CPU" "$OUT/cpu-healthz-before.txt" "$OUT/cpu-healthz-after.txt"
+    fi
     want healthz && WRK_C1=1 run_wrk healthz healthz.lua
 
     if want get; then
         shuf -n 100000 --random-source=<(yes) "$BIG.ids" >"$OUT/ids-sample.txt"
+        thread_cpu "$SERVER_PID" >"$OUT/cpu-get-before.txt"
         run_wrk get-by-id get.lua RAPPORT_IDS="$OUT/ids-sample.txt"
+        thread_cpu "$SERVER_PID" >"$OUT/cpu-get-after.txt"
+        cpu_report "get-by-id CPU" "$OUT/cpu-get-before.txt" "$OUT/cpu-get-after.txt"
         WRK_C1=1 run_wrk get-by-id get.lua RAPPORT_IDS="$OUT/ids-sample.txt"
-        record "RSS after healthz + get-by-id ($N-contact db): VmRSS $(rss_mb "$SERVER_PID") MB, VmHWM $(hwm_mb "$SERVER_PID") MB"
+        record "RSS after healthz + get-by-id ($N-contact db): VmRSS $(rss_mb "$SERVER_PID") MB, VmHWM $(hwm_mb "$SERVER_PID") MB, RssAnon $(anon_mb "$SERVER_PID") MB"
     fi
 
     if want list; then
@@ -175,6 +205,10 @@ EOF
             run_wrk "list-$q" list.lua RAPPORT_QUERIES="$OUT/q-$q.txt"
             restart_big
             WRK_C1=1 run_wrk "list-$q" list.lua RAPPORT_QUERIES="$OUT/q-$q.txt"
+            if [ "$WCL" -gt 0 ]; then
+                restart_big
+                WRK_CLOW=1 run_wrk "list-$q" list.lua RAPPORT_QUERIES="$OUT/q-$q.txt"
+            fi
         done
     fi
 
@@ -191,11 +225,15 @@ EOF
             run_wrk "search-$t" search.lua RAPPORT_TERMS="$OUT/t-$t.txt"
             restart_big
             WRK_C1=1 run_wrk "search-$t" search.lua RAPPORT_TERMS="$OUT/t-$t.txt"
+            if [ "$WCL" -gt 0 ]; then
+                restart_big
+                WRK_CLOW=1 run_wrk "search-$t" search.lua RAPPORT_TERMS="$OUT/t-$t.txt"
+            fi
         done
     fi
 
     stop_server
-    record "RSS at each server stop, after its load: max VmRSS $(awk '{if ($5 > m) m = $5} END {print m}' "$RSS_LOG") MB, max VmHWM $(awk '{if ($2 > m) m = $2} END {print m}' "$RSS_LOG") MB"
+    record "RSS at each server stop, after its load: max VmRSS $(awk '{if ($5 + 0 > m) m = $5 + 0} END {print m}' "$RSS_LOG") MB, max VmHWM $(awk '{if ($2 + 0 > m) m = $2 + 0} END {print m}' "$RSS_LOG") MB, max RssAnon $(awk '{if ($8 + 0 > m) m = $8 + 0} END {print m}' "$RSS_LOG") MB"
 fi
 
 # ---- durable create on a fresh small database ----
@@ -206,11 +244,17 @@ if want create; then
     TOKEN=$(cat "$SMALL_TEMPLATE.token")
     start_server "$CDB" server-create
     run_wrk create-healthz healthz.lua
-    before=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from contact").fetchone()[0])' "$CDB")
+    before=$(count_contacts "$CDB")
+    thread_cpu "$SERVER_PID" >"$OUT/cpu-create-before.txt"
     run_wrk create create.lua
+    sleep 0.5 # let the last group commit
+    thread_cpu "$SERVER_PID" >"$OUT/cpu-create-after.txt"
+    mid=$(count_contacts "$CDB")
+    cpu_report "create CPU (-c$WC run)" "$OUT/cpu-create-before.txt" "$OUT/cpu-create-after.txt" \
+        $((mid - before))
     WRK_C1=1 run_wrk create create.lua
     stop_server
-    after=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from contact").fetchone()[0])' "$CDB")
+    after=$(count_contacts "$CDB")
     record "create: contacts $before -> $after ($((after - before)) rows committed)"
     rm -f "$CDB" "$CDB"-wal "$CDB"-shm
 fi

@@ -63,19 +63,19 @@ struct expr_dec {
 
 struct expr_node {
     enum expr_kind kind;
-    int type;               /* enum rp_vtype, or EXPR_T_UNTYPED while parsing */
-    unsigned col;           /* 1-based character column where the node's text starts */
-    enum expr_cmp cmp;      /* EK_CMP */
-    bool neg;               /* EK_ISNULL: "is not null" */
-    bool strlit;            /* EK_CONST written as a string literal (may become a date) */
-    bool nulllit;           /* EK_CONST written as the null literal */
-    bool multi;             /* EK_FIELD of a multi-picklist */
-    struct expr_node *a;    /* first operand */
-    struct expr_node *b;    /* second operand */
-    struct rp_value v;      /* EK_CONST once typed */
-    struct expr_dec dec;    /* EK_CONST while EXPR_T_UNTYPED */
-    const char *path;       /* EK_FIELD: NUL-terminated, in the parse arena */
-    const char *sql;        /* EK_FIELD: the resolver's SQL text */
+    int type;            /* enum rp_vtype, or EXPR_T_UNTYPED while parsing */
+    unsigned col;        /* 1-based character column where the node's text starts */
+    enum expr_cmp cmp;   /* EK_CMP */
+    bool neg;            /* EK_ISNULL: "is not null" */
+    bool strlit;         /* EK_CONST written as a string literal (may become a date) */
+    bool nulllit;        /* EK_CONST written as the null literal */
+    bool multi;          /* EK_FIELD of a multi-picklist */
+    struct expr_node *a; /* first operand */
+    struct expr_node *b; /* second operand */
+    struct rp_value v;   /* EK_CONST once typed */
+    struct expr_dec dec; /* EK_CONST while EXPR_T_UNTYPED */
+    const char *path;    /* EK_FIELD: NUL-terminated, in the parse arena */
+    const char *sql;     /* EK_FIELD: the resolver's SQL text */
     const struct rp_value *sql_params; /* EK_FIELD: values of the "?" markers in sql */
     size_t nsql_params;
     struct rp_value *items; /* EK_IN */

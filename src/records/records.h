@@ -126,7 +126,7 @@ struct rp_write {
     /* private */
     struct rp_value *_values; /* validated values by field index, _set marks which */
     bool *_set;
-    bool _invalid;            /* failed validation in rp_records_prepare */
+    bool _invalid; /* failed validation in rp_records_prepare */
 };
 
 /** A request to write: one operation, or a batch. */
