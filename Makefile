@@ -5,7 +5,9 @@ JOBS ?= $(shell nproc)
 DB ?= ./data/rapport.db
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test deps build build-asan check lint clean bench
+FUZZ_SECONDS ?= 60
+
+.PHONY: run test deps build build-asan check lint clean bench fuzz
 
 run: deps build
 	@mkdir -p $(dir $(DB))
@@ -31,6 +33,17 @@ build-asan:
 lint:
 	./scripts/check-format.sh
 	./scripts/check-banned.sh
+
+# Runs every libFuzzer target for FUZZ_SECONDS each; new inputs grow tests/fuzz/corpus/.
+fuzz:
+	@RP_EXTRA_PACKAGES="clang libclang-rt-14-dev" ./scripts/install-deps.sh
+	cmake --preset fuzz >/dev/null
+	cmake --build build/fuzz -j$(JOBS)
+	@for t in build/fuzz/tests/fuzz_*; do \
+		c=tests/fuzz/corpus/$$(basename $$t | sed 's/^fuzz_//'); \
+		echo "== $$t ($(FUZZ_SECONDS) s)"; \
+		$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 $$c || exit 1; \
+	done
 
 clean:
 	rm -rf build

@@ -13,3 +13,9 @@ if(RP_SANITIZE)
                         -fno-omit-frame-pointer)
     add_link_options(-fsanitize=address,undefined)
 endif()
+
+# libFuzzer builds (clang): the library is instrumented, fuzz targets link the fuzzer driver.
+option(RP_FUZZ "build tests/fuzz targets with libFuzzer (clang)" OFF)
+if(RP_FUZZ)
+    add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages Rapport needs to build, test and run, but only
 # those that are missing. Safe to run repeatedly; used by `make run` and `make test`.
+# RP_EXTRA_PACKAGES adds more (`make fuzz` adds clang and its libFuzzer runtime).
 set -eu
 
 PACKAGES="build-essential cmake pkg-config clang-format
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libcmocka-dev
-sqlite3 curl wrk python3"
+sqlite3 curl wrk python3 ${RP_EXTRA_PACKAGES:-}"
 
 missing=""
 for p in $PACKAGES; do
