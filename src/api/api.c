@@ -39,6 +39,7 @@ struct rp_http_router *rp_api_router_new(struct rp_api *api)
     api_register_auth(r);
     api_register_meta(r);
     api_register_records(r);
+    api_register_audit(r);
     api->router = r;
     return r;
 }
@@ -110,29 +111,91 @@ void api_json(struct rp_http_resp *resp, int status, const struct rp_buf *b)
     rp_buf_add(&resp->body, b->data, b->len);
 }
 
-int api_authenticate(struct rp_http_req *req, struct rp_http_resp *resp)
+/* Methods that change state: with cookie authentication they need the CSRF header. */
+static bool method_is_unsafe(enum rp_http_method m)
 {
-    struct rp_api *api = api_of(req);
-    struct rp_principal *p;
-    const char *h;
+    return m == RP_HTTP_POST || m == RP_HTTP_PUT || m == RP_HTTP_PATCH || m == RP_HTTP_DELETE;
+}
+
+static int authenticate_bearer(struct rp_http_req *req, struct rp_http_resp *resp, const char *h,
+                               struct rp_principal *p)
+{
     int rc;
 
-    (void)resp;
-    if (req->route_flags & RP_ROUTE_PUBLIC)
-        return 0;
-    h = rp_http_header(req, "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+    if (strncasecmp(h, "Bearer ", 7) != 0) {
         rp_http_resp_header(req, resp, "WWW-Authenticate", "Bearer realm=\"rapport\"");
         return rp_error_set(&req->err, RP_EUNAUTH,
                             "this endpoint needs an \"Authorization: Bearer <token>\" header");
     }
-    p = rp_arena_calloc(&req->arena, 1, sizeof(*p));
-    rc = rp_auth_verify(api->auth, h + 7, &req->arena, p, &req->err);
-    if (rc < 0) {
+    rc = rp_auth_verify(api_of(req)->auth, h + 7, &req->arena, p, &req->err);
+    if (rc < 0)
         rp_http_resp_header(req, resp, "WWW-Authenticate",
                             "Bearer realm=\"rapport\", error=\"invalid_token\"");
+    return rc;
+}
+
+/*
+ * The rp_session cookie: only session tokens (an API token has no business in
+ * a browser). State-changing methods also need the session's CSRF token.
+ */
+static int authenticate_cookie(struct rp_http_req *req, struct rp_http_resp *resp,
+                               const char *token, int found, struct rp_principal *p)
+{
+    struct rp_api *api = api_of(req);
+    const char *csrf;
+    int rc;
+
+    if (found != 1)
+        rc = rp_error_set(&req->err, RP_EUNAUTH, "several \"%s\" cookies were sent; log in again",
+                          RP_AUTH_COOKIE);
+    else if ((rc = rp_auth_verify(api->auth, token, &req->arena, p, &req->err)) == 0 &&
+             !p->is_session)
+        rc = rp_error_set(&req->err, RP_EUNAUTH, "the session cookie holds no session");
+    if (rc < 0) {
+        if (rc == RP_EUNAUTH)
+            rp_http_resp_header(req, resp, "WWW-Authenticate", "Bearer realm=\"rapport\"");
         return rc;
     }
+    p->via_cookie = true;
+    if (!method_is_unsafe(req->method))
+        return 0;
+    csrf = rp_http_header(req, "X-CSRF-Token");
+    if (!csrf || !*csrf)
+        return rp_error_set(
+            &req->err, RP_EFORBIDDEN,
+            "a %s request with the session cookie needs the session's \"X-CSRF-Token\" header",
+            req->method_name);
+    if (!rp_auth_csrf_is_valid(api->auth, p->token_id, csrf))
+        return rp_error_set(&req->err, RP_EFORBIDDEN,
+                            "the \"X-CSRF-Token\" header does not match the session");
+    return 0;
+}
+
+int api_authenticate(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    struct rp_principal *p;
+    char token[64]; /* longer values are no token; they arrive as "" and fail to verify */
+    const char *h;
+    int found, rc;
+
+    if (req->route_flags & RP_ROUTE_PUBLIC)
+        return 0;
+    p = rp_arena_calloc(&req->arena, 1, sizeof(*p));
+    /* A bearer token wins: API clients never need the CSRF header, even with a cookie. */
+    h = rp_http_header(req, "Authorization");
+    if (h) {
+        rc = authenticate_bearer(req, resp, h, p);
+    } else if ((found = rp_auth_session_cookie(req->headers, req->nheaders, token,
+                                               sizeof(token))) != 0) {
+        rc = authenticate_cookie(req, resp, token, found, p);
+    } else {
+        rp_http_resp_header(req, resp, "WWW-Authenticate", "Bearer realm=\"rapport\"");
+        rc = rp_error_set(
+            &req->err, RP_EUNAUTH,
+            "this endpoint needs an \"Authorization: Bearer <token>\" header or a session cookie");
+    }
+    if (rc < 0)
+        return rc;
     req->auth = p;
     return 0;
 }

@@ -3,8 +3,10 @@
  * records, auth and metadata services. Handlers know no sockets; they run
  * the same way under the server and in-process dispatch.
  *
- * Every route but login, health and metrics requires a bearer token; the
- * authentication middleware turns it into req->auth (struct rp_principal).
+ * Every route but login, health, metrics and the OpenAPI document requires a
+ * bearer token or a session cookie (with an X-CSRF-Token header on state-changing
+ * requests); the authentication middleware turns it into req->auth (struct
+ * rp_principal).
  */
 #ifndef RP_API_API_H
 #define RP_API_API_H

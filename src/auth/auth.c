@@ -1,6 +1,9 @@
 /*
  * The auth handle: configuration defaults, libsodium start-up and helpers
- * shared by the user, token and policy files.
+ * shared by the user, token, session, lockout and policy files, among them
+ * the audit entries the module writes (login, login_failed, token_create,
+ * token_revoke). Those have no object or record id; what they are about is
+ * in their changes document, which never holds a password or a token.
  *
  * Password hashing cost defaults follow OWASP's argon2id advice (2 passes
  * over 19 MiB, one lane); tests lower it to libsodium's minimum. The handle
@@ -124,4 +127,53 @@ int rp_auth_row_exists(void *ctx, const struct rp_value *cols, size_t ncols)
     (void)ncols;
     *(bool *)ctx = true;
     return 1;
+}
+
+/* Appends s cut to at most max bytes at a character boundary, as a JSON string. */
+static void json_str_cut(struct rp_buf *b, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    rp_buf_add_json_str(b, s, n);
+}
+
+void rp_auth_audit_begin(struct rp_buf *b, const char *username,
+                         const struct rp_auth_client *client)
+{
+    /* Usernames come from the client: any length, any bytes; valid ones are at most 64. */
+    rp_buf_adds(b, "{\"username\":");
+    if (username)
+        json_str_cut(b, username, 128);
+    else
+        rp_buf_adds(b, "null");
+    rp_buf_adds(b, ",\"remote_addr\":");
+    if (client && client->addr && *client->addr)
+        json_str_cut(b, client->addr, RP_AUTH_ADDR_MAX);
+    else
+        rp_buf_adds(b, "null");
+}
+
+int rp_auth_audit_insert(struct rp_store_conn *c, const struct rp_auth *a, struct rp_arena *arena,
+                         int64_t now, const char *actor, const char *action, const char *changes,
+                         const struct rp_auth_client *client, struct rp_error *err)
+{
+    const char *rid = client ? client->request_id : NULL;
+    const struct rp_value v[] = {
+        rp_value_int(now),
+        actor ? rp_value_cstr(actor) : rp_value_null(),
+        rp_value_cstr(action),
+        rp_value_cstr(changes),
+        rid ? rp_value_cstr(rid) : rp_value_null(),
+    };
+    struct rp_sql q;
+
+    rp_auth_sql_init(a, &q, arena);
+    rp_sql_add(&q, "INSERT INTO rp_audit (at, actor, action, changes, request_id) VALUES ");
+    rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
+    return rp_store_exec(c, &q, NULL, err);
 }

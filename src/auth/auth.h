@@ -8,6 +8,12 @@
  * Verified tokens are cached briefly in memory (revocation through this
  * process evicts at once).
  *
+ * Logins are rate limited per username and per client address with an
+ * exponential lockout kept in the database (so processes sharing it agree),
+ * and audited (login, login_failed), as are token creation and revocation.
+ * The web UI carries its session token in the rp_session cookie; a CSRF token
+ * derived from the session id and a per-database key guards its writes.
+ *
  * The policy engine is the one place that decides what a principal may do:
  * every read path asks rp_policy_read_sql for the SQL condition it must add,
  * every write path asks rp_policy_check. Record-level rules plug in here.
@@ -38,6 +44,8 @@ struct rp_principal {
     const char *display_name;
     const char *token_id; /* the token used, for logout/revocation */
     bool is_admin;
+    bool is_session; /* the token is a login session, not a named API token */
+    bool via_cookie; /* set by the API: the token came in the session cookie (CSRF applies) */
 };
 
 struct rp_user_info {
@@ -59,6 +67,32 @@ struct rp_auth_config {
     size_t pw_memlimit;             /* default 19 MiB */
 };
 /* Zero fields take the defaults; store is required, clock may be NULL (system clock). */
+
+/**
+ * Where a request comes from, for the login limits and the audit log. Every
+ * field may be NULL; a NULL client (the CLI, tests) means no address limit
+ * and audit entries without address or request id.
+ */
+struct rp_auth_client {
+    const char *addr;       /* client address as text (at most 64 bytes are used) */
+    const char *request_id; /* the request's id, written to audit entries */
+    const char *actor;      /* user id of the caller; NULL: the user the entry is about */
+};
+
+/*
+ * Login limits. Failed logins are counted per username (known or not, so the
+ * answer never tells whether a user exists) and per client address. A run of
+ * failures continues while each comes within RP_AUTH_LOCK_WINDOW_MS of the
+ * previous one or of the end of the last lockout. From the Nth failure of a
+ * run on, the key is locked for RP_AUTH_LOCK_BASE_MS, doubling with every
+ * further failure up to RP_AUTH_LOCK_MAX_MS; a locked key is refused before
+ * the password is looked at. A successful login ends the username's run.
+ */
+#define RP_AUTH_LOCK_USER_FAILURES 5
+#define RP_AUTH_LOCK_ADDR_FAILURES 20
+#define RP_AUTH_LOCK_WINDOW_MS     (15 * 60 * INT64_C(1000))
+#define RP_AUTH_LOCK_BASE_MS       (60 * INT64_C(1000))
+#define RP_AUTH_LOCK_MAX_MS        (60 * 60 * INT64_C(1000))
 
 /**
  * Initialises libsodium and the token cache; cfg is copied, the store and
@@ -100,10 +134,35 @@ int rp_auth_user_count(struct rp_auth *a, int64_t *count, struct rp_error *err);
  * exists) and creates a session token. token receives the clear token (shown
  * once; appended), expires_at its expiry. RP_EUNAUTH on any mismatch, with one message
  * that does not say which part was wrong. expires_at and user may be NULL.
+ * This is rp_auth_login_from with a NULL client: the username limit applies
+ * (RP_ERATELIMIT) and the attempt is audited.
  */
 int rp_auth_login(struct rp_auth *a, const char *username, const char *password,
                   struct rp_buf *token, int64_t *expires_at, struct rp_user_info *user,
                   struct rp_error *err);
+
+/** What a login reports besides the clear token. */
+struct rp_auth_login_info {
+    char token_id[40];  /* the new session's id */
+    int64_t expires_at; /* the session's expiry */
+    struct rp_user_info user;
+    int64_t retry_after_ms; /* with RP_ERATELIMIT: how long the lockout still lasts */
+};
+
+/**
+ * rp_auth_login with the login limits of client (see RP_AUTH_LOCK_*) and an
+ * audit entry: "login" (actor: the user) or "login_failed" (actor NULL),
+ * changes {"username", "remote_addr", ...}, never the password. Every login
+ * creates a new session; nothing the client sends chooses its id or token.
+ * Returns 0 with token and *out filled (out may be NULL); RP_EUNAUTH with the
+ * one login failure message; RP_ERATELIMIT while the username or the address
+ * is locked (also with the right password), out->retry_after_ms set; or the
+ * store's error if the failure could not be recorded (a failed login is never
+ * answered without being counted).
+ */
+int rp_auth_login_from(struct rp_auth *a, const struct rp_auth_client *client, const char *username,
+                       const char *password, struct rp_buf *token, struct rp_auth_login_info *out,
+                       struct rp_error *err);
 /**
  * Creates a named API token for a user (expires_at 0 = never). The clear
  * token is appended to token; its id goes to id_out (40 bytes; may be NULL).
@@ -113,8 +172,45 @@ int rp_auth_login(struct rp_auth *a, const char *username, const char *password,
 int rp_auth_token_create(struct rp_auth *a, const char *user_id, const char *name,
                          int64_t expires_at, struct rp_buf *token, char *id_out,
                          struct rp_error *err);
+/**
+ * rp_auth_token_create for a request from client: the "token_create" audit
+ * entry (written with the token, in one transaction) names client->actor and
+ * the request. rp_auth_token_create is this with a NULL client (actor: the
+ * token's user).
+ */
+int rp_auth_token_create_from(struct rp_auth *a, const struct rp_auth_client *client,
+                              const char *user_id, const char *name, int64_t expires_at,
+                              struct rp_buf *token, char *id_out, struct rp_error *err);
 /** Revokes a token by id (logout); again is fine. RP_ENOTFOUND for an unknown id. */
 int rp_auth_token_revoke(struct rp_auth *a, const char *token_id, struct rp_error *err);
+/**
+ * Revokes a live (unrevoked, unexpired) token of owner_id, or of anyone when
+ * owner_id is NULL (admins), and audits it as "token_revoke". RP_ENOTFOUND,
+ * with one message, for a token that is unknown, no longer live or another
+ * user's, so ids of other users' tokens cannot be probed.
+ */
+int rp_auth_token_revoke_from(struct rp_auth *a, const struct rp_auth_client *client,
+                              const char *token_id, const char *owner_id, struct rp_error *err);
+
+/** A token as listed; never the token itself or its hash. */
+struct rp_auth_token_info {
+    char id[40];
+    char kind[16];  /* "session" or "api" */
+    char name[256]; /* "" for sessions */
+    int64_t created_at;
+    int64_t expires_at;   /* 0 = never */
+    int64_t last_used_at; /* 0 = not yet; written at most once a minute */
+};
+
+#define RP_AUTH_TOKEN_LIST_MAX 1000
+
+/**
+ * Calls fn for each live token of user_id (sessions and API tokens), newest
+ * first, at most RP_AUTH_TOKEN_LIST_MAX of them.
+ */
+int rp_auth_token_list(struct rp_auth *a, const char *user_id,
+                       void (*fn)(void *ctx, const struct rp_auth_token_info *t), void *ctx,
+                       struct rp_error *err);
 
 /**
  * Verifies a clear token and fills *p with strings in arena. RP_EUNAUTH for
@@ -122,6 +218,41 @@ int rp_auth_token_revoke(struct rp_auth *a, const char *token_id, struct rp_erro
  */
 int rp_auth_verify(struct rp_auth *a, const char *token, struct rp_arena *arena,
                    struct rp_principal *p, struct rp_error *err);
+
+/* ---- web UI sessions (auth_session.c) ---- */
+
+#define RP_AUTH_COOKIE   "rp_session"
+#define RP_AUTH_CSRF_LEN 43 /* base64url of a 256-bit tag, unpadded */
+
+struct rp_http_pair;
+
+/**
+ * Finds the rp_session cookie in every "Cookie" header of headers (RFC 6265
+ * "name=value; name=value"). Pairs without '=', with an empty value or with
+ * characters a cookie value may not hold are skipped; a value in double
+ * quotes is unquoted.
+ * Returns 1 with the value in out (size bytes; "" if it does not fit, which
+ * no valid token does), 0 when there is no such cookie, or RP_EINVAL with out
+ * "" when several rp_session cookies disagree: which one the browser meant
+ * cannot be known (a sibling site may have planted one), so none is used.
+ */
+int rp_auth_session_cookie(const struct rp_http_pair *headers, size_t n, char *out, size_t size);
+/**
+ * Appends a Set-Cookie value for the session cookie: HttpOnly,
+ * SameSite=Strict, Path=/, Max-Age=max_age_s, Secure when secure. A NULL
+ * token clears the cookie (empty value, Max-Age=0).
+ */
+void rp_auth_session_cookie_format(struct rp_buf *out, const char *token, int64_t max_age_s,
+                                   bool secure);
+/**
+ * Appends the CSRF token of session token_id: the base64url HMAC-SHA-512-256
+ * of the id under a key derived from the per-database token pepper. It needs
+ * no storage and dies with the session. Returns 0 or the pepper's load error.
+ */
+int rp_auth_csrf_token(struct rp_auth *a, const char *token_id, struct rp_buf *out,
+                       struct rp_error *err);
+/** True if csrf is the CSRF token of token_id (constant-time compare; false on any error). */
+bool rp_auth_csrf_is_valid(struct rp_auth *a, const char *token_id, const char *csrf);
 
 /* ---- policy ---- */
 

@@ -25,14 +25,17 @@
 #define RP_AUTH_CACHE_SETS  128 /* a power of two */
 #define RP_AUTH_CACHE_WAYS  4
 #define RP_AUTH_TOUCH_MS    60000 /* last_used_at is written at most this often per token */
+#define RP_AUTH_ADDR_MAX    64    /* bytes of a client address used in keys and the audit log */
 #define RP_AUTH_LOGIN_FAIL  "invalid username or password"
 #define RP_AUTH_VERIFY_FAIL "invalid or expired token"
+#define RP_AUTH_LOCKED      "too many failed login attempts; try again later"
 
 /** One verified token, copied out of the database so a hit needs no query. */
 struct rp_auth_cache_entry {
     unsigned char key[RP_AUTH_KEY_BYTES]; /* keyed hash of the clear token */
     bool used;
     bool is_admin;
+    bool is_session;    /* kind "session" */
     int64_t cached_at;  /* clock ms when it was read from the database */
     int64_t expires_at; /* the token's expiry, 0 = never; checked on every hit */
     int64_t touched_at; /* last_used_at as last written or seen */
@@ -89,15 +92,75 @@ int64_t rp_auth_col_int(const struct rp_value *v);
 /** True if s is 1..max bytes of valid UTF-8 (no NUL, by construction). */
 bool rp_auth_text_is_valid(const char *s, size_t max);
 
+/** Copies the token pepper (loading it on first use) into out. */
+int rp_auth_pepper(struct rp_auth *a, unsigned char out[RP_AUTH_KEY_BYTES], struct rp_error *err);
+
+/** What rp_auth_token_issue creates, and what it writes with the token. */
+struct rp_auth_issue {
+    const char *user_id;
+    const char *kind;   /* "session" or "api" */
+    const char *name;   /* NULL for sessions */
+    int64_t expires_at; /* 0 = never */
+    /* a login: the login failure message if the user vanished or was deactivated meanwhile */
+    bool login;
+    const char *username;                /* login: for the audit entry */
+    const char *reset_key;               /* a login failure counter to clear, or NULL */
+    const char *audit_action;            /* "login", "token_create" or NULL for no entry */
+    const struct rp_auth_client *client; /* may be NULL */
+};
+
 /**
- * Creates a token of kind ("session" or "api") for an existing, active user
- * inside one writer unit and appends the clear token to token. login selects
- * the login failure message when the user has vanished or been deactivated
- * in the meantime. Must not be called from a writer unit.
+ * Creates a token for an existing, active user inside one writer unit, with
+ * its audit entry and counter reset, and appends the clear token to token;
+ * the new id goes to id_out (may be NULL). Must not be called from a writer
+ * unit.
  */
-int rp_auth_token_issue(struct rp_auth *a, const char *user_id, const char *kind, const char *name,
-                        int64_t expires_at, bool login, struct rp_buf *token, char *id_out,
-                        struct rp_error *err);
+int rp_auth_token_issue(struct rp_auth *a, const struct rp_auth_issue *in, struct rp_buf *token,
+                        char *id_out, struct rp_error *err);
+
+/* ---- audit entries of the auth module (auth.c) ---- */
+
+/**
+ * Starts a changes document in b: {"username": ..., "remote_addr": ...
+ * (without the closing brace). username is cut to 128 bytes, NULL gives null.
+ */
+void rp_auth_audit_begin(struct rp_buf *b, const char *username,
+                         const struct rp_auth_client *client);
+/**
+ * Inside a writer unit: appends an rp_audit entry at now with action, actor
+ * (NULL allowed) and the changes JSON text; object and record_id stay NULL.
+ */
+int rp_auth_audit_insert(struct rp_store_conn *c, const struct rp_auth *a, struct rp_arena *arena,
+                         int64_t now, const char *actor, const char *action, const char *changes,
+                         const struct rp_auth_client *client, struct rp_error *err);
+
+/* ---- login limits (auth_lockout.c) ---- */
+
+/** The failure counters a login attempt is checked against; "" when not used. */
+struct rp_auth_lock_keys {
+    char user[8 + 64 + 1];               /* "user:" + a valid username, or "user:" */
+    char addr[8 + RP_AUTH_ADDR_MAX + 1]; /* "addr:" + the client address */
+};
+
+void rp_auth_lock_keys_init(struct rp_auth_lock_keys *k, const char *username,
+                            const struct rp_auth_client *client);
+/**
+ * Returns 0 if neither key is locked at now; RP_ERATELIMIT with
+ * *retry_after_ms (the longer lock) and err set if one is.
+ */
+int rp_auth_lock_check(struct rp_auth *a, const struct rp_auth_lock_keys *k, int64_t now,
+                       int64_t *retry_after_ms, struct rp_error *err);
+/**
+ * Counts a failed login against both keys and writes the "login_failed"
+ * audit entry, in one writer unit. user_id is the user's id when the
+ * username exists (for the audit entry only), else NULL.
+ */
+int rp_auth_lock_fail(struct rp_auth *a, const struct rp_auth_lock_keys *k, const char *username,
+                      const char *user_id, const struct rp_auth_client *client, int64_t now,
+                      struct rp_error *err);
+/** Inside a writer unit: forgets key's failures (a successful login). */
+int rp_auth_lock_reset(struct rp_store_conn *c, const struct rp_auth *a, struct rp_arena *arena,
+                       const char *key, struct rp_error *err);
 /** Drops every cached token of user_id (after its tokens or password changed). */
 void rp_auth_cache_evict_user(struct rp_auth *a, const char *user_id);
 

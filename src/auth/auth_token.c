@@ -1,5 +1,5 @@
 /*
- * Tokens: issue, revoke, verify, and the verified-token cache.
+ * Tokens: issue, list, revoke, verify, and the verified-token cache.
  *
  * A clear token is "rp_" followed by 32 random bytes in unpadded base64url
  * (46 characters). The database keeps only token_hash: the hex BLAKE2b-256 of
@@ -19,11 +19,16 @@
  *
  * last_used_at is written at most once a minute per token, asynchronously, so
  * that verification stays a read. Clear tokens are never logged.
+ *
+ * Issuing a token and revoking one through rp_auth_token_revoke_from write
+ * their audit entry (login, token_create, token_revoke) in the same writer
+ * unit as the token change, so neither exists without the other.
  */
 #include "auth/auth.h"
 #include "auth/auth_int.h"
 #include "base/arena.h"
 #include "base/log.h"
+#include "base/time.h"
 #include "base/uuid.h"
 
 #include <stdio.h>
@@ -107,22 +112,30 @@ out:
 }
 
 /*
- * The keyed hash of a clear token. Loads the pepper on first use; secret_lock
- * is held across that one writer unit so concurrent first callers wait for a
- * single load instead of racing to insert.
+ * Loads the pepper on first use; secret_lock is held across that one writer
+ * unit so concurrent first callers wait for a single load instead of racing
+ * to insert.
  */
-static int token_key(struct rp_auth *a, const char *token, size_t len,
-                     unsigned char key[RP_AUTH_KEY_BYTES], struct rp_error *err)
+int rp_auth_pepper(struct rp_auth *a, unsigned char out[RP_AUTH_KEY_BYTES], struct rp_error *err)
 {
-    unsigned char pepper[RP_AUTH_KEY_BYTES];
     int rc = 0;
 
     pthread_mutex_lock(&a->secret_lock);
     if (!a->have_pepper)
         rc = pepper_load(a, err);
     if (rc == 0)
-        memcpy(pepper, a->pepper, sizeof(pepper));
+        memcpy(out, a->pepper, RP_AUTH_KEY_BYTES);
     pthread_mutex_unlock(&a->secret_lock);
+    return rc;
+}
+
+/* The keyed hash of a clear token. */
+static int token_key(struct rp_auth *a, const char *token, size_t len,
+                     unsigned char key[RP_AUTH_KEY_BYTES], struct rp_error *err)
+{
+    unsigned char pepper[RP_AUTH_KEY_BYTES];
+    int rc = rp_auth_pepper(a, pepper, err);
+
     if (rc < 0)
         return rc;
     crypto_generichash(key, RP_AUTH_KEY_BYTES, (const unsigned char *)token, len, pepper,
@@ -319,14 +332,10 @@ static void touch_submit(struct rp_auth *a, const char *token_id, int64_t now)
 
 struct issue_unit {
     const struct rp_auth *a;
+    const struct rp_auth_issue *in;
     const char *id;
-    const char *user_id;
-    const char *kind;
-    const char *name; /* NULL for sessions */
     const char *hash;
     int64_t now;
-    int64_t expires_at; /* 0 = never */
-    bool login;
 };
 
 struct user_state {
@@ -342,9 +351,45 @@ static int user_state_row(void *ctx, const struct rp_value *cols, size_t n)
     return 1;
 }
 
+/* The audit entry of a new token: "login" for sessions, "token_create" for API tokens. */
+static int issue_audit(struct rp_store_conn *c, struct issue_unit *x, struct rp_arena *arena,
+                       struct rp_error *err)
+{
+    const struct rp_auth_issue *in = x->in;
+    const char *actor = in->client && in->client->actor ? in->client->actor : in->user_id;
+    struct rp_buf b;
+
+    rp_buf_init(&b, arena, 4096);
+    rp_auth_audit_begin(&b, in->username, in->client);
+    rp_buf_adds(&b, ",\"token_id\":");
+    rp_buf_add_json_str(&b, x->id, strlen(x->id));
+    rp_buf_adds(&b, ",\"kind\":");
+    rp_buf_add_json_str(&b, in->kind, strlen(in->kind));
+    rp_buf_adds(&b, ",\"user_id\":");
+    rp_buf_add_json_str(&b, in->user_id, strlen(in->user_id));
+    if (in->name) {
+        rp_buf_adds(&b, ",\"name\":");
+        rp_buf_add_json_str(&b, in->name, strlen(in->name));
+    }
+    rp_buf_adds(&b, ",\"expires_at\":");
+    if (in->expires_at) {
+        rp_buf_addc(&b, '"');
+        rp_time_format_datetime(&b, in->expires_at);
+        rp_buf_addc(&b, '"');
+    } else {
+        rp_buf_adds(&b, "null");
+    }
+    rp_buf_addc(&b, '}');
+    if (rp_buf_error(&b) < 0)
+        return rp_error_set(err, RP_EINTERNAL, "could not write the audit entry");
+    return rp_auth_audit_insert(c, x->a, arena, x->now, actor, in->audit_action, b.data, in->client,
+                                err);
+}
+
 static int issue_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 {
     struct issue_unit *x = ctx;
+    const struct rp_auth_issue *in = x->in;
     struct user_state st = {0};
     struct rp_arena arena;
     struct rp_sql q;
@@ -353,22 +398,22 @@ static int issue_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     rp_arena_init(&arena);
     rp_auth_sql_init(x->a, &q, &arena);
     rp_sql_add(&q, "SELECT active FROM rp_user WHERE id = ");
-    rp_sql_param(&q, rp_value_cstr(x->user_id));
+    rp_sql_param(&q, rp_value_cstr(in->user_id));
     rc = rp_store_query(c, &q, user_state_row, &st, err);
     if (rc < 0)
         goto out;
-    if (x->login && (!st.found || !st.active)) {
+    if (in->login && (!st.found || !st.active)) {
         /* Deactivated or deleted between the password check and now. */
         rc = rp_error_set(err, RP_EUNAUTH, RP_AUTH_LOGIN_FAIL);
         goto out;
     }
     if (!st.found) {
-        rc = rp_error_set(err, RP_ENOTFOUND, "user \"%s\" does not exist", x->user_id);
+        rc = rp_error_set(err, RP_ENOTFOUND, "user \"%s\" does not exist", in->user_id);
         goto out;
     }
     if (!st.active) {
         rc = rp_error_field(err, RP_EVALIDATION, "user_id", "inactive", "user \"%s\" is not active",
-                            x->user_id);
+                            in->user_id);
         goto out;
     }
 
@@ -377,41 +422,37 @@ static int issue_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
                    " expires_at) VALUES (");
     rp_sql_param(&q, rp_value_cstr(x->id));
     rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(x->user_id));
+    rp_sql_param(&q, rp_value_cstr(in->user_id));
     rp_sql_add(&q, ", ");
-    rp_sql_param(&q, rp_value_cstr(x->kind));
+    rp_sql_param(&q, rp_value_cstr(in->kind));
     rp_sql_add(&q, ", ");
-    rp_sql_param(&q, x->name ? rp_value_cstr(x->name) : rp_value_null());
+    rp_sql_param(&q, in->name ? rp_value_cstr(in->name) : rp_value_null());
     rp_sql_add(&q, ", ");
     rp_sql_param(&q, rp_value_cstr(x->hash));
     rp_sql_add(&q, ", ");
     rp_sql_param(&q, rp_value_int(x->now));
     rp_sql_add(&q, ", ");
-    rp_sql_param(&q, x->expires_at ? rp_value_int(x->expires_at) : rp_value_null());
+    rp_sql_param(&q, in->expires_at ? rp_value_int(in->expires_at) : rp_value_null());
     rp_sql_add(&q, ")");
     rc = rp_store_exec(c, &q, NULL, err);
+    if (rc == 0 && in->reset_key)
+        rc = rp_auth_lock_reset(c, x->a, &arena, in->reset_key, err);
+    if (rc == 0 && in->audit_action)
+        rc = issue_audit(c, x, &arena, err);
 out:
     rp_arena_release(&arena);
     return rc;
 }
 
-int rp_auth_token_issue(struct rp_auth *a, const char *user_id, const char *kind, const char *name,
-                        int64_t expires_at, bool login, struct rp_buf *token, char *id_out,
-                        struct rp_error *err)
+int rp_auth_token_issue(struct rp_auth *a, const struct rp_auth_issue *in, struct rp_buf *token,
+                        char *id_out, struct rp_error *err)
 {
     unsigned char raw[RP_AUTH_KEY_BYTES];
     unsigned char key[RP_AUTH_KEY_BYTES];
     char clear[RP_AUTH_TOKEN_LEN + 1];
     char hash[HASH_HEX_SIZE];
     char id[RP_UUID_STRLEN + 1];
-    struct issue_unit x = {.a = a,
-                           .id = id,
-                           .user_id = user_id,
-                           .kind = kind,
-                           .name = name,
-                           .hash = hash,
-                           .expires_at = expires_at,
-                           .login = login};
+    struct issue_unit x = {.a = a, .in = in, .id = id, .hash = hash};
     int rc;
 
     rp_random_bytes(raw, sizeof(raw));
@@ -440,11 +481,17 @@ out:
     return rc;
 }
 
-int rp_auth_token_create(struct rp_auth *a, const char *user_id, const char *name,
-                         int64_t expires_at, struct rp_buf *token, char *id_out,
-                         struct rp_error *err)
+int rp_auth_token_create_from(struct rp_auth *a, const struct rp_auth_client *client,
+                              const char *user_id, const char *name, int64_t expires_at,
+                              struct rp_buf *token, char *id_out, struct rp_error *err)
 {
     struct rp_error local;
+    struct rp_auth_issue in = {.user_id = user_id,
+                               .kind = "api",
+                               .name = name,
+                               .expires_at = expires_at,
+                               .audit_action = "token_create",
+                               .client = client};
 
     err = rp_auth_err_or(err, &local);
     if (!rp_auth_text_is_valid(user_id, RP_AUTH_ID_SIZE - 1))
@@ -458,7 +505,14 @@ int rp_auth_token_create(struct rp_auth *a, const char *user_id, const char *nam
     if (expires_at < 0 || (expires_at != 0 && expires_at <= rp_auth_now(a)))
         return rp_error_field(err, RP_EVALIDATION, "expires_at", "invalid",
                               "token expiry must be in the future");
-    return rp_auth_token_issue(a, user_id, "api", name, expires_at, false, token, id_out, err);
+    return rp_auth_token_issue(a, &in, token, id_out, err);
+}
+
+int rp_auth_token_create(struct rp_auth *a, const char *user_id, const char *name,
+                         int64_t expires_at, struct rp_buf *token, char *id_out,
+                         struct rp_error *err)
+{
+    return rp_auth_token_create_from(a, NULL, user_id, name, expires_at, token, id_out, err);
 }
 
 struct revoke_unit {
@@ -517,6 +571,153 @@ int rp_auth_token_revoke(struct rp_auth *a, const char *token_id, struct rp_erro
     return 0;
 }
 
+/* ---- revoke one's own, list ---- */
+
+struct revoke_owned_unit {
+    const struct rp_auth *a;
+    const struct rp_auth_client *client;
+    const char *token_id;
+    const char *owner_id; /* NULL: any owner */
+    int64_t now;
+    char user_id[RP_AUTH_ID_SIZE]; /* out: whose token it was */
+};
+
+static int owner_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct revoke_owned_unit *x = ctx;
+    if (n >= 1)
+        rp_auth_copy_text(x->user_id, sizeof(x->user_id), &cols[0]);
+    return 1;
+}
+
+/* The condition of a live token: neither revoked nor expired at now. */
+static void live_sql(struct rp_sql *q, const char *alias, int64_t now)
+{
+    rp_sql_addf(q, " AND %s.revoked_at IS NULL AND (%s.expires_at IS NULL OR %s.expires_at > ",
+                alias, alias, alias);
+    rp_sql_param(q, rp_value_int(now));
+    rp_sql_add(q, ")");
+}
+
+static int revoke_owned_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct revoke_owned_unit *x = ctx;
+    const char *actor = x->client && x->client->actor ? x->client->actor : NULL;
+    struct rp_arena arena;
+    struct rp_buf b;
+    struct rp_sql q;
+    int rc;
+
+    rp_arena_init(&arena);
+    x->user_id[0] = '\0';
+    rp_auth_sql_init(x->a, &q, &arena);
+    rp_sql_add(&q, "SELECT t.user_id FROM rp_token AS t WHERE t.id = ");
+    rp_sql_param(&q, rp_value_cstr(x->token_id));
+    if (x->owner_id) {
+        rp_sql_add(&q, " AND t.user_id = ");
+        rp_sql_param(&q, rp_value_cstr(x->owner_id));
+    }
+    live_sql(&q, "t", x->now);
+    rc = rp_store_query(c, &q, owner_row, x, err);
+    if (rc < 0)
+        goto out;
+    if (!x->user_id[0]) {
+        /* The same answer for another user's token as for none at all. */
+        rc = rp_error_set(err, RP_ENOTFOUND, "session or token \"%s\" does not exist", x->token_id);
+        goto out;
+    }
+
+    rp_auth_sql_init(x->a, &q, &arena);
+    rp_sql_add(&q, "UPDATE rp_token SET revoked_at = ");
+    rp_sql_param(&q, rp_value_int(x->now));
+    rp_sql_add(&q, " WHERE id = ");
+    rp_sql_param(&q, rp_value_cstr(x->token_id));
+    rc = rp_store_exec(c, &q, NULL, err);
+    if (rc < 0)
+        goto out;
+
+    rp_buf_init(&b, &arena, 1024);
+    rp_auth_audit_begin(&b, NULL, x->client);
+    rp_buf_adds(&b, ",\"token_id\":");
+    rp_buf_add_json_str(&b, x->token_id, strlen(x->token_id));
+    rp_buf_adds(&b, ",\"user_id\":");
+    rp_buf_add_json_str(&b, x->user_id, strlen(x->user_id));
+    rp_buf_addc(&b, '}');
+    rc = rp_auth_audit_insert(c, x->a, &arena, x->now, actor, "token_revoke", b.data, x->client,
+                              err);
+out:
+    rp_arena_release(&arena);
+    return rc;
+}
+
+int rp_auth_token_revoke_from(struct rp_auth *a, const struct rp_auth_client *client,
+                              const char *token_id, const char *owner_id, struct rp_error *err)
+{
+    struct rp_error local;
+    struct revoke_owned_unit x = {
+        .a = a, .client = client, .token_id = token_id, .owner_id = owner_id};
+    int rc;
+
+    err = rp_auth_err_or(err, &local);
+    if (!rp_auth_text_is_valid(token_id, RP_AUTH_ID_SIZE - 1))
+        return rp_error_set(err, RP_ENOTFOUND, "session or token does not exist");
+    x.now = rp_auth_now(a);
+    rc = rp_store_write(a->store, revoke_owned_run, &x, err);
+    if (rc < 0)
+        return rc;
+    cache_evict(a, token_id, NULL);
+    return 0;
+}
+
+struct token_list_ctx {
+    void (*fn)(void *ctx, const struct rp_auth_token_info *t);
+    void *ctx;
+};
+
+static int token_list_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct token_list_ctx *x = ctx;
+    struct rp_auth_token_info t;
+
+    if (n < 6)
+        return 1;
+    rp_auth_copy_text(t.id, sizeof(t.id), &cols[0]);
+    rp_auth_copy_text(t.kind, sizeof(t.kind), &cols[1]);
+    rp_auth_copy_text(t.name, sizeof(t.name), &cols[2]);
+    t.created_at = rp_auth_col_int(&cols[3]);
+    t.expires_at = rp_auth_col_int(&cols[4]);
+    t.last_used_at = rp_auth_col_int(&cols[5]);
+    x->fn(x->ctx, &t);
+    return 0;
+}
+
+int rp_auth_token_list(struct rp_auth *a, const char *user_id,
+                       void (*fn)(void *ctx, const struct rp_auth_token_info *t), void *ctx,
+                       struct rp_error *err)
+{
+    struct rp_error local;
+    struct token_list_ctx x = {.fn = fn, .ctx = ctx};
+    struct rp_arena arena;
+    struct rp_sql q;
+    int rc;
+
+    err = rp_auth_err_or(err, &local);
+    if (!rp_auth_text_is_valid(user_id, RP_AUTH_ID_SIZE - 1))
+        return 0;
+    rp_arena_init(&arena);
+    rp_auth_sql_init(a, &q, &arena);
+    rp_sql_add(&q, "SELECT t.id, t.kind, t.name, t.created_at, t.expires_at, t.last_used_at"
+                   " FROM rp_token AS t WHERE t.user_id = ");
+    rp_sql_param(&q, rp_value_cstr(user_id));
+    live_sql(&q, "t", rp_auth_now(a));
+    /* Ties (one millisecond, or a fixed test clock) go by insertion order. */
+    rp_sql_add(&q, " ORDER BY t.created_at DESC, t.rowid DESC LIMIT ");
+    rp_sql_param(&q, rp_value_int(RP_AUTH_TOKEN_LIST_MAX));
+    rc = rp_auth_read(a, &q, token_list_row, &x, err);
+    rp_arena_release(&arena);
+    return rc;
+}
+
 /* ---- verify ---- */
 
 struct verify_row {
@@ -530,7 +731,7 @@ static int verify_row_fn(void *ctx, const struct rp_value *cols, size_t n)
     struct verify_row *x = ctx;
     struct rp_auth_cache_entry *e = x->e;
 
-    if (n < 7)
+    if (n < 8)
         return 1;
     rp_auth_copy_text(e->token_id, sizeof(e->token_id), &cols[0]);
     rp_auth_copy_text(e->user_id, sizeof(e->user_id), &cols[1]);
@@ -542,6 +743,8 @@ static int verify_row_fn(void *ctx, const struct rp_value *cols, size_t n)
     else
         rp_auth_copy_text(e->display_name, sizeof(e->display_name), &cols[4]);
     e->is_admin = rp_auth_col_int(&cols[6]) != 0;
+    e->is_session = cols[7].type == RP_V_TEXT && cols[7].u.s.len == 7 &&
+                    memcmp(cols[7].u.s.p, "session", 7) == 0;
     x->found = true;
     return 1;
 }
@@ -556,7 +759,7 @@ static int verify_lookup(struct rp_auth *a, const char *hash, int64_t now, struc
     rp_arena_init(&arena);
     rp_auth_sql_init(a, &q, &arena);
     rp_sql_add(&q, "SELECT t.id, t.user_id, t.expires_at, t.last_used_at, u.username,"
-                   " u.display_name, u.is_admin FROM rp_token AS t"
+                   " u.display_name, u.is_admin, t.kind FROM rp_token AS t"
                    " JOIN rp_user AS u ON u.id = t.user_id WHERE t.token_hash = ");
     rp_sql_param(&q, rp_value_cstr(hash));
     rp_sql_add(&q, " AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ");
@@ -614,6 +817,8 @@ int rp_auth_verify(struct rp_auth *a, const char *token, struct rp_arena *arena,
     p->display_name = rp_arena_strdup(arena, e.display_name);
     p->token_id = rp_arena_strdup(arena, e.token_id);
     p->is_admin = e.is_admin;
+    p->is_session = e.is_session;
+    p->via_cookie = false;
     sodium_memzero(&e, sizeof(e));
     return 0;
 }

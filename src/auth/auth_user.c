@@ -10,6 +10,10 @@
  * configured cost, an inactive user's password is still verified, and every
  * failure carries one message. So neither the answer nor its timing tells
  * whether a username exists. Passwords are never logged, not even in part.
+ * Before any of that, the login limits (auth_lockout.c) are checked; a
+ * failure is counted and audited in one writer unit before it is answered,
+ * and a success issues the session, clears the username's counter and
+ * writes its audit entry in another.
  */
 #include "auth/auth.h"
 #include "auth/auth_int.h"
@@ -448,21 +452,39 @@ static int login_lookup(struct rp_auth *a, const char *username, struct login_ro
     return rc;
 }
 
-int rp_auth_login(struct rp_auth *a, const char *username, const char *password,
-                  struct rp_buf *token, int64_t *expires_at, struct rp_user_info *user,
-                  struct rp_error *err)
+int rp_auth_login_from(struct rp_auth *a, const struct rp_auth_client *client, const char *username,
+                       const char *password, struct rp_buf *token, struct rp_auth_login_info *out,
+                       struct rp_error *err)
 {
     struct rp_error local;
+    struct rp_auth_lock_keys keys;
+    struct rp_auth_issue in = {.kind = "session",
+                               .login = true,
+                               .username = username,
+                               .audit_action = "login",
+                               .client = client};
     struct login_row row;
     const char *pw = password ? password : "";
     size_t pwlen = strnlen(pw, RP_AUTH_PW_MAX + 1);
+    int64_t now, retry = 0;
     const char *hash;
+    char id[RP_AUTH_ID_SIZE];
     bool match;
-    int64_t exp;
     int rc;
 
     err = rp_auth_err_or(err, &local);
     memset(&row, 0, sizeof(row));
+    if (out)
+        memset(out, 0, sizeof(*out));
+    now = rp_auth_now(a);
+    rp_auth_lock_keys_init(&keys, username, client);
+    /* Before the password is looked at: a locked key answers the same with the right one. */
+    rc = rp_auth_lock_check(a, &keys, now, &retry, err);
+    if (rc < 0) {
+        if (out)
+            out->retry_after_ms = retry;
+        goto out;
+    }
     if (rp_auth_username_is_valid(username)) {
         rc = login_lookup(a, username, &row, err);
         if (rc < 0)
@@ -480,19 +502,39 @@ int rp_auth_login(struct rp_auth *a, const char *username, const char *password,
     /* Always exactly one verification, also for unknown and inactive users. */
     match = crypto_pwhash_str_verify(hash, pw, pwlen) == 0;
     if (!match || !row.found || !row.u.active || pwlen > RP_AUTH_PW_MAX) {
-        rc = rp_error_set(err, RP_EUNAUTH, RP_AUTH_LOGIN_FAIL);
+        rc = rp_auth_lock_fail(a, &keys, username, row.found ? row.u.id : NULL, client, now, err);
+        if (rc == 0)
+            rc = rp_error_set(err, RP_EUNAUTH, RP_AUTH_LOGIN_FAIL);
         goto out;
     }
 
-    exp = rp_auth_now(a) + a->session_ttl_ms;
-    rc = rp_auth_token_issue(a, row.u.id, "session", NULL, exp, true, token, NULL, err);
+    in.user_id = row.u.id;
+    in.expires_at = rp_auth_now(a) + a->session_ttl_ms;
+    in.reset_key = keys.user;
+    rc = rp_auth_token_issue(a, &in, token, id, err);
     if (rc < 0)
         goto out;
-    if (expires_at)
-        *expires_at = exp;
-    if (user)
-        *user = row.u;
+    if (out) {
+        memcpy(out->token_id, id, sizeof(out->token_id));
+        out->expires_at = in.expires_at;
+        out->user = row.u;
+    }
 out:
     sodium_memzero(&row, sizeof(row));
+    return rc;
+}
+
+int rp_auth_login(struct rp_auth *a, const char *username, const char *password,
+                  struct rp_buf *token, int64_t *expires_at, struct rp_user_info *user,
+                  struct rp_error *err)
+{
+    struct rp_auth_login_info info;
+    int rc = rp_auth_login_from(a, NULL, username, password, token, &info, err);
+
+    if (rc == 0 && expires_at)
+        *expires_at = info.expires_at;
+    if (rc == 0 && user)
+        *user = info.user;
+    sodium_memzero(&info, sizeof(info));
     return rc;
 }

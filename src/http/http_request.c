@@ -537,8 +537,14 @@ static void finalize(struct http_ctx *c)
     ADD_DEFAULT("X-Content-Type-Options", "nosniff");
     ADD_DEFAULT("X-Frame-Options", "DENY");
     ADD_DEFAULT("Referrer-Policy", "no-referrer");
+    /*
+     * Pages and files of the web UI may load only from our own origin. API answers are JSON,
+     * never rendered; one or the other, so the defaults still fit HTTP_MAX_OUT_HEADERS.
+     */
     if (is_api_path(req->path))
         ADD_DEFAULT("Cache-Control", "no-store");
+    else
+        ADD_DEFAULT("Content-Security-Policy", "default-src 'self'");
     if (resp->status == 429 || resp->status == 503)
         ADD_DEFAULT("Retry-After", "1");
     if (resp->status == 405 && c->allow)

@@ -176,4 +176,86 @@ void rp_records_request_release(struct rp_write_request *wr);
 /** Writes the batch response {"atomic":..,"committed":..,"results":[...]} for a request. */
 void rp_records_batch_json(const struct rp_write_request *wr, struct rp_buf *out);
 
+/* ---- export and the audit log ---- */
+
+/** Most data rows one export writes; the rest are cut off and the export marked truncated. */
+#define RP_RECORDS_EXPORT_MAX_ROWS 100000
+/** The rp_setting key of the per-user limit on exported rows per rolling hour (absent: none). */
+#define RP_RECORDS_EXPORT_LIMIT_SETTING "export.max_rows_per_hour"
+
+enum rp_export_header {
+    RP_EXPORT_HEADER_NAMES, /* API field names */
+    RP_EXPORT_HEADER_EN,    /* English labels */
+    RP_EXPORT_HEADER_ZH,    /* Chinese labels */
+};
+
+struct rp_export_query {
+    const char *filter, *sort, *fields, *q; /* as in rp_list_query; fields also orders columns */
+    enum rp_export_header header;           /* what the header row holds */
+    bool bom;                               /* start with a UTF-8 byte order mark (Excel) */
+    const char *request_id;                 /* recorded in the audit entry; may be NULL */
+    size_t max_rows; /* 0 or more than RP_RECORDS_EXPORT_MAX_ROWS: that limit */
+};
+
+struct rp_export_result {
+    size_t rows;           /* data rows written */
+    bool truncated;        /* rows were left at max_rows or at out's size cap */
+    int64_t retry_after_s; /* RP_ERATELIMIT: seconds until the export would fit (an hour if
+                              it is larger than the limit itself and never will) */
+};
+
+/**
+ * Writes the rows of object that p may see as CSV (RFC 4180: CRLF line ends, fields with
+ * commas, quotes or line breaks quoted, quotes doubled) to out: a header row, then one row per
+ * record in list order. Columns are id and the fields= fields in the order given (all fields in
+ * metadata order without fields=). Values are written as the JSON API writes them (exact
+ * decimal money, YYYY-MM-DD dates, RFC 3339 UTC datetimes, true/false, multi-picklist values
+ * joined with ";"; null is an empty cell). A text cell starting with =, +, -, @, TAB or CR gets
+ * a leading apostrophe so spreadsheets do not run it as a formula; numbers, dates and booleans
+ * are written by rapport and are left alone. Rows stop at eq->max_rows, or before the row that
+ * would take out past its cap, and res->truncated says so.
+ *
+ * Every export is audited once its rows are read: one rp_audit entry (action "export", the
+ * object, p's user id, request_id, and changes {"filter","q","sort","fields":[...],"rows",
+ * "truncated"}) is committed through the store's writer before this returns 0; an export that
+ * cannot be audited fails. When the setting RP_RECORDS_EXPORT_LIMIT_SETTING holds a limit and
+ * p's exports of the last hour plus this one exceed it, the entry is an "export.anomaly" (also
+ * with "limit" and "window_rows") and the result is RP_ERATELIMIT with res->retry_after_s.
+ *
+ * Blocks while the writer commits the audit entry; not for writer units. Errors: RP_ENOTFOUND
+ * (unknown object), RP_EINVAL (as rp_records_list), RP_EFORBIDDEN, RP_ERATELIMIT, store errors
+ * (RP_EBUSY, RP_EDB; a setting that is not an integer is RP_EINTERNAL). On error out holds
+ * nothing useful.
+ */
+int rp_records_export_csv(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                          const struct rp_export_query *eq, struct rp_arena *arena,
+                          struct rp_buf *out, struct rp_export_result *res, struct rp_error *err);
+
+/** A query of the audit log. Unset (NULL, false, 0) members do not filter. */
+struct rp_audit_query {
+    const char *actor;      /* user id */
+    const char *actions;    /* comma-separated list of actions, e.g. "export,export.anomaly" */
+    const char *object;     /* object name */
+    const char *record_id;  /* record id */
+    const char *request_id; /* request id */
+    bool has_since, has_until;
+    int64_t since, until; /* at >= since and at < until, epoch ms */
+    int64_t after;        /* entries with id > after */
+    int64_t before;       /* entries with id < before; 0: no bound */
+    size_t limit;         /* 1..RP_LIMIT_PAGE_MAX; 0: 100 */
+    bool ascending;       /* oldest first; newest first otherwise */
+};
+
+/**
+ * Writes {"data":[{"id","at","actor","action","object","record_id","changes","request_id"}...],
+ * "next":id|null}: audit entries matching aq, newest first (or oldest first), at most
+ * aq->limit. next is the id of the last entry when more match: pass it as before= (newest
+ * first) or after= (oldest first) for the following page. Only admins (and the system
+ * principal) may read the log: RP_EFORBIDDEN otherwise; RP_EINVAL for a bad action list or
+ * limit. The log is append-only: no interface changes or removes an entry.
+ */
+int rp_records_audit_list(struct rp_records *rs, const struct rp_principal *p,
+                          const struct rp_audit_query *aq, struct rp_arena *arena,
+                          struct rp_buf *out, struct rp_error *err);
+
 #endif

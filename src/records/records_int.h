@@ -45,4 +45,37 @@ struct rp_value rp_records_column_value(const struct rp_field *f, const struct r
 int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o,
                            struct rp_arena *arena, struct rp_error *err);
 
+/**
+ * A list query read to its end (or to max_rows) for bulk use such as export: the same policy
+ * condition, filter, search, sort and fields as rp_records_list, read page by page with keyset
+ * paging inside one read transaction, so every row comes from one snapshot.
+ */
+struct rp_records_scan {
+    enum rp_policy_action action; /* checked besides RP_ACT_READ, e.g. RP_ACT_EXPORT */
+    size_t max_rows;              /* stop after this many rows */
+    /*
+     * Called once the query is checked, before any row, with the object and the fields= flags by
+     * field index (NULL: all fields); may be NULL. Returns 0 to go on, 1 to stop, or a negative
+     * code.
+     */
+    int (*begin)(void *ctx, const struct rp_object *o, const bool *selected);
+    /*
+     * Called for each row in list order with its formulas computed; the row lives until the
+     * next page is read. Returns 0 to go on, 1 to stop, or a negative code.
+     */
+    int (*row)(void *ctx, const struct rp_row *row);
+    void *ctx;
+    /* outcome */
+    bool more; /* max_rows was reached with rows left */
+};
+
+/**
+ * Runs a scan of object for p. lq's filter, sort, fields, q and cursor apply; its limit and
+ * count do not. Errors as rp_records_list, or a callback's negative code. Parsed parts of the
+ * query live in arena; rows are read into a scratch arena released before returning.
+ */
+int rp_records_scan(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                    const struct rp_list_query *lq, struct rp_records_scan *scan,
+                    struct rp_arena *arena, struct rp_error *err);
+
 #endif

@@ -429,73 +429,146 @@ static int from_where_sql(const struct rp_meta *m, const struct rp_object *o,
     return 0;
 }
 
+/*
+ * A list query parsed and checked once, then read a page at a time: a list reads one page, a
+ * scan (export) reads pages until the rows end.
+ */
+struct read_plan {
+    struct rp_meta *m; /* referenced; released by whoever planned */
+    const struct rp_object *o;
+    struct sort_spec sort;
+    struct search srch, *search; /* search is &srch when q is given */
+    bool fts_drives;             /* the FTS index drives the query (see parse_search) */
+    bool *selected;              /* fields= flags by field index, or NULL for all */
+    struct rp_value *after;      /* keyset position after the last row read, or NULL */
+    int64_t now;
+};
+
+/* The object, and whether p may read it (and do action, unless that is reading). */
+static int plan_object(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                       enum rp_policy_action action, struct read_plan *plan, struct rp_error *err)
+{
+    int rc;
+
+    memset(plan, 0, sizeof(*plan));
+    plan->m = rp_meta_acquire(rs->meta);
+    plan->o = rp_meta_object(plan->m, object);
+    plan->now = rp_clock_now_ms(rs->clock);
+    if (!plan->o)
+        return rp_error_set(err, RP_ENOTFOUND, "object \"%s\" does not exist", object);
+    if ((rc = rp_policy_check(p, object, RP_ACT_READ, err)) < 0)
+        return rc;
+    if (action != RP_ACT_READ && (rc = rp_policy_check(p, object, action, err)) < 0)
+        return rc;
+    return 0;
+}
+
+/* Sort, fields, search and cursor of lq. */
+static int plan_query(struct read_plan *plan, const struct rp_list_query *lq, struct rp_arena *a,
+                      struct rp_error *err)
+{
+    const struct rp_object *o = plan->o;
+    int rc;
+
+    if ((rc = parse_sort(o, lq->sort, &plan->sort, err)) < 0 ||
+        (rc = rp_records_parse_fields(o, lq->fields, a, &plan->selected, err)) < 0)
+        return rc;
+    if (lq->q && *lq->q) {
+        if ((rc = parse_search(o, lq->q, a, &plan->srch, err)) < 0)
+            return rc;
+        plan->search = &plan->srch;
+        /* Without a sort of its own, a search lists newest first, read off the index. */
+        if (!lq->sort && plan->srch.phrase.len) {
+            plan->fts_drives = true;
+            plan->sort.keys[0].desc = true;
+            plan->sort.rowid_sql = "\"f\".rowid";
+        }
+    }
+    if (lq->cursor) {
+        plan->after = rp_arena_calloc(a, plan->sort.n, sizeof(*plan->after));
+        if ((rc = decode_cursor(&plan->sort, lq->cursor, a, plan->after, err)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * Reads up to limit + 1 rows after plan->after into rows (the extra row only tells that there
+ * are more) and computes the formulas of the first limit. Formulas are computed after the
+ * query has finished because they may query the same connection.
+ */
+static int read_page(struct rp_records *rs, struct rp_store_conn *c, const struct rp_principal *p,
+                     const struct read_plan *plan, const struct rp_list_query *lq, size_t limit,
+                     struct rp_arena *a, struct row_list *rows, struct rp_error *err)
+{
+    const struct rp_object *o = plan->o;
+    struct rp_sql q;
+    int rc;
+
+    *rows = (struct row_list){.o = o, .arena = a};
+    rp_sql_init(&q, a, rp_store_dialect(rs->store));
+    rp_sql_add(&q, "SELECT ");
+    rp_records_select_columns(o, &q);
+    if ((rc = from_where_sql(plan->m, o, p, lq, plan->search, plan->fts_drives, plan->now, &q, a,
+                             err)) < 0)
+        return rc;
+    if (plan->after)
+        keyset_sql(&plan->sort, plan->after, &q);
+    order_sql(&plan->sort, &q);
+    rp_sql_add(&q, " LIMIT ");
+    rp_sql_param(&q, rp_value_int((int64_t)limit + 1));
+    if ((rc = rp_store_query(c, &q, collect_row, rows, err)) < 0)
+        return rc;
+    if (has_formulas(o))
+        for (size_t i = 0; i < rows->n && i < limit; i++)
+            rp_records_compute_formulas(c, plan->m, &rows->rows[i], plan->now, a);
+    return 0;
+}
+
+/* The sort keys of row as keyset values (text copied into a), to read on after it. */
+static struct rp_value *row_keys(const struct sort_spec *s, const struct rp_row *row,
+                                 struct rp_arena *a)
+{
+    struct rp_value *vals = rp_arena_calloc(a, s->n, sizeof(*vals));
+
+    for (size_t i = 0; i < s->n; i++) {
+        vals[i] = s->keys[i].f ? row->values[s->keys[i].f->index] : rp_value_int(row->rowid);
+        if (vals[i].type == RP_V_TEXT)
+            vals[i].u.s.p = rp_arena_strndup(a, vals[i].u.s.p, vals[i].u.s.len);
+    }
+    return vals;
+}
+
 int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const char *object,
                     const struct rp_list_query *lq, struct rp_arena *a, struct rp_buf *out,
                     struct rp_error *err)
 {
-    struct rp_meta *m = rp_meta_acquire(rs->meta);
-    const struct rp_object *o = rp_meta_object(m, object);
     struct rp_store_conn *c = NULL;
-    struct sort_spec sort;
-    struct search srch, *search = NULL;
-    struct rp_value *after = NULL;
-    struct row_list rows = {.o = o, .arena = a};
-    bool *selected = NULL, fts_drives = false;
+    struct read_plan plan;
+    struct row_list rows;
     size_t limit = lq->limit ? lq->limit : RP_LIMIT_PAGE_DEFAULT;
-    int64_t now = rp_clock_now_ms(rs->clock), total = -1;
-    struct rp_sql q;
+    int64_t total = -1;
     int rc;
 
-    if (!o) {
-        rc = rp_error_set(err, RP_ENOTFOUND, "object \"%s\" does not exist", object);
-        goto out;
-    }
-    if ((rc = rp_policy_check(p, object, RP_ACT_READ, err)) < 0)
+    if ((rc = plan_object(rs, p, object, RP_ACT_READ, &plan, err)) < 0)
         goto out;
     if (limit > RP_LIMIT_PAGE_MAX) {
         rc = rp_error_field(err, RP_EINVAL, "limit", "out_of_range",
                             "parameter \"limit\" must be between 1 and %d", RP_LIMIT_PAGE_MAX);
         goto out;
     }
-    if ((rc = parse_sort(o, lq->sort, &sort, err)) < 0 ||
-        (rc = rp_records_parse_fields(o, lq->fields, a, &selected, err)) < 0)
+    if ((rc = plan_query(&plan, lq, a, err)) < 0)
         goto out;
-    if (lq->q && *lq->q) {
-        if ((rc = parse_search(o, lq->q, a, &srch, err)) < 0)
-            goto out;
-        search = &srch;
-        /* Without a sort of its own, a search lists newest first, read off the index. */
-        if (!lq->sort && srch.phrase.len) {
-            fts_drives = true;
-            sort.keys[0].desc = true;
-            sort.rowid_sql = "\"f\".rowid";
-        }
-    }
-    if (lq->cursor) {
-        after = rp_arena_calloc(a, sort.n, sizeof(*after));
-        if ((rc = decode_cursor(&sort, lq->cursor, a, after, err)) < 0)
-            goto out;
-    }
-
-    rp_sql_init(&q, a, rp_store_dialect(rs->store));
-    rp_sql_add(&q, "SELECT ");
-    rp_records_select_columns(o, &q);
-    if ((rc = from_where_sql(m, o, p, lq, search, fts_drives, now, &q, a, err)) < 0)
-        goto out;
-    if (after)
-        keyset_sql(&sort, after, &q);
-    order_sql(&sort, &q);
-    rp_sql_add(&q, " LIMIT ");
-    rp_sql_param(&q, rp_value_int((int64_t)limit + 1));
 
     c = rp_store_reader_acquire(rs->store);
-    if ((rc = rp_store_query(c, &q, collect_row, &rows, err)) < 0)
+    if ((rc = read_page(rs, c, p, &plan, lq, limit, a, &rows, err)) < 0)
         goto out;
     if (lq->count) {
         struct rp_sql cq;
         rp_sql_init(&cq, a, rp_store_dialect(rs->store));
         rp_sql_add(&cq, "SELECT count(*) FROM (SELECT 1");
-        if ((rc = from_where_sql(m, o, p, lq, search, fts_drives, now, &cq, a, err)) < 0)
+        if ((rc = from_where_sql(plan.m, plan.o, p, lq, plan.search, plan.fts_drives, plan.now, &cq,
+                                 a, err)) < 0)
             goto out;
         rp_sql_add(&cq, " LIMIT ");
         rp_sql_param(&cq, rp_value_int(RP_LIMIT_COUNT_EXACT + 1));
@@ -508,13 +581,11 @@ int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const c
     for (size_t i = 0; i < rows.n && i < limit; i++) {
         if (i)
             rp_buf_addc(out, ',');
-        if (has_formulas(o))
-            rp_records_compute_formulas(c, m, &rows.rows[i], now, a);
-        rp_records_row_json(&rows.rows[i], selected, out);
+        rp_records_row_json(&rows.rows[i], plan.selected, out);
     }
     rp_buf_adds(out, "],\"next_cursor\":");
     if (rows.n > limit) {
-        char *cur = encode_cursor(&sort, &rows.rows[limit - 1], a);
+        char *cur = encode_cursor(&plan.sort, &rows.rows[limit - 1], a);
         rp_buf_add_json_str(out, cur, strlen(cur));
     } else {
         rp_buf_adds(out, "null");
@@ -529,8 +600,75 @@ int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const c
              : 0;
 out:
     rp_store_reader_release(rs->store, c);
-    rp_meta_release(m);
+    rp_meta_release(plan.m);
     return rc;
+}
+
+/* Runs BEGIN or COMMIT on a read connection. */
+static int read_txn(struct rp_store_conn *c, const char *sql, struct rp_arena *a,
+                    struct rp_error *err)
+{
+    struct rp_sql q;
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, sql);
+    return rp_store_exec(c, &q, NULL, err);
+}
+
+int rp_records_scan(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                    const struct rp_list_query *lq, struct rp_records_scan *scan,
+                    struct rp_arena *a, struct rp_error *err)
+{
+    struct rp_store_conn *c = NULL;
+    struct read_plan plan;
+    struct rp_arena page; /* one page of rows at a time */
+    size_t left = scan->max_rows;
+    bool in_txn = false;
+    int rc;
+
+    scan->more = false;
+    rp_arena_init(&page);
+    if ((rc = plan_object(rs, p, object, scan->action, &plan, err)) < 0 ||
+        (rc = plan_query(&plan, lq, a, err)) < 0)
+        goto out;
+    if (scan->begin && (rc = scan->begin(scan->ctx, plan.o, plan.selected)) != 0)
+        goto out;
+    c = rp_store_reader_acquire(rs->store);
+    /* One read transaction: every page comes from the same snapshot of the database. */
+    if ((rc = read_txn(c, "BEGIN", a, err)) < 0)
+        goto out;
+    in_txn = true;
+    while (left > 0) {
+        size_t limit = left < RP_LIMIT_PAGE_MAX ? left : RP_LIMIT_PAGE_MAX, n;
+        struct row_list rows;
+
+        rp_arena_reset(&page);
+        if ((rc = read_page(rs, c, p, &plan, lq, limit, &page, &rows, err)) < 0)
+            goto out;
+        n = rows.n < limit ? rows.n : limit;
+        for (size_t i = 0; i < n; i++)
+            if ((rc = scan->row(scan->ctx, &rows.rows[i])) != 0)
+                goto out;
+        left -= n;
+        if (rows.n <= limit)
+            break; /* the last page */
+        if (left == 0) {
+            scan->more = true;
+            break;
+        }
+        plan.after = row_keys(&plan.sort, &rows.rows[limit - 1], a);
+    }
+    rc = 0;
+out:
+    if (in_txn) {
+        struct rp_error ignore;
+        rp_error_init(&ignore, a);
+        if (read_txn(c, "COMMIT", a, rc < 0 ? &ignore : err) < 0 && rc >= 0)
+            rc = err->code;
+    }
+    rp_store_reader_release(rs->store, c);
+    rp_arena_release(&page);
+    rp_meta_release(plan.m);
+    return rc > 0 ? 0 : rc;
 }
 
 int rp_records_get(struct rp_records *rs, const struct rp_principal *p, const char *object,

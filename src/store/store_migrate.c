@@ -40,6 +40,14 @@ static const char *const migrations[] = {
     /* 2: rows whose full-text entries are brought up to date once per commit group */
     "CREATE TABLE rp_fts_pending ("
     " seq INTEGER PRIMARY KEY, object TEXT NOT NULL, row INTEGER NOT NULL, old_doc TEXT);",
+    /* 3: runs of failed logins per username and client address (auth/auth_lockout.c) */
+    "CREATE TABLE rp_login_failure ("
+    " key TEXT PRIMARY KEY, failures INTEGER NOT NULL, last_at INTEGER NOT NULL,"
+    " locked_until INTEGER NOT NULL, forget_at INTEGER NOT NULL);"
+    "CREATE INDEX rp_login_failure_forget ON rp_login_failure(forget_at);",
+    /* 4: the audit log is queried by actor and action (exports per hour, GET /audit) */
+    "CREATE INDEX rp_audit_actor ON rp_audit(actor, action, at);"
+    "CREATE INDEX rp_audit_action ON rp_audit(action, id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -10,6 +10,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "base/arena.h"
+#include "base/limits.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -230,7 +231,7 @@ int rp_store_query(struct rp_store_conn *c, const struct rp_sql *q, rp_store_row
                    struct rp_error *err)
 {
     sqlite3_stmt *st = NULL;
-    struct rp_value cols[128];
+    struct rp_value cols[RP_LIMIT_FIELDS_PER_RECORD + 16]; /* a row of the widest object */
     int rc;
 
     if (rp_sql_error(q))
@@ -255,8 +256,10 @@ int rp_store_query(struct rp_store_conn *c, const struct rp_sql *q, rp_store_row
         if (!fn)
             continue;
         n = sqlite3_column_count(st);
-        if (n > (int)(sizeof(cols) / sizeof(cols[0])))
-            n = (int)(sizeof(cols) / sizeof(cols[0]));
+        if (n > (int)(sizeof(cols) / sizeof(cols[0]))) {
+            rc = rp_error_set(err, RP_EINTERNAL, "a query returned more columns than a record has");
+            break;
+        }
         for (int i = 0; i < n; i++) {
             switch (sqlite3_column_type(st, i)) {
             case SQLITE_INTEGER:

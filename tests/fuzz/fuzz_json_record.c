@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rp_error_init(&err, &a);
     body = rp_json_parse_arena(&a, (const char *)data, size, RP_LIMIT_BODY_BYTES, &err);
     if (body && json_is_object(body)) {
-        json_object_foreach(body, key, v) {
+        json_object_foreach(body, key, v)
+        {
             const struct rp_field *f = rp_meta_field(object, key);
             struct rp_value out;
             if (f)
