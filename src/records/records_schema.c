@@ -240,10 +240,39 @@ static int fts_flush(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     return rc;
 }
 
+/*
+ * Indexes this module created (named "<object>__...") that the metadata no longer asks for,
+ * e.g. after an index changed shape, are dropped: they cost every write and hold no data.
+ */
+static int drop_stale_indexes(struct rp_store_conn *c, const struct rp_object *o,
+                              const struct name_list *expected, struct rp_buf *b,
+                              struct rp_arena *a, struct rp_error *err)
+{
+    struct name_list have = {.a = a};
+    size_t plen = strlen(o->name);
+    struct rp_sql q;
+    int rc;
+
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ");
+    rp_sql_param(&q, rp_value_cstr(o->name));
+    rc = rp_store_query(c, &q, name_row, &have, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < have.n; i++) {
+        const char *n = have.names[i];
+        if (strncmp(n, o->name, plen) != 0 || strncmp(n + plen, "__", 2) != 0 ||
+            has_name(expected, n))
+            continue;
+        rp_buf_addf(b, "DROP INDEX IF EXISTS \"%s\";", n);
+    }
+    return 0;
+}
+
 int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o, struct rp_arena *a,
                            struct rp_error *err)
 {
-    struct name_list cols = {.a = a};
+    struct name_list cols = {.a = a}, expected = {.a = a};
     struct rp_buf b;
     struct rp_sql q;
     int rc;
@@ -281,24 +310,32 @@ int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o, s
     }
     for (size_t i = 0; i < o->nfields; i++) {
         const struct rp_field *f = &o->fields[i];
-        if (!is_stored(f))
+        const char *name;
+        if (!is_stored(f) || !(f->unique || f->indexed))
             continue;
-        if (f->unique)
+        if (f->unique) {
+            name = rp_arena_sprintf(a, "%s__%s__uq", o->name, f->name);
             rp_buf_addf(&b,
-                        "CREATE UNIQUE INDEX IF NOT EXISTS \"%s__%s__uq\" ON \"%s\"(\"%s\")"
+                        "CREATE UNIQUE INDEX IF NOT EXISTS \"%s\" ON \"%s\"(\"%s\")"
                         " WHERE \"deleted_at\" IS NULL;",
-                        o->name, f->name, o->name, f->name);
-        else if (f->indexed &&
-                 (strcmp(f->name, "created_at") == 0 || strcmp(f->name, "updated_at") == 0))
-            rp_buf_addf(&b, "CREATE INDEX IF NOT EXISTS \"%s__%s\" ON \"%s\"(\"%s\");", o->name,
-                        f->name, o->name, f->name);
-        else if (f->indexed)
+                        name, o->name, f->name);
+        } else if (strcmp(f->name, "created_at") == 0 || strcmp(f->name, "updated_at") == 0) {
+            name = rp_arena_sprintf(a, "%s__%s", o->name, f->name);
+            rp_buf_addf(&b, "CREATE INDEX IF NOT EXISTS \"%s\" ON \"%s\"(\"%s\");", name, o->name,
+                        f->name);
+        } else {
             /* (field, created_at, rowid): a filter on the field sorted by recency is one walk. */
-            rp_buf_addf(
-                &b,
-                "CREATE INDEX IF NOT EXISTS \"%s__%s__recent\" ON \"%s\"(\"%s\", \"created_at\");",
-                o->name, f->name, o->name, f->name);
+            name = rp_arena_sprintf(a, "%s__%s__recent", o->name, f->name);
+            rp_buf_addf(&b, "CREATE INDEX IF NOT EXISTS \"%s\" ON \"%s\"(\"%s\", \"created_at\");",
+                        name, o->name, f->name);
+        }
+        expected.names = rp_arena_realloc(a, expected.names, expected.n * sizeof(char *),
+                                          (expected.n + 1) * sizeof(char *));
+        expected.names[expected.n++] = (char *)name;
     }
+    rc = drop_stale_indexes(c, o, &expected, &b, a, err);
+    if (rc < 0)
+        return rc;
     if (b.len) {
         rc = run(c, &b, err);
         if (rc < 0)

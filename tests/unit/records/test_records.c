@@ -197,6 +197,47 @@ static void test_concurrent_definitions(void **state)
                      201);
 }
 
+static int make_stale_index(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    (void)ctx;
+    return rp_store_exec_script(c, "CREATE INDEX \"account__name\" ON \"account\"(\"name\")", err);
+}
+
+static int count_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    *(int64_t *)ctx = n ? cols[0].u.i : -1;
+    return 1;
+}
+
+/* Schema sync drops indexes it made that the metadata no longer asks for, and keeps the rest. */
+static void test_sync_drops_stale_indexes(void **state)
+{
+    struct rp_test_app *t = *state;
+    struct rp_arena a;
+    struct rp_error err;
+    struct rp_meta *m = NULL;
+    struct rp_store_conn *c;
+    struct rp_sql q;
+    int64_t stale = -1, kept = -1;
+
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    assert_int_equal(rp_store_write(t->app->store, make_stale_index, NULL, &err), 0);
+    assert_int_equal(rp_records_load_metadata(t->app->store, &t->app->clock, &m, &err), 0);
+    rp_meta_release(m);
+    c = rp_store_reader_acquire(t->app->store);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT count(*) FROM sqlite_master WHERE name = 'account__name'");
+    assert_int_equal(rp_store_query(c, &q, count_row, &stale, &err), 0);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT count(*) FROM sqlite_master WHERE name = 'account__name__recent'");
+    assert_int_equal(rp_store_query(c, &q, count_row, &kept, &err), 0);
+    rp_store_reader_release(t->app->store, c);
+    assert_int_equal(stale, 0);
+    assert_int_equal(kept, 1);
+    rp_arena_release(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +246,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_of_1000, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_batch_over_limit, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_drops_stale_indexes, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_definitions, rp_test_app_setup,
                                         rp_test_app_teardown),
