@@ -281,6 +281,50 @@ static void object_paths(json_t *paths, const struct rp_object *o)
                   op("Up to 1,000 operations, atomic or per item", id, NULL,
                      json_pack("{ss}", "type", "object"), "200",
                      json_response("per-item results", json_pack("{ss}", "type", "object")))));
+    snprintf(p, sizeof(p), "/api/v1/records/%s/export", o->name);
+    snprintf(id, sizeof(id), "export_%s", o->name);
+    json_object_set_new(
+        paths, p,
+        json_pack(
+            "{so}", "get",
+            op("Export the visible rows as CSV (audited)", id,
+               json_pack("[oooooo]", qparam("format", "string", "csv"),
+                         qparam("filter", "string", "expression"),
+                         qparam("sort", "string", "fields"), qparam("fields", "string", "columns"),
+                         qparam("q", "string", "full-text search"),
+                         qparam("label", "string", "en or zh column headers")),
+               NULL, "200",
+               json_pack("{ss s{s{s{ss}}}}", "description", "CSV", "content", "text/csv", "schema",
+                         "type", "string"))));
+}
+
+/* The routes that are the same for every installation. */
+static void fixed_paths(json_t *paths)
+{
+    static const struct {
+        const char *path, *method, *summary, *id;
+    } routes[] = {
+        {"/api/v1/auth/login", "post", "Log in: a bearer token, or a session cookie", "login"},
+        {"/api/v1/auth/logout", "post", "Revoke the token or session used", "logout"},
+        {"/api/v1/auth/me", "get", "The caller", "me"},
+        {"/api/v1/auth/tokens", "post", "Create a named API token (shown once)", "token_create"},
+        {"/api/v1/auth/sessions", "get", "The caller's sessions and tokens", "sessions"},
+        {"/api/v1/auth/sessions/{id}", "delete", "Revoke a session or token", "session_revoke"},
+        {"/api/v1/audit", "get", "The audit log (administrators)", "audit"},
+        {"/api/v1/meta/objects", "get", "Objects and their fields", "meta_objects"},
+        {"/api/v1/meta/objects/{object}", "get", "One object", "meta_object"},
+        {"/api/v1/meta/objects/{object}/fields", "post", "Add a custom field", "meta_field"},
+    };
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        json_t *item = json_object_get(paths, routes[i].path);
+        if (!item) {
+            item = json_object();
+            json_object_set_new(paths, routes[i].path, item);
+        }
+        json_object_set_new(item, routes[i].method,
+                            op(routes[i].summary, routes[i].id, NULL, NULL, "200",
+                               json_response("ok", json_pack("{ss}", "type", "object"))));
+    }
 }
 
 static int h_openapi(struct rp_http_req *req, struct rp_http_resp *resp)
@@ -300,6 +344,7 @@ static int h_openapi(struct rp_http_req *req, struct rp_http_resp *resp)
                                   "properties", "type", "type", "string", "title", "type", "string",
                                   "status", "type", "integer", "code", "type", "string", "detail",
                                   "type", "string", "errors", "type", "array"));
+    fixed_paths(paths);
     json_object_set_new(
         paths, "/api/v1/changes",
         json_pack("{so}", "get",
