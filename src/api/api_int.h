@@ -45,6 +45,7 @@ void api_register_auth(struct rp_http_router *r);
 void api_register_meta(struct rp_http_router *r);
 void api_register_system(struct rp_http_router *r);
 void api_register_audit(struct rp_http_router *r);
+void api_register_privacy(struct rp_http_router *r);
 /** The authentication middleware. */
 int api_authenticate(struct rp_http_req *req, struct rp_http_resp *resp);
 

@@ -108,6 +108,41 @@ static int h_changes(struct rp_http_req *req, struct rp_http_resp *resp)
                               rp_http_query(req, "objects"), &req->arena, &resp->body, &req->err);
 }
 
+/*
+ * POST .../{id}/reveal: the clear values of sensitive fields, audited. The body
+ * {"fields": [...]} is optional; without one every sensitive field is revealed.
+ */
+static int h_reveal(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    struct rp_api *api = api_of(req);
+    const json_t *fields = NULL, *v;
+    json_t *body;
+    const char *key;
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    if (req->body && req->body_len > 0) {
+        if (!(body = api_body_json(req)))
+            return req->err.code;
+        if (!json_is_object(body))
+            return rp_error_set(&req->err, RP_EINVAL,
+                                "the body is an object: {\"fields\": [\"name\", ...]}");
+        json_object_foreach(body, key, v)
+        {
+            if (strcmp(key, "fields") != 0)
+                return rp_error_field(&req->err, RP_EINVAL, key, "unknown_field",
+                                      "unknown key \"%s\" in reveal request", key);
+        }
+        if (!(fields = json_object_get(body, "fields")))
+            return rp_error_field(&req->err, RP_EINVAL, "fields", "required",
+                                  "\"fields\" is required in a reveal request body");
+    }
+    return rp_records_reveal(api->records, principal_of(req), req->params[0], req->params[1],
+                             fields, req->request_id[0] ? req->request_id : NULL, &req->arena,
+                             &resp->body, &req->err);
+}
+
 /* ---- writes ---- */
 
 struct write_call {
@@ -454,6 +489,7 @@ void api_register_records(struct rp_http_router *r)
     rp_http_route(r, RP_HTTP_DELETE, "/api/v1/records/{object}/{id}", 0, h_delete);
     rp_http_route(r, RP_HTTP_POST, "/api/v1/records/{object}/{id}/restore", 0, h_restore);
     rp_http_route(r, RP_HTTP_GET, "/api/v1/records/{object}/{id}/history", 0, h_history);
+    rp_http_route(r, RP_HTTP_POST, "/api/v1/records/{object}/{id}/reveal", J, h_reveal);
     rp_http_route(r, RP_HTTP_PUT, "/api/v1/records/{object}/by/{field}/{value}", J, h_upsert);
     rp_http_route(r, RP_HTTP_GET, "/api/v1/changes", 0, h_changes);
 }

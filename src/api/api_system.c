@@ -259,6 +259,13 @@ static void object_paths(json_t *paths, const struct rp_object *o)
                         json_pack("{s[o]so}", "parameters", pparam("id"), "post",
                                   op("Undelete", id, NULL, NULL, "200",
                                      json_response("restored", ref("schemas", o->name)))));
+    snprintf(p, sizeof(p), "/api/v1/records/%s/{id}/reveal", o->name);
+    snprintf(id, sizeof(id), "reveal_%s", o->name);
+    json_object_set_new(
+        paths, p,
+        json_pack("{s[o]so}", "parameters", pparam("id"), "post",
+                  op("Sensitive fields in clear (audited)", id, NULL, NULL, "200",
+                     json_response("clear values", json_pack("{ss}", "type", "object")))));
     snprintf(p, sizeof(p), "/api/v1/records/%s/{id}/history", o->name);
     snprintf(id, sizeof(id), "history_%s", o->name);
     json_object_set_new(

@@ -456,8 +456,9 @@ void rp_meta_object_to_json(const struct rp_object *o, struct rp_buf *out)
     rp_buf_add_json_str(out, o->name, strlen(o->name));
     label_json(out, "label", &o->label);
     label_json(out, "plural", &o->plural);
-    rp_buf_addf(out, ",\"owned\":%s,\"custom\":%s,\"fields\":[", o->owned ? "true" : "false",
-                o->custom ? "true" : "false");
+    rp_buf_addf(out, ",\"owned\":%s,\"custom\":%s,\"append_only\":%s,\"fields\":[",
+                o->owned ? "true" : "false", o->custom ? "true" : "false",
+                o->append_only ? "true" : "false");
     for (size_t i = 0; i < o->nfields; i++) {
         if (i)
             rp_buf_addc(out, ',');

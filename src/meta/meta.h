@@ -112,6 +112,7 @@ struct rp_object {
     struct rp_label plural;
     bool owned;
     bool custom;
+    bool append_only; /* a ledger: records are created, never updated, deleted or restored */
     struct rp_field *fields;
     size_t nfields;
     const struct rp_rule *rules;

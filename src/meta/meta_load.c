@@ -361,7 +361,7 @@ static int load_rule(struct builder *b, struct build_object *bo, const json_t *j
 
 static int load_object(struct builder *b, const json_t *j, bool custom)
 {
-    static const char *const keys[] = {"name",   "label",  "plural", "owned",
+    static const char *const keys[] = {"name",   "label",  "plural", "owned", "append_only",
                                        "search", "fields", "rules",  NULL};
     struct build_object *bo;
     const char *name;
@@ -386,6 +386,7 @@ static int load_object(struct builder *b, const json_t *j, bool custom)
     bo->o.name = rp_arena_strdup(b->a, name);
     bo->o.custom = custom;
     bo->o.owned = json_object_get(j, "owned") ? get_bool(j, "owned") : true;
+    bo->o.append_only = get_bool(j, "append_only");
     if (get_label(b, j, "label", bo->o.name, &bo->o.label, what) < 0 ||
         get_label(b, j, "plural", bo->o.label.en, &bo->o.plural, what) < 0)
         return b->err->code;

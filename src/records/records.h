@@ -258,4 +258,35 @@ int rp_records_audit_list(struct rp_records *rs, const struct rp_principal *p,
                           const struct rp_audit_query *aq, struct rp_arena *arena,
                           struct rp_buf *out, struct rp_error *err);
 
+/* ---- masking and reveal (records_mask.c) ---- */
+
+/**
+ * Sets *out to in as shown to a caller who may not see field f in clear (a sensitive field
+ * without the reveal permission). Rules by field type: phone keeps the first 3 and last 4 digits
+ * and masks the digits between with '*', keeping every other character and a leading
+ * "+<country code>" followed by a separator ("13800138000" -> "138****8000", "+86 138 0013 8000"
+ * -> "+86 138 **** 8000"; fewer than 8 digits: all masked); email masks the local part as text
+ * and keeps "@domain" ("wang.lei@xingyun.cn" -> "w***@xingyun.cn"); date and datetime become
+ * "****-**-**"; text and url keep the first code point and add "***" (1 or 2 code points: "*",
+ * "**"); any other value becomes "****". Null stays null, "" stays "". UTF-8 safe: code points
+ * are counted and never split; invalid UTF-8 becomes "****". Borrows f and in; masked text is
+ * arena memory (or static). Never fails.
+ */
+void rp_records_mask_value(const struct rp_field *f, const struct rp_value *in,
+                           struct rp_arena *arena, struct rp_value *out);
+
+/**
+ * Writes {"id":...,"fields":{"name":value,...}}: the clear values of the sensitive fields named
+ * in fields (a JSON array of names; NULL: every sensitive field of the object) of one live
+ * record, in field order, and writes an audit entry (action "reveal", the field names, never
+ * the values) in the same writer transaction. Blocks while the writer commits; not for writer
+ * units. Errors: RP_ENOTFOUND (unknown object, or a record that is missing, deleted or
+ * invisible), RP_EFORBIDDEN (p lacks the reveal permission: admins and the system principal
+ * hold it until permission sets exist), RP_EINVAL (fields not a non-empty array of names, or a
+ * name unknown or not sensitive), store errors. request_id may be NULL.
+ */
+int rp_records_reveal(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                      const char *id, const json_t *fields, const char *request_id,
+                      struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
+
 #endif

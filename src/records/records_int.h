@@ -33,8 +33,25 @@ int rp_records_fetch(struct rp_store_conn *c, const struct rp_principal *p,
 /** Computes formula fields of row in memory (reading dotted paths through c). */
 void rp_records_compute_formulas(struct rp_store_conn *c, const struct rp_meta *m,
                                  struct rp_row *row, int64_t now_ms, struct rp_arena *arena);
-/** Writes a row as JSON. selected (may be NULL = all) flags fields by index. */
-void rp_records_row_json(const struct rp_row *row, const bool *selected, struct rp_buf *out);
+/**
+ * Writes a row as JSON. selected (may be NULL = all) flags fields by index. Sensitive fields are
+ * masked unless p may reveal them (p NULL: masked); masked text lives in arena.
+ */
+void rp_records_row_json(const struct rp_row *row, const bool *selected,
+                         const struct rp_principal *p, struct rp_arena *arena, struct rp_buf *out);
+/** True if p sees field f masked: f is sensitive and p lacks the reveal permission. */
+bool rp_records_masked(const struct rp_principal *p, const struct rp_field *f);
+/** True if p lacks the reveal permission, so sensitive fields are masked for it. */
+bool rp_records_masks_any(const struct rp_principal *p);
+/**
+ * Appends the changes JSON of an audit entry or change event (as the write path stores it) for
+ * p: values of o's sensitive fields masked when p may not reveal them. NULL or empty changes
+ * give {}; so does text that cannot be read, or an object o that no longer exists (NULL), when
+ * masking applies. Masked text lives in arena.
+ */
+void rp_records_changes_json(const struct rp_principal *p, const struct rp_object *o,
+                             const char *changes, size_t len, struct rp_arena *arena,
+                             struct rp_buf *out);
 /** Parses a fields= list into flags by index; id is always selected. */
 int rp_records_parse_fields(const struct rp_object *o, const char *fields, struct rp_arena *arena,
                             bool **selected, struct rp_error *err);

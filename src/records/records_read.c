@@ -581,7 +581,7 @@ int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const c
     for (size_t i = 0; i < rows.n && i < limit; i++) {
         if (i)
             rp_buf_addc(out, ',');
-        rp_records_row_json(&rows.rows[i], plan.selected, out);
+        rp_records_row_json(&rows.rows[i], plan.selected, p, a, out);
     }
     rp_buf_adds(out, "],\"next_cursor\":");
     if (rows.n > limit) {
@@ -697,7 +697,7 @@ int rp_records_get(struct rp_records *rs, const struct rp_principal *p, const ch
         goto out;
     }
     rp_records_compute_formulas(c, m, &row, rp_clock_now_ms(rs->clock), a);
-    rp_records_row_json(&row, selected, out);
+    rp_records_row_json(&row, selected, p, a, out);
     *version = row.values[1].u.i;
 out:
     rp_store_reader_release(rs->store, c);
@@ -711,7 +711,11 @@ struct log_out {
     struct rp_buf *out;
     size_t n;
     int64_t last;
-    bool feed; /* change feed rows (with object and id) or history rows */
+    bool feed;                    /* change feed rows (with object and id) or history rows */
+    const struct rp_principal *p; /* the reader: sensitive values masked for it */
+    const struct rp_meta *m;      /* the change feed: objects by name */
+    const struct rp_object *o;    /* history: the record's object */
+    struct rp_arena *arena;       /* masked values */
 };
 
 static void add_text_or_null(struct rp_buf *out, const struct rp_value *v)
@@ -720,14 +724,6 @@ static void add_text_or_null(struct rp_buf *out, const struct rp_value *v)
         rp_buf_add_json_str(out, v->u.s.p, v->u.s.len);
     else
         rp_buf_adds(out, "null");
-}
-
-static void add_raw_json_or_null(struct rp_buf *out, const struct rp_value *v)
-{
-    if (v->type == RP_V_TEXT && v->u.s.len)
-        rp_buf_add(out, v->u.s.p, v->u.s.len); /* written by the write path as JSON */
-    else
-        rp_buf_adds(out, "{}");
 }
 
 static int log_row(void *vctx, const struct rp_value *cols, size_t ncols)
@@ -758,7 +754,18 @@ static int log_row(void *vctx, const struct rp_value *cols, size_t ncols)
     rp_buf_adds(lo->out, ",\"actor\":");
     add_text_or_null(lo->out, &cols[5]);
     rp_buf_adds(lo->out, ",\"changes\":");
-    add_raw_json_or_null(lo->out, &cols[6]);
+    if (cols[6].type == RP_V_TEXT) {
+        /* Written by the write path as JSON; sensitive values masked for this reader. */
+        const struct rp_object *o = lo->o;
+        if (lo->feed && rp_records_masks_any(lo->p))
+            o = cols[2].type == RP_V_TEXT
+                    ? rp_meta_object(lo->m,
+                                     rp_arena_strndup(lo->arena, cols[2].u.s.p, cols[2].u.s.len))
+                    : NULL;
+        rp_records_changes_json(lo->p, o, cols[6].u.s.p, cols[6].u.s.len, lo->arena, lo->out);
+    } else {
+        rp_buf_adds(lo->out, "{}");
+    }
     rp_buf_addc(lo->out, '}');
     return 0;
 }
@@ -770,7 +777,7 @@ int rp_records_history(struct rp_records *rs, const struct rp_principal *p, cons
     struct rp_meta *m = rp_meta_acquire(rs->meta);
     const struct rp_object *o = rp_meta_object(m, object);
     struct rp_store_conn *c = NULL;
-    struct log_out lo = {.out = out, .last = after};
+    struct log_out lo = {.out = out, .last = after, .p = p, .m = m, .o = o, .arena = a};
     struct rp_row row;
     struct rp_sql q;
     int rc;
@@ -811,7 +818,7 @@ int rp_records_changes(struct rp_records *rs, const struct rp_principal *p, int6
 {
     struct rp_meta *m = rp_meta_acquire(rs->meta);
     struct rp_store_conn *c = NULL;
-    struct log_out lo = {.out = out, .last = after, .feed = true};
+    struct log_out lo = {.out = out, .last = after, .feed = true, .p = p, .m = m, .arena = a};
     struct rp_sql q;
     int rc;
 

@@ -1,7 +1,8 @@
 /*
  * Rows: reading an object's columns, converting stored integers back to
  * money, dates, datetimes and booleans, computing formulas in memory and
- * writing a record as JSON.
+ * writing a record as JSON (sensitive fields masked for callers who may not
+ * reveal them: records_mask.c).
  */
 #include "records/records_int.h"
 #include "base/limits.h"
@@ -220,7 +221,8 @@ int rp_records_parse_fields(const struct rp_object *o, const char *fields, struc
     return 0;
 }
 
-void rp_records_row_json(const struct rp_row *row, const bool *selected, struct rp_buf *out)
+void rp_records_row_json(const struct rp_row *row, const bool *selected,
+                         const struct rp_principal *p, struct rp_arena *arena, struct rp_buf *out)
 {
     const struct rp_object *o = row->object;
     bool first = true;
@@ -237,10 +239,15 @@ void rp_records_row_json(const struct rp_row *row, const bool *selected, struct 
         rp_buf_addc(out, '"');
         rp_buf_adds(out, f->name);
         rp_buf_adds(out, "\":");
-        if (f->type == RP_F_MULTI_PICKLIST && v->type == RP_V_TEXT)
+        if (rp_records_masked(p, f)) {
+            struct rp_value masked;
+            rp_records_mask_value(f, v, arena, &masked);
+            rp_value_to_json(out, &masked);
+        } else if (f->type == RP_F_MULTI_PICKLIST && v->type == RP_V_TEXT) {
             rp_buf_add(out, v->u.s.p, v->u.s.len); /* stored as a canonical JSON array */
-        else
+        } else {
             rp_value_to_json(out, v);
+        }
     }
     if (row->deleted_at) {
         rp_buf_adds(out, ",\"deleted_at\":");

@@ -137,6 +137,17 @@ static int prepare_upsert_key(struct rp_write_request *wr, struct rp_write *w)
     return 0;
 }
 
+/*
+ * Ledgers such as consent keep every entry as it was written: a change of mind is a new entry,
+ * so the history a regulator asks for is the table itself.
+ */
+static int append_only_error(const struct rp_object *o, struct rp_error *err)
+{
+    return rp_error_set(err, RP_EMETHOD,
+                        "%s records are append-only: record a new grant or withdrawal instead",
+                        o->name);
+}
+
 static int prepare_one(struct rp_write_request *wr, struct rp_write *w)
 {
     const struct rp_object *o = wr->_object;
@@ -151,6 +162,8 @@ static int prepare_one(struct rp_write_request *wr, struct rp_write *w)
     w->_set = rp_arena_calloc(wr->arena, o->nfields, sizeof(*w->_set));
     if ((rc = rp_policy_check(wr->principal, o->name, act, &w->err)) < 0)
         return rc;
+    if (o->append_only && w->op != RP_WRITE_CREATE && w->op != RP_WRITE_UPSERT)
+        return append_only_error(o, &w->err);
     if (w->op == RP_WRITE_UPSERT &&
         (rc = rp_policy_check(wr->principal, o->name, RP_ACT_CREATE, &w->err)) < 0)
         return rc;
@@ -403,7 +416,7 @@ static int read_back(struct rp_store_conn *c, struct rp_write_request *wr, struc
         return rc;
     rp_records_compute_formulas(c, wr->_meta, &row, now, wr->arena);
     rp_buf_reset(&w->body);
-    rp_records_row_json(&row, NULL, &w->body);
+    rp_records_row_json(&row, NULL, wr->principal, wr->arena, &w->body);
     w->version = row.values[1].u.i;
     snprintf(w->new_id, sizeof(w->new_id), "%s", id);
     return 0;
@@ -571,6 +584,8 @@ static int apply_upsert(struct rp_store_conn *c, struct rp_write_request *wr, st
         return rc;
     if (!id[0])
         return apply_insert(c, wr, w, now);
+    if (wr->_object->append_only)
+        return append_only_error(wr->_object, &w->err);
     /* An update must not reset fields the body did not name to their defaults. */
     for (size_t i = 0; i < wr->_object->nfields; i++)
         if (w->_set[i] && !json_object_get(w->data, wr->_object->fields[i].name) && i != f->index)
