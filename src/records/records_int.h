@@ -30,9 +30,11 @@ void rp_records_decode_row(const struct rp_object *o, const struct rp_value *col
 int rp_records_fetch(struct rp_store_conn *c, const struct rp_principal *p,
                      const struct rp_object *o, const char *id, struct rp_arena *arena,
                      struct rp_row *row, struct rp_error *err);
-/** Computes formula fields of row in memory (reading dotted paths through c). */
+/** Computes the formula fields of rows (all of one object) in memory, parsing each formula
+ *  once; dotted paths are read through c. */
 void rp_records_compute_formulas(struct rp_store_conn *c, const struct rp_meta *m,
-                                 struct rp_row *row, int64_t now_ms, struct rp_arena *arena);
+                                 struct rp_row *rows, size_t nrows, int64_t now_ms,
+                                 struct rp_arena *arena);
 /**
  * Writes a row as JSON. selected (may be NULL = all) flags fields by index. Sensitive fields are
  * masked unless p may reveal them (p NULL: masked); masked text lives in arena.

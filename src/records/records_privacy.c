@@ -394,7 +394,7 @@ int rp_records_subject_export(struct rp_records *rs, const struct rp_principal *
     /* A soft-deleted contact is still held, so it is still exported. */
     if ((rc = rp_records_fetch(c, p, contact, contact_id, a, &row, err)) < 0)
         goto out;
-    rp_records_compute_formulas(c, m, &row, now, a);
+    rp_records_compute_formulas(c, m, &row, 1, now, a);
     rp_buf_adds(out, "{\"subject\":{\"object\":\"contact\",\"id\":");
     rp_buf_add_json_str(out, contact_id, strlen(contact_id));
     rp_buf_adds(out, "},\"generated_at\":");
@@ -419,10 +419,10 @@ int rp_records_subject_export(struct rp_records *rs, const struct rp_principal *
             rp_buf_adds(out, ",\"field\":");
             rp_buf_add_json_str(out, f->name, strlen(f->name));
             rp_buf_adds(out, ",\"records\":[");
+            rp_records_compute_formulas(c, m, rows.rows, rows.n, now, a);
             for (size_t r = 0; r < rows.n; r++) {
                 if (r)
                     rp_buf_addc(out, ',');
-                rp_records_compute_formulas(c, m, &rows.rows[r], now, a);
                 row_json(&rows.rows[r], p, a, out);
             }
             rp_buf_adds(out, "]}");

@@ -385,14 +385,6 @@ static int count_row(void *vctx, const struct rp_value *cols, size_t ncols)
     return 1;
 }
 
-static bool has_formulas(const struct rp_object *o)
-{
-    for (size_t i = 0; i < o->nfields; i++)
-        if (o->fields[i].type == RP_F_FORMULA)
-            return true;
-    return false;
-}
-
 /* FROM and WHERE, shared by the page query and the count query. */
 static int from_where_sql(const struct rp_meta *m, const struct rp_object *o,
                           const struct rp_principal *p, const struct rp_list_query *lq,
@@ -519,9 +511,8 @@ static int read_page(struct rp_records *rs, struct rp_store_conn *c, const struc
     rp_sql_param(&q, rp_value_int((int64_t)limit + 1));
     if ((rc = rp_store_query(c, &q, collect_row, rows, err)) < 0)
         return rc;
-    if (has_formulas(o))
-        for (size_t i = 0; i < rows->n && i < limit; i++)
-            rp_records_compute_formulas(c, plan->m, &rows->rows[i], plan->now, a);
+    rp_records_compute_formulas(c, plan->m, rows->rows, rows->n < limit ? rows->n : limit,
+                                plan->now, a);
     return 0;
 }
 
@@ -696,7 +687,7 @@ int rp_records_get(struct rp_records *rs, const struct rp_principal *p, const ch
         rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", o->name, id);
         goto out;
     }
-    rp_records_compute_formulas(c, m, &row, rp_clock_now_ms(rs->clock), a);
+    rp_records_compute_formulas(c, m, &row, 1, rp_clock_now_ms(rs->clock), a);
     rp_records_row_json(&row, selected, p, a, out);
     *version = row.values[1].u.i;
 out:

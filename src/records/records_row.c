@@ -151,35 +151,48 @@ static int formula_get(void *vctx, const char *path, struct rp_value *out)
     return rp_store_query(ctx->c, &q, one_value_row, &ov, &err) < 0 ? err.code : 0;
 }
 
-void rp_records_compute_formulas(struct rp_store_conn *c, const struct rp_meta *m,
-                                 struct rp_row *row, int64_t now_ms, struct rp_arena *arena)
+/* A formula's value converted to the field's declared result type. */
+static struct rp_value formula_result(const struct rp_field *f, struct rp_value v)
 {
-    struct formula_ctx ctx = {.c = c, .m = m, .row = row, .arena = arena};
-    const struct rp_object *o = row->object;
+    if (f->vtype == RP_V_NUM && v.type == RP_V_INT)
+        return rp_value_num((double)v.u.i);
+    if (f->vtype == RP_V_NUM && v.type == RP_V_MONEY)
+        return rp_value_num((double)v.u.i / RP_MONEY_SCALE);
+    if (f->vtype == RP_V_MONEY && v.type == RP_V_NUM)
+        return isfinite(v.u.d) && fabs(v.u.d) < 9e14
+                   ? rp_value_typed_int(RP_V_MONEY, (int64_t)llround(v.u.d * RP_MONEY_SCALE))
+                   : rp_value_null();
+    if (f->vtype == RP_V_MONEY && v.type == RP_V_INT)
+        return rp_value_typed_int(RP_V_MONEY, v.u.i * RP_MONEY_SCALE);
+    return v;
+}
 
+void rp_records_compute_formulas(struct rp_store_conn *c, const struct rp_meta *m,
+                                 struct rp_row *rows, size_t nrows, int64_t now_ms,
+                                 struct rp_arena *arena)
+{
+    const struct rp_object *o;
+
+    if (nrows == 0)
+        return;
+    o = rows[0].object;
     for (size_t i = 0; i < o->nfields; i++) {
         const struct rp_field *f = &o->fields[i];
         struct rp_error err;
-        struct rp_value v;
         struct rp_expr *e;
         if (f->type != RP_F_FORMULA || !f->formula_expr)
             continue;
         rp_error_init(&err, arena);
-        /* Parsed with the reader's clock so that today() in a formula is today. */
-        if (rp_meta_parse_expr(m, o, f->formula, strlen(f->formula), now_ms, arena, &e, &err) < 0 ||
-            rp_expr_eval(e, formula_get, &ctx, arena, &v, &err) < 0)
-            v = rp_value_null();
-        if (f->vtype == RP_V_NUM && v.type == RP_V_INT)
-            v = rp_value_num((double)v.u.i);
-        else if (f->vtype == RP_V_NUM && v.type == RP_V_MONEY)
-            v = rp_value_num((double)v.u.i / RP_MONEY_SCALE);
-        else if (f->vtype == RP_V_MONEY && v.type == RP_V_NUM)
-            v = isfinite(v.u.d) && fabs(v.u.d) < 9e14
-                    ? rp_value_typed_int(RP_V_MONEY, (int64_t)llround(v.u.d * RP_MONEY_SCALE))
-                    : rp_value_null();
-        else if (f->vtype == RP_V_MONEY && v.type == RP_V_INT)
-            v = rp_value_typed_int(RP_V_MONEY, v.u.i * RP_MONEY_SCALE);
-        row->values[i] = v;
+        /* Parsed once per call with the reader's clock, so that today() in a formula is today. */
+        if (rp_meta_parse_expr(m, o, f->formula, strlen(f->formula), now_ms, arena, &e, &err) < 0)
+            e = NULL;
+        for (size_t r = 0; r < nrows; r++) {
+            struct formula_ctx ctx = {.c = c, .m = m, .row = &rows[r], .arena = arena};
+            struct rp_value v = rp_value_null();
+            if (e && rp_expr_eval(e, formula_get, &ctx, arena, &v, &err) < 0)
+                v = rp_value_null();
+            rows[r].values[i] = formula_result(f, v);
+        }
     }
 }
 

@@ -414,7 +414,7 @@ static int read_back(struct rp_store_conn *c, struct rp_write_request *wr, struc
     int rc = rp_records_fetch(c, wr->principal, wr->_object, id, wr->arena, &row, &w->err);
     if (rc < 0)
         return rc;
-    rp_records_compute_formulas(c, wr->_meta, &row, now, wr->arena);
+    rp_records_compute_formulas(c, wr->_meta, &row, 1, now, wr->arena);
     rp_buf_reset(&w->body);
     rp_records_row_json(&row, NULL, wr->principal, wr->arena, &w->body);
     w->version = row.values[1].u.i;
