@@ -12,6 +12,7 @@
 #include "base/sql.h"
 #include "expr/expr.h"
 #include "meta/meta.h"
+#include "test_app.h"
 
 static struct rp_meta *meta;
 static const struct rp_object *contact;
@@ -21,16 +22,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    struct rp_arena a;
-    struct rp_error err;
     (void)argc;
     (void)argv;
-    rp_arena_init(&a);
-    rp_error_init(&err, &a);
-    if (rp_meta_build(rp_meta_catalogue(), NULL, 0, INT64_C(1795334400000), &meta, &err) < 0)
-        abort();
+    meta = rp_test_catalogue();
     contact = rp_meta_object(meta, "contact");
-    rp_arena_release(&a);
     return 0;
 }
 

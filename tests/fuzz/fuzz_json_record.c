@@ -11,6 +11,7 @@
 #include "base/json.h"
 #include "base/limits.h"
 #include "meta/meta.h"
+#include "test_app.h"
 
 static struct rp_meta *meta;
 static const struct rp_object *object;
@@ -20,16 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    struct rp_arena a;
-    struct rp_error err;
     (void)argc;
     (void)argv;
-    rp_arena_init(&a);
-    rp_error_init(&err, &a);
-    if (rp_meta_build(rp_meta_catalogue(), NULL, 0, INT64_C(1795334400000), &meta, &err) < 0)
-        abort();
+    meta = rp_test_catalogue();
     object = rp_meta_object(meta, "opportunity");
-    rp_arena_release(&a);
     return 0;
 }
 

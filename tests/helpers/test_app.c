@@ -1,6 +1,7 @@
 /* The shared test fixture; see test_app.h. */
 #include "test_app.h"
 
+#include <jansson.h>
 #include <stdio.h>
 
 void rp_test_app_open(struct rp_test_app *t)
@@ -56,15 +57,23 @@ int rp_test_app_teardown(void **state)
 int rp_test_request(struct rp_test_app *t, const char *method, const char *target, const char *body,
                     char **out_body)
 {
+    return rp_test_request_as(t, t->token, method, target, body, out_body);
+}
+
+int rp_test_request_as(struct rp_test_app *t, const char *token, const char *method,
+                       const char *target, const char *body, char **out_body)
+{
     char auth[160];
     struct rp_http_pair headers[2];
     struct rp_http_dispatch in = {.method = method, .target = target, .headers = headers};
     struct rp_http_result res;
     int status;
 
-    snprintf(auth, sizeof(auth), "Bearer %s", t->token);
-    headers[in.nheaders].name = "Authorization";
-    headers[in.nheaders++].value = auth;
+    if (token) {
+        snprintf(auth, sizeof(auth), "Bearer %s", token);
+        headers[in.nheaders].name = "Authorization";
+        headers[in.nheaders++].value = auth;
+    }
     if (body) {
         headers[in.nheaders].name = "Content-Type";
         headers[in.nheaders++].value = "application/json";
@@ -74,11 +83,65 @@ int rp_test_request(struct rp_test_app *t, const char *method, const char *targe
     if (rp_http_dispatch(t->app->router, &in, &res) < 0)
         return -1;
     status = res.status;
-    if (out_body) {
-        *out_body = malloc(res.body_len + 1);
-        memcpy(*out_body, res.body, res.body_len);
-        (*out_body)[res.body_len] = '\0';
-    }
+    if (out_body)
+        *out_body = rp_xstrndup(res.body, res.body_len);
     rp_http_dispatch_release(&res);
     return status;
+}
+
+void rp_test_user(struct rp_test_app *t, const char *username, const char *password, bool admin,
+                  char *token, size_t n, char *user_id)
+{
+    struct rp_arena a;
+    struct rp_error err;
+    struct rp_user_info u;
+    struct rp_buf tok;
+    char id[40];
+
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    rp_buf_init(&tok, &a, 256);
+    if (rp_auth_user_add(t->app->auth, username, password, NULL, admin, &u, &err) < 0 ||
+        rp_auth_token_create(t->app->auth, u.id, username, 0, &tok, id, &err) < 0) {
+        fprintf(stderr, "test user %s: %s\n", username, err.detail ? err.detail : "failed");
+        abort();
+    }
+    snprintf(token, n, "%s", tok.data);
+    if (user_id)
+        snprintf(user_id, 40, "%s", u.id);
+    rp_arena_release(&a);
+}
+
+void rp_test_create(struct rp_test_app *t, const char *object, const char *json, char *id)
+{
+    char target[128], *body = NULL;
+    json_t *j;
+    int status;
+
+    snprintf(target, sizeof(target), "/api/v1/records/%s", object);
+    status = rp_test_request(t, "POST", target, json, &body);
+    j = status == 201 ? json_loads(body, 0, NULL) : NULL;
+    if (!json_is_string(json_object_get(j, "id"))) {
+        fprintf(stderr, "create %s: %d %s\n", object, status, body ? body : "");
+        abort();
+    }
+    snprintf(id, 40, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    free(body);
+}
+
+struct rp_meta *rp_test_catalogue(void)
+{
+    struct rp_arena a;
+    struct rp_error err;
+    struct rp_meta *m = NULL;
+
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    if (rp_meta_build(rp_meta_catalogue(), NULL, 0, RP_TEST_NOW_MS, &m, &err) < 0) {
+        fprintf(stderr, "catalogue: %s\n", err.detail ? err.detail : "failed");
+        abort();
+    }
+    rp_arena_release(&a);
+    return m;
 }

@@ -31,5 +31,21 @@ int rp_test_app_teardown(void **state);
  */
 int rp_test_request(struct rp_test_app *t, const char *method, const char *target, const char *body,
                     char **out_body);
+/** As rp_test_request, with another bearer token (NULL sends none). */
+int rp_test_request_as(struct rp_test_app *t, const char *token, const char *method,
+                       const char *target, const char *body, char **out_body);
+
+/**
+ * Adds a user with the given password and a named API token for it; aborts on failure.
+ * token receives the clear token (n bytes), user_id (40 bytes, may be NULL) its id.
+ */
+void rp_test_user(struct rp_test_app *t, const char *username, const char *password, bool admin,
+                  char *token, size_t n, char *user_id);
+
+/** The standard catalogue as a snapshot at RP_TEST_NOW_MS (caller releases); aborts on failure. */
+struct rp_meta *rp_test_catalogue(void);
+
+/** Creates a record as the admin and copies its id into id (40 bytes); aborts unless 201. */
+void rp_test_create(struct rp_test_app *t, const char *object, const char *json, char *id);
 
 #endif

@@ -59,44 +59,6 @@ static void request_as(struct rp_test_app *t, const char *token, const char *met
     rp_http_dispatch_release(&res);
 }
 
-/* Creates a record as the admin and copies its id (40 bytes). */
-static void create(struct rp_test_app *t, const char *object, const char *json, char *id)
-{
-    char target[128], *body = NULL;
-    json_t *j;
-    int status;
-
-    snprintf(target, sizeof(target), "/api/v1/records/%s", object);
-    status = rp_test_request(t, "POST", target, json, &body);
-    if (status != 201)
-        fprintf(stderr, "create %s: %d %s\n", object, status, body);
-    assert_int_equal(status, 201);
-    j = json_loads(body, 0, NULL);
-    assert_non_null(j);
-    snprintf(id, 40, "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    free(body);
-}
-
-static void add_bob(struct rp_test_app *t, char *token, size_t n, char *user_id)
-{
-    struct rp_arena a;
-    struct rp_error err;
-    struct rp_user_info u;
-    struct rp_buf tok;
-    char id[40];
-
-    rp_arena_init(&a);
-    rp_error_init(&err, &a);
-    rp_buf_init(&tok, &a, 256);
-    assert_int_equal(rp_auth_user_add(t->app->auth, "bob", "bob's password", NULL, false, &u, &err),
-                     0);
-    assert_int_equal(rp_auth_token_create(t->app->auth, u.id, "bob", 0, &tok, id, &err), 0);
-    snprintf(token, n, "%s", tok.data);
-    snprintf(user_id, 40, "%s", u.id);
-    rp_arena_release(&a);
-}
-
 struct setting_write {
     const char *key;
     const char *value; /* NULL removes the setting */
@@ -171,7 +133,7 @@ static void test_csv_cells(void **state)
     assert_int_equal(rp_test_request(t, "POST", "/api/v1/meta/objects/account/fields",
                                      "{\"name\": \"adjustment\", \"type\": \"money\"}", NULL),
                      201);
-    create(
+    rp_test_create(
         t, "account",
         "{\"name\": \"A1 Acme, Inc.\", \"description\": \"He said \\\"hi\\\"\\nsecond line\", "
         "\"legal_representative\": \"=1+1\", \"city\": \"上海\", \"phone\": \"+86 21 5555 0000\", "
@@ -179,12 +141,12 @@ static void test_csv_cells(void **state)
         "\"customer_since\": \"2024-02-29\", \"employees\": 1.5, "
         "\"tags\": [\"at_risk\", \"strategic\"]}",
         a1);
-    create(t, "account",
-           "{\"name\": \"A2 @SUM(A1:A9)\", \"description\": \"-2+3\", "
-           "\"legal_representative\": \"\\tTab\", \"city\": \"\\r\\nCR\", "
-           "\"adjustment\": \"-12\", \"annual_revenue\": \"0.1\", \"tags\": []}",
-           a2);
-    create(
+    rp_test_create(t, "account",
+                   "{\"name\": \"A2 @SUM(A1:A9)\", \"description\": \"-2+3\", "
+                   "\"legal_representative\": \"\\tTab\", \"city\": \"\\r\\nCR\", "
+                   "\"adjustment\": \"-12\", \"annual_revenue\": \"0.1\", \"tags\": []}",
+                   a2);
+    rp_test_create(
         t, "account",
         "{\"name\": \"A3 =HYPERLINK(\\\"http://x\\\",\\\"y\\\")\", \"description\": \"张浩然，你好\"}",
         a3);
@@ -226,10 +188,11 @@ static void test_csv_labels_bom_and_types(void **state)
     struct response r = {0};
     char c1[40], want[2048];
 
-    create(t, "contact",
-           "{\"last_name\": \"王\", \"first_name\": \"小明\", \"birthdate\": \"1960-05-04\", "
-           "\"last_contacted_at\": \"2026-11-22T16:30:15.250+08:00\", \"do_not_email\": true}",
-           c1);
+    rp_test_create(
+        t, "contact",
+        "{\"last_name\": \"王\", \"first_name\": \"小明\", \"birthdate\": \"1960-05-04\", "
+        "\"last_contacted_at\": \"2026-11-22T16:30:15.250+08:00\", \"do_not_email\": true}",
+        c1);
     request_as(t, t->token, "GET",
                "/api/v1/records/contact/export?label=zh&bom=true&fields=last_name,first_name,"
                "birthdate,last_contacted_at,do_not_email,do_not_call,version",
@@ -289,7 +252,7 @@ static void test_truncation(void **state)
     for (int i = 0; i < 5; i++) {
         char json[64];
         snprintf(json, sizeof(json), "{\"name\": \"Row %d\"}", i);
-        create(t, "account", json, id);
+        rp_test_create(t, "account", json, id);
     }
     rp_arena_init(&a);
 
@@ -396,9 +359,9 @@ static void test_hourly_limit(void **state)
     json_t *e;
 
     for (int i = 0; i < 3; i++)
-        create(t, "account", "{\"name\": \"Limited\"}", id);
+        rp_test_create(t, "account", "{\"name\": \"Limited\"}", id);
     set_export_limit(t, "5");
-    add_bob(t, bob, sizeof(bob), bob_id);
+    rp_test_user(t, "bob", "bob's password", false, bob, sizeof(bob), bob_id);
 
     request_as(t, t->token, "GET", "/api/v1/records/account/export", NULL, &r);
     assert_int_equal(r.status, 200);
@@ -483,7 +446,7 @@ static void test_audit_admin_only(void **state)
     char bob[128], bob_id[40], target[128];
     json_t *e;
 
-    add_bob(t, bob, sizeof(bob), bob_id);
+    rp_test_user(t, "bob", "bob's password", false, bob, sizeof(bob), bob_id);
     request_as(t, bob, "GET", "/api/v1/audit", NULL, &r);
     assert_int_equal(r.status, 403);
     assert_non_null(strstr(r.body, "permission \\\"view_audit\\\" is required"));

@@ -128,34 +128,8 @@ struct response {
 static void request_as(struct rp_test_app *t, const char *token, const char *method,
                        const char *target, const char *body, struct response *out)
 {
-    char auth[160];
-    struct rp_http_pair h[2] = {{"Authorization", auth}, {"Content-Type", "application/json"}};
-    struct rp_http_dispatch in = {method, target, h, body ? 2 : 1, body, body ? strlen(body) : 0};
-    struct rp_http_result res;
-
-    snprintf(auth, sizeof(auth), "Bearer %s", token);
-    assert_int_equal(rp_http_dispatch(t->app->router, &in, &res), 0);
-    out->status = res.status;
-    out->body = rp_xstrndup(res.body, res.body_len);
-    rp_http_dispatch_release(&res);
-}
-
-static void add_bob(struct rp_test_app *t, char *token, size_t n)
-{
-    struct rp_arena a;
-    struct rp_error err;
-    struct rp_user_info u;
-    struct rp_buf tok;
-    char id[40];
-
-    rp_arena_init(&a);
-    rp_error_init(&err, &a);
-    rp_buf_init(&tok, &a, 256);
-    assert_int_equal(rp_auth_user_add(t->app->auth, "bob", "password123", NULL, false, &u, &err),
-                     0);
-    assert_int_equal(rp_auth_token_create(t->app->auth, u.id, "bob", 0, &tok, id, &err), 0);
-    snprintf(token, n, "%s", tok.data);
-    rp_arena_release(&a);
+    out->status = rp_test_request_as(t, token, method, target, body, &out->body);
+    assert_true(out->status > 0);
 }
 
 /* Clear values of the contact the tests create: none may reach a masked response. */
@@ -205,7 +179,7 @@ static void test_reads_masked_for_user(void **state)
     struct response r;
     char bob[160], id[40], target[160];
 
-    add_bob(t, bob, sizeof(bob));
+    rp_test_user(t, "bob", "password123", false, bob, sizeof(bob), NULL);
     create_contact(t, id);
 
     snprintf(target, sizeof(target), "/api/v1/records/contact/%s", id);
@@ -262,7 +236,7 @@ static void test_writes_masked_for_user(void **state)
     struct response r;
     char bob[160];
 
-    add_bob(t, bob, sizeof(bob));
+    rp_test_user(t, "bob", "password123", false, bob, sizeof(bob), NULL);
     request_as(t, bob, "POST", "/api/v1/records/contact",
                "{\"last_name\": \"王\", \"mobile\": \"13800138000\"}", &r);
     assert_int_equal(r.status, 201);
@@ -321,7 +295,7 @@ static void test_reveal(void **state)
     struct response r;
     char bob[160], id[40], target[160];
 
-    add_bob(t, bob, sizeof(bob));
+    rp_test_user(t, "bob", "password123", false, bob, sizeof(bob), NULL);
     create_contact(t, id);
     snprintf(target, sizeof(target), "/api/v1/records/contact/%s/reveal", id);
 

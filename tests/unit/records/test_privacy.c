@@ -18,36 +18,9 @@
 static int request_as(struct rp_test_app *t, const char *token, const char *method,
                       const char *target, char **body)
 {
-    char auth[160];
-    struct rp_http_pair h[1] = {{"Authorization", auth}};
-    struct rp_http_dispatch in = {method, target, h, 1, NULL, 0};
-    struct rp_http_result res;
-    int status;
-
-    snprintf(auth, sizeof(auth), "Bearer %s", token);
-    assert_int_equal(rp_http_dispatch(t->app->router, &in, &res), 0);
-    status = res.status;
-    *body = rp_xstrndup(res.body, res.body_len);
-    rp_http_dispatch_release(&res);
+    int status = rp_test_request_as(t, token, method, target, NULL, body);
+    assert_true(status > 0);
     return status;
-}
-
-static void create(struct rp_test_app *t, const char *object, const char *json, char *id)
-{
-    char target[128], *body = NULL;
-    json_t *j;
-    int status;
-
-    snprintf(target, sizeof(target), "/api/v1/records/%s", object);
-    status = rp_test_request(t, "POST", target, json, &body);
-    if (status != 201)
-        fprintf(stderr, "create %s: %d %s\n", object, status, body);
-    assert_int_equal(status, 201);
-    j = json_loads(body, 0, NULL);
-    assert_non_null(j);
-    snprintf(id, 40, "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    free(body);
 }
 
 static json_t *get_json(struct rp_test_app *t, const char *method, const char *target, int expect)
@@ -72,32 +45,34 @@ static void seed(struct rp_test_app *t, struct person *s)
 {
     char json[512], *body = NULL;
 
-    create(t, "contact",
-           "{\"last_name\": \"李\", \"first_name\": \"明\", \"email\": \"li.ming@example.cn\","
-           " \"mobile\": \"13912345678\", \"title\": \"CTO\"}",
-           s->contact);
-    create(t, "contact", "{\"last_name\": \"Other\", \"email\": \"other@example.cn\"}", s->other);
+    rp_test_create(
+        t, "contact",
+        "{\"last_name\": \"李\", \"first_name\": \"明\", \"email\": \"li.ming@example.cn\","
+        " \"mobile\": \"13912345678\", \"title\": \"CTO\"}",
+        s->contact);
+    rp_test_create(t, "contact", "{\"last_name\": \"Other\", \"email\": \"other@example.cn\"}",
+                   s->other);
     snprintf(json, sizeof(json),
              "{\"type\": \"call\", \"subject\": \"Intro call\", \"contact_id\": \"%s\"}",
              s->contact);
-    create(t, "activity", json, s->activity);
+    rp_test_create(t, "activity", json, s->activity);
     snprintf(json, sizeof(json),
              "{\"subject\": \"Login fails\", \"priority\": \"p2\", \"status\": \"new\","
              " \"contact_id\": \"%s\", \"supplied_email\": \"li.ming@example.cn\","
              " \"supplied_phone\": \"13912345678\"}",
              s->contact);
-    create(t, "case", json, s->kase);
+    rp_test_create(t, "case", json, s->kase);
     snprintf(json, sizeof(json),
              "{\"contact_id\": \"%s\", \"channel\": \"email\", \"purpose\": \"marketing\","
              " \"action\": \"grant\", \"occurred_at\": \"2026-01-10T09:00:00Z\","
              " \"ip_address\": \"203.0.113.7\", \"evidence\": \"signup form v3\"}",
              s->contact);
-    create(t, "consent", json, s->consent);
+    rp_test_create(t, "consent", json, s->consent);
     snprintf(json, sizeof(json),
              "{\"name\": \"Deal\", \"stage\": \"prospecting\", \"amount\": \"12345.67\","
              " \"primary_contact_id\": \"%s\"}",
              s->contact);
-    create(t, "opportunity", json, s->opp);
+    rp_test_create(t, "opportunity", json, s->opp);
     /* An update, so the history holds an old value of a sensitive field. */
     snprintf(json, sizeof(json), "/api/v1/records/contact/%s", s->contact);
     assert_int_equal(rp_test_request(t, "PATCH", json, "{\"mobile\": \"13987654321\"}", &body),
@@ -246,28 +221,18 @@ static void test_admin_only(void **state)
 {
     struct rp_test_app *t = *state;
     struct person s;
-    struct rp_arena a;
-    struct rp_error err;
-    struct rp_user_info u;
-    struct rp_buf tok;
-    char id[40], target[160], *body = NULL;
+    char bob[128], target[160], *body = NULL;
 
     seed(t, &s);
-    rp_arena_init(&a);
-    rp_error_init(&err, &a);
-    rp_buf_init(&tok, &a, 256);
-    assert_int_equal(rp_auth_user_add(t->app->auth, "bob", "password123", NULL, false, &u, &err),
-                     0);
-    assert_int_equal(rp_auth_token_create(t->app->auth, u.id, "bob", 0, &tok, id, &err), 0);
+    rp_test_user(t, "bob", "password123", false, bob, sizeof(bob), NULL);
     snprintf(target, sizeof(target), "/api/v1/privacy/subjects/%s/export", s.contact);
-    assert_int_equal(request_as(t, tok.data, "GET", target, &body), 403);
+    assert_int_equal(request_as(t, bob, "GET", target, &body), 403);
     free(body);
     snprintf(target, sizeof(target), "/api/v1/privacy/subjects/%s/erase", s.contact);
-    assert_int_equal(request_as(t, tok.data, "POST", target, &body), 403);
+    assert_int_equal(request_as(t, bob, "POST", target, &body), 403);
     free(body);
     snprintf(target, sizeof(target), "/api/v1/records/contact/%s", s.contact);
     json_decref(get_json(t, "GET", target, 200));
-    rp_arena_release(&a);
 }
 
 int main(void)
