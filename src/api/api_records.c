@@ -243,14 +243,11 @@ static void problem_with_results(struct rp_http_req *req, struct rp_http_resp *r
     resp->status = rp_err_http_status(e->code);
     resp->content_type = "application/problem+json";
     rp_buf_reset(&resp->body);
-    rp_buf_addf(
-        &resp->body,
-        "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"code\":\"%s\",\"detail\":",
-        rp_err_title(e->code), resp->status, rp_err_problem_code(e->code));
-    rp_buf_add_json_str(&resp->body, e->detail, strlen(e->detail));
+    rp_buf_addc(&resp->body, '{');
+    rp_error_problem_members(e, e->code, resp->status, &resp->body);
     rp_buf_adds(&resp->body, ",\"request_id\":");
     rp_buf_add_json_str(&resp->body, req->request_id, strlen(req->request_id));
-    /* The batch document without its closing brace, then the results array. */
+    /* The batch document's members follow: its text without the opening brace. */
     rp_buf_addc(&resp->body, ',');
     rp_buf_add(&resp->body, results.data + 1, results.len - 1);
 }

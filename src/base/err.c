@@ -1,6 +1,7 @@
 /* The error table and struct rp_error; see err.h. */
 #include "base/err.h"
 #include "base/arena.h"
+#include "base/buf.h"
 
 struct err_entry {
     int code;
@@ -101,4 +102,37 @@ int rp_error_field(struct rp_error *e, int code, const char *field, const char *
         f->message = msg;
     }
     return e->code;
+}
+
+static void add_str(struct rp_buf *out, const char *s)
+{
+    rp_buf_add_json_str(out, s, strlen(s));
+}
+
+void rp_error_problem_members(const struct rp_error *e, int code, int status, struct rp_buf *out)
+{
+    const char *detail = e->detail ? e->detail : rp_err_title(code);
+
+    rp_buf_adds(out, "\"type\":\"about:blank\",\"title\":");
+    add_str(out, rp_err_title(code));
+    rp_buf_adds(out, ",\"status\":");
+    rp_buf_add_i64(out, status);
+    rp_buf_adds(out, ",\"code\":");
+    add_str(out, rp_err_problem_code(code));
+    rp_buf_adds(out, ",\"detail\":");
+    add_str(out, detail);
+    if (e->nfields == 0)
+        return;
+    rp_buf_adds(out, ",\"errors\":[");
+    for (size_t i = 0; i < e->nfields; i++) {
+        const struct rp_field_error *f = &e->fields[i];
+        rp_buf_adds(out, i ? ",{\"field\":" : "{\"field\":");
+        add_str(out, f->field ? f->field : "");
+        rp_buf_adds(out, ",\"code\":");
+        add_str(out, f->code ? f->code : "invalid");
+        rp_buf_adds(out, ",\"message\":");
+        add_str(out, f->message ? f->message : "");
+        rp_buf_addc(out, '}');
+    }
+    rp_buf_addc(out, ']');
 }

@@ -89,6 +89,14 @@ int rp_error_setv(struct rp_error *e, int code, const char *fmt, va_list ap);
  */
 int rp_error_field(struct rp_error *e, int code, const char *field, const char *fcode,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+struct rp_buf;
+/**
+ * Appends the members of an RFC 9457 problem for e, without the enclosing braces:
+ * "type", "title", "status", "code", "detail" (e's detail, else the title of code) and, when
+ * e has field problems, "errors". code and status are given because a transport may answer
+ * with a code or status of its own (414, 431) while e is unset.
+ */
+void rp_error_problem_members(const struct rp_error *e, int code, int status, struct rp_buf *out);
 /** Forgets any set error. */
 void rp_error_clear(struct rp_error *e);
 

@@ -559,36 +559,14 @@ static void finalize(struct http_ctx *c)
 static void write_problem(struct rp_http_req *req, struct rp_http_resp *resp, int code, int status)
 {
     struct rp_buf *b = &resp->body;
-    const char *detail = req->err.detail ? req->err.detail : rp_err_title(code);
 
     rp_buf_init(b, &req->arena, RP_LIMIT_RESPONSE_BYTES);
     resp->status = status;
     resp->content_type = "application/problem+json";
-    rp_buf_adds(b, "{\"type\":\"about:blank\",\"title\":");
-    rp_buf_add_json_str(b, rp_err_title(code), strlen(rp_err_title(code)));
-    rp_buf_addf(b, ",\"status\":%d,\"code\":", status);
-    rp_buf_add_json_str(b, rp_err_problem_code(code), strlen(rp_err_problem_code(code)));
-    rp_buf_adds(b, ",\"detail\":");
-    rp_buf_add_json_str(b, detail, strlen(detail));
+    rp_buf_addc(b, '{');
+    rp_error_problem_members(&req->err, code, status, b);
     rp_buf_adds(b, ",\"request_id\":");
     rp_buf_add_json_str(b, req->request_id, strlen(req->request_id));
-    if (req->err.nfields > 0) {
-        rp_buf_adds(b, ",\"errors\":[");
-        for (size_t i = 0; i < req->err.nfields; i++) {
-            const struct rp_field_error *f = &req->err.fields[i];
-            const char *field = f->field ? f->field : "";
-            const char *fcode = f->code ? f->code : "invalid";
-            const char *msg = f->message ? f->message : "";
-            rp_buf_adds(b, i ? ",{\"field\":" : "{\"field\":");
-            rp_buf_add_json_str(b, field, strlen(field));
-            rp_buf_adds(b, ",\"code\":");
-            rp_buf_add_json_str(b, fcode, strlen(fcode));
-            rp_buf_adds(b, ",\"message\":");
-            rp_buf_add_json_str(b, msg, strlen(msg));
-            rp_buf_addc(b, '}');
-        }
-        rp_buf_addc(b, ']');
-    }
     rp_buf_addc(b, '}');
 }
 

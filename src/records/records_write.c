@@ -834,22 +834,8 @@ int rp_records_write(struct rp_records *rs, struct rp_write_request *wr)
 
 static void problem_json(const struct rp_error *e, struct rp_buf *out)
 {
-    int status = rp_err_http_status(e->code);
-    rp_buf_addf(out, "{\"status\":%d,\"code\":\"%s\",\"title\":\"%s\",\"detail\":", status,
-                rp_err_problem_code(e->code), rp_err_title(e->code));
-    rp_buf_add_json_str(out, e->detail ? e->detail : "", e->detail ? strlen(e->detail) : 0);
-    if (e->nfields) {
-        rp_buf_adds(out, ",\"errors\":[");
-        for (size_t i = 0; i < e->nfields; i++) {
-            const struct rp_field_error *fe = &e->fields[i];
-            rp_buf_adds(out, i ? ",{\"field\":" : "{\"field\":");
-            rp_buf_add_json_str(out, fe->field, strlen(fe->field));
-            rp_buf_addf(out, ",\"code\":\"%s\",\"message\":", fe->code);
-            rp_buf_add_json_str(out, fe->message, strlen(fe->message));
-            rp_buf_addc(out, '}');
-        }
-        rp_buf_addc(out, ']');
-    }
+    rp_buf_addc(out, '{');
+    rp_error_problem_members(e, e->code, rp_err_http_status(e->code), out);
     rp_buf_addc(out, '}');
 }
 
