@@ -41,6 +41,7 @@ struct rp_http_router *rp_api_router_new(struct rp_api *api)
     api_register_records(r);
     api_register_audit(r);
     api_register_privacy(r);
+    api_register_admin(r);
     api->router = r;
     return r;
 }

@@ -65,14 +65,6 @@ static void user_json(struct rp_buf *b, const struct rp_user_info *u)
     rp_buf_addc(b, '}');
 }
 
-/* Who is asking, for the login limits and audit entries. */
-static struct rp_auth_client client_of(struct rp_http_req *req)
-{
-    const struct rp_principal *p = principal_of(req);
-    return (struct rp_auth_client){
-        .addr = req->remote_addr, .request_id = req->request_id, .actor = p ? p->user_id : NULL};
-}
-
 /*
  * We serve plain HTTP; behind a TLS-terminating proxy the cookie must still
  * be Secure, and the proxy says so with X-Forwarded-Proto. Trusting it is
@@ -146,7 +138,7 @@ static int h_login(struct rp_http_req *req, struct rp_http_resp *resp)
 {
     static const char *const keys[] = {"username", "password", "session", NULL};
     struct rp_api *api = api_of(req);
-    struct rp_auth_client client = client_of(req);
+    struct rp_auth_client client = api_client_of(req);
     struct rp_auth_login_info info;
     struct rp_buf token;
     const char *username, *password;
@@ -222,6 +214,13 @@ static int h_me(struct rp_http_req *req, struct rp_http_resp *resp)
     /* A reloaded page has lost the login answer: it fetches the CSRF token here. */
     if (p->via_cookie && (rc = add_csrf(req, &resp->body, p->token_id)) < 0)
         return rc;
+    /* What the caller may do, so a client can offer only what will work. */
+    {
+        struct rp_meta *m = rp_meta_acquire(api->meta);
+        rp_buf_adds(&resp->body, ",\"permissions\":");
+        rp_policy_describe(p, m, &resp->body);
+        rp_meta_release(m);
+    }
     rp_buf_addc(&resp->body, '}');
     return 0;
 }
@@ -284,7 +283,7 @@ static int h_session_revoke(struct rp_http_req *req, struct rp_http_resp *resp)
 {
     struct rp_api *api = api_of(req);
     const struct rp_principal *p = principal_of(req);
-    struct rp_auth_client client = client_of(req);
+    struct rp_auth_client client = api_client_of(req);
     const char *id = req->params[0];
     int rc;
 
@@ -306,7 +305,7 @@ static int h_token_create(struct rp_http_req *req, struct rp_http_resp *resp)
     static const char *const keys[] = {"name", "expires_at", NULL};
     struct rp_api *api = api_of(req);
     const struct rp_principal *p = principal_of(req);
-    struct rp_auth_client client = client_of(req);
+    struct rp_auth_client client = api_client_of(req);
     const json_t *exp;
     struct rp_buf token;
     const char *name;

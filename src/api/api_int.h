@@ -28,6 +28,14 @@ static inline const struct rp_principal *principal_of(struct rp_http_req *req)
     return req->auth;
 }
 
+/** Who is asking, for the login limits and audit entries of the auth module. */
+static inline struct rp_auth_client api_client_of(struct rp_http_req *req)
+{
+    const struct rp_principal *p = principal_of(req);
+    return (struct rp_auth_client){
+        .addr = req->remote_addr, .request_id = req->request_id, .actor = p ? p->user_id : NULL};
+}
+
 /** Rejects query parameters not in allowed (NULL-terminated): 400 naming the parameter. */
 int api_check_params(struct rp_http_req *req, const char *const *allowed);
 /** Parses the JSON body (required): 400 for none or malformed, 413 past limits. Borrowed. */
@@ -46,6 +54,7 @@ void api_register_meta(struct rp_http_router *r);
 void api_register_system(struct rp_http_router *r);
 void api_register_audit(struct rp_http_router *r);
 void api_register_privacy(struct rp_http_router *r);
+void api_register_admin(struct rp_http_router *r);
 /** The authentication middleware. */
 int api_authenticate(struct rp_http_req *req, struct rp_http_resp *resp);
 

@@ -11,6 +11,7 @@
  * (see auth_token.c), so creating one never touches the store.
  */
 #include "auth/auth.h"
+#include "auth/auth_acl.h"
 #include "auth/auth_int.h"
 #include "base/arena.h"
 #include "base/utf8.h"
@@ -46,6 +47,7 @@ struct rp_auth *rp_auth_new(const struct rp_auth_config *cfg)
         a->pw_memlimit = crypto_pwhash_argon2id_MEMLIMIT_MIN;
     pthread_mutex_init(&a->secret_lock, NULL);
     pthread_mutex_init(&a->cache_lock, NULL);
+    pthread_mutex_init(&a->acl_lock, NULL);
     return a;
 }
 
@@ -55,6 +57,8 @@ void rp_auth_free(struct rp_auth *a)
         return;
     pthread_mutex_destroy(&a->secret_lock);
     pthread_mutex_destroy(&a->cache_lock);
+    pthread_mutex_destroy(&a->acl_lock);
+    rp_acl_release(a->acl);
     sodium_memzero(a->pepper, sizeof(a->pepper));
     sodium_memzero(a->cache, sizeof(a->cache));
     free(a);

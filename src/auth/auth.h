@@ -33,9 +33,11 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/sql.h"
+#include "meta/meta.h"
 #include "store/store.h"
 
 struct rp_auth;
+struct rp_access; /* one user's effective permissions in one access-control snapshot */
 
 /** Who is acting. Strings live as long as the request (or the auth cache entry copy). */
 struct rp_principal {
@@ -46,6 +48,8 @@ struct rp_principal {
     bool is_admin;
     bool is_session; /* the token is a login session, not a named API token */
     bool via_cookie; /* set by the API: the token came in the session cookie (CSRF applies) */
+    /* the user's permissions, held for the request by rp_auth_verify; NULL: none */
+    const struct rp_access *access;
 };
 
 struct rp_user_info {
@@ -254,32 +258,148 @@ int rp_auth_csrf_token(struct rp_auth *a, const char *token_id, struct rp_buf *o
 /** True if csrf is the CSRF token of token_id (constant-time compare; false on any error). */
 bool rp_auth_csrf_is_valid(struct rp_auth *a, const char *token_id, const char *csrf);
 
-/* ---- policy ---- */
+/** What a principal may do to one record; each level includes the ones before it. */
+enum rp_access_level {
+    RP_ACCESS_NONE,
+    RP_ACCESS_READ,
+    RP_ACCESS_EDIT,
+    RP_ACCESS_FULL, /* the owner's rights: delete, restore, share */
+};
+
+/* ---- administration of access control (auth_admin.c) ----
+ *
+ * Each change is one transaction with a "permission_change" audit entry naming
+ * client->actor, and takes effect in this process before the call returns (in other
+ * processes on the same database within a second). The caller checks manage_users.
+ */
+
+struct rp_role_def {
+    const char *name; /* a-z, 0-9, '_' */
+    const char *label;
+    const char *parent;           /* NULL: a top role */
+    int64_t export_rows_per_hour; /* -1: the installation's default */
+    bool export_block;            /* over the threshold: refuse (429), not only record */
+};
+
+/** Creates or replaces a role; *created (may be NULL) tells which. */
+int rp_acl_role_put(struct rp_auth *a, const struct rp_auth_client *client,
+                    const struct rp_role_def *r, bool *created, struct rp_error *err);
+/** Deletes a role: its users keep no role, the roles under it move up. RP_ENOTFOUND. */
+int rp_acl_role_delete(struct rp_auth *a, const struct rp_auth_client *client, const char *name,
+                       struct rp_error *err);
+/** Creates or replaces a permission set (definition: see rp_acl_check_definition). */
+int rp_acl_set_put(struct rp_auth *a, const struct rp_auth_client *client, const char *name,
+                   const char *label, const json_t *definition, bool *created,
+                   struct rp_error *err);
+int rp_acl_set_delete(struct rp_auth *a, const struct rp_auth_client *client, const char *name,
+                      struct rp_error *err);
+/** Sets o's org-wide default ("private", "public_read", "public_read_write"; NULL: the catalogue's). */
+int rp_acl_sharing_put(struct rp_auth *a, const struct rp_auth_client *client,
+                       const struct rp_object *o, const char *access, struct rp_error *err);
+
+struct rp_sharing_rule_def {
+    const char *name;
+    const char *object;
+    const char *criteria;        /* a condition on the record; user.<attribute> allowed */
+    const char *role;            /* shared with this role; NULL: with every user */
+    bool subordinates;           /* and with the roles below it */
+    enum rp_access_level access; /* RP_ACCESS_READ or RP_ACCESS_EDIT */
+};
+
+int rp_acl_rule_put(struct rp_auth *a, const struct rp_auth_client *client, const struct rp_meta *m,
+                    const struct rp_sharing_rule_def *r, bool *created, struct rp_error *err);
+int rp_acl_rule_delete(struct rp_auth *a, const struct rp_auth_client *client, const char *name,
+                       struct rp_error *err);
+
+/** What rp_auth_user_update changes; the set_* flags and -1 for "unchanged". */
+struct rp_user_update {
+    bool set_role;
+    const char *role; /* NULL: none */
+    bool set_sets;
+    const char *const *sets;
+    size_t nsets;
+    bool set_attributes;
+    const json_t *attributes; /* a flat object; NULL: none */
+    int active;               /* 0 also revokes every token of the user */
+    int is_admin;
+    const char *display_name; /* NULL: unchanged */
+    const char *email;        /* NULL: unchanged; "": none */
+};
+
+int rp_auth_user_update(struct rp_auth *a, const struct rp_auth_client *client, const char *user_id,
+                        const struct rp_user_update *u, struct rp_error *err);
+
+enum rp_acl_part { RP_ACL_ROLES, RP_ACL_PERMISSION_SETS, RP_ACL_SHARING, RP_ACL_SHARING_RULES };
+
+/** Writes {"data": [...]} describing one part of the current access control. */
+int rp_acl_describe(struct rp_auth *a, enum rp_acl_part part, const struct rp_meta *m,
+                    struct rp_buf *out, struct rp_error *err);
+/** Appends ,"role":...,"permission_sets":[...],"attributes":{...} of a user. */
+void rp_acl_user_json(struct rp_auth *a, const char *user_id, struct rp_buf *out);
+
+/* ---- policy (auth_policy.c) ---- */
 
 enum rp_policy_action {
+    /* on an object */
     RP_ACT_READ,
     RP_ACT_CREATE,
     RP_ACT_EDIT,
     RP_ACT_DELETE,
     RP_ACT_EXPORT,
+    /* system permissions */
     RP_ACT_MANAGE_METADATA,
     RP_ACT_MANAGE_USERS,
-    RP_ACT_VIEW_CHANGES,
+    RP_ACT_MANAGE_AUTOMATION,
+    RP_ACT_VIEW_AUDIT,
+    RP_ACT_REVEAL,   /* sensitive fields in clear */
+    RP_ACT_TRANSFER, /* change the owner of records one may edit */
+    RP_ACT_PRIVACY,  /* subject access export and erasure */
 };
 
+/** Field-level security; each level includes the ones before it. */
+enum rp_field_access { RP_FIELD_HIDDEN, RP_FIELD_READ, RP_FIELD_EDIT };
+
+/** True for administrators and the internal system principal: no check restricts them. */
+bool rp_policy_is_unrestricted(const struct rp_principal *p);
+/** May p do action (on object; NULL for system permissions)? */
+bool rp_policy_allows(const struct rp_principal *p, const char *object,
+                      enum rp_policy_action action);
 /**
- * May p perform action on object (NULL for system actions)? Returns 0, or
- * RP_EFORBIDDEN with err set. Record-level visibility is not decided here but
- * in rp_policy_read_sql.
+ * rp_policy_allows as an error: 0, RP_EUNAUTH without a principal, or RP_EFORBIDDEN naming the
+ * permission. Record-level access is not decided here but in rp_policy_row_sql.
  */
 int rp_policy_check(const struct rp_principal *p, const char *object, enum rp_policy_action action,
                     struct rp_error *err);
 /**
- * Appends to q a SQL condition (in parentheses) that is true for exactly the
- * rows of object, under table alias alias, that p may see. Every read, list,
- * search, export, history and change-feed query includes it.
+ * Appends to q a condition (in parentheses) that is true for exactly the rows of o, under
+ * table alias alias, to which p has at least level. Every read, list, search, export, history
+ * and change-feed query includes it at RP_ACCESS_READ; writes check EDIT or FULL. m resolves
+ * sharing criteria and parents. Values are parameters of q.
  */
-void rp_policy_read_sql(const struct rp_principal *p, const char *object, const char *alias,
-                        struct rp_sql *q);
+void rp_policy_row_sql(const struct rp_principal *p, const struct rp_meta *m,
+                       const struct rp_object *o, const char *alias, enum rp_access_level level,
+                       struct rp_sql *q);
+/** Field-level security of f for p (system fields are never hidden, at most read-only). */
+enum rp_field_access rp_policy_field(const struct rp_principal *p, const struct rp_object *o,
+                                     const struct rp_field *f);
+/** True if field-level security limits some field of o for p (then ask rp_policy_field). */
+bool rp_policy_limits_fields(const struct rp_principal *p, const struct rp_object *o);
+/**
+ * The scope in which p's own expressions (filters) are parsed: fields p may not read are
+ * unknown, and related records p may not read are null. NULL (the default scope) for
+ * unrestricted principals. Lives in arena.
+ */
+const struct rp_meta_scope *rp_policy_scope(const struct rp_principal *p, const struct rp_meta *m,
+                                            struct rp_arena *arena);
+/**
+ * The export threshold of p's role: true with *rows_per_hour and *block if the role sets one,
+ * false to use the installation's default.
+ */
+bool rp_policy_export_limit(const struct rp_principal *p, int64_t *rows_per_hour, bool *block);
+/**
+ * Writes p's effective permissions as JSON for clients that adapt to them (the web UI):
+ * {"role", "permission_sets", "system": [...], "objects": {"account": ["read", ...]}}.
+ */
+void rp_policy_describe(const struct rp_principal *p, const struct rp_meta *m, struct rp_buf *out);
 
 #endif

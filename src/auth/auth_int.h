@@ -45,6 +45,8 @@ struct rp_auth_cache_entry {
     char display_name[256];
 };
 
+struct rp_acl;
+
 struct rp_auth {
     struct rp_store *store;
     const struct rp_clock *clock; /* NULL reads the system clock */
@@ -58,6 +60,10 @@ struct rp_auth {
     unsigned char pepper[RP_AUTH_KEY_BYTES]; /* keys the token hashes; from rp_setting */
     bool have_dummy;
     char dummy_hash[crypto_pwhash_STRBYTES]; /* verified against for unknown users */
+
+    pthread_mutex_t acl_lock;
+    struct rp_acl *acl;     /* the current access-control snapshot (auth_acl.c) */
+    int64_t acl_checked_at; /* when the database's acl.version was last compared */
 
     pthread_mutex_t cache_lock;
     uint64_t cache_gen; /* bumped by every eviction; a stale lookup must not refill */
@@ -161,6 +167,20 @@ int rp_auth_lock_fail(struct rp_auth *a, const struct rp_auth_lock_keys *k, cons
 /** Inside a writer unit: forgets key's failures (a successful login). */
 int rp_auth_lock_reset(struct rp_store_conn *c, const struct rp_auth *a, struct rp_arena *arena,
                        const char *key, struct rp_error *err);
+/**
+ * Sets p->access from the current access-control snapshot, which arena holds until it is
+ * released. A user missing from it gets NULL (no permissions).
+ */
+int rp_auth_principal_access(struct rp_auth *a, struct rp_principal *p, struct rp_arena *arena,
+                             struct rp_error *err);
+/** Inside a writer unit: moves acl.version on, so every process reloads its snapshot. */
+int rp_acl_bump(struct rp_store_conn *c, const struct rp_auth *a, struct rp_arena *arena,
+                struct rp_error *err);
+/** Rebuilds the snapshot from the database now (after a change through this process). */
+int rp_acl_reload(struct rp_auth *a, struct rp_error *err);
+/** True for 1-64 characters of a-z, 0-9 and '_', starting with a letter (roles, sets, rules). */
+bool rp_acl_name_is_valid(const char *s);
+
 /** Drops every cached token of user_id (after its tokens or password changed). */
 void rp_auth_cache_evict_user(struct rp_auth *a, const char *user_id);
 

@@ -1,19 +1,26 @@
 /*
  * The policy engine: the one place that decides what a principal may do.
  *
- * For now the rules are coarse: the internal "system" principal and admins
- * may do everything, every other signed-in user may work with records of any
- * object but not manage metadata or users, and nobody unauthenticated may do
- * anything. Write paths ask rp_policy_check; read paths splice the condition
- * from rp_policy_read_sql into their WHERE clause, so record-level rules
- * (issue #3) will land here without touching any caller.
+ * Three questions, asked by every path of the records module:
+ * - may the principal do this action on this object at all (rp_policy_check: the union of
+ *   the user's permission sets, plus system permissions such as view_audit or reveal);
+ * - which records (rp_policy_row_sql: a SQL condition over the record's row, compiled from
+ *   the org-wide default, ownership, the role hierarchy, record shares and teams, and the
+ *   sharing rules whose criteria are expressions, with user.<attribute> bound as parameters);
+ * - which fields (rp_policy_field: field-level security).
+ * The internal "system" principal and administrators may do everything; a principal without
+ * an access entry (a user created after the snapshot, or a deactivated one) may do nothing.
  */
 #include "auth/auth.h"
+#include "auth/auth_acl.h"
 #include "auth/auth_int.h"
+#include "base/log.h"
 
+#include <stdio.h>
 #include <string.h>
 
-#define SYSTEM_USER_ID "system"
+#define SYSTEM_USER_ID   "system"
+#define PARENT_MAX_DEPTH 4
 
 static const char *action_name(enum rp_policy_action action)
 {
@@ -32,8 +39,16 @@ static const char *action_name(enum rp_policy_action action)
         return "manage_metadata";
     case RP_ACT_MANAGE_USERS:
         return "manage_users";
-    case RP_ACT_VIEW_CHANGES:
-        return "view_changes";
+    case RP_ACT_MANAGE_AUTOMATION:
+        return "manage_automation";
+    case RP_ACT_VIEW_AUDIT:
+        return "view_audit";
+    case RP_ACT_REVEAL:
+        return "reveal";
+    case RP_ACT_TRANSFER:
+        return "transfer";
+    case RP_ACT_PRIVACY:
+        return "privacy";
     }
     return "unknown";
 }
@@ -43,52 +58,412 @@ static bool is_system(const struct rp_principal *p)
     return strcmp(p->user_id, SYSTEM_USER_ID) == 0;
 }
 
+bool rp_policy_is_unrestricted(const struct rp_principal *p)
+{
+    return p && p->user_id && (p->is_admin || is_system(p));
+}
+
+static const struct rp_access *access_of(const struct rp_principal *p)
+{
+    return p && p->access && p->access->active ? p->access : NULL;
+}
+
+/* The object permissions of acc on object, with the data-wide system permissions folded in. */
+static unsigned object_perms(const struct rp_access *acc, const char *object)
+{
+    unsigned perms = rp_acl_object_entry(acc, object)->perms;
+    if (acc->system & RP_SYS(MODIFY_ALL_DATA))
+        perms |=
+            RP_PERM_READ | RP_PERM_VIEW_ALL | RP_PERM_EDIT | RP_PERM_DELETE | RP_PERM_MODIFY_ALL;
+    if (acc->system & RP_SYS(VIEW_ALL_DATA))
+        perms |= RP_PERM_READ | RP_PERM_VIEW_ALL;
+    return perms;
+}
+
+static unsigned action_bit(enum rp_policy_action action, bool *system)
+{
+    *system = false;
+    switch (action) {
+    case RP_ACT_READ:
+        return RP_PERM_READ;
+    case RP_ACT_CREATE:
+        return RP_PERM_CREATE;
+    case RP_ACT_EDIT:
+        return RP_PERM_EDIT;
+    case RP_ACT_DELETE:
+        return RP_PERM_DELETE;
+    case RP_ACT_EXPORT:
+        return RP_PERM_EXPORT;
+    default:
+        break;
+    }
+    *system = true;
+    switch (action) {
+    case RP_ACT_MANAGE_METADATA:
+        return RP_SYS(MANAGE_METADATA);
+    case RP_ACT_MANAGE_USERS:
+        return RP_SYS(MANAGE_USERS);
+    case RP_ACT_MANAGE_AUTOMATION:
+        return RP_SYS(MANAGE_AUTOMATION);
+    case RP_ACT_VIEW_AUDIT:
+        return RP_SYS(VIEW_AUDIT);
+    case RP_ACT_REVEAL:
+        return RP_SYS(REVEAL);
+    case RP_ACT_TRANSFER:
+        return RP_SYS(TRANSFER);
+    case RP_ACT_PRIVACY:
+        return RP_SYS(PRIVACY);
+    default:
+        return 0; /* unknown actions are refused: deny by default */
+    }
+}
+
+bool rp_policy_allows(const struct rp_principal *p, const char *object,
+                      enum rp_policy_action action)
+{
+    const struct rp_access *acc;
+    bool system;
+    unsigned bit;
+
+    if (!p || !p->user_id)
+        return false;
+    if (rp_policy_is_unrestricted(p))
+        return true;
+    if (!(acc = access_of(p)))
+        return false;
+    bit = action_bit(action, &system);
+    if (system)
+        return (acc->system & bit) != 0;
+    return object && (object_perms(acc, object) & bit) == bit && bit != 0;
+}
+
 int rp_policy_check(const struct rp_principal *p, const char *object, enum rp_policy_action action,
                     struct rp_error *err)
 {
     struct rp_error local;
+    bool system;
 
-    (void)object;
     err = rp_auth_err_or(err, &local);
     if (!p || !p->user_id)
         return rp_error_set(err, RP_EUNAUTH, "authentication required");
-    if (is_system(p) || p->is_admin)
+    if (rp_policy_allows(p, object, action))
         return 0;
-    switch (action) {
-    case RP_ACT_READ:
-    case RP_ACT_CREATE:
-    case RP_ACT_EDIT:
-    case RP_ACT_DELETE:
-    case RP_ACT_EXPORT:
-    case RP_ACT_VIEW_CHANGES:
-        /*
-         * TODO(#3): object-level permissions from roles and permission sets
-         * (read/create/edit/delete/export per object) decide these; until
-         * then every user may work with every object.
-         */
-        return 0;
-    case RP_ACT_MANAGE_METADATA:
-    case RP_ACT_MANAGE_USERS:
-        break;
-    }
-    /* Unknown actions fall through to a refusal: deny by default. */
-    return rp_error_set(err, RP_EFORBIDDEN, "permission \"%s\" is required", action_name(action));
+    action_bit(action, &system);
+    if (system || !object)
+        return rp_error_set(err, RP_EFORBIDDEN, "permission \"%s\" is required",
+                            action_name(action));
+    return rp_error_set(err, RP_EFORBIDDEN, "permission \"%s\" on object \"%s\" is required",
+                        action_name(action), object);
 }
 
-void rp_policy_read_sql(const struct rp_principal *p, const char *object, const char *alias,
-                        struct rp_sql *q)
+enum rp_field_access rp_policy_field(const struct rp_principal *p, const struct rp_object *o,
+                                     const struct rp_field *f)
 {
-    (void)object;
-    (void)alias;
+    const struct rp_access *acc;
+    const struct rp_acl_object *e;
+
+    if (rp_policy_is_unrestricted(p))
+        return RP_FIELD_EDIT;
+    if (!(acc = access_of(p)) || !(object_perms(acc, o->name) & RP_PERM_READ))
+        return RP_FIELD_HIDDEN;
+    e = rp_acl_object_entry(acc, o->name);
+    for (size_t i = 0; i < e->nfields; i++) {
+        if (strcmp(e->fields[i].name, f->name) != 0)
+            continue;
+        /* A record's identity and bookkeeping are never hidden, only read-only. */
+        if (f->system)
+            return RP_FIELD_READ;
+        return e->fields[i].level;
+    }
+    return RP_FIELD_EDIT;
+}
+
+bool rp_policy_limits_fields(const struct rp_principal *p, const struct rp_object *o)
+{
+    const struct rp_access *acc;
+
+    if (rp_policy_is_unrestricted(p))
+        return false;
+    if (!(acc = access_of(p)) || !(object_perms(acc, o->name) & RP_PERM_READ))
+        return true;
+    return rp_acl_object_entry(acc, o->name)->nfields > 0;
+}
+
+/* ---- record-level access ---- */
+
+struct criteria_scope {
+    const struct rp_access *acc;
+    const struct rp_meta *m;
+    const struct rp_object *o;
+    struct rp_arena *a;
+    struct rp_meta_scope inner; /* the row under its alias, without this hook */
+};
+
+/* user.<attribute> (and user.id, user.role) as parameters; record.<path> as the row's path. */
+static int criteria_resolve(void *vctx, const char *path, struct rp_expr_field *out,
+                            struct rp_error *err)
+{
+    struct criteria_scope *cs = vctx;
+    const struct rp_access *acc = cs->acc;
+    struct rp_value *v;
+    const char *name;
+
+    if (strncmp(path, "record.", 7) == 0)
+        return rp_meta_resolve_field(cs->m, cs->o, &cs->inner, path + 7, cs->a, out, err);
+    if (strncmp(path, "user.", 5) != 0)
+        return 1;
+    name = path + 5;
+    v = rp_arena_alloc(cs->a, sizeof(*v));
+    *v = rp_value_null();
+    if (!acc) {
+        /* checking a rule: any attribute name will do */
+    } else if (strcmp(name, "id") == 0) {
+        *v = rp_value_cstr(acc->user_id);
+    } else if (strcmp(name, "role") == 0) {
+        if (acc->role_name)
+            *v = rp_value_cstr(acc->role_name);
+    } else {
+        for (size_t i = 0; i < acc->nattrs; i++)
+            if (strcmp(acc->attr_names[i], name) == 0)
+                *v = rp_value_cstr(acc->attr_values[i]);
+    }
+    out->type = RP_V_TEXT;
+    out->multi = false;
+    out->sql = "?";
+    out->params = v;
+    out->nparams = 1;
+    return 0;
+}
+
+int rp_policy_parse_criteria(const struct rp_access *acc, const struct rp_meta *m,
+                             const struct rp_object *o, const char *alias, const char *criteria,
+                             int64_t now_ms, struct rp_arena *a, struct rp_expr **out,
+                             struct rp_error *err)
+{
+    struct criteria_scope *cs = rp_arena_calloc(a, 1, sizeof(*cs));
+    struct rp_meta_scope *scope = rp_arena_calloc(a, 1, sizeof(*scope));
+    int rc;
+
+    cs->acc = acc;
+    cs->m = m;
+    cs->o = o;
+    cs->a = a;
+    cs->inner.alias = alias;
+    scope->alias = alias;
+    scope->resolve = criteria_resolve;
+    scope->ctx = cs;
+    if ((rc = rp_meta_parse_expr_in(m, o, scope, criteria, strlen(criteria), now_ms, a, out, err)) <
+        0)
+        return rc;
+    if (rp_expr_type(*out) != RP_V_BOOL)
+        return rp_error_set(err, RP_EINVAL, "the expression must be a condition");
+    return 0;
+}
+
+/* Appends the criteria of rule r for acc over o's row under alias, or "0" if it no longer
+ * compiles (a field it names was removed): a broken rule shares nothing. */
+static void criteria_sql(const struct rp_access *acc, const struct rp_meta *m,
+                         const struct rp_object *o, const struct rp_acl_rule *r, const char *alias,
+                         struct rp_sql *q)
+{
+    struct rp_arena *a = rp_sql_arena(q);
+    struct rp_expr *e;
+    struct rp_error err;
+
+    rp_error_init(&err, a);
+    if (rp_policy_parse_criteria(acc, m, o, alias, r->criteria, rp_clock_now_ms(acc->acl->clock), a,
+                                 &e, &err) < 0) {
+        rp_log_warn("sharing rule \"%s\" no longer compiles: %s", r->name, err.detail);
+        rp_sql_add(q, "0");
+        return;
+    }
+    rp_sql_add(q, "(");
+    if (rp_expr_compile_sql(e, q, &err) < 0)
+        rp_sql_add(q, "0");
+    rp_sql_add(q, ") IS TRUE");
+}
+
+static void row_sql(const struct rp_principal *p, const struct rp_meta *m,
+                    const struct rp_object *o, const char *alias, enum rp_access_level level,
+                    int depth, struct rp_sql *q)
+{
+    const struct rp_access *acc = access_of(p);
+    enum rp_sharing owd;
+    unsigned perms;
+    char sub[64];
+
+    if (rp_policy_is_unrestricted(p)) {
+        rp_sql_add(q, "(1 = 1)");
+        return;
+    }
+    if (!acc || !((perms = object_perms(acc, o->name)) & RP_PERM_READ) || level == RP_ACCESS_NONE) {
+        rp_sql_add(q, "(1 = 0)");
+        return;
+    }
+    if ((perms & RP_PERM_MODIFY_ALL) || (level == RP_ACCESS_READ && (perms & RP_PERM_VIEW_ALL))) {
+        rp_sql_add(q, "(1 = 1)");
+        return;
+    }
+    owd = rp_acl_sharing(acc->acl, o);
+    if (owd == RP_SHARING_PARENT) {
+        const struct rp_field *f = o->sharing_parent;
+        if (depth >= PARENT_MAX_DEPTH || !f || !f->target_object) {
+            rp_sql_add(q, "(1 = 0)");
+            return;
+        }
+        /* Managing a child (deleting a quote line) is editing its parent. */
+        snprintf(sub, sizeof(sub), "%s_p", alias);
+        rp_sql_addf(
+            q, "(EXISTS (SELECT 1 FROM \"%s\" AS \"%s\" WHERE \"%s\".\"id\" = \"%s\".\"%s\" AND ",
+            f->target_object->name, sub, sub, alias, f->name);
+        row_sql(p, m, f->target_object, sub, level == RP_ACCESS_FULL ? RP_ACCESS_EDIT : level,
+                depth + 1, q);
+        rp_sql_add(q, "))");
+        return;
+    }
+    if ((level == RP_ACCESS_READ && owd >= RP_SHARING_PUBLIC_READ) ||
+        (level == RP_ACCESS_EDIT && owd == RP_SHARING_PUBLIC_READ_WRITE)) {
+        rp_sql_add(q, "(1 = 1)");
+        return;
+    }
+    rp_sql_add(q, "(");
+    if (o->owned) {
+        const struct rp_acl_role *role = acc->role >= 0 ? &acc->acl->roles[acc->role] : NULL;
+        rp_sql_addf(q, "\"%s\".\"owner_id\" IN (", alias);
+        rp_sql_param(q, rp_value_cstr(acc->user_id));
+        for (size_t i = 0; role && i < role->nbelow; i++) {
+            rp_sql_add(q, ", ");
+            rp_sql_param(q, rp_value_cstr(role->below[i]));
+        }
+        rp_sql_add(q, ")");
+    } else {
+        rp_sql_add(q, "0");
+    }
+    if (level <= RP_ACCESS_EDIT) {
+        rp_sql_addf(q, " OR EXISTS (SELECT 1 FROM \"rp_record_share\" AS \"rp_s\" WHERE"
+                       " \"rp_s\".\"object\" = ");
+        rp_sql_param(q, rp_value_cstr(o->name));
+        rp_sql_addf(
+            q, " AND \"rp_s\".\"record_id\" = \"%s\".\"id\" AND \"rp_s\".\"user_id\" = ", alias);
+        rp_sql_param(q, rp_value_cstr(acc->user_id));
+        rp_sql_add(q, " AND \"rp_s\".\"access\" >= ");
+        rp_sql_param(q, rp_value_int(level));
+        rp_sql_add(q, ")");
+        for (size_t i = 0; i < acc->nrules; i++) {
+            const struct rp_acl_rule *r = acc->rules[i];
+            if (strcmp(r->object, o->name) != 0 || r->access < level)
+                continue;
+            rp_sql_add(q, " OR ");
+            criteria_sql(acc, m, o, r, alias, q);
+        }
+    }
+    rp_sql_add(q, ")");
+}
+
+void rp_policy_row_sql(const struct rp_principal *p, const struct rp_meta *m,
+                       const struct rp_object *o, const char *alias, enum rp_access_level level,
+                       struct rp_sql *q)
+{
     if (!p || !p->user_id) {
         rp_sql_add(q, "(1 = 0)");
         return;
     }
-    /*
-     * TODO(#3): compile org-wide defaults, record ownership, the role
-     * hierarchy, teams and sharing rules for object into this condition
-     * (over columns of alias, values as parameters). Until then every
-     * signed-in principal sees every row.
-     */
-    rp_sql_add(q, "(1 = 1)");
+    row_sql(p, m, o, alias, level, 0, q);
+}
+
+/* ---- the scope of a caller's own expressions (filters) ---- */
+
+struct caller_scope {
+    const struct rp_principal *p;
+    const struct rp_meta *m;
+};
+
+static bool scope_field_visible(void *vctx, const struct rp_object *o, const struct rp_field *f)
+{
+    const struct caller_scope *cs = vctx;
+    return rp_policy_field(cs->p, o, f) != RP_FIELD_HIDDEN;
+}
+
+static void scope_rows(void *vctx, const struct rp_object *o, const char *alias, struct rp_sql *q)
+{
+    const struct caller_scope *cs = vctx;
+    rp_sql_add(q, " AND ");
+    rp_policy_row_sql(cs->p, cs->m, o, alias, RP_ACCESS_READ, q);
+}
+
+const struct rp_meta_scope *rp_policy_scope(const struct rp_principal *p, const struct rp_meta *m,
+                                            struct rp_arena *arena)
+{
+    struct caller_scope *cs;
+    struct rp_meta_scope *scope;
+
+    if (rp_policy_is_unrestricted(p))
+        return NULL;
+    cs = rp_arena_alloc(arena, sizeof(*cs));
+    cs->p = p;
+    cs->m = m;
+    scope = rp_arena_calloc(arena, 1, sizeof(*scope));
+    scope->field_visible = scope_field_visible;
+    scope->rows = scope_rows;
+    scope->ctx = cs;
+    return scope;
+}
+
+/* ---- limits and description ---- */
+
+bool rp_policy_export_limit(const struct rp_principal *p, int64_t *rows_per_hour, bool *block)
+{
+    const struct rp_access *acc = access_of(p);
+    const struct rp_acl_role *r;
+
+    if (!acc || acc->role < 0)
+        return false;
+    r = &acc->acl->roles[acc->role];
+    if (r->export_rows_per_hour < 0)
+        return false;
+    *rows_per_hour = r->export_rows_per_hour;
+    *block = r->export_block;
+    return true;
+}
+
+void rp_policy_describe(const struct rp_principal *p, const struct rp_meta *m, struct rp_buf *out)
+{
+    static const char *const perm_words[] = {"read",   "create",   "edit",      "delete",
+                                             "export", "view_all", "modify_all"};
+    const struct rp_access *acc = access_of(p);
+    bool all = rp_policy_is_unrestricted(p), first = true;
+
+    rp_buf_adds(out, "{\"role\":");
+    if (acc && acc->role_name)
+        rp_buf_add_json_str(out, acc->role_name, strlen(acc->role_name));
+    else
+        rp_buf_adds(out, "null");
+    rp_buf_adds(out, ",\"permission_sets\":[");
+    for (size_t i = 0; acc && i < acc->nsets; i++) {
+        if (i)
+            rp_buf_addc(out, ',');
+        rp_buf_add_json_str(out, acc->set_names[i], strlen(acc->set_names[i]));
+    }
+    rp_buf_adds(out, "],\"system\":[");
+    for (unsigned b = 0; b < RP_SYS_COUNT; b++) {
+        if (!all && !(acc && (acc->system & (1u << b))))
+            continue;
+        rp_buf_addf(out, "%s\"%s\"", first ? "" : ",", rp_acl_system_name(b));
+        first = false;
+    }
+    rp_buf_adds(out, "],\"objects\":{");
+    for (size_t i = 0; i < m->nobjects; i++) {
+        const struct rp_object *o = &m->objects[i];
+        unsigned perms = all ? ~0u : acc ? object_perms(acc, o->name) : 0;
+        bool firstp = true;
+        rp_buf_addf(out, "%s\"%s\":[", i ? "," : "", o->name);
+        for (size_t k = 0; k < sizeof(perm_words) / sizeof(perm_words[0]); k++) {
+            if (!(perms & (1u << k)))
+                continue;
+            rp_buf_addf(out, "%s\"%s\"", firstp ? "" : ",", perm_words[k]);
+            firstp = false;
+        }
+        rp_buf_addc(out, ']');
+    }
+    rp_buf_adds(out, "}}");
 }

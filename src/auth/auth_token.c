@@ -820,5 +820,5 @@ int rp_auth_verify(struct rp_auth *a, const char *token, struct rp_arena *arena,
     p->is_session = e.is_session;
     p->via_cookie = false;
     sodium_memzero(&e, sizeof(e));
-    return 0;
+    return rp_auth_principal_access(a, p, arena, err);
 }

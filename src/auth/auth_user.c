@@ -165,7 +165,16 @@ static int user_add_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
     rp_sql_add(&q, ", ");
     rp_sql_param(&q, rp_value_int(x->u->created_at));
     rp_sql_add(&q, ")");
-    rc = rp_store_exec(c, &q, NULL, err);
+    if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+        goto out;
+    /* New users start with the standard permission set; admins change that later. */
+    rp_auth_sql_init(x->a, &q, &arena);
+    rp_sql_add(&q, "INSERT INTO rp_user_permission_set (user_id, permission_set) VALUES (");
+    rp_sql_param(&q, rp_value_cstr(x->u->id));
+    rp_sql_add(&q, ", 'standard')");
+    if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+        goto out;
+    rc = rp_acl_bump(c, x->a, &arena, err);
 out:
     rp_arena_release(&arena);
     return rc;
@@ -216,6 +225,7 @@ int rp_auth_user_add(struct rp_auth *a, const char *username, const char *passwo
     rc = rp_store_write(a->store, user_add_run, &x, err);
     if (rc < 0)
         return rc;
+    rp_acl_reload(a, NULL);
     if (out)
         *out = u;
     return 0;

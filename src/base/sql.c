@@ -43,7 +43,10 @@ void rp_sql_param(struct rp_sql *q, struct rp_value v)
         q->_cap = ncap;
     }
     q->params[q->nparams++] = v;
-    rp_buf_addf(&q->text, q->dialect == RP_SQL_PG ? "$%zu" : "?%zu", q->nparams);
+    if (q->dialect == RP_SQL_FRAGMENT)
+        rp_buf_addc(&q->text, '?');
+    else
+        rp_buf_addf(&q->text, q->dialect == RP_SQL_PG ? "$%zu" : "?%zu", q->nparams);
 }
 
 void rp_sql_param_list(struct rp_sql *q, const struct rp_value *v, size_t n)
@@ -60,4 +63,9 @@ void rp_sql_param_list(struct rp_sql *q, const struct rp_value *v, size_t n)
 int rp_sql_error(const struct rp_sql *q)
 {
     return rp_buf_error(&q->text);
+}
+
+struct rp_arena *rp_sql_arena(const struct rp_sql *q)
+{
+    return q->_arena;
 }

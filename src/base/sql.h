@@ -12,7 +12,11 @@
 #include "base/buf.h"
 #include "base/value.h"
 
-enum rp_sql_dialect { RP_SQL_SQLITE, RP_SQL_PG };
+/*
+ * RP_SQL_FRAGMENT writes each placeholder as a bare "?": a fragment to be spliced into
+ * another query that binds its params in order (the expression compiler's field SQL).
+ */
+enum rp_sql_dialect { RP_SQL_SQLITE, RP_SQL_PG, RP_SQL_FRAGMENT };
 
 struct rp_sql {
     struct rp_buf text;
@@ -34,6 +38,8 @@ void rp_sql_ident(struct rp_sql *q, const char *name);
 void rp_sql_param(struct rp_sql *q, struct rp_value v);
 /** Appends "(p1, p2, ...)": a parenthesised list of n placeholders bound to v[0..n). */
 void rp_sql_param_list(struct rp_sql *q, const struct rp_value *v, size_t n);
+/** The arena q allocates from (for fragments built alongside it). */
+struct rp_arena *rp_sql_arena(const struct rp_sql *q);
 /** 0 or the sticky text error. */
 int rp_sql_error(const struct rp_sql *q);
 

@@ -300,20 +300,22 @@ int rp_meta_value_from_json(const struct rp_field *f, const json_t *j, struct rp
 
 #define PATH_MAX_DEPTH 5
 
-struct resolve_ctx {
-    const struct rp_meta *m;
-    const struct rp_object *o;
-    struct rp_arena *a;
-};
+static const struct rp_meta_scope default_scope = {.alias = "t"};
 
+/*
+ * Resolves the segments of path from o's row under alias into q (a fragment: "?" markers).
+ * A dotted path becomes a scalar subquery into the referenced object, limited by the scope's
+ * rows condition, under an alias that extends the outer one so nested subqueries never
+ * shadow it.
+ */
 static int resolve_segments(const struct rp_meta *m, const struct rp_object *o, const char *path,
-                            const char *alias, int depth, struct rp_arena *a,
-                            const struct rp_field **field, struct rp_buf *sql, struct rp_error *err)
+                            const char *alias, int depth, const struct rp_meta_scope *sc,
+                            const struct rp_field **field, struct rp_sql *q, struct rp_error *err)
 {
     const char *dot = strchr(path, '.');
     size_t n = dot ? (size_t)(dot - path) : strlen(path);
     const struct rp_field *f = NULL;
-    char sub[16];
+    char sub[64];
 
     for (size_t i = 0; i < o->nfields; i++) {
         const struct rp_field *c = &o->fields[i];
@@ -323,6 +325,8 @@ static int resolve_segments(const struct rp_meta *m, const struct rp_object *o, 
             break;
         }
     }
+    if (f && sc->field_visible && !sc->field_visible(sc->ctx, o, f))
+        f = NULL;
     if (!f)
         return rp_error_set(err, RP_EINVAL, "unknown field \"%.*s\" on object \"%s\"", (int)n, path,
                             o->name);
@@ -331,7 +335,7 @@ static int resolve_segments(const struct rp_meta *m, const struct rp_object *o, 
             return rp_error_set(err, RP_EINVAL,
                                 "formula field \"%s\" cannot be used inside an expression yet",
                                 f->name);
-        rp_buf_addf(sql, "\"%s\".\"%s\"", alias, f->name);
+        rp_sql_addf(q, "\"%s\".\"%s\"", alias, f->name);
         *field = f;
         return 0;
     }
@@ -341,12 +345,27 @@ static int resolve_segments(const struct rp_meta *m, const struct rp_object *o, 
     if (depth >= PATH_MAX_DEPTH)
         return rp_error_set(err, RP_EINVAL, "path \"%s\" is deeper than %d references", path,
                             PATH_MAX_DEPTH);
-    snprintf(sub, sizeof(sub), "r%d", depth + 1);
-    rp_buf_adds(sql, "(SELECT ");
-    if (resolve_segments(m, f->target_object, dot + 1, sub, depth + 1, a, field, sql, err) < 0)
+    snprintf(sub, sizeof(sub), "%s_%d", alias, depth + 1);
+    rp_sql_add(q, "(SELECT ");
+    if (resolve_segments(m, f->target_object, dot + 1, sub, depth + 1, sc, field, q, err) < 0)
         return err->code;
-    rp_buf_addf(sql, " FROM \"%s\" AS \"%s\" WHERE \"%s\".\"id\" = \"%s\".\"%s\")",
+    rp_sql_addf(q, " FROM \"%s\" AS \"%s\" WHERE \"%s\".\"id\" = \"%s\".\"%s\"",
                 f->target_object->name, sub, sub, alias, f->name);
+    if (sc->rows)
+        sc->rows(sc->ctx, f->target_object, sub, q);
+    rp_sql_add(q, ")");
+    return 0;
+}
+
+static int resolve_scoped(const struct rp_meta *m, const struct rp_object *o, const char *path,
+                          const struct rp_meta_scope *sc, struct rp_arena *a,
+                          const struct rp_field **field, struct rp_sql *q, struct rp_error *err)
+{
+    rp_sql_init(q, a, RP_SQL_FRAGMENT);
+    if (resolve_segments(m, o, path, sc->alias ? sc->alias : "t", 0, sc, field, q, err) < 0)
+        return err->code;
+    if (rp_sql_error(q) < 0)
+        return rp_error_set(err, RP_ETOOBIG, "path \"%s\" is too long", path);
     return 0;
 }
 
@@ -354,14 +373,37 @@ int rp_meta_resolve_path(const struct rp_meta *m, const struct rp_object *o, con
                          struct rp_arena *a, const struct rp_field **field, const char **sql,
                          struct rp_error *err)
 {
-    struct rp_buf b;
-    int rc;
+    struct rp_sql q;
+    int rc = resolve_scoped(m, o, path, &default_scope, a, field, &q, err);
 
-    rp_buf_init(&b, a, 8192);
-    rc = resolve_segments(m, o, path, "t", 0, a, field, &b, err);
     if (rc < 0)
         return rc;
-    *sql = b.data;
+    *sql = q.text.data;
+    return 0;
+}
+
+struct resolve_ctx {
+    const struct rp_meta *m;
+    const struct rp_object *o;
+    const struct rp_meta_scope *scope;
+    struct rp_arena *a;
+};
+
+int rp_meta_resolve_field(const struct rp_meta *m, const struct rp_object *o,
+                          const struct rp_meta_scope *scope, const char *path, struct rp_arena *a,
+                          struct rp_expr_field *out, struct rp_error *err)
+{
+    const struct rp_field *f;
+    struct rp_sql q;
+    int rc;
+
+    if ((rc = resolve_scoped(m, o, path, scope ? scope : &default_scope, a, &f, &q, err)) < 0)
+        return rc;
+    out->type = f->vtype == RP_V_INT ? RP_V_NUM : f->vtype;
+    out->multi = f->type == RP_F_MULTI_PICKLIST;
+    out->sql = q.text.data;
+    out->params = q.params;
+    out->nparams = q.nparams;
     return 0;
 }
 
@@ -369,29 +411,33 @@ static int expr_resolve(void *vctx, const char *path, struct rp_expr_field *out,
                         struct rp_error *err)
 {
     struct resolve_ctx *ctx = vctx;
-    const struct rp_field *f;
-    const char *sql;
-    int rc = rp_meta_resolve_path(ctx->m, ctx->o, path, ctx->a, &f, &sql, err);
+    int rc;
 
-    if (rc < 0)
+    if (ctx->scope->resolve && (rc = ctx->scope->resolve(ctx->scope->ctx, path, out, err)) <= 0)
         return rc;
-    out->type = f->vtype == RP_V_INT ? RP_V_NUM : f->vtype;
-    out->multi = f->type == RP_F_MULTI_PICKLIST;
-    out->sql = sql;
-    return 0;
+    return rp_meta_resolve_field(ctx->m, ctx->o, ctx->scope, path, ctx->a, out, err);
 }
 
-int rp_meta_parse_expr(const struct rp_meta *m, const struct rp_object *o, const char *src,
-                       size_t len, int64_t now_ms, struct rp_arena *arena, struct rp_expr **out,
-                       struct rp_error *err)
+int rp_meta_parse_expr_in(const struct rp_meta *m, const struct rp_object *o,
+                          const struct rp_meta_scope *scope, const char *src, size_t len,
+                          int64_t now_ms, struct rp_arena *arena, struct rp_expr **out,
+                          struct rp_error *err)
 {
     struct resolve_ctx *ctx = rp_arena_alloc(arena, sizeof(*ctx));
     struct rp_expr_env env = {.resolve = expr_resolve, .resolve_ctx = ctx, .now_ms = now_ms};
 
     ctx->m = m;
     ctx->o = o;
+    ctx->scope = scope ? scope : &default_scope;
     ctx->a = arena;
     return rp_expr_parse(arena, src, len, &env, out, err);
+}
+
+int rp_meta_parse_expr(const struct rp_meta *m, const struct rp_object *o, const char *src,
+                       size_t len, int64_t now_ms, struct rp_arena *arena, struct rp_expr **out,
+                       struct rp_error *err)
+{
+    return rp_meta_parse_expr_in(m, o, NULL, src, len, now_ms, arena, out, err);
 }
 
 /* ---- description ---- */
@@ -456,9 +502,12 @@ void rp_meta_object_to_json(const struct rp_object *o, struct rp_buf *out)
     rp_buf_add_json_str(out, o->name, strlen(o->name));
     label_json(out, "label", &o->label);
     label_json(out, "plural", &o->plural);
-    rp_buf_addf(out, ",\"owned\":%s,\"custom\":%s,\"append_only\":%s,\"fields\":[",
+    rp_buf_addf(out, ",\"owned\":%s,\"custom\":%s,\"append_only\":%s,\"sharing\":\"%s\"",
                 o->owned ? "true" : "false", o->custom ? "true" : "false",
-                o->append_only ? "true" : "false");
+                o->append_only ? "true" : "false", rp_sharing_name(o->sharing));
+    if (o->sharing_parent)
+        rp_buf_addf(out, ",\"sharing_parent\":\"%s\"", o->sharing_parent->name);
+    rp_buf_adds(out, ",\"fields\":[");
     for (size_t i = 0; i < o->nfields; i++) {
         if (i)
             rp_buf_addc(out, ',');

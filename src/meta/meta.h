@@ -26,7 +26,9 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/sql.h"
 #include "base/value.h"
+#include "expr/expr.h"
 
 struct rp_expr;
 struct rp_meta_registry;
@@ -106,13 +108,32 @@ struct rp_rule {
     struct rp_label message;
 };
 
+/*
+ * Org-wide default access to an object's records for users who are not their owner (the
+ * policy engine may override it per installation). PARENT: a record is visible and editable
+ * exactly when the record its sharing_parent reference points to is (quote lines follow
+ * their quote).
+ */
+enum rp_sharing {
+    RP_SHARING_PRIVATE,
+    RP_SHARING_PUBLIC_READ,
+    RP_SHARING_PUBLIC_READ_WRITE,
+    RP_SHARING_PARENT,
+};
+
+const char *rp_sharing_name(enum rp_sharing s);
+/** Parses "private", "public_read", "public_read_write" (not "parent"); false if none. */
+bool rp_sharing_parse(const char *s, enum rp_sharing *out);
+
 struct rp_object {
     const char *name;
     struct rp_label label;
     struct rp_label plural;
     bool owned;
     bool custom;
-    bool append_only; /* a ledger: records are created, never updated, deleted or restored */
+    bool append_only;        /* a ledger: records are created, never updated, deleted or restored */
+    enum rp_sharing sharing; /* catalogue "sharing"; custom objects default to private */
+    const struct rp_field *sharing_parent; /* RP_SHARING_PARENT: a required reference */
     struct rp_field *fields;
     size_t nfields;
     const struct rp_rule *rules;
@@ -182,6 +203,38 @@ int rp_meta_resolve_path(const struct rp_meta *m, const struct rp_object *o, con
 int rp_meta_parse_expr(const struct rp_meta *m, const struct rp_object *o, const char *src,
                        size_t len, int64_t now_ms, struct rp_arena *arena, struct rp_expr **out,
                        struct rp_error *err);
+
+/*
+ * How an expression sees its object's row: the table alias, names the metadata does not
+ * know (user.region in sharing criteria), and a guard through which a caller's access
+ * applies to every field and related row a path reaches. Every member may be zero.
+ */
+struct rp_meta_scope {
+    const char *alias; /* the row's table alias; NULL: "t" */
+    /* Resolves path if it is the caller's own: returns 0 (out filled), 1 (not its own: the
+     * metadata resolves it) or a negative code with err set. */
+    int (*resolve)(void *ctx, const char *path, struct rp_expr_field *out, struct rp_error *err);
+    /* False hides f: a path through or to it is an unknown field. */
+    bool (*field_visible)(void *ctx, const struct rp_object *o, const struct rp_field *f);
+    /* Appends " AND <condition>" limiting the rows of o under alias that a dotted path may read
+     * (a related record the caller may not see reads as null). */
+    void (*rows)(void *ctx, const struct rp_object *o, const char *alias, struct rp_sql *q);
+    void *ctx;
+};
+
+/**
+ * Resolves one field path within scope as the expression language sees it (the scope's own
+ * resolve hook is not called). Returns 0 or RP_EINVAL/RP_ETOOBIG.
+ */
+int rp_meta_resolve_field(const struct rp_meta *m, const struct rp_object *o,
+                          const struct rp_meta_scope *scope, const char *path, struct rp_arena *a,
+                          struct rp_expr_field *out, struct rp_error *err);
+
+/** rp_meta_parse_expr within scope (NULL: the default scope, alias "t", no guard). */
+int rp_meta_parse_expr_in(const struct rp_meta *m, const struct rp_object *o,
+                          const struct rp_meta_scope *scope, const char *src, size_t len,
+                          int64_t now_ms, struct rp_arena *arena, struct rp_expr **out,
+                          struct rp_error *err);
 
 /** Writes an object's description as JSON (GET /meta/objects/{object}). */
 void rp_meta_object_to_json(const struct rp_object *o, struct rp_buf *out);

@@ -50,6 +50,25 @@ static bool ftype_parse(const char *s, enum rp_ftype *out)
     return false;
 }
 
+static const char *const sharing_names[] = {"private", "public_read", "public_read_write",
+                                            "parent"};
+
+const char *rp_sharing_name(enum rp_sharing s)
+{
+    return sharing_names[s];
+}
+
+bool rp_sharing_parse(const char *s, enum rp_sharing *out)
+{
+    for (size_t i = 0; s && i < RP_SHARING_PARENT; i++) {
+        if (strcmp(s, sharing_names[i]) == 0) {
+            *out = (enum rp_sharing)i;
+            return true;
+        }
+    }
+    return false;
+}
+
 static const char *const system_names[] = {"id",         "version",    "created_at", "updated_at",
                                            "created_by", "updated_by", "owner_id",   "deleted_at"};
 
@@ -64,6 +83,7 @@ bool rp_meta_is_system_name(const char *name)
 /* Objects and fields grow while loading; the arrays are reallocated in the arena. */
 struct build_object {
     struct rp_object o;
+    const char *sharing_parent; /* field name, linked in link_snapshot */
     size_t cap;
     struct rp_rule *rules;
     size_t rcap;
@@ -359,10 +379,34 @@ static int load_rule(struct builder *b, struct build_object *bo, const json_t *j
     return get_label(b, j, "message", r->check, &r->message, "rule");
 }
 
+/* "sharing" is an org-wide default or "parent" with "sharing_parent" naming a reference. */
+static int load_sharing(struct builder *b, struct build_object *bo, const json_t *j,
+                        const char *what)
+{
+    const json_t *v = json_object_get(j, "sharing");
+    const char *s = json_string_value(v), *parent;
+
+    bo->o.sharing = bo->o.custom ? RP_SHARING_PRIVATE : RP_SHARING_PUBLIC_READ_WRITE;
+    parent = json_string_value(json_object_get(j, "sharing_parent"));
+    if (s && strcmp(s, "parent") == 0 && parent) {
+        bo->o.sharing = RP_SHARING_PARENT;
+        bo->sharing_parent = rp_arena_strdup(b->a, parent);
+        return 0;
+    }
+    if ((v && !rp_sharing_parse(s, &bo->o.sharing)) || (!v && parent) || (parent && s))
+        return rp_error_field(
+            b->err, RP_EINVAL, "sharing", "invalid",
+            "%s: \"sharing\" must be \"private\", \"public_read\", \"public_read_write\" or "
+            "\"parent\" with \"sharing_parent\" naming a required reference field",
+            what);
+    return 0;
+}
+
 static int load_object(struct builder *b, const json_t *j, bool custom)
 {
-    static const char *const keys[] = {"name",   "label",  "plural", "owned", "append_only",
-                                       "search", "fields", "rules",  NULL};
+    static const char *const keys[] = {"name",        "label",          "plural", "owned",
+                                       "append_only", "search",         "fields", "rules",
+                                       "sharing",     "sharing_parent", NULL};
     struct build_object *bo;
     const char *name;
     const json_t *fields, *rules, *search, *v;
@@ -387,6 +431,8 @@ static int load_object(struct builder *b, const json_t *j, bool custom)
     bo->o.custom = custom;
     bo->o.owned = json_object_get(j, "owned") ? get_bool(j, "owned") : true;
     bo->o.append_only = get_bool(j, "append_only");
+    if (load_sharing(b, bo, j, what) < 0)
+        return b->err->code;
     if (get_label(b, j, "label", bo->o.name, &bo->o.label, what) < 0 ||
         get_label(b, j, "plural", bo->o.label.en, &bo->o.plural, what) < 0)
         return b->err->code;
@@ -460,6 +506,18 @@ static int link_snapshot(struct builder *b)
     }
     m->objects = objs;
     m->nobjects = b->nobjs;
+    for (size_t i = 0; i < m->nobjects; i++) {
+        const struct rp_field *f;
+        if (!b->objs[i].sharing_parent)
+            continue;
+        f = rp_meta_field(&objs[i], b->objs[i].sharing_parent);
+        if (!f || f->type != RP_F_REFERENCE || !f->required)
+            return rp_error_set(
+                b->err, RP_EINVAL,
+                "object \"%s\": \"sharing_parent\" must name a required reference field",
+                objs[i].name);
+        objs[i].sharing_parent = f;
+    }
     for (size_t i = 0; i < m->nobjects; i++) {
         struct rp_object *o = &objs[i];
         for (size_t k = 0; k < o->nfields; k++) {

@@ -281,12 +281,37 @@ void rp_records_mask_value(const struct rp_field *f, const struct rp_value *in,
  * record, in field order, and writes an audit entry (action "reveal", the field names, never
  * the values) in the same writer transaction. Blocks while the writer commits; not for writer
  * units. Errors: RP_ENOTFOUND (unknown object, or a record that is missing, deleted or
- * invisible), RP_EFORBIDDEN (p lacks the reveal permission: admins and the system principal
- * hold it until permission sets exist), RP_EINVAL (fields not a non-empty array of names, or a
+ * invisible), RP_EFORBIDDEN (p lacks the "reveal" permission), RP_EINVAL (fields not a non-empty array of names, or a
  * name unknown or not sensitive), store errors. request_id may be NULL.
  */
 int rp_records_reveal(struct rp_records *rs, const struct rp_principal *p, const char *object,
                       const char *id, const json_t *fields, const char *request_id,
                       struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
+
+/* ---- record shares and teams (records_share.c) ----
+ *
+ * A record can be shared with a user at "read" or "edit" access, optionally in a team role
+ * ("Sales Engineer" on an opportunity team). Whoever holds full access to the record (its
+ * owner, the owner's managers, modify_all) manages its shares; each change is audited
+ * ("share", "unshare") in the same transaction. Objects whose access follows a parent are
+ * shared through the parent.
+ */
+
+/** Writes {"data":[{"user_id","username","display_name","access","team_role","created_at"}]}. */
+int rp_records_shares(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                      const char *id, struct rp_arena *arena, struct rp_buf *out,
+                      struct rp_error *err);
+/**
+ * Shares a record with user_id at access (RP_ACCESS_READ or RP_ACCESS_EDIT), replacing an
+ * earlier share. team_role may be NULL. Errors: RP_ENOTFOUND (object, record), RP_EFORBIDDEN
+ * (readable, but p may not share it), RP_EVALIDATION (user not active, access, team_role).
+ */
+int rp_records_share_put(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                         const char *id, const char *user_id, enum rp_access_level access,
+                         const char *team_role, const char *request_id, struct rp_arena *arena,
+                         struct rp_error *err);
+int rp_records_share_delete(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                            const char *id, const char *user_id, const char *request_id,
+                            struct rp_arena *arena, struct rp_error *err);
 
 #endif

@@ -14,17 +14,9 @@
 #define AUDIT_PAGE_DEFAULT 100
 #define AUDIT_MAX_ACTIONS  32
 
-/*
- * TODO(#3): this becomes rp_policy_check(p, NULL, RP_ACT_VIEW_AUDIT, err) with the view_audit
- * system permission of permission sets.
- */
 static int check_view_audit(const struct rp_principal *p, struct rp_error *err)
 {
-    if (!p || !p->user_id)
-        return rp_error_set(err, RP_EUNAUTH, "authentication required");
-    if (p->is_admin || strcmp(p->user_id, "system") == 0)
-        return 0;
-    return rp_error_set(err, RP_EFORBIDDEN, "permission \"view_audit\" is required");
+    return rp_policy_check(p, NULL, RP_ACT_VIEW_AUDIT, err);
 }
 
 /* Appends " AND action IN (...)" for a comma-separated list. */

@@ -10,6 +10,9 @@
  *
  * The audit entry and the hourly limit are decided together in one writer unit. The writer
  * runs units one at a time, so two exports by the same user cannot both get under the limit.
+ * The limit is the caller's role's (rp_policy_export_limit), else the installation's setting.
+ * Going over it is an anomaly: an "export.anomaly" audit entry, and a 429 if the role says to
+ * block (the installation-wide setting always blocks).
  */
 #include "records/records_int.h"
 #include "base/limits.h"
@@ -177,7 +180,8 @@ static int csv_begin(void *ctx, const struct rp_object *o, const bool *selected)
     add_column(cx, &o->fields[0]);
     if (!selected)
         for (size_t i = 0; i < o->nfields; i++)
-            add_column(cx, &o->fields[i]);
+            if (rp_records_field_visible(cx->p, o, &o->fields[i]))
+                add_column(cx, &o->fields[i]);
     while (selected && p && *p) {
         /* The names were checked by the scan; this only puts them in the order given. */
         size_t n = strcspn(p, ",");
@@ -231,8 +235,12 @@ struct export_audit {
     const char *changes;    /* the entry's JSON without its closing brace */
     int64_t rows;           /* rows in this export */
     int64_t now;
+    bool role_limit; /* the caller's role sets the limit (role_rows, role_block) */
+    int64_t role_rows;
+    bool role_block;
     /* outcome of the last run */
-    bool blocked;          /* over the limit: an export.anomaly entry was written */
+    bool anomaly;          /* over the limit: an export.anomaly entry was written */
+    bool blocked;          /* ... and the export is refused */
     int64_t limit;         /* the limit, or -1 for none */
     int64_t used;          /* rows the user exported in the window before this export */
     int64_t retry_after_s; /* when blocked: seconds until this export would fit */
@@ -338,8 +346,7 @@ static int check_window(struct rp_store_conn *c, struct rp_arena *a, struct expo
     int rc;
 
     /*
-     * TODO(#3): thresholds per role once roles exist; until then one setting for every user.
-     * NEEDSWORK: without an index on rp_audit(actor, action, at) this reads the whole log.
+     * Served by the index rp_audit(actor, action, at).
      */
     rp_sql_init(&q, a, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT at, changes FROM rp_audit WHERE actor = ");
@@ -354,7 +361,8 @@ static int check_window(struct rp_store_conn *c, struct rp_arena *a, struct expo
     ea->used = w.sum;
     if (w.sum + ea->rows <= ea->limit)
         return 0;
-    ea->blocked = true;
+    ea->anomaly = true;
+    ea->blocked = ea->role_limit ? ea->role_block : true;
     if (ea->rows > ea->limit) {
         /*
          * No amount of waiting makes this export fit. Clients that honour Retry-After are told
@@ -377,43 +385,59 @@ static int check_window(struct rp_store_conn *c, struct rp_arena *a, struct expo
     return 0;
 }
 
+static int export_audit_insert(struct rp_store_conn *c, struct rp_arena *a,
+                               const struct export_audit *ea, const char *action,
+                               struct rp_error *err)
+{
+    struct rp_buf changes;
+    struct rp_sql q;
+
+    rp_buf_init(&changes, a, RP_LIMIT_STRING_BYTES);
+    rp_buf_adds(&changes, ea->changes);
+    if (ea->anomaly)
+        rp_buf_addf(&changes, ",\"limit\":%lld,\"window_rows\":%lld,\"blocked\":%s",
+                    (long long)ea->limit, (long long)ea->used, ea->blocked ? "true" : "false");
+    rp_buf_addc(&changes, '}');
+    if (rp_buf_error(&changes))
+        return rp_error_set(err, RP_ETOOBIG, "audit entry too large");
+    const struct rp_value audit[] = {rp_value_int(ea->now),
+                                     rp_value_cstr(ea->p->user_id),
+                                     rp_value_cstr(action),
+                                     rp_value_cstr(ea->object),
+                                     rp_value_null(),
+                                     rp_value_text(changes.data, changes.len),
+                                     ea->request_id ? rp_value_cstr(ea->request_id)
+                                                    : rp_value_null()};
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes,"
+                   " request_id) VALUES ");
+    rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
+    return rp_store_exec(c, &q, NULL, err);
+}
+
 static int export_audit_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
 {
     struct export_audit *ea = vctx;
     struct rp_arena a;
-    struct rp_buf changes;
-    struct rp_sql q;
     int rc;
 
+    ea->anomaly = false;
     ea->blocked = false;
     ea->used = 0;
     ea->retry_after_s = 0;
     rp_arena_init(&a);
-    rc = read_limit(c, &a, &ea->limit, err);
+    rc = 0;
+    if (ea->role_limit)
+        ea->limit = ea->role_rows;
+    else
+        rc = read_limit(c, &a, &ea->limit, err);
     if (rc == 0 && ea->limit >= 0)
         rc = check_window(c, &a, ea, err);
-    if (rc == 0) {
-        rp_buf_init(&changes, &a, RP_LIMIT_STRING_BYTES);
-        rp_buf_adds(&changes, ea->changes);
-        if (ea->blocked)
-            rp_buf_addf(&changes, ",\"limit\":%lld,\"window_rows\":%lld", (long long)ea->limit,
-                        (long long)ea->used);
-        rp_buf_addc(&changes, '}');
-        const struct rp_value audit[] = {rp_value_int(ea->now),
-                                         rp_value_cstr(ea->p->user_id),
-                                         rp_value_cstr(ea->blocked ? "export.anomaly" : "export"),
-                                         rp_value_cstr(ea->object),
-                                         rp_value_null(),
-                                         rp_value_text(changes.data, changes.len),
-                                         ea->request_id ? rp_value_cstr(ea->request_id)
-                                                        : rp_value_null()};
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
-        rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes,"
-                       " request_id) VALUES ");
-        rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
-        rc = rp_buf_error(&changes) ? rp_error_set(err, RP_ETOOBIG, "audit entry too large")
-                                    : rp_store_exec(c, &q, NULL, err);
-    }
+    /* An export that goes through is counted against the window; an anomaly is noted apart. */
+    if (rc == 0 && !ea->blocked)
+        rc = export_audit_insert(c, &a, ea, "export", err);
+    if (rc == 0 && ea->anomaly)
+        rc = export_audit_insert(c, &a, ea, "export.anomaly", err);
     rp_arena_release(&a);
     return rc;
 }
@@ -465,10 +489,9 @@ int rp_records_export_csv(struct rp_records *rs, const struct rp_principal *p, c
     int rc;
 
     memset(res, 0, sizeof(*res));
-    /*
-     * Sensitive cells are masked as in reads (csv_value). TODO(#3): field-level security must
-     * decide the columns here too, through the same policy calls as reads, once it exists.
-     */
+    /* Columns are the fields the caller may read (csv_begin); sensitive cells masked as in
+       reads (csv_value). */
+    ea.role_limit = rp_policy_export_limit(p, &ea.role_rows, &ea.role_block);
     rp_buf_init(&cx.line, a, out->max);
     rp_buf_init(&cx.tmp, a, RP_LIMIT_STRING_BYTES);
     rp_arena_init(&cx.scratch);
@@ -490,12 +513,15 @@ int rp_records_export_csv(struct rp_records *rs, const struct rp_principal *p, c
     ea.now = rp_clock_now_ms(rs->clock);
     if ((rc = rp_store_write(rs->store, export_audit_unit, &ea, err)) < 0)
         return rc;
+    if (!ea.anomaly)
+        return 0;
+    rp_log_warn(
+        "export anomaly: user %s exported %lld rows in the last hour and asked for %zu more of \"%s\"; the limit is %lld%s",
+        p->user_id, (long long)ea.used, res->rows, object, (long long)ea.limit,
+        ea.blocked ? "; refused" : "");
     if (!ea.blocked)
         return 0;
     res->retry_after_s = ea.retry_after_s;
-    rp_log_warn(
-        "export anomaly: user %s exported %lld rows in the last hour and asked for %zu more of \"%s\"; the limit is %lld",
-        p->user_id, (long long)ea.used, res->rows, object, (long long)ea.limit);
     if (res->rows > (size_t)ea.limit)
         return rp_error_set(
             err, RP_ERATELIMIT,

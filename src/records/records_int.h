@@ -26,18 +26,36 @@ void rp_records_select_columns(const struct rp_object *o, struct rp_sql *q);
 /** Decodes a row fetched with rp_records_select_columns; text copied into arena. */
 void rp_records_decode_row(const struct rp_object *o, const struct rp_value *cols, size_t ncols,
                            struct rp_arena *arena, struct rp_row *row);
-/** Reads a row by id on connection c (deleted ones too); RP_ENOTFOUND if absent or invisible. */
-int rp_records_fetch(struct rp_store_conn *c, const struct rp_principal *p,
+/**
+ * Reads a row by id on connection c (deleted ones too); RP_ENOTFOUND if absent or not
+ * readable by p (p NULL: no record-level check, for internal reads).
+ */
+int rp_records_fetch(struct rp_store_conn *c, const struct rp_meta *m, const struct rp_principal *p,
                      const struct rp_object *o, const char *id, struct rp_arena *arena,
                      struct rp_row *row, struct rp_error *err);
+/**
+ * For a record p may read: 0 if p has at least level on it, else RP_EFORBIDDEN (a record p may
+ * not read at all answers 404 earlier, like a missing one).
+ */
+int rp_records_check_access(struct rp_store_conn *c, const struct rp_meta *m,
+                            const struct rp_principal *p, const struct rp_object *o, const char *id,
+                            enum rp_access_level level, struct rp_arena *arena,
+                            struct rp_error *err);
+/** True if p may read field f of o (field-level security). */
+static inline bool rp_records_field_visible(const struct rp_principal *p, const struct rp_object *o,
+                                            const struct rp_field *f)
+{
+    return rp_policy_field(p, o, f) != RP_FIELD_HIDDEN;
+}
 /** Computes the formula fields of rows (all of one object) in memory, parsing each formula
  *  once; dotted paths are read through c. */
 void rp_records_compute_formulas(struct rp_store_conn *c, const struct rp_meta *m,
                                  struct rp_row *rows, size_t nrows, int64_t now_ms,
                                  struct rp_arena *arena);
 /**
- * Writes a row as JSON. selected (may be NULL = all) flags fields by index. Sensitive fields are
- * masked unless p may reveal them (p NULL: masked); masked text lives in arena.
+ * Writes a row as JSON. selected (may be NULL = all) flags fields by index; fields p may not
+ * read are left out. Sensitive fields are masked unless p may reveal them (p NULL: masked);
+ * masked text lives in arena.
  */
 void rp_records_row_json(const struct rp_row *row, const bool *selected,
                          const struct rp_principal *p, struct rp_arena *arena, struct rp_buf *out);
@@ -54,9 +72,13 @@ bool rp_records_masks_any(const struct rp_principal *p);
 void rp_records_changes_json(const struct rp_principal *p, const struct rp_object *o,
                              const char *changes, size_t len, struct rp_arena *arena,
                              struct rp_buf *out);
-/** Parses a fields= list into flags by index; id is always selected. */
-int rp_records_parse_fields(const struct rp_object *o, const char *fields, struct rp_arena *arena,
-                            bool **selected, struct rp_error *err);
+/**
+ * Parses a fields= list into flags by index; id is always selected. Fields p may not read are
+ * unknown fields.
+ */
+int rp_records_parse_fields(const struct rp_principal *p, const struct rp_object *o,
+                            const char *fields, struct rp_arena *arena, bool **selected,
+                            struct rp_error *err);
 /** Value of a stored column converted to the field's value type. */
 struct rp_value rp_records_column_value(const struct rp_field *f, const struct rp_value *col,
                                         struct rp_arena *arena);

@@ -18,9 +18,11 @@
  * Null stays null and the empty string stays empty. Text is counted in code points and never
  * split inside one; text that is not valid UTF-8 becomes "****".
  *
- * Filtering, sorting and searching on sensitive fields stay allowed, so a caller can still
- * learn a value by asking questions about it (and a list cursor sorted on such a field holds
- * its value). TODO(#3): field-level security closes these side channels.
+ * Filtering, sorting and searching on sensitive fields stay allowed (masking is about what is
+ * shown, not what is known: a caller may still learn a value by asking questions about it).
+ * Fields a caller must not learn at all are hidden by field-level security instead
+ * (rp_policy_field): they are left out of every output here and are unknown to filters, sorts
+ * and fields= lists.
  */
 #include "records/records_int.h"
 #include "base/limits.h"
@@ -31,14 +33,10 @@
 #define MASK_HIDDEN "****"
 #define MASK_DATE   "****-**-**"
 
-/*
- * The one place that decides whether a caller sees sensitive fields in clear.
- * TODO(#3): this moves to the policy engine as the "reveal" system permission of permission
- * sets.
- */
+/* Whether a caller sees sensitive fields in clear: the "reveal" permission. */
 static bool may_reveal(const struct rp_principal *p)
 {
-    return p && p->user_id && (p->is_admin || strcmp(p->user_id, "system") == 0);
+    return rp_policy_allows(p, NULL, RP_ACT_REVEAL);
 }
 
 bool rp_records_masked(const struct rp_principal *p, const struct rp_field *f)
@@ -258,9 +256,10 @@ static int mask_json_pair(const struct rp_field *f, const char *s, size_t n, str
  * Scans {"field": value, ...} as the write path stores it, copying every value verbatim except
  * those of sensitive fields (re-encoding through jansson would change how numbers are written).
  */
-static int mask_changes(const struct rp_object *o, const char *s, size_t n, struct rp_arena *a,
-                        struct rp_buf *out)
+static int mask_changes(const struct rp_principal *p, const struct rp_object *o, const char *s,
+                        size_t n, struct rp_arena *a, struct rp_buf *out)
 {
+    bool limited = rp_policy_limits_fields(p, o);
     size_t i = skip_ws(s, n, 0), kend, vstart, vend;
     bool first = true;
 
@@ -283,11 +282,6 @@ static int mask_changes(const struct rp_object *o, const char *s, size_t n, stru
         vstart = skip_ws(s, n, vstart + 1);
         if (!(vend = value_end(s, n, vstart)))
             return -1;
-        if (!first)
-            rp_buf_addc(out, ',');
-        first = false;
-        rp_buf_add(out, s + i, kend - i);
-        rp_buf_addc(out, ':');
         /* Field names are plain identifiers, so the key needs no unescaping. */
         f = NULL;
         if (kend - i - 2 <= RP_LIMIT_NAME_BYTES) {
@@ -295,7 +289,21 @@ static int mask_changes(const struct rp_object *o, const char *s, size_t n, stru
             name[kend - i - 2] = '\0';
             f = rp_meta_field(o, name);
         }
-        if (f && f->sensitive) {
+        /* Hidden fields, and fields gone from the metadata, are left out for a limited caller. */
+        if (limited && (!f || rp_policy_field(p, o, f) == RP_FIELD_HIDDEN)) {
+            i = skip_ws(s, n, vend);
+            if (i < n && s[i] == ',')
+                i++;
+            else if (i >= n || s[i] != '}')
+                return -1;
+            continue;
+        }
+        if (!first)
+            rp_buf_addc(out, ',');
+        first = false;
+        rp_buf_add(out, s + i, kend - i);
+        rp_buf_addc(out, ':');
+        if (f && f->sensitive && !may_reveal(p)) {
             if (mask_json_pair(f, s + vstart, vend - vstart, a, out) < 0)
                 return -1;
         } else {
@@ -321,13 +329,13 @@ void rp_records_changes_json(const struct rp_principal *p, const struct rp_objec
         rp_buf_adds(out, "{}");
         return;
     }
-    if (!rp_records_masks_any(p)) {
+    if (!rp_records_masks_any(p) && !(o && rp_policy_limits_fields(p, o))) {
         rp_buf_add(out, changes, len);
         return;
     }
     /* An object dropped from the metadata has no fields to tell apart: hide every value. */
     rp_buf_init(&tmp, a, out->max);
-    if (!o || mask_changes(o, changes, len, a, &tmp) < 0 || rp_buf_error(&tmp)) {
+    if (!o || mask_changes(p, o, changes, len, a, &tmp) < 0 || rp_buf_error(&tmp)) {
         rp_buf_adds(out, "{}");
         return;
     }
@@ -337,6 +345,7 @@ void rp_records_changes_json(const struct rp_principal *p, const struct rp_objec
 /* ---- reveal ---- */
 
 struct reveal {
+    const struct rp_meta *m;
     const struct rp_principal *p;
     const struct rp_object *o;
     const char *id;
@@ -357,7 +366,7 @@ static int reveal_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
     bool first = true;
     int rc;
 
-    if ((rc = rp_records_fetch(c, rv->p, o, rv->id, rv->arena, &rv->row, err)) < 0)
+    if ((rc = rp_records_fetch(c, rv->m, rv->p, o, rv->id, rv->arena, &rv->row, err)) < 0)
         return rc;
     if (rv->row.deleted_at)
         return rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", o->name, rv->id);
@@ -391,8 +400,9 @@ static int reveal_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
 }
 
 /* Flags the fields named in a JSON array; every sensitive field when names is NULL. */
-static int reveal_fields(const struct rp_object *o, const json_t *names, struct rp_arena *a,
-                         bool **wanted, struct rp_error *err)
+static int reveal_fields(const struct rp_principal *p, const struct rp_object *o,
+                         const json_t *names, struct rp_arena *a, bool **wanted,
+                         struct rp_error *err)
 {
     bool *w = rp_arena_calloc(a, o->nfields, sizeof(bool));
     const json_t *v;
@@ -401,7 +411,8 @@ static int reveal_fields(const struct rp_object *o, const json_t *names, struct 
     *wanted = w;
     if (!names) {
         for (i = 0; i < o->nfields; i++)
-            w[i] = o->fields[i].sensitive;
+            w[i] =
+                o->fields[i].sensitive && rp_policy_field(p, o, &o->fields[i]) != RP_FIELD_HIDDEN;
         return 0;
     }
     if (!json_is_array(names) || json_array_size(names) == 0)
@@ -414,6 +425,8 @@ static int reveal_fields(const struct rp_object *o, const json_t *names, struct 
     {
         const char *name = json_string_value(v);
         const struct rp_field *f = name ? rp_meta_field(o, name) : NULL;
+        if (f && rp_policy_field(p, o, f) == RP_FIELD_HIDDEN)
+            f = NULL;
         if (!name)
             return rp_error_field(err, RP_EINVAL, "fields", "invalid",
                                   "\"fields\" must be a non-empty array of field names");
@@ -433,7 +446,7 @@ int rp_records_reveal(struct rp_records *rs, const struct rp_principal *p, const
                       struct rp_arena *a, struct rp_buf *out, struct rp_error *err)
 {
     struct rp_meta *m = rp_meta_acquire(rs->meta);
-    struct reveal rv = {.p = p, .id = id, .request_id = request_id, .arena = a};
+    struct reveal rv = {.m = m, .p = p, .id = id, .request_id = request_id, .arena = a};
     bool *wanted = NULL;
     bool first = true;
     int rc;
@@ -445,11 +458,9 @@ int rp_records_reveal(struct rp_records *rs, const struct rp_principal *p, const
     }
     if ((rc = rp_policy_check(p, object, RP_ACT_READ, err)) < 0)
         goto out;
-    if (!may_reveal(p)) {
-        rc = rp_error_set(err, RP_EFORBIDDEN, "permission \"reveal\" is required");
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_REVEAL, err)) < 0)
         goto out;
-    }
-    if ((rc = reveal_fields(rv.o, fields, a, &wanted, err)) < 0)
+    if ((rc = reveal_fields(p, rv.o, fields, a, &wanted, err)) < 0)
         goto out;
     rv.wanted = wanted;
     rv.now = rp_clock_now_ms(rs->clock);

@@ -47,8 +47,8 @@ static void key_sql(const struct sort_spec *s, const struct sort_key *k, struct 
         rp_sql_add(q, s->rowid_sql);
 }
 
-static int parse_sort(const struct rp_object *o, const char *sort, struct sort_spec *s,
-                      struct rp_error *err)
+static int parse_sort(const struct rp_principal *pr, const struct rp_object *o, const char *sort,
+                      struct sort_spec *s, struct rp_error *err)
 {
     const char *p = sort;
 
@@ -73,6 +73,8 @@ static int parse_sort(const struct rp_object *o, const char *sort, struct sort_s
         memcpy(name, p, n);
         name[n] = '\0';
         f = rp_meta_field(o, name);
+        if (f && !rp_records_field_visible(pr, o, f))
+            f = NULL;
         if (!f)
             return rp_error_field(err, RP_EINVAL, "sort", "unknown_field",
                                   "cannot sort by unknown field \"%s\" on object \"%s\"", name,
@@ -269,10 +271,30 @@ struct search {
     struct rp_buf phrase;     /* FTS5 query: words of 3+ characters, each quoted */
     const char **short_words; /* words of 1-2 characters, as LIKE patterns */
     size_t nshort;
+    const char **long_words; /* words of 3+ characters, as LIKE patterns */
+    size_t nlong;
+    /* the caller may not read some searchable field: every word must match a visible one
+       (the full-text index holds every searchable field) */
+    const bool *visible; /* by field index, or NULL when every field is visible */
 };
 
-static int parse_search(const struct rp_object *o, const char *text, struct rp_arena *a,
-                        struct search *s, struct rp_error *err)
+/* A LIKE pattern matching text that contains the n bytes of w. */
+static const char *like_pattern(const char *w, size_t n, struct rp_arena *a)
+{
+    struct rp_buf like;
+    rp_buf_init(&like, a, 4 * n + 3);
+    rp_buf_addc(&like, '%');
+    for (size_t i = 0; i < n; i++) {
+        if (w[i] == '%' || w[i] == '_' || w[i] == '\\')
+            rp_buf_addc(&like, '\\');
+        rp_buf_addc(&like, w[i]);
+    }
+    rp_buf_addc(&like, '%');
+    return like.data;
+}
+
+static int parse_search(const struct rp_principal *pr, const struct rp_object *o, const char *text,
+                        struct rp_arena *a, struct search *s, struct rp_error *err)
 {
     const char *p = text;
     size_t nterms = 0;
@@ -286,6 +308,13 @@ static int parse_search(const struct rp_object *o, const char *text, struct rp_a
         return rp_error_field(err, RP_EINVAL, "q", "invalid",
                               "parameter \"q\" must be valid UTF-8 of at most 256 bytes");
     s->short_words = rp_arena_calloc(a, SEARCH_MAX_TERMS, sizeof(char *));
+    s->long_words = rp_arena_calloc(a, SEARCH_MAX_TERMS, sizeof(char *));
+    if (rp_policy_limits_fields(pr, o)) {
+        bool *visible = rp_arena_calloc(a, o->nfields, sizeof(bool));
+        for (size_t i = 0; i < o->nfields; i++)
+            visible[i] = rp_records_field_visible(pr, o, &o->fields[i]);
+        s->visible = visible;
+    }
     while (*p) {
         size_t n;
         while (*p == ' ' || *p == '\t')
@@ -307,40 +336,40 @@ static int parse_search(const struct rp_object *o, const char *text, struct rp_a
                 rp_buf_addc(&s->phrase, p[i]);
             }
             rp_buf_addc(&s->phrase, '"');
+            s->long_words[s->nlong++] = like_pattern(p, n, a);
         } else {
             /* Trigrams cannot match one or two characters (common in Chinese names): scan. */
-            struct rp_buf like;
-            rp_buf_init(&like, a, 64);
-            rp_buf_addc(&like, '%');
-            for (size_t i = 0; i < n; i++) {
-                if (p[i] == '%' || p[i] == '_' || p[i] == '\\')
-                    rp_buf_addc(&like, '\\');
-                rp_buf_addc(&like, p[i]);
-            }
-            rp_buf_addc(&like, '%');
-            s->short_words[s->nshort++] = like.data;
+            s->short_words[s->nshort++] = like_pattern(p, n, a);
         }
         p += n;
     }
     return 0;
 }
 
+/* " AND (f1 LIKE w OR f2 LIKE w ...)" over the searchable fields the caller may read. */
+static void like_sql(const struct rp_object *o, const struct search *s, const char *word,
+                     struct rp_sql *q)
+{
+    bool first = true;
+    rp_sql_add(q, " AND (");
+    for (size_t i = 0; i < o->nfields; i++) {
+        if (!o->fields[i].searchable || (s->visible && !s->visible[i]))
+            continue;
+        rp_sql_addf(q, "%s\"t\".\"%s\" LIKE ", first ? "" : " OR ", o->fields[i].name);
+        rp_sql_param(q, rp_value_cstr(word));
+        rp_sql_add(q, " ESCAPE '\\'");
+        first = false;
+    }
+    rp_sql_add(q, first ? "0)" : ")");
+}
+
 static void search_sql(const struct rp_object *o, const struct search *s, bool fts_drives,
                        struct rp_sql *q)
 {
-    for (size_t w = 0; w < s->nshort; w++) {
-        bool first = true;
-        rp_sql_add(q, " AND (");
-        for (size_t i = 0; i < o->nfields; i++) {
-            if (!o->fields[i].searchable)
-                continue;
-            rp_sql_addf(q, "%s\"t\".\"%s\" LIKE ", first ? "" : " OR ", o->fields[i].name);
-            rp_sql_param(q, rp_value_cstr(s->short_words[w]));
-            rp_sql_add(q, " ESCAPE '\\'");
-            first = false;
-        }
-        rp_sql_add(q, ")");
-    }
+    for (size_t w = 0; w < s->nshort; w++)
+        like_sql(o, s, s->short_words[w], q);
+    for (size_t w = 0; s->visible && w < s->nlong; w++)
+        like_sql(o, s, s->long_words[w], q);
     if (!s->phrase.len)
         return;
     if (fts_drives) {
@@ -398,12 +427,14 @@ static int from_where_sql(const struct rp_meta *m, const struct rp_object *o,
     else
         rp_sql_addf(q, " FROM \"%s\" AS \"t\"", o->name);
     rp_sql_add(q, " WHERE \"t\".\"deleted_at\" IS NULL AND ");
-    rp_policy_read_sql(p, o->name, "t", q);
+    rp_policy_row_sql(p, m, o, "t", RP_ACCESS_READ, q);
     if (lq->filter) {
         struct rp_expr *e;
         struct rp_error sub;
         rp_error_init(&sub, a);
-        if (rp_meta_parse_expr(m, o, lq->filter, strlen(lq->filter), now, a, &e, &sub) < 0)
+        /* In the caller's scope: hidden fields are unknown, invisible related records null. */
+        if (rp_meta_parse_expr_in(m, o, rp_policy_scope(p, m, a), lq->filter, strlen(lq->filter),
+                                  now, a, &e, &sub) < 0)
             return rp_error_field(err, RP_EINVAL, "filter", "invalid_filter", "invalid filter: %s",
                                   sub.detail);
         if (rp_expr_type(e) != RP_V_BOOL)
@@ -456,17 +487,17 @@ static int plan_object(struct rp_records *rs, const struct rp_principal *p, cons
 }
 
 /* Sort, fields, search and cursor of lq. */
-static int plan_query(struct read_plan *plan, const struct rp_list_query *lq, struct rp_arena *a,
-                      struct rp_error *err)
+static int plan_query(const struct rp_principal *p, struct read_plan *plan,
+                      const struct rp_list_query *lq, struct rp_arena *a, struct rp_error *err)
 {
     const struct rp_object *o = plan->o;
     int rc;
 
-    if ((rc = parse_sort(o, lq->sort, &plan->sort, err)) < 0 ||
-        (rc = rp_records_parse_fields(o, lq->fields, a, &plan->selected, err)) < 0)
+    if ((rc = parse_sort(p, o, lq->sort, &plan->sort, err)) < 0 ||
+        (rc = rp_records_parse_fields(p, o, lq->fields, a, &plan->selected, err)) < 0)
         return rc;
     if (lq->q && *lq->q) {
-        if ((rc = parse_search(o, lq->q, a, &plan->srch, err)) < 0)
+        if ((rc = parse_search(p, o, lq->q, a, &plan->srch, err)) < 0)
             return rc;
         plan->search = &plan->srch;
         /* Without a sort of its own, a search lists newest first, read off the index. */
@@ -548,7 +579,7 @@ int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const c
                             "parameter \"limit\" must be between 1 and %d", RP_LIMIT_PAGE_MAX);
         goto out;
     }
-    if ((rc = plan_query(&plan, lq, a, err)) < 0)
+    if ((rc = plan_query(p, &plan, lq, a, err)) < 0)
         goto out;
 
     c = rp_store_reader_acquire(rs->store);
@@ -619,7 +650,7 @@ int rp_records_scan(struct rp_records *rs, const struct rp_principal *p, const c
     scan->more = false;
     rp_arena_init(&page);
     if ((rc = plan_object(rs, p, object, scan->action, &plan, err)) < 0 ||
-        (rc = plan_query(&plan, lq, a, err)) < 0)
+        (rc = plan_query(p, &plan, lq, a, err)) < 0)
         goto out;
     if (scan->begin && (rc = scan->begin(scan->ctx, plan.o, plan.selected)) != 0)
         goto out;
@@ -678,10 +709,10 @@ int rp_records_get(struct rp_records *rs, const struct rp_principal *p, const ch
         goto out;
     }
     if ((rc = rp_policy_check(p, object, RP_ACT_READ, err)) < 0 ||
-        (rc = rp_records_parse_fields(o, fields, a, &selected, err)) < 0)
+        (rc = rp_records_parse_fields(p, o, fields, a, &selected, err)) < 0)
         goto out;
     c = rp_store_reader_acquire(rs->store);
-    if ((rc = rp_records_fetch(c, p, o, id, a, &row, err)) < 0)
+    if ((rc = rp_records_fetch(c, m, p, o, id, a, &row, err)) < 0)
         goto out;
     if (row.deleted_at) {
         rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", o->name, id);
@@ -748,7 +779,7 @@ static int log_row(void *vctx, const struct rp_value *cols, size_t ncols)
     if (cols[6].type == RP_V_TEXT) {
         /* Written by the write path as JSON; sensitive values masked for this reader. */
         const struct rp_object *o = lo->o;
-        if (lo->feed && rp_records_masks_any(lo->p))
+        if (lo->feed)
             o = cols[2].type == RP_V_TEXT
                     ? rp_meta_object(lo->m,
                                      rp_arena_strndup(lo->arena, cols[2].u.s.p, cols[2].u.s.len))
@@ -781,7 +812,7 @@ int rp_records_history(struct rp_records *rs, const struct rp_principal *p, cons
         goto out;
     c = rp_store_reader_acquire(rs->store);
     /* Only the history of a record the caller may see (deleted ones included). */
-    if ((rc = rp_records_fetch(c, p, o, id, a, &row, err)) < 0)
+    if ((rc = rp_records_fetch(c, m, p, o, id, a, &row, err)) < 0)
         goto out;
     rp_sql_init(&q, a, rp_store_dialect(rs->store));
     rp_sql_add(&q, "SELECT id, at, object, request_id, action, actor, changes FROM rp_audit"
@@ -803,6 +834,35 @@ out:
     return rc;
 }
 
+/*
+ * Every event of a record the caller may read now (deleted records included), of objects the
+ * caller may read at all: one EXISTS per object, checked by the events' (object, record_id).
+ */
+static void visible_changes_sql(const struct rp_principal *p, const struct rp_meta *m,
+                                struct rp_sql *q)
+{
+    bool first = true;
+
+    if (rp_policy_is_unrestricted(p))
+        return;
+    rp_sql_add(q, " AND (");
+    for (size_t i = 0; i < m->nobjects; i++) {
+        const struct rp_object *o = &m->objects[i];
+        if (!rp_policy_allows(p, o->name, RP_ACT_READ))
+            continue;
+        rp_sql_add(q, first ? "(\"rp_change\".\"object\" = " : " OR (\"rp_change\".\"object\" = ");
+        rp_sql_param(q, rp_value_cstr(o->name));
+        rp_sql_addf(
+            q,
+            " AND EXISTS (SELECT 1 FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = \"rp_change\".\"record_id\" AND ",
+            o->name);
+        rp_policy_row_sql(p, m, o, "t", RP_ACCESS_READ, q);
+        rp_sql_add(q, "))");
+        first = false;
+    }
+    rp_sql_add(q, first ? "0)" : ")");
+}
+
 int rp_records_changes(struct rp_records *rs, const struct rp_principal *p, int64_t after,
                        size_t limit, const char *objects, struct rp_arena *a, struct rp_buf *out,
                        struct rp_error *err)
@@ -813,8 +873,10 @@ int rp_records_changes(struct rp_records *rs, const struct rp_principal *p, int6
     struct rp_sql q;
     int rc;
 
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_VIEW_CHANGES, err)) < 0)
+    if (!p || !p->user_id) {
+        rc = rp_error_set(err, RP_EUNAUTH, "authentication required");
         goto out;
+    }
     rp_sql_init(&q, a, rp_store_dialect(rs->store));
     rp_sql_add(&q, "SELECT seq, at, object, record_id, op, actor, changes FROM rp_change"
                    " WHERE seq > ");
@@ -849,7 +911,7 @@ int rp_records_changes(struct rp_records *rs, const struct rp_principal *p, int6
         }
         rp_sql_add(&q, ")");
     }
-    /* TODO(#3): filter each event by the record-level policy of its object. */
+    visible_changes_sql(p, m, &q);
     rp_sql_add(&q, " ORDER BY seq LIMIT ");
     rp_sql_param(&q, rp_value_int((int64_t)limit));
     c = rp_store_reader_acquire(rs->store);

@@ -77,7 +77,7 @@ static int fetch_row(void *vctx, const struct rp_value *cols, size_t ncols)
     return 1;
 }
 
-int rp_records_fetch(struct rp_store_conn *c, const struct rp_principal *p,
+int rp_records_fetch(struct rp_store_conn *c, const struct rp_meta *m, const struct rp_principal *p,
                      const struct rp_object *o, const char *id, struct rp_arena *arena,
                      struct rp_row *row, struct rp_error *err)
 {
@@ -90,13 +90,47 @@ int rp_records_fetch(struct rp_store_conn *c, const struct rp_principal *p,
     rp_records_select_columns(o, &q);
     rp_sql_addf(&q, " FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
     rp_sql_param(&q, rp_value_cstr(id));
-    rp_sql_add(&q, " AND ");
-    rp_policy_read_sql(p, o->name, "t", &q);
+    if (p) {
+        rp_sql_add(&q, " AND ");
+        rp_policy_row_sql(p, m, o, "t", RP_ACCESS_READ, &q);
+    }
     rc = rp_store_query(c, &q, fetch_row, &ctx, err);
     if (rc < 0)
         return rc;
     if (!ctx.found)
         return rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", o->name, id);
+    return 0;
+}
+
+static int exists_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    (void)cols;
+    (void)n;
+    *(bool *)ctx = true;
+    return 1;
+}
+
+int rp_records_check_access(struct rp_store_conn *c, const struct rp_meta *m,
+                            const struct rp_principal *p, const struct rp_object *o, const char *id,
+                            enum rp_access_level level, struct rp_arena *arena,
+                            struct rp_error *err)
+{
+    struct rp_sql q;
+    bool found = false;
+    int rc;
+
+    if (rp_policy_is_unrestricted(p))
+        return 0;
+    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_addf(&q, "SELECT 1 FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
+    rp_sql_param(&q, rp_value_cstr(id));
+    rp_sql_add(&q, " AND ");
+    rp_policy_row_sql(p, m, o, "t", level, &q);
+    if ((rc = rp_store_query(c, &q, exists_row, &found, err)) < 0)
+        return rc;
+    if (!found)
+        return rp_error_set(err, RP_EFORBIDDEN, "you may read %s \"%s\" but not %s it", o->name, id,
+                            level == RP_ACCESS_FULL ? "delete, restore or share" : "change");
     return 0;
 }
 
@@ -196,11 +230,12 @@ void rp_records_compute_formulas(struct rp_store_conn *c, const struct rp_meta *
     }
 }
 
-int rp_records_parse_fields(const struct rp_object *o, const char *fields, struct rp_arena *arena,
-                            bool **selected, struct rp_error *err)
+int rp_records_parse_fields(const struct rp_principal *p, const struct rp_object *o,
+                            const char *fields, struct rp_arena *arena, bool **selected,
+                            struct rp_error *err)
 {
     bool *sel;
-    const char *p = fields;
+    const char *s = fields;
 
     *selected = NULL;
     if (!fields)
@@ -210,25 +245,27 @@ int rp_records_parse_fields(const struct rp_object *o, const char *fields, struc
                               "parameter \"fields\" must name at least one field");
     sel = rp_arena_calloc(arena, o->nfields, sizeof(bool));
     sel[0] = true; /* id */
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
+    while (*s) {
+        const char *end = strchr(s, ',');
+        size_t n = end ? (size_t)(end - s) : strlen(s);
         char name[RP_LIMIT_NAME_BYTES + 1];
         const struct rp_field *f;
         if (n == 0 || n > RP_LIMIT_NAME_BYTES)
             return rp_error_field(
                 err, RP_EINVAL, "fields", "invalid",
                 "parameter \"fields\" must be a comma-separated list of field names");
-        memcpy(name, p, n);
+        memcpy(name, s, n);
         name[n] = '\0';
         f = rp_meta_field(o, name);
+        if (f && !rp_records_field_visible(p, o, f))
+            f = NULL;
         if (!f)
             return rp_error_field(err, RP_EINVAL, "fields", "unknown_field",
                                   "unknown field \"%s\" on object \"%s\"", name, o->name);
         sel[f->index] = true;
-        p += n;
-        if (*p == ',')
-            p++;
+        s += n;
+        if (*s == ',')
+            s++;
     }
     *selected = sel;
     return 0;
@@ -238,13 +275,13 @@ void rp_records_row_json(const struct rp_row *row, const bool *selected,
                          const struct rp_principal *p, struct rp_arena *arena, struct rp_buf *out)
 {
     const struct rp_object *o = row->object;
-    bool first = true;
+    bool first = true, limited = rp_policy_limits_fields(p, o);
 
     rp_buf_addc(out, '{');
     for (size_t i = 0; i < o->nfields; i++) {
         const struct rp_field *f = &o->fields[i];
         const struct rp_value *v = &row->values[i];
-        if (selected && !selected[i])
+        if ((selected && !selected[i]) || (limited && !rp_records_field_visible(p, o, f)))
             continue;
         if (!first)
             rp_buf_addc(out, ',');

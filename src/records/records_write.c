@@ -65,8 +65,13 @@ static int prepare_values(struct rp_write_request *wr, struct rp_write *w)
                            "field \"%s\" is maintained by the system and cannot be set", key);
             continue;
         }
+        if (rp_policy_field(wr->principal, o, f) < RP_FIELD_EDIT) {
+            rp_error_field(&w->err, RP_EVALIDATION, key, "not_editable",
+                           "you may not set field \"%s\" of object \"%s\"", key, o->name);
+            continue;
+        }
         if (strcmp(f->name, "owner_id") == 0) {
-            /* Owners are user ids, not records; roles decide transfers (issue #3). */
+            /* Owners are user ids, not records; giving a record away needs "transfer". */
             if (!json_is_string(v) || json_string_length(v) > 64) {
                 rp_error_field(&w->err, RP_EVALIDATION, key, "invalid_type",
                                "field \"owner_id\" must be a user id");
@@ -298,17 +303,28 @@ static int exists_row(void *ctx, const struct rp_value *cols, size_t n)
     return 1;
 }
 
-/* An owner must be an active user. */
-static int check_owner(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w)
+/*
+ * An owner must be an active user, and making someone else the owner (creating a record for
+ * them, or changing the owner) needs the "transfer" permission. Called with the fields that
+ * change only.
+ */
+static int check_owner(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
+                       bool update)
 {
     const struct rp_object *o = wr->_object;
     struct rp_sql q;
     bool found = false;
     int rc;
 
-    if (!o->owned || !w->_set[6] || w->_values[6].type != RP_V_TEXT)
+    if (!o->owned || !w->_set[6])
         return 0;
-    if (strcmp(w->_values[6].u.s.p, wr->principal->user_id) == 0)
+    if (w->_values[6].type == RP_V_TEXT &&
+        strcmp(w->_values[6].u.s.p, wr->principal->user_id) == 0 && !update)
+        return 0;
+    if (!rp_policy_allows(wr->principal, NULL, RP_ACT_TRANSFER))
+        return rp_error_field(&w->err, RP_EVALIDATION, "owner_id", "not_editable",
+                              "changing the owner needs the \"transfer\" permission");
+    if (w->_values[6].type != RP_V_TEXT)
         return 0;
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT 1 FROM rp_user WHERE id = ");
@@ -322,11 +338,12 @@ static int check_owner(struct rp_store_conn *c, struct rp_write_request *wr, str
     return 0;
 }
 
+/* References of the fields being written (update: the ones that change). */
 static int check_references(struct rp_store_conn *c, struct rp_write_request *wr,
-                            struct rp_write *w)
+                            struct rp_write *w, bool update)
 {
     const struct rp_object *o = wr->_object;
-    int rc = check_owner(c, wr, w);
+    int rc = check_owner(c, wr, w, update);
 
     if (rc < 0)
         return rc;
@@ -340,7 +357,7 @@ static int check_references(struct rp_store_conn *c, struct rp_write_request *wr
         rp_sql_addf(&q, "SELECT 1 FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", f->target);
         rp_sql_param(&q, w->_values[i]);
         rp_sql_add(&q, " AND \"t\".\"deleted_at\" IS NULL AND ");
-        rp_policy_read_sql(wr->principal, f->target, "t", &q);
+        rp_policy_row_sql(wr->principal, wr->_meta, f->target_object, "t", RP_ACCESS_READ, &q);
         if ((rc = rp_store_query(c, &q, exists_row, &found, &w->err)) < 0)
             return rc;
         if (!found)
@@ -411,7 +428,8 @@ static int read_back(struct rp_store_conn *c, struct rp_write_request *wr, struc
                      const char *id, int64_t now)
 {
     struct rp_row row;
-    int rc = rp_records_fetch(c, wr->principal, wr->_object, id, wr->arena, &row, &w->err);
+    /* What was just written is returned whoever may read it later; fields as the writer sees. */
+    int rc = rp_records_fetch(c, wr->_meta, NULL, wr->_object, id, wr->arena, &row, &w->err);
     if (rc < 0)
         return rc;
     rp_records_compute_formulas(c, wr->_meta, &row, 1, now, wr->arena);
@@ -472,7 +490,7 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
         rp_sql_param(&q, w->_values[i]);
     }
     rp_sql_add(&q, ")");
-    if ((rc = check_references(c, wr, w)) < 0)
+    if ((rc = check_references(c, wr, w, false)) < 0)
         return rc;
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
@@ -485,6 +503,13 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
         return rc;
     w->status = 201;
     return read_back(c, wr, w, id, now);
+}
+
+static int check_access(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
+                        const char *id, enum rp_access_level level)
+{
+    return rp_records_check_access(c, wr->_meta, wr->principal, wr->_object, id, level, wr->arena,
+                                   &w->err);
 }
 
 static int check_version(struct rp_write_request *wr, struct rp_write *w, const struct rp_row *row)
@@ -507,10 +532,12 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     size_t nchanged = 0;
     int rc;
 
-    if ((rc = rp_records_fetch(c, wr->principal, o, id, wr->arena, &row, &w->err)) < 0)
+    if ((rc = rp_records_fetch(c, wr->_meta, wr->principal, o, id, wr->arena, &row, &w->err)) < 0)
         return rc;
     if (row.deleted_at)
         return rp_error_set(&w->err, RP_ENOTFOUND, "%s \"%s\" not found", o->name, id);
+    if ((rc = check_access(c, wr, w, id, RP_ACCESS_EDIT)) < 0)
+        return rc;
     w->id = id;
     if ((rc = check_version(wr, w, &row)) < 0)
         return rc;
@@ -527,7 +554,7 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     w->status = 200;
     if (nchanged == 0)
         return read_back(c, wr, w, id, now);
-    if ((rc = check_references(c, wr, w)) < 0)
+    if ((rc = check_references(c, wr, w, true)) < 0)
         return rc;
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
     rp_sql_addf(&q, "UPDATE \"%s\" SET \"version\" = \"version\" + 1, \"updated_at\" = ", o->name);
@@ -579,7 +606,7 @@ static int apply_upsert(struct rp_store_conn *c, struct rp_write_request *wr, st
                 f->name);
     rp_sql_param(&q, w->_values[f->index]);
     rp_sql_add(&q, " AND \"t\".\"deleted_at\" IS NULL AND ");
-    rp_policy_read_sql(wr->principal, wr->object, "t", &q);
+    rp_policy_row_sql(wr->principal, wr->_meta, wr->_object, "t", RP_ACCESS_READ, &q);
     if ((rc = rp_store_query(c, &q, id_row, id, &w->err)) < 0)
         return rc;
     if (!id[0])
@@ -602,7 +629,9 @@ static int apply_delete_restore(struct rp_store_conn *c, struct rp_write_request
     struct rp_sql q;
     int rc;
 
-    if ((rc = rp_records_fetch(c, wr->principal, o, w->id, wr->arena, &row, &w->err)) < 0)
+    if ((rc = rp_records_fetch(c, wr->_meta, wr->principal, o, w->id, wr->arena, &row, &w->err)) <
+            0 ||
+        (rc = check_access(c, wr, w, w->id, RP_ACCESS_FULL)) < 0)
         return rc;
     if (!restore && row.deleted_at)
         return rp_error_set(&w->err, RP_ENOTFOUND, "%s \"%s\" not found", o->name, w->id);

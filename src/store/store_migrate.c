@@ -48,6 +48,39 @@ static const char *const migrations[] = {
     /* 4: the audit log is queried by actor and action (exports per hour, GET /audit) */
     "CREATE INDEX rp_audit_actor ON rp_audit(actor, action, at);"
     "CREATE INDEX rp_audit_action ON rp_audit(action, id);",
+    /*
+     * 5: access control (auth/auth_acl.c). Roles form a tree; permission sets are JSON
+     * documents; users hold a role, attributes for sharing criteria and any number of sets.
+     * Existing users keep working with the "standard" set. acl.version changes with every
+     * change of any of this, so each process knows when to reload.
+     */
+    "CREATE TABLE rp_role ("
+    " name TEXT PRIMARY KEY, label TEXT NOT NULL, parent TEXT,"
+    " export_rows_per_hour INTEGER, export_block INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE rp_permission_set ("
+    " name TEXT PRIMARY KEY, label TEXT NOT NULL, definition TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE rp_user_permission_set ("
+    " user_id TEXT NOT NULL, permission_set TEXT NOT NULL, PRIMARY KEY (user_id, permission_set));"
+    "ALTER TABLE rp_user ADD COLUMN role TEXT;"
+    "ALTER TABLE rp_user ADD COLUMN attributes TEXT;"
+    "CREATE TABLE rp_object_sharing (object TEXT PRIMARY KEY, default_access TEXT NOT NULL);"
+    "CREATE TABLE rp_sharing_rule ("
+    " name TEXT PRIMARY KEY, object TEXT NOT NULL, criteria TEXT NOT NULL, role TEXT,"
+    " subordinates INTEGER NOT NULL DEFAULT 0, access TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE rp_record_share ("
+    " object TEXT NOT NULL, record_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " access INTEGER NOT NULL, team_role TEXT, created_at INTEGER NOT NULL, created_by TEXT,"
+    " PRIMARY KEY (object, record_id, user_id));"
+    "CREATE INDEX rp_record_share_user ON rp_record_share(user_id, object, access);"
+    "INSERT INTO rp_permission_set VALUES ('standard', 'Standard user',"
+    " '{\"objects\":{\"*\":{\"read\":true,\"create\":true,\"edit\":true,\"delete\":true,"
+    "\"export\":true}},\"system\":[]}', 0, 0);"
+    "INSERT INTO rp_permission_set VALUES ('read_only', 'Read only',"
+    " '{\"objects\":{\"*\":{\"read\":true}},\"system\":[]}', 0, 0);"
+    "INSERT INTO rp_user_permission_set SELECT id, 'standard' FROM rp_user;"
+    "INSERT OR REPLACE INTO rp_setting VALUES ('acl.version', '1');",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
