@@ -221,8 +221,14 @@ static int h_sharing_put(struct rp_http_req *req, struct rp_http_resp *resp)
         rc = rp_error_set(&req->err, RP_ENOTFOUND, "object \"%s\" does not exist", req->params[0]);
     else
         rc = rp_acl_sharing_put(api->auth, &client, o, access, &req->err);
+    if (rc == 0) {
+        rp_buf_adds(&resp->body, "{\"object\":");
+        rp_buf_add_json_str(&resp->body, o->name, strlen(o->name));
+        rp_buf_addf(&resp->body, ",\"default_access\":\"%s\",\"catalogue_default\":\"%s\"}",
+                    access ? access : rp_sharing_name(o->sharing), rp_sharing_name(o->sharing));
+    }
     rp_meta_release(m);
-    return rc < 0 ? rc : write_part(req, resp, RP_ACL_SHARING);
+    return rc;
 }
 
 static int h_rule_put(struct rp_http_req *req, struct rp_http_resp *resp)

@@ -748,6 +748,19 @@ static void add_text_or_null(struct rp_buf *out, const struct rp_value *v)
         rp_buf_adds(out, "null");
 }
 
+/* Whether entries of this action hold field values ({"field": [old, new]}). */
+static bool holds_values(const struct rp_value *action)
+{
+    static const char *const names[] = {"share", "unshare", "reveal"};
+    if (action->type != RP_V_TEXT)
+        return true;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (action->u.s.len == strlen(names[i]) &&
+            memcmp(action->u.s.p, names[i], action->u.s.len) == 0)
+            return false;
+    return true;
+}
+
 static int log_row(void *vctx, const struct rp_value *cols, size_t ncols)
 {
     struct log_out *lo = vctx;
@@ -776,8 +789,11 @@ static int log_row(void *vctx, const struct rp_value *cols, size_t ncols)
     rp_buf_adds(lo->out, ",\"actor\":");
     add_text_or_null(lo->out, &cols[5]);
     rp_buf_adds(lo->out, ",\"changes\":");
-    if (cols[6].type == RP_V_TEXT) {
-        /* Written by the write path as JSON; sensitive values masked for this reader. */
+    if (cols[6].type == RP_V_TEXT && !holds_values(&cols[4])) {
+        /* Shares and reveals: user ids and field names, no values. */
+        rp_buf_add(lo->out, cols[6].u.s.p, cols[6].u.s.len);
+    } else if (cols[6].type == RP_V_TEXT) {
+        /* Written by the write path as JSON; values masked or left out for this reader. */
         const struct rp_object *o = lo->o;
         if (lo->feed)
             o = cols[2].type == RP_V_TEXT
