@@ -3,8 +3,12 @@
 #include "base/log.h"
 #include "base/uuid.h"
 
+#include "records/privacy.h"
+
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <time.h>
 
 int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_error *err)
 {
@@ -22,6 +26,8 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
     app->system.username = "system";
     app->system.display_name = "Rapport";
     app->system.is_admin = true;
+    pthread_mutex_init(&app->_lock, NULL);
+    pthread_cond_init(&app->_wake, NULL);
 
     rc = rp_store_open(cfg->db, &scfg, &app->store, err);
     if (rc < 0)
@@ -61,6 +67,15 @@ void rp_app_close(struct rp_app *app)
     if (!app)
         return;
     rp_http_server_stop(app->server);
+    if (app->_maintaining) {
+        pthread_mutex_lock(&app->_lock);
+        app->_stopping = true;
+        pthread_cond_signal(&app->_wake);
+        pthread_mutex_unlock(&app->_lock);
+        pthread_join(app->_maintenance, NULL);
+    }
+    pthread_cond_destroy(&app->_wake);
+    pthread_mutex_destroy(&app->_lock);
     rp_api_free(app->api); /* frees the router */
     rp_records_free(app->records);
     rp_auth_free(app->auth);
@@ -69,12 +84,57 @@ void rp_app_close(struct rp_app *app)
     free(app);
 }
 
+/* Applies the retention policies once; failures are logged and retried at the next round. */
+static void maintain(struct rp_app *app)
+{
+    struct rp_arena a;
+    struct rp_error err;
+    struct rp_buf out;
+
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    rp_buf_init(&out, &a, 65536);
+    if (rp_records_retention_run(app->records, &app->system, &a, &out, &err) < 0)
+        rp_log_error("retention run failed: %s", err.detail ? err.detail : "unknown error");
+    else
+        rp_log_info("retention run: %s", out.data);
+    rp_arena_release(&a);
+}
+
+/* Sleeps RP_APP_MAINTENANCE_MS between rounds (the first after one minute), until stopped. */
+static void *maintenance_main(void *arg)
+{
+    struct rp_app *app = arg;
+    int64_t wait_ms = 60 * 1000;
+
+    pthread_mutex_lock(&app->_lock);
+    while (!app->_stopping) {
+        struct timespec until;
+        int rc = 0;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += wait_ms / 1000;
+        while (!app->_stopping && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&app->_wake, &app->_lock, &until);
+        if (app->_stopping)
+            break;
+        pthread_mutex_unlock(&app->_lock);
+        maintain(app);
+        pthread_mutex_lock(&app->_lock);
+        wait_ms = RP_APP_MAINTENANCE_MS;
+    }
+    pthread_mutex_unlock(&app->_lock);
+    return NULL;
+}
+
 int rp_app_serve(struct rp_app *app, const struct rp_http_server_config *cfg, struct rp_error *err)
 {
     int rc = rp_http_server_start(app->router, cfg, &app->server, err);
-    if (rc == 0)
-        rp_api_set_ready(app->api, true);
-    return rc;
+    if (rc < 0)
+        return rc;
+    rp_api_set_ready(app->api, true);
+    if (!app->_maintaining && pthread_create(&app->_maintenance, NULL, maintenance_main, app) == 0)
+        app->_maintaining = true;
+    return 0;
 }
 
 int rp_app_ensure_admin(struct rp_app *app, char *password, size_t size, struct rp_error *err)

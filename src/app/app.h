@@ -7,6 +7,7 @@
 #ifndef RP_APP_APP_H
 #define RP_APP_APP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "api/api.h"
@@ -35,7 +36,15 @@ struct rp_app {
     struct rp_http_router *router;
     struct rp_http_server *server;
     struct rp_principal system; /* the principal of internal work (demo data, CLI) */
+    /* private: the maintenance thread of a serving app (retention policies) */
+    pthread_t _maintenance;
+    pthread_mutex_t _lock;
+    pthread_cond_t _wake;
+    bool _maintaining, _stopping;
 };
+
+/* How often a serving app applies the retention policies (records/privacy.h). */
+#define RP_APP_MAINTENANCE_MS (60 * 60 * INT64_C(1000))
 
 /** Opens the store (migrating it), loads metadata and syncs tables, builds the services and the
  *  router. Returns 0 or an error with err set. */
@@ -43,7 +52,7 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
 /** Stops the server if running and frees everything. NULL allowed. */
 void rp_app_close(struct rp_app *app);
 
-/** Starts serving on cfg; marks the API ready. */
+/** Starts serving on cfg and the maintenance thread; marks the API ready. */
 int rp_app_serve(struct rp_app *app, const struct rp_http_server_config *cfg, struct rp_error *err);
 
 /**

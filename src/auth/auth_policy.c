@@ -156,15 +156,64 @@ int rp_policy_check(const struct rp_principal *p, const char *object, enum rp_po
                         action_name(action), object);
 }
 
-enum rp_field_access rp_policy_field(const struct rp_principal *p, const struct rp_object *o,
-                                     const struct rp_field *f)
+static enum rp_field_access field_level(const struct rp_access *acc, const struct rp_object *o,
+                                        const struct rp_field *f, int depth);
+
+/* True if acc may read every record of o, whoever owns it. */
+static bool reads_every_record(const struct rp_access *acc, const struct rp_object *o)
 {
-    const struct rp_access *acc;
+    unsigned perms = object_perms(acc, o->name);
+    return (perms & RP_PERM_READ) &&
+           ((perms & RP_PERM_VIEW_ALL) || rp_acl_sharing(acc->acl, o) == RP_SHARING_PUBLIC_READ ||
+            rp_acl_sharing(acc->acl, o) == RP_SHARING_PUBLIC_READ_WRITE);
+}
+
+/*
+ * A formula shows what it reads: it is readable only if every field on every path it reads
+ * is, and a path through a reference only if the reader may read every record of the target
+ * (formulas are computed without record-level checks on related records).
+ */
+static enum rp_field_access formula_level(const struct rp_access *acc, const struct rp_object *o,
+                                          const struct rp_field *f, int depth)
+{
+    const char *const *paths;
+    size_t n;
+
+    if (!f->formula_expr || depth > 4)
+        return RP_FIELD_HIDDEN;
+    n = rp_expr_paths(f->formula_expr, &paths);
+    for (size_t i = 0; i < n; i++) {
+        const struct rp_object *cur = o;
+        const char *s = paths[i];
+        for (;;) {
+            const char *dot = strchr(s, '.');
+            size_t len = dot ? (size_t)(dot - s) : strlen(s);
+            const struct rp_field *g = NULL;
+            for (size_t k = 0; k < cur->nfields && !g; k++) {
+                const char *name =
+                    dot && cur->fields[k].relation ? cur->fields[k].relation : cur->fields[k].name;
+                if (strlen(name) == len && memcmp(name, s, len) == 0)
+                    g = &cur->fields[k];
+            }
+            if (!g || field_level(acc, cur, g, depth + 1) == RP_FIELD_HIDDEN)
+                return RP_FIELD_HIDDEN;
+            if (!dot)
+                break;
+            if (!g->target_object || !reads_every_record(acc, g->target_object))
+                return RP_FIELD_HIDDEN;
+            cur = g->target_object;
+            s = dot + 1;
+        }
+    }
+    return RP_FIELD_READ;
+}
+
+static enum rp_field_access field_level(const struct rp_access *acc, const struct rp_object *o,
+                                        const struct rp_field *f, int depth)
+{
     const struct rp_acl_object *e;
 
-    if (rp_policy_is_unrestricted(p))
-        return RP_FIELD_EDIT;
-    if (!(acc = access_of(p)) || !(object_perms(acc, o->name) & RP_PERM_READ))
+    if (!(object_perms(acc, o->name) & RP_PERM_READ))
         return RP_FIELD_HIDDEN;
     e = rp_acl_object_entry(acc, o->name);
     for (size_t i = 0; i < e->nfields; i++) {
@@ -175,7 +224,21 @@ enum rp_field_access rp_policy_field(const struct rp_principal *p, const struct 
             return RP_FIELD_READ;
         return e->fields[i].level;
     }
+    if (f->type == RP_F_FORMULA)
+        return formula_level(acc, o, f, depth);
     return RP_FIELD_EDIT;
+}
+
+enum rp_field_access rp_policy_field(const struct rp_principal *p, const struct rp_object *o,
+                                     const struct rp_field *f)
+{
+    const struct rp_access *acc;
+
+    if (rp_policy_is_unrestricted(p))
+        return RP_FIELD_EDIT;
+    if (!(acc = access_of(p)))
+        return RP_FIELD_HIDDEN;
+    return field_level(acc, o, f, 0);
 }
 
 bool rp_policy_limits_fields(const struct rp_principal *p, const struct rp_object *o)
@@ -186,7 +249,12 @@ bool rp_policy_limits_fields(const struct rp_principal *p, const struct rp_objec
         return false;
     if (!(acc = access_of(p)) || !(object_perms(acc, o->name) & RP_PERM_READ))
         return true;
-    return rp_acl_object_entry(acc, o->name)->nfields > 0;
+    if (rp_acl_object_entry(acc, o->name)->nfields > 0)
+        return true;
+    for (size_t i = 0; i < o->nfields; i++)
+        if (o->fields[i].type == RP_F_FORMULA)
+            return true; /* formulas are limited by what they read */
+    return false;
 }
 
 /* ---- record-level access ---- */

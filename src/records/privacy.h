@@ -45,7 +45,8 @@ int rp_records_consent_state(struct rp_records *rs, const struct rp_principal *p
  * contact and that has records pointing at the subject, soft-deleted records included; history
  * is the contact's audit trail, oldest first. All of it is read from one snapshot. The export is
  * audited (action "subject_export" on the contact, changes {"records":n}) before this returns 0.
- * Admins only. Errors: RP_EFORBIDDEN, RP_ENOTFOUND, RP_ETOOBIG (out's cap), store errors.
+ * Needs the "privacy" permission. Errors: RP_EFORBIDDEN, RP_ENOTFOUND, RP_ETOOBIG (out's cap),
+ * store errors.
  */
 int rp_records_subject_export(struct rp_records *rs, const struct rp_principal *p,
                               const char *contact_id, const char *request_id,
@@ -61,10 +62,41 @@ int rp_records_subject_export(struct rp_records *rs, const struct rp_principal *
  * "update", the same changes). Values of the erased fields already written into earlier audit
  * and change entries of those records are replaced by RP_PRIVACY_ERASED. Erasing again changes
  * nothing and succeeds. Writes {"contact_id","records":n,"fields":m} (rows and values changed
- * by this call). Admins only. Errors: RP_EFORBIDDEN, RP_ENOTFOUND, store errors.
+ * by this call). Needs the "privacy" permission. Errors: RP_EFORBIDDEN, RP_ENOTFOUND, store
+ * errors.
  */
 int rp_records_subject_erase(struct rp_records *rs, const struct rp_principal *p,
                              const char *contact_id, const char *request_id, struct rp_arena *arena,
                              struct rp_buf *out, struct rp_error *err);
+
+/* ---- retention ----
+ *
+ * A retention policy per object purges or anonymises its records that nobody changed for N
+ * days (soft-deleted ones included); the policy named RP_RETENTION_AUDIT drops audit entries
+ * older than N days (the one deletion the audit log allows). Policies need the "privacy"
+ * permission to set, and are audited ("retention_policy").
+ */
+#define RP_RETENTION_AUDIT "audit"
+
+/**
+ * Sets the policy of object (or RP_RETENTION_AUDIT): days 1-36,600 with action "purge" or
+ * "anonymise" (the audit log: purge only, action ignored); days 0 removes it. Append-only
+ * objects (the consent ledger) can only be anonymised. Errors: RP_EFORBIDDEN, RP_ENOTFOUND
+ * (object), RP_EVALIDATION.
+ */
+int rp_records_retention_put(struct rp_records *rs, const struct rp_principal *p,
+                             const char *object, int64_t days, const char *action,
+                             const char *request_id, struct rp_arena *arena, struct rp_error *err);
+/** Writes {"data":[{"object","days","action"}]}. */
+int rp_records_retention_list(struct rp_records *rs, const struct rp_principal *p,
+                              struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
+/**
+ * Applies every policy now, in batches of writer units (each batch one transaction: a record is
+ * purged with its audit entry "purge", its change event op "purge" and the redaction of the
+ * values its earlier audit and change entries hold; or anonymised as by erasure). Writes
+ * {"objects":[{"object","action","records":n}]}: records changed by this run.
+ */
+int rp_records_retention_run(struct rp_records *rs, const struct rp_principal *p,
+                             struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
 
 #endif

@@ -11,8 +11,11 @@
  * person, whatever the record-level and field-level access of the officer asking: a subject
  * access request is answered in full, and an erasure that skipped rows would not be one.
  *
- * TODO(#4): retention policies (purge or anonymise records of an object older than N days) need
- * the job queue of issue #4; they will reuse erase_row below.
+ * Retention policies purge or anonymise records of an object that nobody changed for N days,
+ * and drop audit entries older than N days; rp_records_retention_run applies them (the app runs
+ * it hourly; TODO(#4): as a job of the durable job queue once it exists). Anonymising is the
+ * erasure below applied to each old record; purging deletes the row and redacts every value
+ * its audit and change entries hold.
  */
 #include "records/privacy.h"
 #include "records/records_int.h"
@@ -263,7 +266,8 @@ struct log_entry {
     const struct rp_principal *p;
     const char *object, *record_id, *action, *changes, *request_id;
     int64_t now;
-    bool change_event; /* also an rp_change "update" for downstream consumers */
+    bool change_event;     /* also an rp_change event for downstream consumers */
+    const char *change_op; /* its op; NULL: "update" */
 };
 
 static int log_entry(struct rp_store_conn *c, const struct log_entry *e, struct rp_arena *a,
@@ -275,14 +279,11 @@ static int log_entry(struct rp_store_conn *c, const struct log_entry *e, struct 
     const struct rp_value audit[] = {rp_value_int(e->now),
                                      rp_value_cstr(actor),
                                      rp_value_cstr(e->action),
-                                     rp_value_cstr(e->object),
-                                     rp_value_cstr(e->record_id),
+                                     e->object ? rp_value_cstr(e->object) : rp_value_null(),
+                                     e->record_id ? rp_value_cstr(e->record_id) : rp_value_null(),
                                      rp_value_cstr(e->changes),
                                      e->request_id ? rp_value_cstr(e->request_id)
                                                    : rp_value_null()};
-    const struct rp_value change[] = {rp_value_int(e->now),        rp_value_cstr(e->object),
-                                      rp_value_cstr(e->record_id), rp_value_cstr("update"),
-                                      rp_value_cstr(actor),        rp_value_cstr(e->changes)};
 
     rp_sql_init(&q, a, RP_SQL_SQLITE);
     rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes, request_id)"
@@ -290,6 +291,11 @@ static int log_entry(struct rp_store_conn *c, const struct log_entry *e, struct 
     rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
     if ((rc = rp_store_exec(c, &q, NULL, err)) < 0 || !e->change_event)
         return rc;
+    /* A change event is always about a record: object and record_id are set. */
+    const struct rp_value change[] = {
+        rp_value_int(e->now),        rp_value_cstr(e->object),
+        rp_value_cstr(e->record_id), rp_value_cstr(e->change_op ? e->change_op : "update"),
+        rp_value_cstr(actor),        rp_value_cstr(e->changes)};
     rp_sql_init(&q, a, RP_SQL_SQLITE);
     rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes) VALUES ");
     rp_sql_param_list(&q, change, sizeof(change) / sizeof(change[0]));
@@ -726,6 +732,316 @@ int rp_records_subject_erase(struct rp_records *rs, const struct rp_principal *p
     rp_buf_adds(out, "{\"contact_id\":");
     rp_buf_add_json_str(out, contact_id, strlen(contact_id));
     rp_buf_addf(out, ",\"records\":%zu,\"fields\":%zu}", ec.records, ec.fields);
+out:
+    rp_meta_release(m);
+    return rc;
+}
+
+/* ---- retention ---- */
+
+#define RETENTION_PREFIX   "retention."
+#define RETENTION_BATCH    200
+#define RETENTION_MAX_DAYS (100 * 366)
+#define AUDIT_PURGE_BATCH  5000
+#define DAY_MS             (INT64_C(86400) * 1000)
+
+static int retention_check(const struct rp_meta *m, const char *object, int64_t days,
+                           const char *action, struct rp_error *err)
+{
+    bool audit = strcmp(object, RP_RETENTION_AUDIT) == 0;
+
+    if (!audit && !rp_meta_object(m, object))
+        return rp_error_set(err, RP_ENOTFOUND, "object \"%s\" does not exist", object);
+    if (days < 0 || days > RETENTION_MAX_DAYS)
+        return rp_error_field(err, RP_EVALIDATION, "days", "invalid",
+                              "\"days\" must be 1-%d, or 0 to remove the policy",
+                              RETENTION_MAX_DAYS);
+    if (days > 0 && !audit &&
+        (!action || (strcmp(action, "purge") != 0 && strcmp(action, "anonymise") != 0)))
+        return rp_error_field(err, RP_EVALIDATION, "action", "invalid",
+                              "\"action\" must be \"purge\" or \"anonymise\"");
+    if (days > 0 && !audit && rp_meta_object(m, object)->append_only &&
+        strcmp(action, "purge") == 0)
+        return rp_error_field(err, RP_EVALIDATION, "action", "append_only",
+                              "%s records are a ledger and are never purged", object);
+    return 0;
+}
+
+struct retention_put {
+    const struct rp_principal *p;
+    const char *object, *action, *request_id;
+    int64_t days, now;
+    struct rp_arena *arena;
+};
+
+static int retention_put_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
+{
+    struct retention_put *x = vctx;
+    const char *key = rp_arena_sprintf(x->arena, RETENTION_PREFIX "%s", x->object);
+    struct log_entry e = {.p = x->p,
+                          .object = NULL,
+                          .action = "retention_policy",
+                          .request_id = x->request_id,
+                          .now = x->now};
+    struct rp_sql q;
+    int rc;
+
+    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    if (x->days > 0) {
+        rp_sql_add(&q, "INSERT INTO rp_setting (key, value) VALUES (");
+        rp_sql_param(&q, rp_value_cstr(key));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_cstr(rp_arena_sprintf(x->arena, "%lld %s", (long long)x->days,
+                                                        x->action ? x->action : "purge")));
+        rp_sql_add(&q, ") ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    } else {
+        rp_sql_add(&q, "DELETE FROM rp_setting WHERE key = ");
+        rp_sql_param(&q, rp_value_cstr(key));
+    }
+    if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+        return rc;
+    e.changes =
+        rp_arena_sprintf(x->arena, "{\"object\":\"%s\",\"days\":%lld,\"action\":\"%s\"}", x->object,
+                         (long long)x->days, x->days > 0 && x->action ? x->action : "none");
+    return log_entry(c, &e, x->arena, err);
+}
+
+int rp_records_retention_put(struct rp_records *rs, const struct rp_principal *p,
+                             const char *object, int64_t days, const char *action,
+                             const char *request_id, struct rp_arena *arena, struct rp_error *err)
+{
+    struct rp_meta *m = rp_meta_acquire(rs->meta);
+    struct retention_put x = {.p = p,
+                              .object = object,
+                              .action = strcmp(object, RP_RETENTION_AUDIT) == 0 ? "purge" : action,
+                              .request_id = request_id,
+                              .days = days,
+                              .now = rp_clock_now_ms(rs->clock),
+                              .arena = arena};
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_PRIVACY, err)) == 0 &&
+        (rc = retention_check(m, object, days, action, err)) == 0)
+        rc = rp_store_write(rs->store, retention_put_unit, &x, err);
+    rp_meta_release(m);
+    return rc;
+}
+
+struct retention_policy {
+    char object[RP_LIMIT_NAME_BYTES + 1];
+    int64_t days;
+    bool anonymise;
+};
+
+struct policy_list {
+    struct retention_policy *items;
+    size_t n;
+};
+
+static int policy_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct policy_list *l = ctx;
+    struct retention_policy *r;
+    long long days;
+    char action[16];
+    size_t plen = strlen(RETENTION_PREFIX);
+
+    if (n < 2 || cols[0].type != RP_V_TEXT || cols[1].type != RP_V_TEXT || l->n >= 256 ||
+        cols[0].u.s.len <= plen || cols[0].u.s.len - plen > RP_LIMIT_NAME_BYTES ||
+        sscanf(cols[1].u.s.p, "%lld %15s", &days, action) != 2)
+        return 0;
+    r = &l->items[l->n++];
+    memcpy(r->object, cols[0].u.s.p + plen, cols[0].u.s.len - plen);
+    r->object[cols[0].u.s.len - plen] = '\0';
+    r->days = days;
+    r->anonymise = strcmp(action, "anonymise") == 0;
+    return 0;
+}
+
+static int read_policies(struct rp_records *rs, struct rp_arena *a, struct policy_list *l,
+                         struct rp_error *err)
+{
+    struct rp_store_conn *c = rp_store_reader_acquire(rs->store);
+    struct rp_sql q;
+    int rc;
+
+    l->items = rp_arena_calloc(a, 256, sizeof(*l->items));
+    l->n = 0;
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT key, value FROM rp_setting WHERE key LIKE 'retention.%' ORDER BY key");
+    rc = rp_store_query(c, &q, policy_row, l, err);
+    rp_store_reader_release(rs->store, c);
+    return rc;
+}
+
+int rp_records_retention_list(struct rp_records *rs, const struct rp_principal *p,
+                              struct rp_arena *arena, struct rp_buf *out, struct rp_error *err)
+{
+    struct policy_list l;
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_PRIVACY, err)) < 0 ||
+        (rc = read_policies(rs, arena, &l, err)) < 0)
+        return rc;
+    rp_buf_adds(out, "{\"data\":[");
+    for (size_t i = 0; i < l.n; i++)
+        rp_buf_addf(out, "%s{\"object\":\"%s\",\"days\":%lld,\"action\":\"%s\"}", i ? "," : "",
+                    l.items[i].object, (long long)l.items[i].days,
+                    l.items[i].anonymise ? "anonymise" : "purge");
+    rp_buf_adds(out, "]}");
+    return 0;
+}
+
+/* One batch of old records of one object, in rowid order after `from`. */
+struct retention_batch {
+    struct erase_ctx *ec;
+    const struct rp_object *o;
+    bool anonymise;
+    int64_t cutoff, from;
+    /* outcome */
+    int64_t next;
+    size_t rows, changed;
+};
+
+static int retention_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
+{
+    struct retention_batch *x = vctx;
+    const struct rp_object *o = x->o;
+    struct row_list rows = {0};
+    bool *all = rp_arena_calloc(x->ec->arena, o->nfields, sizeof(bool));
+    struct rp_sql q;
+    int rc;
+
+    x->next = x->from;
+    x->rows = x->changed = 0;
+    x->ec->records = 0;
+    rows.o = o;
+    rows.arena = x->ec->arena;
+    rp_sql_init(&q, x->ec->arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT ");
+    rp_records_select_columns(o, &q);
+    rp_sql_addf(&q, " FROM \"%s\" AS \"t\" WHERE \"t\".\"updated_at\" < ", o->name);
+    rp_sql_param(&q, rp_value_int(x->cutoff));
+    rp_sql_add(&q, " AND \"t\".rowid > ");
+    rp_sql_param(&q, rp_value_int(x->from));
+    rp_sql_add(&q, " ORDER BY \"t\".rowid LIMIT ");
+    rp_sql_param(&q, rp_value_int(RETENTION_BATCH));
+    if ((rc = rp_store_query(c, &q, collect_row, &rows, err)) < 0)
+        return rc;
+    for (size_t i = 0; i < o->nfields; i++)
+        all[i] = !o->fields[i].system;
+    for (size_t i = 0; i < rows.n; i++) {
+        const struct rp_row *row = &rows.rows[i];
+        const char *id = row->values[0].type == RP_V_TEXT ? row->values[0].u.s.p : "";
+        x->next = row->rowid;
+        x->rows++;
+        if (x->anonymise) {
+            if ((rc = erase_row(c, x->ec, o, row, strcmp(o->name, "contact") == 0, err)) < 0)
+                return rc;
+            continue;
+        }
+        struct log_entry e = {.p = x->ec->p,
+                              .object = o->name,
+                              .record_id = id,
+                              .action = "purge",
+                              .changes = "{}",
+                              .now = x->ec->now,
+                              .change_event = true,
+                              .change_op = "purge"};
+        rp_sql_init(&q, x->ec->arena, RP_SQL_SQLITE);
+        rp_sql_addf(&q, "DELETE FROM \"%s\" WHERE \"id\" = ", o->name);
+        rp_sql_param(&q, rp_value_cstr(id));
+        if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+            return rc;
+        rp_sql_init(&q, x->ec->arena, RP_SQL_SQLITE);
+        rp_sql_add(&q, "DELETE FROM rp_record_share WHERE object = ");
+        rp_sql_param(&q, rp_value_cstr(o->name));
+        rp_sql_add(&q, " AND record_id = ");
+        rp_sql_param(&q, rp_value_cstr(id));
+        if ((rc = rp_store_exec(c, &q, NULL, err)) < 0 ||
+            (rc = redact_log(c, "rp_audit", "id", o, id, all, x->ec->arena, err)) < 0 ||
+            (rc = redact_log(c, "rp_change", "seq", o, id, all, x->ec->arena, err)) < 0 ||
+            (rc = log_entry(c, &e, x->ec->arena, err)) < 0)
+            return rc;
+        x->changed++;
+    }
+    if (x->anonymise)
+        x->changed = x->ec->records;
+    return 0;
+}
+
+struct audit_purge {
+    int64_t cutoff;
+    struct rp_arena *arena;
+    int64_t deleted; /* outcome */
+};
+
+static int audit_purge_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
+{
+    struct audit_purge *x = vctx;
+    struct rp_sql q;
+
+    /* The one deletion the audit log allows: entries older than its retention. */
+    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "DELETE FROM rp_audit WHERE id IN (SELECT id FROM rp_audit WHERE at < ");
+    rp_sql_param(&q, rp_value_int(x->cutoff));
+    rp_sql_add(&q, " ORDER BY id LIMIT ");
+    rp_sql_param(&q, rp_value_int(AUDIT_PURGE_BATCH));
+    rp_sql_add(&q, ")");
+    return rp_store_exec(c, &q, &x->deleted, err);
+}
+
+int rp_records_retention_run(struct rp_records *rs, const struct rp_principal *p,
+                             struct rp_arena *a, struct rp_buf *out, struct rp_error *err)
+{
+    struct rp_meta *m = rp_meta_acquire(rs->meta);
+    int64_t now = rp_clock_now_ms(rs->clock);
+    struct policy_list l;
+    bool first = true;
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_PRIVACY, err)) < 0 ||
+        (rc = read_policies(rs, a, &l, err)) < 0)
+        goto out;
+    rp_buf_addf(out, "{\"objects\":[");
+    for (size_t i = 0; i < l.n; i++) {
+        const struct retention_policy *r = &l.items[i];
+        int64_t cutoff = now - r->days * DAY_MS;
+        if (strcmp(r->object, RP_RETENTION_AUDIT) == 0) {
+            struct audit_purge ap = {.cutoff = cutoff, .arena = a};
+            int64_t total = 0;
+            do {
+                if ((rc = rp_store_write(rs->store, audit_purge_unit, &ap, err)) < 0)
+                    goto out;
+                total += ap.deleted;
+            } while (ap.deleted == AUDIT_PURGE_BATCH);
+            rp_buf_addf(out, "%s{\"object\":\"audit\",\"action\":\"purge\",\"records\":%lld}",
+                        first ? "" : ",", (long long)total);
+            first = false;
+            continue;
+        }
+        const struct rp_object *o = rp_meta_object(m, r->object);
+        struct erase_ctx ec = {.rs = rs, .m = m, .p = p, .now = now};
+        struct retention_batch x = {.ec = &ec, .o = o, .anonymise = r->anonymise, .cutoff = cutoff};
+        size_t changed = 0;
+        if (!o)
+            continue; /* the object was removed from the metadata */
+        do {
+            struct rp_arena scratch;
+            rp_arena_init(&scratch);
+            ec.arena = &scratch;
+            rc = rp_store_write(rs->store, retention_unit, &x, err);
+            rp_arena_release(&scratch);
+            if (rc < 0)
+                goto out;
+            changed += x.changed;
+            x.from = x.next;
+        } while (x.rows == RETENTION_BATCH);
+        rp_buf_addf(out, "%s{\"object\":\"%s\",\"action\":\"%s\",\"records\":%zu}",
+                    first ? "" : ",", o->name, r->anonymise ? "anonymise" : "purge", changed);
+        first = false;
+    }
+    rp_buf_adds(out, "]}");
 out:
     rp_meta_release(m);
     return rc;
