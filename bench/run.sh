@@ -13,7 +13,9 @@
 #                      saturation, recorded as NAME@cN (default 8; 0 = off)
 #   BENCH_PORT         server port (default 18091)
 #   BENCH_SKIP_BUILD=1 use the existing build/release/rapport
-#   BENCH_ONLY         subset of: startup healthz get list search create
+#   BENCH_ONLY         subset of: startup healthz get list search create policy
+#                      (policy: get-by-id and list as the admin and as a sales manager
+#                      under a private org-wide default, role hierarchy and a sharing rule)
 #
 # Builds the release preset, generates (or reuses) the databases, starts the
 # server on 127.0.0.1 with --no-access-log, runs wrk against it, measures RSS
@@ -29,7 +31,7 @@ WT=${BENCH_THREADS:-2}
 WC=${BENCH_CONNS:-64}
 WCL=${BENCH_CONNS_LOW:-8}
 PORT=${BENCH_PORT:-18091}
-ONLY=${BENCH_ONLY:-startup healthz get list search create}
+ONLY=${BENCH_ONLY:-startup healthz get list search create policy}
 BIN="$REPO/build/release/rapport"
 URL="http://127.0.0.1:$PORT"
 
@@ -234,6 +236,57 @@ EOF
 
     stop_server
     record "RSS at each server stop, after its load: max VmRSS $(awk '{if ($5 + 0 > m) m = $5 + 0} END {print m}' "$RSS_LOG") MB, max VmHWM $(awk '{if ($2 + 0 > m) m = $2 + 0} END {print m}' "$RSS_LOG") MB, max RssAnon $(awk '{if ($8 + 0 > m) m = $8 + 0} END {print m}' "$RSS_LOG") MB"
+fi
+
+# ---- the policy engine's cost: the same reads as the admin and as a restricted user ----
+api() { # METHOD PATH [BODY]: as the admin, fails on an error status
+    curl -fsS -X "$1" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+        ${3:+--data "$3"} "$URL$2" >/dev/null
+}
+if want policy; then
+    TOKEN=$(cat "$BIG.token")
+    start_server "$BIG" server-policy
+    # Contacts become private; the admin (who owns them) reports to the sales manager "rep",
+    # who sees them through the role hierarchy; a sharing rule with a user attribute is
+    # compiled into every query of rep's as well.
+    admin_id=$(curl -fsS -H "Authorization: Bearer $TOKEN" "$URL/api/v1/auth/me" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    api PUT /api/v1/admin/roles/bench_manager '{"label": "Bench manager"}'
+    api PUT /api/v1/admin/roles/bench_staff '{"label": "Bench staff", "parent": "bench_manager"}'
+    api PATCH "/api/v1/admin/users/$admin_id" '{"role": "bench_staff"}'
+    curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+        --data '{"username": "bench_rep", "password": "bench-rep-password", "role": "bench_manager", "attributes": {"city": "Hangzhou"}}' \
+        "$URL/api/v1/admin/users" >/dev/null 2>&1 || true
+    api PUT /api/v1/admin/sharing/contact '{"default_access": "private"}'
+    api PUT /api/v1/admin/sharing-rules/bench_city \
+        '{"object": "contact", "criteria": "mailing_city = user.city", "access": "read"}'
+    REP=$(curl -fsS -H 'Content-Type: application/json' \
+        --data '{"username": "bench_rep", "password": "bench-rep-password"}' "$URL/api/v1/auth/login" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    shuf -n 100000 --random-source=<(yes) "$BIG.ids" >"$OUT/ids-policy.txt"
+    [ -f "$OUT/q-lastname-created.txt" ] || python3 - "$BIG" "$OUT" <<'EOF2'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+top = [r[0] for r in db.execute(
+    "SELECT last_name FROM contact GROUP BY last_name ORDER BY count(*) DESC LIMIT 5")]
+with open("%s/q-lastname-created.txt" % sys.argv[2], "w") as f:
+    f.write("\n".join("filter=last_name = '%s'&sort=-created_at&limit=50" % s for s in top) + "\n")
+EOF2
+    for round in 1 2; do
+        for who in admin rep; do
+            tok=$TOKEN
+            [ "$who" = rep ] && tok=$REP
+            TOKEN=$tok run_wrk "policy-get-$who-$round" get.lua RAPPORT_IDS="$OUT/ids-policy.txt"
+            TOKEN=$tok run_wrk "policy-list-$who-$round" list.lua \
+                RAPPORT_QUERIES="$OUT/q-lastname-created.txt"
+            TOKEN=$(cat "$BIG.token")
+        done
+    done
+    # Leave the shared database as it was.
+    api DELETE /api/v1/admin/sharing-rules/bench_city
+    api PUT /api/v1/admin/sharing/contact '{"default_access": null}'
+    api PATCH "/api/v1/admin/users/$admin_id" '{"role": null}'
+    stop_server
 fi
 
 # ---- durable create on a fresh small database ----

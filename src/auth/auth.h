@@ -15,8 +15,10 @@
  * derived from the session id and a per-database key guards its writes.
  *
  * The policy engine is the one place that decides what a principal may do:
- * every read path asks rp_policy_read_sql for the SQL condition it must add,
- * every write path asks rp_policy_check. Record-level rules plug in here.
+ * rp_policy_check (object and system permissions), rp_policy_row_sql (the SQL
+ * condition of the records a principal may read or change, in every query) and
+ * rp_policy_field (field-level security), over an immutable access-control
+ * snapshot that each verified principal holds for its request.
  *
  * Thread-safety: every function may be called from several threads at once.
  * None may be called from inside a store writer unit (they queue their own).
