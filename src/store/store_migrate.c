@@ -81,6 +81,29 @@ static const char *const migrations[] = {
     " '{\"objects\":{\"*\":{\"read\":true}},\"system\":[]}', 0, 0);"
     "INSERT INTO rp_user_permission_set SELECT id, 'standard' FROM rp_user;"
     "INSERT OR REPLACE INTO rp_setting VALUES ('acl.version', '1');",
+    /*
+     * 6: the durable job queue (jobs/jobs.c) and automation rules (automation/). A change
+     * event records what caused it (an automation rule run) so rule chains can be bounded.
+     */
+    "CREATE TABLE rp_job ("
+    " id TEXT PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL, run_at INTEGER NOT NULL,"
+    " state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,"
+    " lease_owner TEXT, lease_until INTEGER, dedup_key TEXT UNIQUE, last_error TEXT,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, finished_at INTEGER);"
+    "CREATE INDEX rp_job_due ON rp_job(state, run_at);"
+    "CREATE TABLE rp_job_run ("
+    " id INTEGER PRIMARY KEY, job_id TEXT NOT NULL, attempt INTEGER NOT NULL,"
+    " worker TEXT NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,"
+    " outcome TEXT NOT NULL, error TEXT);"
+    "CREATE INDEX rp_job_run_job ON rp_job_run(job_id, id);"
+    "CREATE TABLE rp_automation_rule ("
+    " name TEXT PRIMARY KEY, object TEXT NOT NULL, definition TEXT NOT NULL,"
+    " active INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE rp_automation_run ("
+    " id INTEGER PRIMARY KEY, rule TEXT NOT NULL, object TEXT, record_id TEXT, trigger TEXT NOT NULL,"
+    " at INTEGER NOT NULL, outcome TEXT NOT NULL, detail TEXT, change_seq INTEGER, job_id TEXT);"
+    "CREATE INDEX rp_automation_run_rule ON rp_automation_run(rule, id);"
+    "ALTER TABLE rp_change ADD COLUMN cause TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
