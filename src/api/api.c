@@ -14,6 +14,7 @@ struct rp_api *rp_api_new(const struct rp_api_config *cfg)
     api->meta = cfg->meta;
     api->store = cfg->store;
     api->clock = cfg->clock;
+    api->automation = cfg->automation;
     api->started_ms = rp_clock_now_ms(cfg->clock);
     return api;
 }
@@ -42,6 +43,7 @@ struct rp_http_router *rp_api_router_new(struct rp_api *api)
     api_register_audit(r);
     api_register_privacy(r);
     api_register_admin(r);
+    api_register_automation(r);
     api->router = r;
     return r;
 }

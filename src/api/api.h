@@ -12,6 +12,7 @@
 #define RP_API_API_H
 
 #include "auth/auth.h"
+#include "automation/automation.h"
 #include "http/http.h"
 #include "meta/meta.h"
 #include "records/records.h"
@@ -25,6 +26,7 @@ struct rp_api_config {
     struct rp_meta_registry *meta;
     struct rp_store *store;
     const struct rp_clock *clock;
+    struct rp_automation *automation;
 };
 
 struct rp_api *rp_api_new(const struct rp_api_config *cfg);

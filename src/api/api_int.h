@@ -13,6 +13,7 @@ struct rp_api {
     struct rp_meta_registry *meta;
     struct rp_store *store;
     const struct rp_clock *clock;
+    struct rp_automation *automation;
     struct rp_http_router *router;
     _Atomic bool ready;
     int64_t started_ms;
@@ -55,6 +56,7 @@ void api_register_system(struct rp_http_router *r);
 void api_register_audit(struct rp_http_router *r);
 void api_register_privacy(struct rp_http_router *r);
 void api_register_admin(struct rp_http_router *r);
+void api_register_automation(struct rp_http_router *r);
 /** The authentication middleware. */
 int api_authenticate(struct rp_http_req *req, struct rp_http_resp *resp);
 

@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_error *err)
 {
@@ -49,11 +50,25 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
     }
     app->records = rp_records_new(
         &(struct rp_records_config){.store = app->store, .meta = app->meta, .clock = &app->clock});
+    {
+        char worker[128];
+        char host[64] = "host";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(worker, sizeof(worker), "%s:%d", host, (int)getpid());
+        app->jobs = rp_jobs_new(&(struct rp_jobs_config){
+            .store = app->store, .clock = &app->clock, .worker = worker, .threads = 2});
+    }
+    app->automation = rp_automation_new(&(struct rp_automation_config){.store = app->store,
+                                                                       .meta = app->meta,
+                                                                       .records = app->records,
+                                                                       .jobs = app->jobs,
+                                                                       .clock = &app->clock});
     app->api = rp_api_new(&(struct rp_api_config){.records = app->records,
                                                   .auth = app->auth,
                                                   .meta = app->meta,
                                                   .store = app->store,
-                                                  .clock = &app->clock});
+                                                  .clock = &app->clock,
+                                                  .automation = app->automation});
     app->router = rp_api_router_new(app->api);
     *out = app;
     return 0;
@@ -76,6 +91,8 @@ void rp_app_close(struct rp_app *app)
     }
     pthread_cond_destroy(&app->_wake);
     pthread_mutex_destroy(&app->_lock);
+    rp_automation_free(app->automation);
+    rp_jobs_free(app->jobs);
     rp_api_free(app->api); /* frees the router */
     rp_records_free(app->records);
     rp_auth_free(app->auth);
@@ -134,6 +151,9 @@ int rp_app_serve(struct rp_app *app, const struct rp_http_server_config *cfg, st
     rp_api_set_ready(app->api, true);
     if (!app->_maintaining && pthread_create(&app->_maintenance, NULL, maintenance_main, app) == 0)
         app->_maintaining = true;
+    if ((rc = rp_jobs_start(app->jobs, err)) < 0 ||
+        (rc = rp_automation_start(app->automation, err)) < 0)
+        return rc;
     return 0;
 }
 

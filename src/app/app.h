@@ -12,8 +12,10 @@
 
 #include "api/api.h"
 #include "auth/auth.h"
+#include "automation/automation.h"
 #include "base/clock.h"
 #include "http/http.h"
+#include "jobs/jobs.h"
 #include "meta/meta.h"
 #include "records/records.h"
 #include "store/store.h"
@@ -32,6 +34,8 @@ struct rp_app {
     struct rp_meta_registry *meta;
     struct rp_auth *auth;
     struct rp_records *records;
+    struct rp_jobs *jobs;
+    struct rp_automation *automation;
     struct rp_api *api;
     struct rp_http_router *router;
     struct rp_http_server *server;

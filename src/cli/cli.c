@@ -30,6 +30,7 @@ struct cli_opts {
     unsigned threads;
     const char *name;
     const char *expires;
+    const char *state;
     const char *positional[4];
     size_t npositional;
 };
@@ -85,6 +86,8 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, bool *help)
             target = &o->name;
         else if (strcmp(a, "--expires") == 0)
             target = &o->expires;
+        else if (strcmp(a, "--state") == 0)
+            target = &o->state;
         else if (strcmp(a, "--threads") == 0) {
             char *end;
             long n;
@@ -393,6 +396,43 @@ static int cmd_backup(struct cli_opts *o)
     return rc;
 }
 
+static int cmd_jobs(struct cli_opts *o)
+{
+    const char *sub = o->npositional > 1 ? o->positional[1] : "";
+    struct rp_app *app;
+    struct rp_arena a;
+    struct rp_error err;
+    struct rp_buf out;
+    int rc;
+
+    if (!(strcmp(sub, "list") == 0 && o->npositional == 2) &&
+        !((strcmp(sub, "retry") == 0 || strcmp(sub, "cancel") == 0) && o->npositional == 3))
+        return usage_error(
+            "usage: rapport jobs list [--state STATE] | jobs retry ID | jobs cancel ID");
+    if (open_app(o, &app) != 0)
+        return 1;
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    rp_buf_init(&out, &a, 16 << 20);
+    if (strcmp(sub, "list") == 0) {
+        rc = rp_jobs_list(app->store, o->state, 1000, &out, &err);
+        if (rc == 0)
+            printf("%s\n", out.data);
+    } else if (strcmp(sub, "retry") == 0) {
+        rc = rp_jobs_retry(app->store, &app->clock, o->positional[2], &err);
+        if (rc == 0)
+            printf("job %s queued again\n", o->positional[2]);
+    } else {
+        rc = rp_jobs_cancel(app->store, &app->clock, o->positional[2], &err);
+        if (rc == 0)
+            printf("job %s cancelled\n", o->positional[2]);
+    }
+    rc = report(rc, &err);
+    rp_app_close(app);
+    rp_arena_release(&a);
+    return rc;
+}
+
 static int cmd_version(struct cli_opts *o)
 {
     (void)o;
@@ -417,6 +457,10 @@ static const struct command commands[] = {
      "create a named API token (printed once)", cmd_token},
     {"backup", "backup FILE [--db FILE]", "write a consistent online copy of the database",
      cmd_backup},
+    {"jobs", "jobs list [--state STATE] | jobs retry ID | jobs cancel ID",
+     "list durable jobs (JSON; STATE: queued, running, done, dead, cancelled), revive a dead or\n"
+     "            cancelled one, or cancel a queued one",
+     cmd_jobs},
     {"version", "version", "print the version", cmd_version},
 };
 

@@ -140,6 +140,7 @@ struct rp_write_request {
     const char *idempotency_key; /* or NULL */
     const char *fingerprint;     /* hash of method, path and body, with the key */
     const char *request_id;
+    const char *cause; /* JSON stored with the change events: what made this write (automation) */
     struct rp_arena *arena; /* the request's arena; outlives the write */
     struct rp_error *err;   /* request-level failure (idempotency conflict, store errors) */
     /* outcome */

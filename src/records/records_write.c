@@ -279,9 +279,13 @@ static int log_write(struct rp_store_conn *c, struct rp_write_request *wr, const
                                      rp_value_cstr(changes),
                                      wr->request_id ? rp_value_cstr(wr->request_id)
                                                     : rp_value_null()};
-    const struct rp_value change[] = {rp_value_int(now),    rp_value_cstr(wr->object),
-                                      rp_value_cstr(id),    rp_value_cstr(action),
-                                      rp_value_cstr(actor), rp_value_cstr(changes)};
+    const struct rp_value change[] = {rp_value_int(now),
+                                      rp_value_cstr(wr->object),
+                                      rp_value_cstr(id),
+                                      rp_value_cstr(action),
+                                      rp_value_cstr(actor),
+                                      rp_value_cstr(changes),
+                                      wr->cause ? rp_value_cstr(wr->cause) : rp_value_null()};
 
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes, request_id)"
@@ -290,7 +294,8 @@ static int log_write(struct rp_store_conn *c, struct rp_write_request *wr, const
     if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
         return rc;
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes) VALUES ");
+    rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes, cause)"
+                   " VALUES ");
     rp_sql_param_list(&q, change, sizeof(change) / sizeof(change[0]));
     return rp_store_exec(c, &q, NULL, err);
 }

@@ -1,0 +1,123 @@
+/*
+ * Automation rules, their run log, and the durable job queue (docs/api.md, "Automation"), all
+ * behind the manage_automation permission. The services are in automation/automation.h and
+ * jobs/jobs.h; these handlers only read parameters and bodies.
+ */
+#include "api/api_int.h"
+
+#include <string.h>
+
+static int h_rules(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    return rp_automation_rules(api_of(req)->automation, principal_of(req), &resp->body, &req->err);
+}
+
+static int h_rule_put(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    const json_t *body;
+    bool created = false;
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    if (!(body = api_body_json(req)))
+        return req->err.code;
+    if ((rc = rp_automation_rule_put(api_of(req)->automation, principal_of(req), req->params[0],
+                                     body, &created, &req->err)) < 0)
+        return rc;
+    resp->status = created ? 201 : 200;
+    return rp_automation_rules(api_of(req)->automation, principal_of(req), &resp->body, &req->err);
+}
+
+static int h_rule_delete(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0 ||
+        (rc = rp_automation_rule_delete(api_of(req)->automation, principal_of(req), req->params[0],
+                                        &req->err)) < 0)
+        return rc;
+    resp->status = 204;
+    return 0;
+}
+
+static int h_runs(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    static const char *const params[] = {"rule", "limit", NULL};
+    int64_t limit;
+    int rc;
+
+    if ((rc = api_check_params(req, params)) < 0 ||
+        (rc = api_int_param(req, "limit", 1, 1000, 100, &limit)) < 0)
+        return rc;
+    return rp_automation_runs(api_of(req)->automation, principal_of(req),
+                              rp_http_query(req, "rule"), (size_t)limit, &resp->body, &req->err);
+}
+
+static int h_jobs(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    static const char *const params[] = {"state", "limit", NULL};
+    static const char *const states[] = {"queued", "running", "done", "dead", "cancelled", NULL};
+    const char *state;
+    int64_t limit;
+    int rc;
+
+    if ((rc = api_check_params(req, params)) < 0 ||
+        (rc = api_int_param(req, "limit", 1, 1000, 100, &limit)) < 0 ||
+        (rc = rp_policy_check(principal_of(req), NULL, RP_ACT_MANAGE_AUTOMATION, &req->err)) < 0)
+        return rc;
+    state = rp_http_query(req, "state");
+    if (state) {
+        size_t i = 0;
+        while (states[i] && strcmp(states[i], state) != 0)
+            i++;
+        if (!states[i])
+            return rp_error_field(&req->err, RP_EINVAL, "state", "invalid",
+                                  "\"state\" must be queued, running, done, dead or cancelled");
+    }
+    return rp_jobs_list(api_of(req)->store, state, (size_t)limit, &resp->body, &req->err);
+}
+
+static int job_action(struct rp_http_req *req, bool retry)
+{
+    struct rp_api *api = api_of(req);
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0 ||
+        (rc = rp_policy_check(principal_of(req), NULL, RP_ACT_MANAGE_AUTOMATION, &req->err)) < 0)
+        return rc;
+    return retry ? rp_jobs_retry(api->store, api->clock, req->params[0], &req->err)
+                 : rp_jobs_cancel(api->store, api->clock, req->params[0], &req->err);
+}
+
+static int h_job_retry(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc = job_action(req, true);
+    if (rc == 0)
+        resp->status = 204;
+    return rc;
+}
+
+static int h_job_cancel(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc = job_action(req, false);
+    if (rc == 0)
+        resp->status = 204;
+    return rc;
+}
+
+void api_register_automation(struct rp_http_router *r)
+{
+    rp_http_route(r, RP_HTTP_GET, "/api/v1/automation/rules", 0, h_rules);
+    rp_http_route(r, RP_HTTP_PUT, "/api/v1/automation/rules/{name}", RP_ROUTE_JSON_BODY,
+                  h_rule_put);
+    rp_http_route(r, RP_HTTP_DELETE, "/api/v1/automation/rules/{name}", 0, h_rule_delete);
+    rp_http_route(r, RP_HTTP_GET, "/api/v1/automation/runs", 0, h_runs);
+    rp_http_route(r, RP_HTTP_GET, "/api/v1/jobs", 0, h_jobs);
+    rp_http_route(r, RP_HTTP_POST, "/api/v1/jobs/{id}/retry", 0, h_job_retry);
+    rp_http_route(r, RP_HTTP_POST, "/api/v1/jobs/{id}/cancel", 0, h_job_cancel);
+}

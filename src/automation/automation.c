@@ -1,0 +1,1372 @@
+/*
+ * Automation rules (automation.h): definitions, the dispatcher over the change log, dated
+ * triggers, and the job that performs a rule's actions.
+ */
+#include "automation/automation.h"
+#include "base/arena.h"
+#include "base/limits.h"
+#include "base/log.h"
+#include "base/sql.h"
+#include "base/time.h"
+#include "base/uuid.h"
+#include "expr/expr.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DISPATCH_BATCH 200
+#define MAX_RULES      500
+#define MAX_ACTIONS    20
+#define SCAN_EVERY_MS  (60 * INT64_C(1000))
+#define DAY_MS         (INT64_C(86400) * 1000)
+#define CURSOR_KEY     "automation.cursor"
+
+struct rp_automation {
+    struct rp_store *store;
+    struct rp_meta_registry *meta;
+    struct rp_records *records;
+    struct rp_jobs *jobs;
+    const struct rp_clock *clock;
+    struct rp_principal actor; /* "automation": unrestricted, named in audit and changes */
+
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping, running;
+    pthread_t thread;
+};
+
+static int64_t now_ms(const struct rp_automation *a)
+{
+    return rp_clock_now_ms(a->clock);
+}
+
+/* ---- rules as data ---- */
+
+enum trigger_kind { T_CREATED, T_UPDATED, T_DELETED, T_CHANGED, T_DATE, T_YEARLY, T_SCHEDULE };
+
+static const char *const trigger_names[] = {"created", "updated", "deleted", "changed",
+                                            "date",    "yearly",  "schedule"};
+
+struct rule {
+    const char *name;
+    const char *object;
+    bool active;
+    json_t *def; /* owned */
+    enum trigger_kind trigger;
+    const json_t *fields; /* changed: field names */
+    const char *date_field;
+    int64_t offset_days, every_minutes;
+    const char *condition; /* NULL: always */
+    const json_t *actions;
+    int64_t since_seq; /* change events up to this one happened before the rule existed */
+};
+
+static void rule_free(struct rule *r)
+{
+    json_decref(r->def);
+    r->def = NULL;
+}
+
+/* Reads the parts of a definition; checks only its shape (rule_check checks the meaning). */
+static int rule_parse(const char *name, json_t *def, struct rule *r, struct rp_error *err)
+{
+    const json_t *trig = json_object_get(def, "trigger"), *v;
+    const char *on = json_string_value(json_object_get(trig, "on"));
+    const char *key;
+    size_t i;
+
+    memset(r, 0, sizeof(*r));
+    r->name = name;
+    r->def = def;
+    json_object_foreach(def, key, v)
+    {
+        if (strcmp(key, "object") && strcmp(key, "trigger") && strcmp(key, "condition") &&
+            strcmp(key, "actions") && strcmp(key, "active") && strcmp(key, "description"))
+            return rp_error_field(err, RP_EVALIDATION, key, "unknown_key",
+                                  "unknown key \"%s\" in a rule; expected object, trigger, "
+                                  "condition, actions, active, description",
+                                  key);
+    }
+    r->object = json_string_value(json_object_get(def, "object"));
+    if (!r->object)
+        return rp_error_field(err, RP_EVALIDATION, "object", "required",
+                              "a rule needs the \"object\" it watches");
+    r->active = !json_is_false(json_object_get(def, "active"));
+    for (i = 0; on && i < sizeof(trigger_names) / sizeof(trigger_names[0]); i++)
+        if (strcmp(on, trigger_names[i]) == 0)
+            break;
+    if (!on || i == sizeof(trigger_names) / sizeof(trigger_names[0]))
+        return rp_error_field(err, RP_EVALIDATION, "trigger.on", "invalid",
+                              "\"trigger.on\" must be created, updated, deleted, changed, date, "
+                              "yearly or schedule");
+    r->trigger = (enum trigger_kind)i;
+    r->fields = json_object_get(trig, "fields");
+    r->date_field = json_string_value(json_object_get(trig, "field"));
+    r->offset_days = json_integer_value(json_object_get(trig, "offset_days"));
+    r->every_minutes = json_integer_value(json_object_get(trig, "every_minutes"));
+    v = json_object_get(def, "condition");
+    if (v && !json_is_null(v) && !json_is_string(v))
+        return rp_error_field(err, RP_EVALIDATION, "condition", "invalid_type",
+                              "\"condition\" must be an expression (a string)");
+    r->condition = json_string_value(v);
+    r->actions = json_object_get(def, "actions");
+    if (!json_is_array(r->actions) || json_array_size(r->actions) == 0 ||
+        json_array_size(r->actions) > MAX_ACTIONS)
+        return rp_error_field(err, RP_EVALIDATION, "actions", "invalid",
+                              "\"actions\" must be an array of 1-%d actions", MAX_ACTIONS);
+    return 0;
+}
+
+/* A value of an action: a JSON literal, or {"expr": "..."} on the triggering record. */
+static const char *value_expr(const json_t *v)
+{
+    return json_is_object(v) ? json_string_value(json_object_get(v, "expr")) : NULL;
+}
+
+static int check_values(const struct rp_meta *m, const struct rp_object *src,
+                        const struct rp_object *dst, const json_t *values, const char *where,
+                        struct rp_arena *a, struct rp_error *err)
+{
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(values) || json_object_size(values) == 0)
+        return rp_error_field(err, RP_EVALIDATION, where, "invalid",
+                              "\"values\" must map field names to values");
+    json_object_foreach((json_t *)values, key, v)
+    {
+        const struct rp_field *f = rp_meta_field(dst, key);
+        const char *e = value_expr(v);
+        if (!f || (f->system && strcmp(key, "owner_id") != 0) || f->type == RP_F_FORMULA)
+            return rp_error_field(err, RP_EVALIDATION, where, "unknown_field",
+                                  "\"%s\" is not a field of %s that can be set", key, dst->name);
+        if (e) {
+            struct rp_expr *x;
+            struct rp_error sub;
+            rp_error_init(&sub, a);
+            if (!src)
+                return rp_error_field(err, RP_EVALIDATION, where, "no_record",
+                                      "a scheduled rule has no record to evaluate \"%s\" on", e);
+            if (rp_meta_parse_expr(m, src, e, strlen(e), 0, a, &x, &sub) < 0)
+                return rp_error_field(err, RP_EVALIDATION, where, "invalid_expression",
+                                      "value of \"%s\": %s", key, sub.detail);
+        } else if (strcmp(key, "owner_id") != 0) {
+            struct rp_value out;
+            struct rp_error sub;
+            rp_error_init(&sub, a);
+            if (rp_meta_value_from_json(f, v, a, &out, &sub) < 0)
+                return rp_error_field(err, RP_EVALIDATION, where, "invalid_value",
+                                      "value of \"%s\": %s", key, sub.detail);
+        }
+    }
+    return 0;
+}
+
+/* Checks a parsed rule against the metadata. */
+static int rule_check(const struct rp_meta *m, const struct rule *r, struct rp_arena *a,
+                      struct rp_error *err)
+{
+    const struct rp_object *o = rp_meta_object(m, r->object);
+    const struct rp_object *src;
+    size_t i;
+    json_t *act;
+
+    if (!o)
+        return rp_error_field(err, RP_EVALIDATION, "object", "not_found",
+                              "object \"%s\" does not exist", r->object);
+    src = r->trigger == T_SCHEDULE ? NULL : o;
+    if (r->trigger == T_CHANGED) {
+        const json_t *f;
+        if (!json_is_array(r->fields) || json_array_size(r->fields) == 0)
+            return rp_error_field(err, RP_EVALIDATION, "trigger.fields", "required",
+                                  "a \"changed\" trigger names the fields it watches");
+        json_array_foreach(r->fields, i, f)
+        {
+            if (!json_is_string(f) || !rp_meta_field(o, json_string_value(f)))
+                return rp_error_field(err, RP_EVALIDATION, "trigger.fields", "unknown_field",
+                                      "\"%s\" is not a field of %s",
+                                      json_is_string(f) ? json_string_value(f) : "?", o->name);
+        }
+    }
+    if (r->trigger == T_DATE || r->trigger == T_YEARLY) {
+        const struct rp_field *f = r->date_field ? rp_meta_field(o, r->date_field) : NULL;
+        if (!f || f->type != RP_F_DATE)
+            return rp_error_field(err, RP_EVALIDATION, "trigger.field", "invalid",
+                                  "a %s trigger needs \"field\": a date field of %s",
+                                  trigger_names[r->trigger], o->name);
+        if (r->offset_days < -3660 || r->offset_days > 3660)
+            return rp_error_field(err, RP_EVALIDATION, "trigger.offset_days", "invalid",
+                                  "\"offset_days\" must be within ten years");
+    }
+    if (r->trigger == T_SCHEDULE && (r->every_minutes < 1 || r->every_minutes > 7 * 24 * 60))
+        return rp_error_field(err, RP_EVALIDATION, "trigger.every_minutes", "invalid",
+                              "a schedule needs \"every_minutes\" from 1 to 10080");
+    if (r->condition) {
+        struct rp_expr *e;
+        struct rp_error sub;
+        rp_error_init(&sub, a);
+        if (!src)
+            return rp_error_field(err, RP_EVALIDATION, "condition", "no_record",
+                                  "a scheduled rule has no record to test a condition on");
+        if (rp_meta_parse_expr(m, o, r->condition, strlen(r->condition), 0, a, &e, &sub) < 0 ||
+            rp_expr_type(e) != RP_V_BOOL)
+            return rp_error_field(err, RP_EVALIDATION, "condition", "invalid_expression",
+                                  "invalid condition: %s",
+                                  sub.detail ? sub.detail : "it must be a condition");
+    }
+    json_array_foreach(r->actions, i, act)
+    {
+        const char *type = json_string_value(json_object_get(act, "type"));
+        char where[32];
+        int rc;
+        snprintf(where, sizeof(where), "actions[%zu]", i);
+        if (!type)
+            return rp_error_field(err, RP_EVALIDATION, where, "invalid",
+                                  "every action needs a \"type\"");
+        if (strcmp(type, "set_fields") == 0) {
+            if (!src)
+                return rp_error_field(err, RP_EVALIDATION, where, "no_record",
+                                      "a scheduled rule has no record to set fields on");
+            if ((rc = check_values(m, src, o, json_object_get(act, "values"), where, a, err)) < 0)
+                return rc;
+        } else if (strcmp(type, "create_record") == 0) {
+            const char *target = json_string_value(json_object_get(act, "object"));
+            const struct rp_object *t = target ? rp_meta_object(m, target) : NULL;
+            if (!t)
+                return rp_error_field(err, RP_EVALIDATION, where, "not_found",
+                                      "create_record needs \"object\": an object name");
+            if ((rc = check_values(m, src, t, json_object_get(act, "values"), where, a, err)) < 0)
+                return rc;
+        } else if (strcmp(type, "assign") == 0) {
+            const char *strategy = json_string_value(json_object_get(act, "strategy"));
+            const json_t *users = json_object_get(act, "users");
+            if (!src || !o->owned)
+                return rp_error_field(err, RP_EVALIDATION, where, "no_owner",
+                                      "assign needs a triggering record of an owned object");
+            if (!strategy || (strcmp(strategy, "user") && strcmp(strategy, "round_robin") &&
+                              strcmp(strategy, "least_loaded")))
+                return rp_error_field(err, RP_EVALIDATION, where, "invalid",
+                                      "\"strategy\" must be user, round_robin or least_loaded");
+            if (!json_is_array(users) || json_array_size(users) == 0 ||
+                json_array_size(users) > 200)
+                return rp_error_field(err, RP_EVALIDATION, where, "invalid",
+                                      "\"users\" must list 1-200 user ids");
+        } else {
+            return rp_error_field(err, RP_EVALIDATION, where, "unknown_action",
+                                  "unknown action type \"%s\"; expected set_fields, "
+                                  "create_record or assign",
+                                  type);
+        }
+    }
+    return 0;
+}
+
+/* ---- loading rules ---- */
+
+struct rule_set {
+    struct rule items[MAX_RULES];
+    char names[MAX_RULES][65];
+    size_t n;
+};
+
+static int rule_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct rule_set *rs = ctx;
+    struct rp_error ignore;
+    json_t *def;
+
+    if (n < 3 || rs->n == MAX_RULES || cols[0].type != RP_V_TEXT || cols[1].type != RP_V_TEXT)
+        return 0;
+    def = json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL);
+    snprintf(rs->names[rs->n], sizeof(rs->names[rs->n]), "%.*s", (int)cols[0].u.s.len,
+             cols[0].u.s.p);
+    rp_error_init(&ignore, NULL);
+    if (!def || rule_parse(rs->names[rs->n], def, &rs->items[rs->n], &ignore) < 0) {
+        json_decref(def);
+        return 0;
+    }
+    if (!rs->items[rs->n].active) {
+        rule_free(&rs->items[rs->n]);
+        return 0;
+    }
+    rs->items[rs->n].since_seq = cols[2].type == RP_V_INT ? cols[2].u.i : 0;
+    rs->n++;
+    return 0;
+}
+
+static void rules_free(struct rule_set *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        rule_free(&rs->items[i]);
+    rs->n = 0;
+}
+
+/* Active rules, on connection c (the writer's inside a unit, else a reader's). */
+static int rules_load(struct rp_store_conn *c, struct rule_set *rs, const char *name,
+                      struct rp_arena *a, struct rp_error *err)
+{
+    struct rp_sql q;
+
+    rs->n = 0;
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT name, definition, since_seq FROM rp_automation_rule WHERE active = 1");
+    if (name) {
+        rp_sql_add(&q, " AND name = ");
+        rp_sql_param(&q, rp_value_cstr(name));
+    }
+    rp_sql_add(&q, " ORDER BY name");
+    return rp_store_query(c, &q, rule_row, rs, err);
+}
+
+/* ---- dispatching change events ---- */
+
+struct event {
+    int64_t seq;
+    char object[RP_LIMIT_NAME_BYTES + 1];
+    char record_id[40];
+    char op[16];
+    json_t *changes; /* owned */
+    json_t *cause;   /* owned, or NULL */
+};
+
+struct event_list {
+    struct event items[DISPATCH_BATCH];
+    size_t n;
+};
+
+static int event_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct event_list *l = ctx;
+    struct event *e;
+
+    if (n < 6 || l->n == DISPATCH_BATCH)
+        return 0;
+    e = &l->items[l->n++];
+    memset(e, 0, sizeof(*e));
+    e->seq = cols[0].u.i;
+    snprintf(e->object, sizeof(e->object), "%.*s", (int)cols[1].u.s.len, cols[1].u.s.p);
+    snprintf(e->record_id, sizeof(e->record_id), "%.*s", (int)cols[2].u.s.len, cols[2].u.s.p);
+    snprintf(e->op, sizeof(e->op), "%.*s", (int)cols[3].u.s.len, cols[3].u.s.p);
+    if (cols[4].type == RP_V_TEXT)
+        e->changes = json_loadb(cols[4].u.s.p, cols[4].u.s.len, 0, NULL);
+    if (cols[5].type == RP_V_TEXT)
+        e->cause = json_loadb(cols[5].u.s.p, cols[5].u.s.len, 0, NULL);
+    return 0;
+}
+
+static void events_free(struct event_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        json_decref(l->items[i].changes);
+        json_decref(l->items[i].cause);
+    }
+    l->n = 0;
+}
+
+static bool trigger_matches(const struct rule *r, const struct event *e)
+{
+    size_t i;
+    const json_t *f;
+
+    switch (r->trigger) {
+    case T_CREATED:
+        return strcmp(e->op, "create") == 0;
+    case T_UPDATED:
+        return strcmp(e->op, "update") == 0;
+    case T_DELETED:
+        return strcmp(e->op, "delete") == 0;
+    case T_CHANGED:
+        if (strcmp(e->op, "create") != 0 && strcmp(e->op, "update") != 0)
+            return false;
+        json_array_foreach(r->fields, i, f)
+        {
+            if (json_object_get(e->changes, json_string_value(f)))
+                return true;
+        }
+        return false;
+    default:
+        return false;
+    }
+}
+
+static int int_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    int64_t *v = ctx;
+    if (n > 0 && cols[0].type == RP_V_INT)
+        *v = cols[0].u.i;
+    else if (n > 0 && cols[0].type == RP_V_TEXT)
+        *v = strtoll(cols[0].u.s.p, NULL, 10);
+    return 1;
+}
+
+/* Whether the rule's condition holds for the record now (no condition: true). */
+static int condition_holds(struct rp_store_conn *c, const struct rp_meta *m, const struct rule *r,
+                           const struct rp_object *o, const char *where_sql,
+                           const struct rp_value *where_param, int64_t now, struct rp_arena *a,
+                           bool *holds, struct rp_error *err)
+{
+    struct rp_expr *e;
+    struct rp_sql q;
+    int64_t v = 0;
+    int rc;
+
+    *holds = true;
+    if (!r->condition)
+        return 0;
+    if ((rc = rp_meta_parse_expr(m, o, r->condition, strlen(r->condition), now, a, &e, err)) < 0)
+        return rc;
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT CASE WHEN (");
+    if ((rc = rp_expr_compile_sql(e, &q, err)) < 0)
+        return rc;
+    rp_sql_addf(&q, ") THEN 1 ELSE 0 END FROM \"%s\" AS \"t\" WHERE %s", o->name, where_sql);
+    rp_sql_param(&q, *where_param);
+    if ((rc = rp_store_query(c, &q, int_row, &v, err)) < 0)
+        return rc;
+    *holds = v == 1;
+    return 0;
+}
+
+static int log_run(struct rp_store_conn *c, const char *rule, const char *object,
+                   const char *record_id, const char *trigger, int64_t at, const char *outcome,
+                   const char *detail, int64_t seq, const char *job_id, struct rp_arena *a,
+                   struct rp_error *err)
+{
+    struct rp_sql q;
+    const struct rp_value v[] = {
+        rp_value_cstr(rule),
+        object ? rp_value_cstr(object) : rp_value_null(),
+        record_id ? rp_value_cstr(record_id) : rp_value_null(),
+        rp_value_cstr(trigger),
+        rp_value_int(at),
+        rp_value_cstr(outcome),
+        detail ? rp_value_cstr(detail) : rp_value_null(),
+        seq > 0 ? rp_value_int(seq) : rp_value_null(),
+        job_id ? rp_value_cstr(job_id) : rp_value_null(),
+    };
+
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_automation_run (rule, object, record_id, trigger, at, outcome,"
+                   " detail, change_seq, job_id) VALUES ");
+    rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
+    return rp_store_exec(c, &q, NULL, err);
+}
+
+/*
+ * Queues the job of rule r for a record (NULL for a schedule), logged as "queued". depth is the
+ * chain length of the write that triggered it.
+ */
+static int queue_firing(struct rp_store_conn *c, struct rp_automation *a, const struct rule *r,
+                        const char *record_id, const char *trigger, int64_t seq, int depth,
+                        const char *dedup, struct rp_arena *arena, size_t *queued,
+                        struct rp_error *err)
+{
+    json_t *payload = json_pack("{sssssiss}", "rule", r->name, "object", r->object, "depth", depth,
+                                "trigger", trigger);
+    char *text, id[40];
+    bool fresh = false;
+    int rc;
+
+    if (record_id)
+        json_object_set_new(payload, "record_id", json_string(record_id));
+    text = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    rc = rp_jobs_enqueue_in(
+        c, a->clock,
+        &(struct rp_job_spec){.kind = RP_AUTOMATION_JOB, .payload = text, .dedup_key = dedup}, id,
+        &fresh, err);
+    free(text);
+    if (rc < 0 || !fresh)
+        return rc;
+    (*queued)++;
+    return log_run(c, r->name, r->object, record_id, trigger, now_ms(a), "queued", NULL, seq, id,
+                   arena, err);
+}
+
+struct dispatch_unit {
+    struct rp_automation *a;
+    struct rp_meta *m;
+    size_t queued, events; /* outcome */
+};
+
+static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct dispatch_unit *x = ctx;
+    struct rp_automation *a = x->a;
+    struct rule_set *rules = rp_xcalloc(1, sizeof(*rules));
+    struct event_list *ev = rp_xcalloc(1, sizeof(*ev));
+    struct rp_arena arena;
+    struct rp_sql q;
+    int64_t cursor = -1, now = now_ms(a);
+    int rc;
+
+    x->queued = x->events = 0;
+    rp_arena_init(&arena);
+    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" CURSOR_KEY "'");
+    if ((rc = rp_store_query(c, &q, int_row, &cursor, err)) < 0)
+        goto out;
+    if (cursor < 0) {
+        /* First start: rules apply to what happens from now on, not to the past. */
+        cursor = 0;
+        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_add(&q, "SELECT COALESCE(MAX(seq), 0) FROM rp_change");
+        if ((rc = rp_store_query(c, &q, int_row, &cursor, err)) < 0)
+            goto out;
+    } else {
+        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_add(&q, "SELECT seq, object, record_id, op, changes, cause FROM rp_change"
+                       " WHERE seq > ");
+        rp_sql_param(&q, rp_value_int(cursor));
+        rp_sql_add(&q, " ORDER BY seq LIMIT ");
+        rp_sql_param(&q, rp_value_int(DISPATCH_BATCH));
+        if ((rc = rp_store_query(c, &q, event_row, ev, err)) < 0)
+            goto out;
+        if (ev->n && (rc = rules_load(c, rules, NULL, &arena, err)) < 0)
+            goto out;
+    }
+    for (size_t i = 0; i < ev->n; i++) {
+        const struct event *e = &ev->items[i];
+        const struct rp_object *o = rp_meta_object(x->m, e->object);
+        int depth = (int)json_integer_value(json_object_get(e->cause, "depth"));
+        const char *by = json_string_value(json_object_get(e->cause, "rule"));
+        cursor = e->seq;
+        x->events++;
+        for (size_t k = 0; o && k < rules->n; k++) {
+            const struct rule *r = &rules->items[k];
+            struct rp_value id = rp_value_cstr(e->record_id);
+            char dedup[160];
+            bool holds;
+            if (e->seq <= r->since_seq || strcmp(r->object, e->object) != 0 ||
+                !trigger_matches(r, e))
+                continue;
+            if (depth >= RP_AUTOMATION_MAX_DEPTH || (by && strcmp(by, r->name) == 0)) {
+                /* A rule's own write, or a chain too long: a loop, stopped here. */
+                if ((rc = log_run(c, r->name, e->object, e->record_id, trigger_names[r->trigger],
+                                  now, "loop_stopped",
+                                  by && strcmp(by, r->name) == 0
+                                      ? "the rule's own change would trigger it again"
+                                      : "the chain of rules is too deep",
+                                  e->seq, NULL, &arena, err)) < 0)
+                    goto out;
+                continue;
+            }
+            if (strcmp(e->op, "delete") != 0) {
+                if ((rc = condition_holds(c, x->m, r, o, "\"t\".\"id\" = ", &id, now, &arena,
+                                          &holds, err)) < 0) {
+                    /* A condition that no longer compiles (a field removed) skips the rule. */
+                    rp_log_warn("automation rule \"%s\": %s", r->name, err->detail);
+                    rp_error_clear(err);
+                    continue;
+                }
+                if (!holds)
+                    continue;
+            }
+            snprintf(dedup, sizeof(dedup), "rule:%s:change:%lld", r->name, (long long)e->seq);
+            if ((rc = queue_firing(c, a, r, e->record_id, trigger_names[r->trigger], e->seq, depth,
+                                   dedup, &arena, &x->queued, err)) < 0)
+                goto out;
+        }
+    }
+    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_setting (key, value) VALUES ('" CURSOR_KEY "', ");
+    rp_sql_param(&q, rp_value_cstr(rp_arena_sprintf(&arena, "%lld", (long long)cursor)));
+    rp_sql_add(&q, ") ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    rc = rp_store_exec(c, &q, NULL, err);
+out:
+    events_free(ev);
+    rules_free(rules);
+    free(ev);
+    free(rules);
+    rp_arena_release(&arena);
+    return rc;
+}
+
+int rp_automation_dispatch(struct rp_automation *a, size_t *queued, struct rp_error *err)
+{
+    struct dispatch_unit x = {.a = a, .m = rp_meta_acquire(a->meta)};
+    size_t total = 0;
+    int rc;
+
+    do {
+        if ((rc = rp_store_write(a->store, dispatch_run, &x, err)) < 0)
+            break;
+        total += x.queued;
+    } while (x.events == DISPATCH_BATCH);
+    rp_meta_release(x.m);
+    if (queued)
+        *queued = total;
+    if (rc == 0 && total)
+        rp_jobs_wake(a->jobs);
+    return rc;
+}
+
+/* ---- dated triggers ---- */
+
+struct id_list {
+    char (*ids)[40];
+    size_t n, cap;
+    struct rp_arena *a;
+};
+
+static int id_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct id_list *l = ctx;
+    if (n < 1 || cols[0].type != RP_V_TEXT || cols[0].u.s.len >= 40)
+        return 0;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        l->ids = rp_arena_realloc(l->a, l->ids, l->cap * sizeof(*l->ids), ncap * sizeof(*l->ids));
+        l->cap = ncap;
+    }
+    memcpy(l->ids[l->n], cols[0].u.s.p, cols[0].u.s.len);
+    l->ids[l->n][cols[0].u.s.len] = '\0';
+    l->n++;
+    return l->n >= 10000 ? 1 : 0;
+}
+
+struct scan_unit {
+    struct rp_automation *a;
+    struct rp_meta *m;
+    size_t queued; /* outcome */
+};
+
+static int scan_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct scan_unit *x = ctx;
+    struct rule_set *rules = rp_xcalloc(1, sizeof(*rules));
+    struct rp_arena arena;
+    int64_t now = now_ms(x->a), today = now >= 0 ? now / DAY_MS : (now - DAY_MS + 1) / DAY_MS;
+    int rc;
+
+    x->queued = 0;
+    rp_arena_init(&arena);
+    if ((rc = rules_load(c, rules, NULL, &arena, err)) < 0)
+        goto out;
+    for (size_t k = 0; k < rules->n; k++) {
+        const struct rule *r = &rules->items[k];
+        const struct rp_object *o = rp_meta_object(x->m, r->object);
+        struct id_list ids = {.a = &arena};
+        struct rp_sql q;
+        char dedup[200];
+        if (!o)
+            continue;
+        if (r->trigger == T_SCHEDULE) {
+            int64_t slot = now / (r->every_minutes * 60 * 1000);
+            snprintf(dedup, sizeof(dedup), "rule:%s:slot:%lld", r->name, (long long)slot);
+            if ((rc = queue_firing(c, x->a, r, NULL, "schedule", 0, 0, dedup, &arena, &x->queued,
+                                   err)) < 0)
+                goto out;
+            continue;
+        }
+        if (r->trigger != T_DATE && r->trigger != T_YEARLY)
+            continue;
+        /* Records whose date (plus the offset) is today, and that meet the condition. */
+        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_addf(&q,
+                    "SELECT \"t\".\"id\" FROM \"%s\" AS \"t\" WHERE \"t\".\"deleted_at\" IS NULL"
+                    " AND ",
+                    o->name);
+        if (r->trigger == T_DATE) {
+            rp_sql_addf(&q, "\"t\".\"%s\" = ", r->date_field);
+            rp_sql_param(&q, rp_value_int(today - r->offset_days));
+        } else {
+            rp_sql_addf(&q,
+                        "strftime('%%m-%%d', \"t\".\"%s\" * 86400, 'unixepoch') = "
+                        "strftime('%%m-%%d', ",
+                        r->date_field);
+            rp_sql_param(&q, rp_value_int(today * 86400));
+            rp_sql_add(&q, ", 'unixepoch')");
+        }
+        if (r->condition) {
+            struct rp_expr *e;
+            if ((rc = rp_meta_parse_expr(x->m, o, r->condition, strlen(r->condition), now, &arena,
+                                         &e, err)) < 0) {
+                rp_log_warn("automation rule \"%s\": %s", r->name, err->detail);
+                rp_error_clear(err);
+                continue;
+            }
+            rp_sql_add(&q, " AND (");
+            if ((rc = rp_expr_compile_sql(e, &q, err)) < 0)
+                goto out;
+            rp_sql_add(&q, ")");
+        }
+        if ((rc = rp_store_query(c, &q, id_row, &ids, err)) < 0)
+            goto out;
+        for (size_t i = 0; i < ids.n; i++) {
+            snprintf(dedup, sizeof(dedup), "rule:%s:%s:day:%lld", r->name, ids.ids[i],
+                     (long long)today);
+            if ((rc = queue_firing(c, x->a, r, ids.ids[i], trigger_names[r->trigger], 0, 0, dedup,
+                                   &arena, &x->queued, err)) < 0)
+                goto out;
+        }
+    }
+out:
+    rules_free(rules);
+    free(rules);
+    rp_arena_release(&arena);
+    return rc;
+}
+
+int rp_automation_scan(struct rp_automation *a, size_t *queued, struct rp_error *err)
+{
+    struct scan_unit x = {.a = a, .m = rp_meta_acquire(a->meta)};
+    int rc = rp_store_write(a->store, scan_run, &x, err);
+
+    rp_meta_release(x.m);
+    if (queued)
+        *queued = x.queued;
+    if (rc == 0 && x.queued)
+        rp_jobs_wake(a->jobs);
+    return rc;
+}
+
+/* ---- performing a rule: the job ---- */
+
+struct expr_value {
+    const char *key;
+    struct rp_expr *e;
+};
+
+struct expr_row {
+    const struct expr_value *exprs;
+    size_t n;
+    json_t *data;
+    struct rp_arena *arena;
+    bool found;
+};
+
+/* Converts the computed values, typed by their expressions, into JSON values of data. */
+static int expr_row_fn(void *ctx, const struct rp_value *cols, size_t ncols)
+{
+    struct expr_row *x = ctx;
+
+    x->found = true;
+    for (size_t i = 0; i < x->n && i < ncols; i++) {
+        enum rp_vtype t = rp_expr_type(x->exprs[i].e);
+        struct rp_value v = cols[i];
+        struct rp_buf b;
+        json_t *j;
+        if (v.type == RP_V_INT && t != RP_V_NUM)
+            v = t == RP_V_BOOL ? rp_value_bool(v.u.i != 0) : rp_value_typed_int(t, v.u.i);
+        rp_buf_init(&b, x->arena, 512);
+        if (v.type == RP_V_TEXT) {
+            j = json_stringn(v.u.s.p, v.u.s.len);
+        } else {
+            rp_value_to_json(&b, &v);
+            j = rp_buf_error(&b) ? json_null() : json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+        }
+        json_object_set_new(x->data, x->exprs[i].key, j ? j : json_null());
+    }
+    return 1;
+}
+
+/* Writes the values of an action as JSON: literals as given, {"expr"} evaluated on the record. */
+static int resolve_values(struct rp_automation *a, const struct rp_meta *m,
+                          const struct rp_object *src, const char *record_id, const json_t *values,
+                          struct rp_arena *arena, json_t *data, struct rp_error *err)
+{
+    struct expr_value exprs[64];
+    struct expr_row row = {.exprs = exprs, .data = data, .arena = arena};
+    struct rp_store_conn *c;
+    const char *key;
+    json_t *v;
+    struct rp_sql q;
+    int rc;
+
+    json_object_foreach((json_t *)values, key, v)
+    {
+        const char *e = value_expr(v);
+        if (!e) {
+            json_object_set(data, key, v);
+            continue;
+        }
+        if (row.n == 64 || !src)
+            return rp_error_set(err, RP_EINVAL, "an action has too many expression values");
+        exprs[row.n].key = key;
+        if (rp_meta_parse_expr(m, src, e, strlen(e), now_ms(a), arena, &exprs[row.n].e, err) < 0)
+            return RP_EINVAL;
+        row.n++;
+    }
+    if (row.n == 0)
+        return 0;
+    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT ");
+    for (size_t i = 0; i < row.n; i++) {
+        rp_sql_add(&q, i ? ", (" : "(");
+        if (rp_expr_compile_sql(exprs[i].e, &q, err) < 0)
+            return RP_EINVAL;
+        rp_sql_add(&q, ")");
+    }
+    rp_sql_addf(&q, " FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", src->name);
+    rp_sql_param(&q, rp_value_cstr(record_id));
+    c = rp_store_reader_acquire(a->store);
+    rc = rp_store_query(c, &q, expr_row_fn, &row, err);
+    rp_store_reader_release(a->store, c);
+    if (rc == 0 && !row.found)
+        rc = rp_error_set(err, RP_EINVAL, "the record is gone");
+    return rc;
+}
+
+struct round_robin {
+    const char *key;
+    int64_t value; /* out: the position before this turn */
+};
+
+static int round_robin_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct round_robin *x = ctx;
+    struct rp_arena a;
+    struct rp_sql q;
+    int rc;
+
+    x->value = 0;
+    rp_arena_init(&a);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = ");
+    rp_sql_param(&q, rp_value_cstr(x->key));
+    if ((rc = rp_store_query(c, &q, int_row, &x->value, err)) == 0) {
+        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_add(&q, "INSERT INTO rp_setting (key, value) VALUES (");
+        rp_sql_param(&q, rp_value_cstr(x->key));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_cstr(rp_arena_sprintf(&a, "%lld", (long long)x->value + 1)));
+        rp_sql_add(&q, ") ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+        rc = rp_store_exec(c, &q, NULL, err);
+    }
+    rp_arena_release(&a);
+    return rc;
+}
+
+/* The next owner for an assign action. Round robin keeps its position in rp_setting. */
+static int pick_owner(struct rp_automation *a, const struct rule *r, const json_t *act,
+                      const struct rp_object *o, struct rp_arena *arena, const char **owner,
+                      struct rp_error *err)
+{
+    const char *strategy = json_string_value(json_object_get(act, "strategy"));
+    const json_t *users = json_object_get(act, "users");
+    size_t n = json_array_size(users);
+
+    *owner = json_string_value(json_array_get(users, 0));
+    if (strcmp(strategy, "round_robin") == 0) {
+        /* A counter per rule, moved on by a unit of its own: a retried job may skip one turn. */
+        struct round_robin x = {rp_arena_sprintf(arena, "automation.rr.%s", r->name), 0};
+        int rc = rp_store_write(a->store, round_robin_run, &x, err);
+        if (rc < 0)
+            return rc;
+        *owner = json_string_value(json_array_get(users, (size_t)x.value % n));
+    } else if (strcmp(strategy, "least_loaded") == 0) {
+        /* Fewest live records of the object owned now; ties go to the first listed. */
+        int64_t best = -1;
+        struct rp_store_conn *c = rp_store_reader_acquire(a->store);
+        for (size_t i = 0; i < n; i++) {
+            const char *u = json_string_value(json_array_get(users, i));
+            struct rp_sql q;
+            int64_t count = 0;
+            int rc;
+            rp_sql_init(&q, arena, RP_SQL_SQLITE);
+            rp_sql_addf(&q,
+                        "SELECT COUNT(*) FROM \"%s\" WHERE \"deleted_at\" IS NULL AND"
+                        " \"owner_id\" = ",
+                        o->name);
+            rp_sql_param(&q, rp_value_cstr(u ? u : ""));
+            if ((rc = rp_store_query(c, &q, int_row, &count, err)) < 0) {
+                rp_store_reader_release(a->store, c);
+                return rc;
+            }
+            if (best < 0 || count < best) {
+                best = count;
+                *owner = u;
+            }
+        }
+        rp_store_reader_release(a->store, c);
+    }
+    if (!*owner)
+        return rp_error_set(err, RP_EINVAL, "assign: \"users\" must hold user ids");
+    return 0;
+}
+
+/* One write through the records path as the automation principal, idempotent per job action. */
+static int write_record(struct rp_automation *a, const struct rp_job *job, size_t action,
+                        const char *object, enum rp_write_op op, const char *id, json_t *data,
+                        const char *cause, struct rp_arena *arena, struct rp_error *err)
+{
+    struct rp_write w = {.op = op, .id = id, .data = data, .if_match = -1};
+    char *fp = rp_arena_sprintf(arena, "%s:%zu", job->id, action);
+    struct rp_write_request wr = {.principal = &a->actor,
+                                  .object = object,
+                                  .writes = &w,
+                                  .nwrites = 1,
+                                  .idempotency_key =
+                                      rp_arena_sprintf(arena, "job:%s:%zu", job->id, action),
+                                  .fingerprint = fp,
+                                  .cause = cause,
+                                  .arena = arena,
+                                  .err = err};
+    int rc = rp_records_write(a->records, &wr);
+
+    rp_records_request_release(&wr);
+    if (rc < 0)
+        return rc;
+    if (w.status >= 400) {
+        *err = w.err;
+        /* A write the metadata refuses will be refused again: no retry. */
+        return w.err.code == RP_EVALIDATION || w.err.code == RP_EINVAL ||
+                       w.err.code == RP_ENOTFOUND || w.err.code == RP_ECONFLICT
+                   ? RP_EINVAL
+                   : w.err.code;
+    }
+    return 0;
+}
+
+static int run_actions(struct rp_automation *a, const struct rp_job *job, const struct rule *r,
+                       const char *record_id, int depth, struct rp_arena *arena,
+                       struct rp_error *err)
+{
+    struct rp_meta *m = rp_meta_acquire(a->meta);
+    const struct rp_object *o = rp_meta_object(m, r->object);
+    json_t *cause = json_pack("{sssi}", "rule", r->name, "depth", depth + 1);
+    char *cause_text;
+    size_t i;
+    json_t *act;
+    int rc = 0;
+
+    if (record_id)
+        json_object_set_new(cause, "record_id", json_string(record_id));
+    {
+        char *text = json_dumps(cause, JSON_COMPACT);
+        cause_text = rp_arena_strdup(arena, text);
+        free(text);
+    }
+    json_decref(cause);
+    if (!o) {
+        rc = rp_error_set(err, RP_EINVAL, "object \"%s\" no longer exists", r->object);
+        goto out;
+    }
+    json_array_foreach(r->actions, i, act)
+    {
+        const char *type = json_string_value(json_object_get(act, "type"));
+        json_t *data = json_object();
+        if (strcmp(type, "set_fields") == 0) {
+            rc = resolve_values(a, m, o, record_id, json_object_get(act, "values"), arena, data,
+                                err);
+            if (rc == 0)
+                rc = write_record(a, job, i, o->name, RP_WRITE_UPDATE, record_id, data, cause_text,
+                                  arena, err);
+        } else if (strcmp(type, "create_record") == 0) {
+            const char *target = json_string_value(json_object_get(act, "object"));
+            rc = resolve_values(a, m, record_id ? o : NULL, record_id,
+                                json_object_get(act, "values"), arena, data, err);
+            if (rc == 0)
+                rc = write_record(a, job, i, target, RP_WRITE_CREATE, NULL, data, cause_text, arena,
+                                  err);
+        } else if (strcmp(type, "assign") == 0) {
+            const char *owner = NULL;
+            rc = pick_owner(a, r, act, o, arena, &owner, err);
+            if (rc == 0) {
+                json_object_set_new(data, "owner_id", json_string(owner));
+                rc = write_record(a, job, i, o->name, RP_WRITE_UPDATE, record_id, data, cause_text,
+                                  arena, err);
+            }
+        } else {
+            rc = rp_error_set(err, RP_EINVAL, "unknown action type \"%s\"", type);
+        }
+        json_decref(data);
+        if (rc < 0) {
+            char *detail = rp_arena_sprintf(arena, "action %zu (%s): %s", i, type, err->detail);
+            rp_error_set(err, err->code, "%s", detail);
+            break;
+        }
+    }
+out:
+    rp_meta_release(m);
+    return rc;
+}
+
+struct outcome_unit {
+    const char *rule, *object, *record_id, *trigger, *outcome, *detail, *job_id;
+    int64_t at;
+};
+
+static int outcome_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct outcome_unit *x = ctx;
+    struct rp_arena a;
+    int rc;
+
+    rp_arena_init(&a);
+    rc = log_run(c, x->rule, x->object, x->record_id, x->trigger, x->at, x->outcome, x->detail, 0,
+                 x->job_id, &a, err);
+    rp_arena_release(&a);
+    return rc;
+}
+
+static int rule_job(void *ctx, const struct rp_job *job, struct rp_error *err)
+{
+    struct rp_automation *a = ctx;
+    json_t *payload = json_loads(job->payload, 0, NULL);
+    const char *name = json_string_value(json_object_get(payload, "rule"));
+    const char *record_id = json_string_value(json_object_get(payload, "record_id"));
+    int depth = (int)json_integer_value(json_object_get(payload, "depth"));
+    struct rule_set *rules = rp_xcalloc(1, sizeof(*rules));
+    struct outcome_unit out = {0};
+    struct rp_store_conn *c;
+    struct rp_arena arena;
+    struct rp_error ignore;
+    int rc;
+
+    rp_arena_init(&arena);
+    if (!name) {
+        rc = rp_error_set(err, RP_EINVAL, "the job names no rule");
+        goto out;
+    }
+    c = rp_store_reader_acquire(a->store);
+    rc = rules_load(c, rules, name, &arena, err);
+    rp_store_reader_release(a->store, c);
+    if (rc < 0)
+        goto out;
+    out.rule = name;
+    out.record_id = record_id;
+    out.job_id = job->id;
+    out.trigger = json_string_value(json_object_get(payload, "trigger"));
+    out.trigger = out.trigger ? out.trigger : "?";
+    if (rules->n == 0) {
+        out.outcome = "skipped";
+        out.detail = "the rule was deleted or deactivated";
+    } else {
+        out.object = rules->items[0].object;
+        rc = run_actions(a, job, &rules->items[0], record_id, depth, &arena, err);
+        out.outcome = rc == 0                                                ? "done"
+                      : rc == RP_EINVAL || job->attempt >= job->max_attempts ? "failed"
+                                                                             : "retrying";
+        out.detail = rc < 0 ? err->detail : NULL;
+    }
+    out.at = now_ms(a);
+    rp_error_init(&ignore, NULL);
+    if (rp_store_write(a->store, outcome_run, &out, &ignore) < 0)
+        rp_log_error("automation rule \"%s\": its run could not be logged", name);
+out:
+    rules_free(rules);
+    free(rules);
+    json_decref(payload);
+    rp_arena_release(&arena);
+    return rc;
+}
+
+/* ---- managing rules ---- */
+
+struct rule_put {
+    const char *name, *text;
+    bool active, remove;
+    int64_t now;
+    bool created; /* out */
+};
+
+static int rule_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct rule_put *x = ctx;
+    struct rp_arena a;
+    struct rp_sql q;
+    int64_t exists = 0, changed = 0;
+    int rc;
+
+    rp_arena_init(&a);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT COUNT(*) FROM rp_automation_rule WHERE name = ");
+    rp_sql_param(&q, rp_value_cstr(x->name));
+    if ((rc = rp_store_query(c, &q, int_row, &exists, err)) < 0)
+        goto out;
+    x->created = exists == 0;
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    if (x->remove) {
+        rp_sql_add(&q, "DELETE FROM rp_automation_rule WHERE name = ");
+        rp_sql_param(&q, rp_value_cstr(x->name));
+    } else {
+        /* A new rule applies to what happens from now on: since_seq is the log's end. */
+        rp_sql_add(&q, "INSERT INTO rp_automation_rule (name, object, definition, active,"
+                       " since_seq, created_at, updated_at) VALUES (");
+        rp_sql_param(&q, rp_value_cstr(x->name));
+        rp_sql_add(&q, ", json_extract(");
+        rp_sql_param(&q, rp_value_cstr(x->text));
+        rp_sql_add(&q, ", '$.object'), ");
+        rp_sql_param(&q, rp_value_cstr(x->text));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_bool(x->active));
+        rp_sql_add(&q, ", (SELECT COALESCE(MAX(seq), 0) FROM rp_change), ");
+        rp_sql_param(&q, rp_value_int(x->now));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_int(x->now));
+        rp_sql_add(&q, ") ON CONFLICT (name) DO UPDATE SET object = excluded.object,"
+                       " definition = excluded.definition, active = excluded.active,"
+                       " updated_at = excluded.updated_at");
+    }
+    if ((rc = rp_store_exec(c, &q, &changed, err)) < 0)
+        goto out;
+    /* The dispatcher starts where the first rule began, not at the start of the log. */
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_setting (key, value) SELECT '" CURSOR_KEY "',"
+                   " CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rp_change WHERE true"
+                   " ON CONFLICT (key) DO NOTHING");
+    if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+        goto out;
+    if (x->remove && changed == 0) {
+        rc = rp_error_set(err, RP_ENOTFOUND, "automation rule \"%s\" not found", x->name);
+        goto out;
+    }
+    /* Audited like every change of what the system does on its own. */
+    {
+        const struct rp_value v[] = {
+            rp_value_int(x->now), rp_value_cstr("automation"),
+            rp_value_cstr(x->remove ? "automation_rule_delete" : "automation_rule"),
+            rp_value_cstr(x->remove ? "{}" : x->text)};
+        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_add(&q, "INSERT INTO rp_audit (at, actor, action, changes) VALUES ");
+        rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
+        rc = rp_store_exec(c, &q, NULL, err);
+    }
+out:
+    rp_arena_release(&a);
+    return rc;
+}
+
+static bool rule_name_is_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 64 || !(s[0] >= 'a' && s[0] <= 'z'))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return false;
+    return true;
+}
+
+int rp_automation_rule_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                           const json_t *definition, bool *created, struct rp_error *err)
+{
+    struct rp_meta *m;
+    struct rule r;
+    struct rp_arena arena;
+    struct rule_put x = {.name = name, .now = now_ms(a)};
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
+        return rc;
+    if (!rule_name_is_valid(name))
+        return rp_error_field(err, RP_EVALIDATION, "name", "invalid",
+                              "a rule name is 1-64 characters of a-z, 0-9 and '_', starting with "
+                              "a letter");
+    if (!json_is_object(definition))
+        return rp_error_set(err, RP_EINVAL, "a rule is a JSON object");
+    rp_arena_init(&arena);
+    m = rp_meta_acquire(a->meta);
+    if ((rc = rule_parse(name, json_incref((json_t *)definition), &r, err)) == 0 &&
+        (rc = rule_check(m, &r, &arena, err)) == 0) {
+        x.text = json_dumps(definition, JSON_COMPACT | JSON_SORT_KEYS);
+        x.active = r.active;
+        rc = rp_store_write(a->store, rule_put_run, &x, err);
+        free((char *)x.text);
+        if (created)
+            *created = x.created;
+    }
+    rule_free(&r);
+    rp_meta_release(m);
+    rp_arena_release(&arena);
+    return rc;
+}
+
+int rp_automation_rule_delete(struct rp_automation *a, const struct rp_principal *p,
+                              const char *name, struct rp_error *err)
+{
+    struct rule_put x = {.name = name, .remove = true, .now = now_ms(a)};
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
+        return rc;
+    if (!rule_name_is_valid(name))
+        return rp_error_set(err, RP_ENOTFOUND, "automation rule \"%s\" not found", name);
+    return rp_store_write(a->store, rule_put_run, &x, err);
+}
+
+struct json_rows {
+    struct rp_buf *out;
+    size_t n;
+    bool runs;
+};
+
+static int rules_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct json_rows *l = ctx;
+
+    if (n < 4)
+        return 0;
+    rp_buf_adds(l->out, l->n++ ? ",{\"name\":" : "{\"name\":");
+    rp_value_to_json(l->out, &cols[0]);
+    rp_buf_addf(l->out, ",\"active\":%s,\"definition\":",
+                cols[1].type == RP_V_INT && cols[1].u.i ? "true" : "false");
+    rp_buf_add(l->out, cols[2].u.s.p, cols[2].u.s.len); /* stored as JSON by rule_put */
+    rp_buf_adds(l->out, ",\"updated_at\":");
+    {
+        struct rp_value t = rp_value_typed_int(RP_V_DATETIME, cols[3].u.i);
+        rp_value_to_json(l->out, &t);
+    }
+    rp_buf_addc(l->out, '}');
+    return 0;
+}
+
+static int runs_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    static const char *const names[] = {"id", "rule",    "object", "record_id",  "trigger",
+                                        "at", "outcome", "detail", "change_seq", "job_id"};
+    struct json_rows *l = ctx;
+
+    if (n < 10)
+        return 0;
+    rp_buf_addc(l->out, l->n++ ? ',' : '{');
+    if (l->n > 1)
+        rp_buf_addc(l->out, '{');
+    for (size_t i = 0; i < 10; i++) {
+        struct rp_value v = cols[i];
+        if (i == 5 && v.type == RP_V_INT)
+            v = rp_value_typed_int(RP_V_DATETIME, v.u.i);
+        rp_buf_addf(l->out, "%s\"%s\":", i ? "," : "", names[i]);
+        rp_value_to_json(l->out, &v);
+    }
+    rp_buf_addc(l->out, '}');
+    return 0;
+}
+
+static int read_json_rows(struct rp_automation *a, struct rp_sql *q, bool runs, struct rp_buf *out,
+                          struct rp_error *err)
+{
+    struct json_rows l = {.out = out, .runs = runs};
+    struct rp_store_conn *c = rp_store_reader_acquire(a->store);
+    int rc;
+
+    rp_buf_adds(out, "{\"data\":[");
+    rc = rp_store_query(c, q, runs ? runs_row : rules_row, &l, err);
+    rp_store_reader_release(a->store, c);
+    rp_buf_adds(out, "]}");
+    return rc;
+}
+
+int rp_automation_rules(struct rp_automation *a, const struct rp_principal *p, struct rp_buf *out,
+                        struct rp_error *err)
+{
+    struct rp_arena arena;
+    struct rp_sql q;
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
+        return rc;
+    rp_arena_init(&arena);
+    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT name, active, definition, updated_at FROM rp_automation_rule"
+                   " ORDER BY name");
+    rc = read_json_rows(a, &q, false, out, err);
+    rp_arena_release(&arena);
+    return rc;
+}
+
+int rp_automation_runs(struct rp_automation *a, const struct rp_principal *p, const char *rule,
+                       size_t limit, struct rp_buf *out, struct rp_error *err)
+{
+    struct rp_arena arena;
+    struct rp_sql q;
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
+        return rc;
+    rp_arena_init(&arena);
+    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT id, rule, object, record_id, trigger, at, outcome, detail,"
+                   " change_seq, job_id FROM rp_automation_run");
+    if (rule) {
+        rp_sql_add(&q, " WHERE rule = ");
+        rp_sql_param(&q, rp_value_cstr(rule));
+    }
+    rp_sql_add(&q, " ORDER BY id DESC LIMIT ");
+    rp_sql_param(&q, rp_value_int((int64_t)(limit ? limit : 100)));
+    rc = read_json_rows(a, &q, true, out, err);
+    rp_arena_release(&arena);
+    return rc;
+}
+
+/* ---- the dispatcher thread ---- */
+
+struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg)
+{
+    struct rp_automation *a = rp_xcalloc(1, sizeof(*a));
+
+    a->store = cfg->store;
+    a->meta = cfg->meta;
+    a->records = cfg->records;
+    a->jobs = cfg->jobs;
+    a->clock = cfg->clock;
+    a->actor.user_id = "automation";
+    a->actor.username = "automation";
+    a->actor.display_name = "Automation";
+    a->actor.is_admin = true;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->wake, NULL);
+    rp_jobs_register(a->jobs, RP_AUTOMATION_JOB, rule_job, a, 0);
+    return a;
+}
+
+static void *dispatcher_main(void *arg)
+{
+    struct rp_automation *a = arg;
+    int64_t next_scan = 0;
+
+    pthread_mutex_lock(&a->lock);
+    while (!a->stopping) {
+        struct timespec until;
+        struct rp_error err;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 200 * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&a->wake, &a->lock, &until);
+        if (a->stopping)
+            break;
+        pthread_mutex_unlock(&a->lock);
+        rp_error_init(&err, NULL);
+        if (rp_automation_dispatch(a, NULL, &err) < 0)
+            rp_log_error("automation dispatch failed: %s", err.detail ? err.detail : "?");
+        if (rp_clock_monotonic_us() / 1000 >= next_scan) {
+            rp_error_init(&err, NULL);
+            if (rp_automation_scan(a, NULL, &err) < 0)
+                rp_log_error("automation scan failed: %s", err.detail ? err.detail : "?");
+            next_scan = rp_clock_monotonic_us() / 1000 + SCAN_EVERY_MS;
+        }
+        pthread_mutex_lock(&a->lock);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+int rp_automation_start(struct rp_automation *a, struct rp_error *err)
+{
+    if (pthread_create(&a->thread, NULL, dispatcher_main, a) != 0)
+        return rp_error_set(err, RP_EINTERNAL, "could not start the automation dispatcher");
+    a->running = true;
+    return 0;
+}
+
+void rp_automation_free(struct rp_automation *a)
+{
+    if (!a)
+        return;
+    if (a->running) {
+        pthread_mutex_lock(&a->lock);
+        a->stopping = true;
+        pthread_cond_signal(&a->wake);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->thread, NULL);
+    }
+    pthread_cond_destroy(&a->wake);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}

@@ -1,0 +1,86 @@
+/*
+ * Automation rules: when something happens to a record (or a date is reached, or a schedule
+ * ticks), and a condition in the expression language holds, do actions. Rules are data
+ * (rp_automation_rule, managed through the API with the manage_automation permission):
+ *
+ *   {"object": "case",
+ *    "trigger": {"on": "created" | "updated" | "deleted" | "changed", "fields": ["priority"]}
+ *             | {"on": "date", "field": "end_date", "offset_days": -90}
+ *             | {"on": "yearly", "field": "birthdate"}
+ *             | {"on": "schedule", "every_minutes": 60},
+ *    "condition": "priority = 'p1'",
+ *    "actions": [{"type": "set_fields", "values": {"status": "escalated"}},
+ *                {"type": "create_record", "object": "activity",
+ *                 "values": {"subject": "Call back", "case_id": {"expr": "id"}}},
+ *                {"type": "assign", "strategy": "user" | "round_robin" | "least_loaded",
+ *                 "users": ["<user id>", ...]}]}
+ *
+ * A value is a JSON literal or {"expr": "..."}, an expression evaluated on the triggering
+ * record.
+ *
+ * Exactly once per trigger: the dispatcher reads the change log after its cursor and, in the
+ * same transaction that moves the cursor, queues one job per matching rule and event (with a
+ * dedup key), so a crash between the two is impossible. Date, yearly and schedule triggers
+ * queue with a dedup key per occurrence (rule, record, day or time slot). The job performs the
+ * actions through the records write path as the "automation" principal, each write with an
+ * Idempotency-Key derived from the job, so a job retried after a crash does not write twice.
+ * Writes made by a rule carry their cause; a chain of rules deeper than
+ * RP_AUTOMATION_MAX_DEPTH, or a rule triggered again by its own write on the same record, is
+ * stopped and logged ("loop_stopped"). Every firing is in the run log (rp_automation_run).
+ */
+#ifndef RP_AUTOMATION_AUTOMATION_H
+#define RP_AUTOMATION_AUTOMATION_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "auth/auth.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "jobs/jobs.h"
+#include "meta/meta.h"
+#include "records/records.h"
+#include "store/store.h"
+
+#define RP_AUTOMATION_MAX_DEPTH 4
+#define RP_AUTOMATION_JOB       "automation.run"
+
+struct rp_automation;
+
+struct rp_automation_config {
+    struct rp_store *store;
+    struct rp_meta_registry *meta;
+    struct rp_records *records;
+    struct rp_jobs *jobs; /* the job kind RP_AUTOMATION_JOB is registered on it */
+    const struct rp_clock *clock;
+};
+
+struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg);
+/** Stops the dispatcher and frees. NULL allowed. */
+void rp_automation_free(struct rp_automation *a);
+/** Starts the dispatcher thread (change log every 200 ms, dated triggers every minute). */
+int rp_automation_start(struct rp_automation *a, struct rp_error *err);
+
+/** One pass over the change events after the cursor; *queued (may be NULL): jobs queued. */
+int rp_automation_dispatch(struct rp_automation *a, size_t *queued, struct rp_error *err);
+/** Queues the date, yearly and schedule triggers due now; *queued as above. */
+int rp_automation_scan(struct rp_automation *a, size_t *queued, struct rp_error *err);
+
+/**
+ * Creates or replaces a rule after checking it against the metadata (422 naming the part).
+ * Needs manage_automation. *created (may be NULL) tells which.
+ */
+int rp_automation_rule_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                           const json_t *definition, bool *created, struct rp_error *err);
+int rp_automation_rule_delete(struct rp_automation *a, const struct rp_principal *p,
+                              const char *name, struct rp_error *err);
+/** Writes {"data":[{"name","active","definition"...}]}. */
+int rp_automation_rules(struct rp_automation *a, const struct rp_principal *p, struct rp_buf *out,
+                        struct rp_error *err);
+/** Writes {"data":[{"id","rule","object","record_id","trigger","at","outcome","detail"}]},
+ *  newest first; rule NULL for every rule. */
+int rp_automation_runs(struct rp_automation *a, const struct rp_principal *p, const char *rule,
+                       size_t limit, struct rp_buf *out, struct rp_error *err);
+
+#endif
