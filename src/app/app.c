@@ -11,6 +11,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#define RETENTION_JOB "privacy.retention"
+
+/* The retention policies as a job: retried with backoff if a run fails. */
+static int retention_job(void *ctx, const struct rp_job *job, struct rp_error *err)
+{
+    struct rp_app *app = ctx;
+    struct rp_arena a;
+    struct rp_buf out;
+    int rc;
+
+    (void)job;
+    rp_arena_init(&a);
+    rp_buf_init(&out, &a, 65536);
+    rc = rp_records_retention_run(app->records, &app->system, &a, &out, err);
+    if (rc == 0)
+        rp_log_info("retention run: %s", out.data);
+    rp_arena_release(&a);
+    return rc;
+}
+
 int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_error *err)
 {
     struct rp_app *app = rp_xcalloc(1, sizeof(*app));
@@ -58,6 +78,7 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
         app->jobs = rp_jobs_new(&(struct rp_jobs_config){
             .store = app->store, .clock = &app->clock, .worker = worker, .threads = 2});
     }
+    rp_jobs_register(app->jobs, RETENTION_JOB, retention_job, app, 5);
     app->automation = rp_automation_new(&(struct rp_automation_config){.store = app->store,
                                                                        .meta = app->meta,
                                                                        .records = app->records,
@@ -101,24 +122,22 @@ void rp_app_close(struct rp_app *app)
     free(app);
 }
 
-/* Applies the retention policies once; failures are logged and retried at the next round. */
+/* Queues this hour's retention run (once per hour across every process on the database). */
 static void maintain(struct rp_app *app)
 {
-    struct rp_arena a;
     struct rp_error err;
-    struct rp_buf out;
+    char key[64];
 
-    rp_arena_init(&a);
-    rp_error_init(&err, &a);
-    rp_buf_init(&out, &a, 65536);
-    if (rp_records_retention_run(app->records, &app->system, &a, &out, &err) < 0)
-        rp_log_error("retention run failed: %s", err.detail ? err.detail : "unknown error");
-    else
-        rp_log_info("retention run: %s", out.data);
-    rp_arena_release(&a);
+    rp_error_init(&err, NULL);
+    snprintf(key, sizeof(key), "retention:%lld",
+             (long long)(rp_clock_now_ms(&app->clock) / RP_APP_MAINTENANCE_MS));
+    if (rp_jobs_enqueue(app->jobs, &(struct rp_job_spec){.kind = RETENTION_JOB, .dedup_key = key},
+                        NULL, NULL, &err) < 0)
+        rp_log_error("queueing the retention run failed: %s",
+                     err.detail ? err.detail : "unknown error");
 }
 
-/* Sleeps RP_APP_MAINTENANCE_MS between rounds (the first after one minute), until stopped. */
+/* Queues the hourly work a minute after start and then every RP_APP_MAINTENANCE_MS. */
 static void *maintenance_main(void *arg)
 {
     struct rp_app *app = arg;

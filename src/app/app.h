@@ -40,14 +40,14 @@ struct rp_app {
     struct rp_http_router *router;
     struct rp_http_server *server;
     struct rp_principal system; /* the principal of internal work (demo data, CLI) */
-    /* private: the maintenance thread of a serving app (retention policies) */
+    /* private: the maintenance thread of a serving app (queues the hourly jobs) */
     pthread_t _maintenance;
     pthread_mutex_t _lock;
     pthread_cond_t _wake;
     bool _maintaining, _stopping;
 };
 
-/* How often a serving app applies the retention policies (records/privacy.h). */
+/* How often a serving app queues the retention run (records/privacy.h) as a job. */
 #define RP_APP_MAINTENANCE_MS (60 * 60 * INT64_C(1000))
 
 /** Opens the store (migrating it), loads metadata and syncs tables, builds the services and the
