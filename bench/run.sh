@@ -13,7 +13,8 @@
 #                      saturation, recorded as NAME@cN (default 8; 0 = off)
 #   BENCH_PORT         server port (default 18091)
 #   BENCH_SKIP_BUILD=1 use the existing build/release/rapport
-#   BENCH_ONLY         subset of: startup healthz get list search create policy
+#   BENCH_ONLY         subset of: startup healthz get list search create policy rules
+#                      (rules: durable create with and without 50 active automation rules)
 #                      (policy: get-by-id and list as the admin and as a sales manager
 #                      under a private org-wide default, role hierarchy and a sharing rule)
 #
@@ -31,7 +32,7 @@ WT=${BENCH_THREADS:-2}
 WC=${BENCH_CONNS:-64}
 WCL=${BENCH_CONNS_LOW:-8}
 PORT=${BENCH_PORT:-18091}
-ONLY=${BENCH_ONLY:-startup healthz get list search create policy}
+ONLY=${BENCH_ONLY:-startup healthz get list search create policy rules}
 BIN="$REPO/build/release/rapport"
 URL="http://127.0.0.1:$PORT"
 
@@ -287,6 +288,32 @@ EOF2
     api PUT /api/v1/admin/sharing/contact '{"default_access": null}'
     api PATCH "/api/v1/admin/users/$admin_id" '{"role": null}'
     stop_server
+fi
+
+# ---- the rule engine's cost on durable create: 50 active rules on contact ----
+if want rules; then
+    for with in none rules none2 rules2; do
+        CDB="$OUT/rules-$with.db"
+        cp "$SMALL_TEMPLATE" "$CDB"
+        TOKEN=$(cat "$SMALL_TEMPLATE.token")
+        start_server "$CDB" "server-rules-$with"
+        if [ "${with#rules}" != "$with" ]; then
+            # 40 rules watch field changes, 10 watch creates; conditions rarely hold, as in a
+            # real installation where each rule targets a few records.
+            for i in $(seq 1 50); do
+                if [ "$i" -le 40 ]; then
+                    trig='{"on": "changed", "fields": ["title", "mailing_city", "last_name"]}'
+                else
+                    trig='{"on": "created"}'
+                fi
+                api PUT "/api/v1/automation/rules/bench_$i" \
+                    "{\"object\": \"contact\", \"trigger\": $trig, \"condition\": \"mailing_city = 'Nowhere $i'\", \"actions\": [{\"type\": \"set_fields\", \"values\": {\"department\": \"rule $i\"}}]}"
+            done
+        fi
+        run_wrk "create-$with" create.lua
+        stop_server
+        rm -f "$CDB" "$CDB"-wal "$CDB"-shm
+    done
 fi
 
 # ---- durable create on a fresh small database ----

@@ -402,31 +402,58 @@ static int int_row(void *ctx, const struct rp_value *cols, size_t n)
     return 1;
 }
 
-/* Whether the rule's condition holds for the record now (no condition: true). */
-static int condition_holds(struct rp_store_conn *c, const struct rp_meta *m, const struct rule *r,
-                           const struct rp_object *o, const char *where_sql,
-                           const struct rp_value *where_param, int64_t now, struct rp_arena *a,
-                           bool *holds, struct rp_error *err)
+static int id_flag_row(void *ctx, const struct rp_value *cols, size_t n)
 {
+    struct {
+        const struct event_list *ev;
+        bool *holds;
+    } *x = ctx;
+    for (size_t i = 0; n > 0 && cols[0].type == RP_V_TEXT && i < x->ev->n; i++)
+        if (strlen(x->ev->items[i].record_id) == cols[0].u.s.len &&
+            memcmp(x->ev->items[i].record_id, cols[0].u.s.p, cols[0].u.s.len) == 0)
+            x->holds[i] = true;
+    return 0;
+}
+
+/*
+ * Keeps the candidate events whose record meets the rule's condition now, in one query over
+ * every candidate record. A deleted record is no longer there to test: delete triggers pass.
+ */
+static int filter_by_condition(struct rp_store_conn *c, const struct rp_meta *m,
+                               const struct rule *r, const struct rp_object *o,
+                               const struct event_list *ev, bool *candidate, int64_t now,
+                               struct rp_arena *a, struct rp_error *err)
+{
+    struct {
+        const struct event_list *ev;
+        bool *holds;
+    } x = {ev, rp_arena_calloc(a, ev->n + 1, sizeof(bool))};
     struct rp_expr *e;
     struct rp_sql q;
-    int64_t v = 0;
+    bool first = true;
     int rc;
 
-    *holds = true;
-    if (!r->condition)
+    if (r->trigger == T_DELETED)
         return 0;
     if ((rc = rp_meta_parse_expr(m, o, r->condition, strlen(r->condition), now, a, &e, err)) < 0)
         return rc;
     rp_sql_init(&q, a, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT CASE WHEN (");
+    rp_sql_addf(&q, "SELECT \"t\".\"id\" FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" IN (", o->name);
+    for (size_t i = 0; i < ev->n; i++) {
+        if (!candidate[i])
+            continue;
+        rp_sql_add(&q, first ? "" : ", ");
+        rp_sql_param(&q, rp_value_cstr(ev->items[i].record_id));
+        first = false;
+    }
+    rp_sql_add(&q, ") AND (");
     if ((rc = rp_expr_compile_sql(e, &q, err)) < 0)
         return rc;
-    rp_sql_addf(&q, ") THEN 1 ELSE 0 END FROM \"%s\" AS \"t\" WHERE %s", o->name, where_sql);
-    rp_sql_param(&q, *where_param);
-    if ((rc = rp_store_query(c, &q, int_row, &v, err)) < 0)
+    rp_sql_add(&q, ")");
+    if ((rc = rp_store_query(c, &q, id_flag_row, &x, err)) < 0)
         return rc;
-    *holds = v == 1;
+    for (size_t i = 0; i < ev->n; i++)
+        candidate[i] = candidate[i] && x.holds[i];
     return 0;
 }
 
@@ -528,18 +555,19 @@ static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
         if (ev->n && (rc = rules_load(c, rules, NULL, &arena, err)) < 0)
             goto out;
     }
-    for (size_t i = 0; i < ev->n; i++) {
-        const struct event *e = &ev->items[i];
-        const struct rp_object *o = rp_meta_object(x->m, e->object);
-        int depth = (int)json_integer_value(json_object_get(e->cause, "depth"));
-        const char *by = json_string_value(json_object_get(e->cause, "rule"));
-        cursor = e->seq;
-        x->events++;
-        for (size_t k = 0; o && k < rules->n; k++) {
-            const struct rule *r = &rules->items[k];
-            struct rp_value id = rp_value_cstr(e->record_id);
-            char dedup[160];
-            bool holds;
+    /*
+     * Conditions are evaluated per rule for every event of the batch in one query (not per
+     * event): with many rules and a busy log, the writer runs a few queries per batch.
+     */
+    for (size_t k = 0; k < rules->n; k++) {
+        const struct rule *r = &rules->items[k];
+        const struct rp_object *o = rp_meta_object(x->m, r->object);
+        bool *candidate = rp_arena_calloc(&arena, ev->n + 1, sizeof(bool));
+        size_t ncand = 0;
+        for (size_t i = 0; o && i < ev->n; i++) {
+            const struct event *e = &ev->items[i];
+            int depth = (int)json_integer_value(json_object_get(e->cause, "depth"));
+            const char *by = json_string_value(json_object_get(e->cause, "rule"));
             if (e->seq <= r->since_seq || strcmp(r->object, e->object) != 0 ||
                 !trigger_matches(r, e))
                 continue;
@@ -554,22 +582,31 @@ static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
                     goto out;
                 continue;
             }
-            if (strcmp(e->op, "delete") != 0) {
-                if ((rc = condition_holds(c, x->m, r, o, "\"t\".\"id\" = ", &id, now, &arena,
-                                          &holds, err)) < 0) {
-                    /* A condition that no longer compiles (a field removed) skips the rule. */
-                    rp_log_warn("automation rule \"%s\": %s", r->name, err->detail);
-                    rp_error_clear(err);
-                    continue;
-                }
-                if (!holds)
-                    continue;
-            }
+            candidate[i] = true;
+            ncand++;
+        }
+        if (ncand && r->condition &&
+            (rc = filter_by_condition(c, x->m, r, o, ev, candidate, now, &arena, err)) < 0) {
+            /* A condition that no longer compiles (a field removed) skips the rule. */
+            rp_log_warn("automation rule \"%s\": %s", r->name, err->detail);
+            rp_error_clear(err);
+            continue;
+        }
+        for (size_t i = 0; ncand && i < ev->n; i++) {
+            const struct event *e = &ev->items[i];
+            char dedup[160];
+            if (!candidate[i])
+                continue;
             snprintf(dedup, sizeof(dedup), "rule:%s:change:%lld", r->name, (long long)e->seq);
-            if ((rc = queue_firing(c, a, r, e->record_id, trigger_names[r->trigger], e->seq, depth,
+            if ((rc = queue_firing(c, a, r, e->record_id, trigger_names[r->trigger], e->seq,
+                                   (int)json_integer_value(json_object_get(e->cause, "depth")),
                                    dedup, &arena, &x->queued, err)) < 0)
                 goto out;
         }
+    }
+    if (ev->n) {
+        cursor = ev->items[ev->n - 1].seq;
+        x->events = ev->n;
     }
     rp_sql_init(&q, &arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "INSERT INTO rp_setting (key, value) VALUES ('" CURSOR_KEY "', ");
