@@ -1,6 +1,7 @@
 /*
  * Automation rules, their run log, and the durable job queue (docs/api.md, "Automation"), all
- * behind the manage_automation permission. The services are in automation/automation.h and
+ * behind the manage_automation permission; and incoming events from integrations
+ * (publish_events). The services are in automation/automation.h and
  * jobs/jobs.h; these handlers only read parameters and bodies.
  */
 #include "api/api_int.h"
@@ -110,8 +111,26 @@ static int h_job_cancel(struct rp_http_req *req, struct rp_http_resp *resp)
     return rc;
 }
 
+static int h_event(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    const json_t *body;
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    if (!(body = api_body_json(req)))
+        return req->err.code;
+    if ((rc = rp_automation_event(api_of(req)->automation, principal_of(req), req->params[0], body,
+                                  rp_http_header(req, "Idempotency-Key"), &resp->body, &req->err)) <
+        0)
+        return rc;
+    resp->status = 202;
+    return 0;
+}
+
 void api_register_automation(struct rp_http_router *r)
 {
+    rp_http_route(r, RP_HTTP_POST, "/api/v1/events/{type}", RP_ROUTE_JSON_BODY, h_event);
     rp_http_route(r, RP_HTTP_GET, "/api/v1/automation/rules", 0, h_rules);
     rp_http_route(r, RP_HTTP_PUT, "/api/v1/automation/rules/{name}", RP_ROUTE_JSON_BODY,
                   h_rule_put);

@@ -345,6 +345,7 @@ static void fixed_paths(json_t *paths)
         {"/api/v1/automation/rules/{name}", "delete", "Delete an automation rule",
          "automation_rule_delete"},
         {"/api/v1/automation/runs", "get", "The automation run log", "automation_runs"},
+        {"/api/v1/events/{type}", "post", "Record an incoming event (integrations)", "event"},
         {"/api/v1/jobs", "get", "Durable jobs", "jobs"},
         {"/api/v1/jobs/{id}/retry", "post", "Queue a dead or cancelled job again", "job_retry"},
         {"/api/v1/jobs/{id}/cancel", "post", "Cancel a queued job", "job_cancel"},

@@ -353,9 +353,10 @@ enum rp_policy_action {
     RP_ACT_MANAGE_USERS,
     RP_ACT_MANAGE_AUTOMATION,
     RP_ACT_VIEW_AUDIT,
-    RP_ACT_REVEAL,   /* sensitive fields in clear */
-    RP_ACT_TRANSFER, /* change the owner of records one may edit */
-    RP_ACT_PRIVACY,  /* subject access export and erasure */
+    RP_ACT_REVEAL,         /* sensitive fields in clear */
+    RP_ACT_TRANSFER,       /* change the owner of records one may edit */
+    RP_ACT_PRIVACY,        /* subject access export and erasure */
+    RP_ACT_PUBLISH_EVENTS, /* POST /api/v1/events/{type} (integrations) */
 };
 
 /** Field-level security; each level includes the ones before it. */

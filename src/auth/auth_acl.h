@@ -38,7 +38,8 @@ enum {
     X(TRANSFER, "transfer")                   \
     X(PRIVACY, "privacy")                     \
     X(VIEW_ALL_DATA, "view_all_data")         \
-    X(MODIFY_ALL_DATA, "modify_all_data")
+    X(MODIFY_ALL_DATA, "modify_all_data")     \
+    X(PUBLISH_EVENTS, "publish_events")
 
 enum {
 #define RP_SYS_BIT(name, str) RP_SYS_BIT_##name,

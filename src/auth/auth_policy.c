@@ -49,6 +49,8 @@ static const char *action_name(enum rp_policy_action action)
         return "transfer";
     case RP_ACT_PRIVACY:
         return "privacy";
+    case RP_ACT_PUBLISH_EVENTS:
+        return "publish_events";
     }
     return "unknown";
 }
@@ -113,6 +115,8 @@ static unsigned action_bit(enum rp_policy_action action, bool *system)
         return RP_SYS(TRANSFER);
     case RP_ACT_PRIVACY:
         return RP_SYS(PRIVACY);
+    case RP_ACT_PUBLISH_EVENTS:
+        return RP_SYS(PUBLISH_EVENTS);
     default:
         return 0; /* unknown actions are refused: deny by default */
     }

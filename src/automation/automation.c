@@ -45,10 +45,22 @@ static int64_t now_ms(const struct rp_automation *a)
 
 /* ---- rules as data ---- */
 
-enum trigger_kind { T_CREATED, T_UPDATED, T_DELETED, T_CHANGED, T_DATE, T_YEARLY, T_SCHEDULE };
+enum trigger_kind {
+    T_CREATED,
+    T_UPDATED,
+    T_DELETED,
+    T_CHANGED,
+    T_DATE,
+    T_YEARLY,
+    T_SCHEDULE,
+    T_EVENT
+};
 
-static const char *const trigger_names[] = {"created", "updated", "deleted", "changed",
-                                            "date",    "yearly",  "schedule"};
+static const char *const trigger_names[] = {"created", "updated", "deleted",  "changed",
+                                            "date",    "yearly",  "schedule", "event"};
+
+/* Incoming events are change events of this pseudo-object. */
+#define EVENT_OBJECT "event"
 
 struct rule {
     const char *name;
@@ -58,6 +70,7 @@ struct rule {
     enum trigger_kind trigger;
     const json_t *fields; /* changed: field names */
     const char *date_field;
+    const char *event_type; /* event */
     int64_t offset_days, every_minutes;
     const char *condition; /* NULL: always */
     const json_t *actions;
@@ -101,10 +114,11 @@ static int rule_parse(const char *name, json_t *def, struct rule *r, struct rp_e
     if (!on || i == sizeof(trigger_names) / sizeof(trigger_names[0]))
         return rp_error_field(err, RP_EVALIDATION, "trigger.on", "invalid",
                               "\"trigger.on\" must be created, updated, deleted, changed, date, "
-                              "yearly or schedule");
+                              "yearly, schedule or event");
     r->trigger = (enum trigger_kind)i;
     r->fields = json_object_get(trig, "fields");
     r->date_field = json_string_value(json_object_get(trig, "field"));
+    r->event_type = json_string_value(json_object_get(trig, "type"));
     r->offset_days = json_integer_value(json_object_get(trig, "offset_days"));
     r->every_minutes = json_integer_value(json_object_get(trig, "every_minutes"));
     v = json_object_get(def, "condition");
@@ -120,15 +134,33 @@ static int rule_parse(const char *name, json_t *def, struct rule *r, struct rp_e
     return 0;
 }
 
-/* A value of an action: a JSON literal, or {"expr": "..."} on the triggering record. */
+/* A value of an action: a JSON literal, {"expr": "..."} on the triggering record, or
+   {"event": "name"} from the incoming event's data. */
 static const char *value_expr(const json_t *v)
 {
     return json_is_object(v) ? json_string_value(json_object_get(v, "expr")) : NULL;
 }
 
+static const char *value_event(const json_t *v)
+{
+    return json_is_object(v) ? json_string_value(json_object_get(v, "event")) : NULL;
+}
+
+bool rp_automation_event_type_is_valid(const char *t)
+{
+    size_t n = t ? strlen(t) : 0;
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') || t[i] == '.' ||
+              t[i] == '_' || t[i] == '-'))
+            return false;
+    return true;
+}
+
 static int check_values(const struct rp_meta *m, const struct rp_object *src,
-                        const struct rp_object *dst, const json_t *values, const char *where,
-                        struct rp_arena *a, struct rp_error *err)
+                        const struct rp_object *dst, const json_t *values, bool event,
+                        const char *where, struct rp_arena *a, struct rp_error *err)
 {
     const char *key;
     json_t *v;
@@ -143,7 +175,11 @@ static int check_values(const struct rp_meta *m, const struct rp_object *src,
         if (!f || (f->system && strcmp(key, "owner_id") != 0) || f->type == RP_F_FORMULA)
             return rp_error_field(err, RP_EVALIDATION, where, "unknown_field",
                                   "\"%s\" is not a field of %s that can be set", key, dst->name);
-        if (e) {
+        if (value_event(v)) {
+            if (!event)
+                return rp_error_field(err, RP_EVALIDATION, where, "no_event",
+                                      "value of \"%s\": only an event trigger has event data", key);
+        } else if (e) {
             struct rp_expr *x;
             struct rp_error sub;
             rp_error_init(&sub, a);
@@ -201,6 +237,9 @@ static int rule_check(const struct rp_meta *m, const struct rule *r, struct rp_a
             return rp_error_field(err, RP_EVALIDATION, "trigger.offset_days", "invalid",
                                   "\"offset_days\" must be within ten years");
     }
+    if (r->trigger == T_EVENT && !rp_automation_event_type_is_valid(r->event_type))
+        return rp_error_field(err, RP_EVALIDATION, "trigger.type", "invalid",
+                              "an event trigger needs \"type\": 1-64 of a-z, 0-9, '.', '_', '-'");
     if (r->trigger == T_SCHEDULE && (r->every_minutes < 1 || r->every_minutes > 7 * 24 * 60))
         return rp_error_field(err, RP_EVALIDATION, "trigger.every_minutes", "invalid",
                               "a schedule needs \"every_minutes\" from 1 to 10080");
@@ -230,7 +269,8 @@ static int rule_check(const struct rp_meta *m, const struct rule *r, struct rp_a
             if (!src)
                 return rp_error_field(err, RP_EVALIDATION, where, "no_record",
                                       "a scheduled rule has no record to set fields on");
-            if ((rc = check_values(m, src, o, json_object_get(act, "values"), where, a, err)) < 0)
+            if ((rc = check_values(m, src, o, json_object_get(act, "values"), r->trigger == T_EVENT,
+                                   where, a, err)) < 0)
                 return rc;
         } else if (strcmp(type, "create_record") == 0) {
             const char *target = json_string_value(json_object_get(act, "object"));
@@ -238,7 +278,8 @@ static int rule_check(const struct rp_meta *m, const struct rule *r, struct rp_a
             if (!t)
                 return rp_error_field(err, RP_EVALIDATION, where, "not_found",
                                       "create_record needs \"object\": an object name");
-            if ((rc = check_values(m, src, t, json_object_get(act, "values"), where, a, err)) < 0)
+            if ((rc = check_values(m, src, t, json_object_get(act, "values"), r->trigger == T_EVENT,
+                                   where, a, err)) < 0)
                 return rc;
         } else if (strcmp(type, "assign") == 0) {
             const char *strategy = json_string_value(json_object_get(act, "strategy"));
@@ -326,8 +367,8 @@ static int rules_load(struct rp_store_conn *c, struct rule_set *rs, const char *
 struct event {
     int64_t seq;
     char object[RP_LIMIT_NAME_BYTES + 1];
-    char record_id[40];
-    char op[16];
+    char record_id[40]; /* the record; an incoming event's "record_id", or "" */
+    char op[80];
     json_t *changes; /* owned */
     json_t *cause;   /* owned, or NULL */
 };
@@ -352,6 +393,11 @@ static int event_row(void *ctx, const struct rp_value *cols, size_t n)
     snprintf(e->op, sizeof(e->op), "%.*s", (int)cols[3].u.s.len, cols[3].u.s.p);
     if (cols[4].type == RP_V_TEXT)
         e->changes = json_loadb(cols[4].u.s.p, cols[4].u.s.len, 0, NULL);
+    if (strcmp(e->object, EVENT_OBJECT) == 0) {
+        const char *target = json_string_value(json_object_get(e->changes, "record_id"));
+        snprintf(e->record_id, sizeof(e->record_id), "%s",
+                 target && strlen(target) < sizeof(e->record_id) ? target : "");
+    }
     if (cols[5].type == RP_V_TEXT)
         e->cause = json_loadb(cols[5].u.s.p, cols[5].u.s.len, 0, NULL);
     return 0;
@@ -370,7 +416,10 @@ static bool trigger_matches(const struct rule *r, const struct event *e)
 {
     size_t i;
     const json_t *f;
-
+    if (r->trigger == T_EVENT)
+        return strcmp(e->object, EVENT_OBJECT) == 0 && strcmp(e->op, r->event_type) == 0;
+    if (strcmp(r->object, e->object) != 0)
+        return false;
     switch (r->trigger) {
     case T_CREATED:
         return strcmp(e->op, "create") == 0;
@@ -488,17 +537,18 @@ static int log_run(struct rp_store_conn *c, const char *rule, const char *object
  */
 static int queue_firing(struct rp_store_conn *c, struct rp_automation *a, const struct rule *r,
                         const char *record_id, const char *trigger, int64_t seq, int depth,
-                        const char *dedup, struct rp_arena *arena, size_t *queued,
-                        struct rp_error *err)
+                        const json_t *event, const char *dedup, struct rp_arena *arena,
+                        size_t *queued, struct rp_error *err)
 {
     json_t *payload = json_pack("{sssssiss}", "rule", r->name, "object", r->object, "depth", depth,
                                 "trigger", trigger);
     char *text, id[40];
     bool fresh = false;
     int rc;
-
-    if (record_id)
+    if (record_id && *record_id)
         json_object_set_new(payload, "record_id", json_string(record_id));
+    if (event)
+        json_object_set(payload, "event", (json_t *)event);
     text = json_dumps(payload, JSON_COMPACT);
     json_decref(payload);
     rc = rp_jobs_enqueue_in(
@@ -568,9 +618,10 @@ static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
             const struct event *e = &ev->items[i];
             int depth = (int)json_integer_value(json_object_get(e->cause, "depth"));
             const char *by = json_string_value(json_object_get(e->cause, "rule"));
-            if (e->seq <= r->since_seq || strcmp(r->object, e->object) != 0 ||
-                !trigger_matches(r, e))
+            if (e->seq <= r->since_seq || !trigger_matches(r, e))
                 continue;
+            if (r->trigger == T_EVENT && r->condition && !e->record_id[0])
+                continue; /* a condition on the record, and the event names none */
             if (depth >= RP_AUTOMATION_MAX_DEPTH || (by && strcmp(by, r->name) == 0)) {
                 /* A rule's own write, or a chain too long: a loop, stopped here. */
                 if ((rc = log_run(c, r->name, e->object, e->record_id, trigger_names[r->trigger],
@@ -600,6 +651,8 @@ static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
             snprintf(dedup, sizeof(dedup), "rule:%s:change:%lld", r->name, (long long)e->seq);
             if ((rc = queue_firing(c, a, r, e->record_id, trigger_names[r->trigger], e->seq,
                                    (int)json_integer_value(json_object_get(e->cause, "depth")),
+                                   r->trigger == T_EVENT ? json_object_get(e->changes, "data")
+                                                         : NULL,
                                    dedup, &arena, &x->queued, err)) < 0)
                 goto out;
         }
@@ -694,8 +747,8 @@ static int scan_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         if (r->trigger == T_SCHEDULE) {
             int64_t slot = now / (r->every_minutes * 60 * 1000);
             snprintf(dedup, sizeof(dedup), "rule:%s:slot:%lld", r->name, (long long)slot);
-            if ((rc = queue_firing(c, x->a, r, NULL, "schedule", 0, 0, dedup, &arena, &x->queued,
-                                   err)) < 0)
+            if ((rc = queue_firing(c, x->a, r, NULL, "schedule", 0, 0, NULL, dedup, &arena,
+                                   &x->queued, err)) < 0)
                 goto out;
             continue;
         }
@@ -736,8 +789,8 @@ static int scan_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         for (size_t i = 0; i < ids.n; i++) {
             snprintf(dedup, sizeof(dedup), "rule:%s:%s:day:%lld", r->name, ids.ids[i],
                      (long long)today);
-            if ((rc = queue_firing(c, x->a, r, ids.ids[i], trigger_names[r->trigger], 0, 0, dedup,
-                                   &arena, &x->queued, err)) < 0)
+            if ((rc = queue_firing(c, x->a, r, ids.ids[i], trigger_names[r->trigger], 0, 0, NULL,
+                                   dedup, &arena, &x->queued, err)) < 0)
                 goto out;
         }
     }
@@ -803,8 +856,9 @@ static int expr_row_fn(void *ctx, const struct rp_value *cols, size_t ncols)
 
 /* Writes the values of an action as JSON: literals as given, {"expr"} evaluated on the record. */
 static int resolve_values(struct rp_automation *a, const struct rp_meta *m,
-                          const struct rp_object *src, const char *record_id, const json_t *values,
-                          struct rp_arena *arena, json_t *data, struct rp_error *err)
+                          const struct rp_object *src, const char *record_id, const json_t *event,
+                          const json_t *values, struct rp_arena *arena, json_t *data,
+                          struct rp_error *err)
 {
     struct expr_value exprs[64];
     struct expr_row row = {.exprs = exprs, .data = data, .arena = arena};
@@ -816,12 +870,17 @@ static int resolve_values(struct rp_automation *a, const struct rp_meta *m,
 
     json_object_foreach((json_t *)values, key, v)
     {
-        const char *e = value_expr(v);
+        const char *e = value_expr(v), *ev = value_event(v);
+        if (ev) {
+            json_t *from = json_object_get(event, ev);
+            json_object_set(data, key, from ? from : json_null());
+            continue;
+        }
         if (!e) {
             json_object_set(data, key, v);
             continue;
         }
-        if (row.n == 64 || !src)
+        if (row.n == 64 || !src || !record_id)
             return rp_error_set(err, RP_EINVAL, "an action has too many expression values");
         exprs[row.n].key = key;
         if (rp_meta_parse_expr(m, src, e, strlen(e), now_ms(a), arena, &exprs[row.n].e, err) < 0)
@@ -960,8 +1019,8 @@ static int write_record(struct rp_automation *a, const struct rp_job *job, size_
 }
 
 static int run_actions(struct rp_automation *a, const struct rp_job *job, const struct rule *r,
-                       const char *record_id, int depth, struct rp_arena *arena,
-                       struct rp_error *err)
+                       const char *record_id, const json_t *event, int depth,
+                       struct rp_arena *arena, struct rp_error *err)
 {
     struct rp_meta *m = rp_meta_acquire(a->meta);
     const struct rp_object *o = rp_meta_object(m, r->object);
@@ -987,15 +1046,17 @@ static int run_actions(struct rp_automation *a, const struct rp_job *job, const 
     {
         const char *type = json_string_value(json_object_get(act, "type"));
         json_t *data = json_object();
-        if (strcmp(type, "set_fields") == 0) {
-            rc = resolve_values(a, m, o, record_id, json_object_get(act, "values"), arena, data,
-                                err);
+        if (!record_id && (strcmp(type, "set_fields") == 0 || strcmp(type, "assign") == 0)) {
+            rc = rp_error_set(err, RP_EINVAL, "the trigger names no record to change");
+        } else if (strcmp(type, "set_fields") == 0) {
+            rc = resolve_values(a, m, o, record_id, event, json_object_get(act, "values"), arena,
+                                data, err);
             if (rc == 0)
                 rc = write_record(a, job, i, o->name, RP_WRITE_UPDATE, record_id, data, cause_text,
                                   arena, err);
         } else if (strcmp(type, "create_record") == 0) {
             const char *target = json_string_value(json_object_get(act, "object"));
-            rc = resolve_values(a, m, record_id ? o : NULL, record_id,
+            rc = resolve_values(a, m, record_id ? o : NULL, record_id, event,
                                 json_object_get(act, "values"), arena, data, err);
             if (rc == 0)
                 rc = write_record(a, job, i, target, RP_WRITE_CREATE, NULL, data, cause_text, arena,
@@ -1075,7 +1136,8 @@ static int rule_job(void *ctx, const struct rp_job *job, struct rp_error *err)
         out.detail = "the rule was deleted or deactivated";
     } else {
         out.object = rules->items[0].object;
-        rc = run_actions(a, job, &rules->items[0], record_id, depth, &arena, err);
+        rc = run_actions(a, job, &rules->items[0], record_id, json_object_get(payload, "event"),
+                         depth, &arena, err);
         out.outcome = rc == 0                                                ? "done"
                       : rc == RP_EINVAL || job->attempt >= job->max_attempts ? "failed"
                                                                              : "retrying";
@@ -1406,4 +1468,107 @@ void rp_automation_free(struct rp_automation *a)
     pthread_cond_destroy(&a->wake);
     pthread_mutex_destroy(&a->lock);
     free(a);
+}
+
+/* ---- incoming events ---- */
+
+struct event_unit {
+    const char *type, *id, *actor, *changes;
+    int64_t now;
+    bool duplicate; /* out */
+};
+
+static int event_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct event_unit *x = ctx;
+    struct rp_arena a;
+    struct rp_sql q;
+    int64_t n = 0;
+    int rc;
+
+    rp_arena_init(&a);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q,
+               "SELECT COUNT(*) FROM rp_change WHERE object = '" EVENT_OBJECT "' AND record_id = ");
+    rp_sql_param(&q, rp_value_cstr(x->id));
+    if ((rc = rp_store_query(c, &q, int_row, &n, err)) < 0)
+        goto out;
+    x->duplicate = n > 0;
+    if (x->duplicate)
+        goto out;
+    {
+        const struct rp_value v[] = {rp_value_int(x->now),    rp_value_cstr(EVENT_OBJECT),
+                                     rp_value_cstr(x->id),    rp_value_cstr(x->type),
+                                     rp_value_cstr(x->actor), rp_value_cstr(x->changes)};
+        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_add(&q, "INSERT INTO rp_change (at, object, record_id, op, actor, changes) VALUES ");
+        rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
+        rc = rp_store_exec(c, &q, NULL, err);
+    }
+out:
+    rp_arena_release(&a);
+    return rc;
+}
+
+int rp_automation_event(struct rp_automation *a, const struct rp_principal *p, const char *type,
+                        const json_t *payload, const char *idempotency_key, struct rp_buf *out,
+                        struct rp_error *err)
+{
+    struct event_unit x = {.type = type, .actor = p ? p->user_id : "system", .now = now_ms(a)};
+    const json_t *id = json_object_get(payload, "id"), *rec = json_object_get(payload, "record_id");
+    const json_t *data = json_object_get(payload, "data");
+    const char *key;
+    json_t *v, *stored;
+    char fresh[40];
+    char *text;
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_PUBLISH_EVENTS, err)) < 0)
+        return rc;
+    if (!rp_automation_event_type_is_valid(type))
+        return rp_error_set(err, RP_ENOTFOUND, "event types are 1-64 of a-z, 0-9, '.', '_', '-'");
+    if (!json_is_object(payload))
+        return rp_error_set(err, RP_EINVAL, "an event is a JSON object");
+    json_object_foreach((json_t *)payload, key, v)
+    {
+        if (strcmp(key, "id") && strcmp(key, "record_id") && strcmp(key, "data"))
+            return rp_error_field(err, RP_EINVAL, key, "unknown_field",
+                                  "unknown key \"%s\"; an event is {\"id\", \"record_id\", "
+                                  "\"data\"}",
+                                  key);
+    }
+    if ((id &&
+         (!json_is_string(id) || json_string_length(id) == 0 || json_string_length(id) > 128)) ||
+        (rec && !json_is_null(rec) && (!json_is_string(rec) || json_string_length(rec) > 36)) ||
+        (data && !json_is_object(data)))
+        return rp_error_set(err, RP_EVALIDATION,
+                            "\"id\" is a string of 1-128 bytes, \"record_id\" a record id and "
+                            "\"data\" an object");
+    if (id) {
+        x.id = json_string_value(id);
+    } else if (idempotency_key) {
+        x.id = idempotency_key;
+    } else {
+        rp_uuid_v7(fresh, x.now);
+        x.id = fresh;
+    }
+    stored = json_object();
+    json_object_set(stored, "record_id", rec ? (json_t *)rec : json_null());
+    json_object_set(stored, "data", data ? (json_t *)data : json_null());
+    text = json_dumps(stored, JSON_COMPACT);
+    json_decref(stored);
+    x.changes = text;
+    rc = rp_store_write(a->store, event_run, &x, err);
+    free(text);
+    if (rc < 0)
+        return rc;
+    rp_buf_adds(out, "{\"id\":");
+    rp_buf_add_json_str(out, x.id, strlen(x.id));
+    rp_buf_adds(out, ",\"type\":");
+    rp_buf_add_json_str(out, type, strlen(type));
+    rp_buf_addf(out, ",\"duplicate\":%s}", x.duplicate ? "true" : "false");
+    pthread_mutex_lock(&a->lock);
+    pthread_cond_signal(&a->wake); /* dispatch now rather than at the next tick */
+    pthread_mutex_unlock(&a->lock);
+    return 0;
 }

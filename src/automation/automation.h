@@ -7,7 +7,8 @@
  *    "trigger": {"on": "created" | "updated" | "deleted" | "changed", "fields": ["priority"]}
  *             | {"on": "date", "field": "end_date", "offset_days": -90}
  *             | {"on": "yearly", "field": "birthdate"}
- *             | {"on": "schedule", "every_minutes": 60},
+ *             | {"on": "schedule", "every_minutes": 60}
+ *             | {"on": "event", "type": "shipment.updated"},
  *    "condition": "priority = 'p1'",
  *    "actions": [{"type": "set_fields", "values": {"status": "escalated"}},
  *                {"type": "create_record", "object": "activity",
@@ -15,8 +16,12 @@
  *                {"type": "assign", "strategy": "user" | "round_robin" | "least_loaded",
  *                 "users": ["<user id>", ...]}]}
  *
- * A value is a JSON literal or {"expr": "..."}, an expression evaluated on the triggering
- * record.
+ * A value is a JSON literal, {"expr": "..."}, an expression evaluated on the triggering
+ * record, or {"event": "name"}, a member of the data of the incoming event that fired the rule.
+ *
+ * Incoming events (rp_automation_event: POST /api/v1/events/{type} from integrations) are
+ * change events of object "event" (record_id: the event id, op: the type, changes: the
+ * payload), so they reach rules through the same dispatcher, exactly once per event id.
  *
  * Exactly once per trigger: the dispatcher reads the change log after its cursor and, in the
  * same transaction that moves the cursor, queues one job per matching rule and event (with a
@@ -66,6 +71,18 @@ int rp_automation_start(struct rp_automation *a, struct rp_error *err);
 int rp_automation_dispatch(struct rp_automation *a, size_t *queued, struct rp_error *err);
 /** Queues the date, yearly and schedule triggers due now; *queued as above. */
 int rp_automation_scan(struct rp_automation *a, size_t *queued, struct rp_error *err);
+
+/**
+ * Records an incoming event of type (1-64 of a-z, 0-9, '.', '_', '-') with payload
+ * {"id"?, "record_id"?, "data"?: {...}}. The id (else the Idempotency-Key, else a new one)
+ * makes it idempotent: a known id changes nothing and sets *duplicate. Writes {"id", "type",
+ * "duplicate"}. Needs publish_events.
+ */
+/** True for 1-64 characters of a-z, 0-9, '.', '_', '-'. */
+bool rp_automation_event_type_is_valid(const char *type);
+int rp_automation_event(struct rp_automation *a, const struct rp_principal *p, const char *type,
+                        const json_t *payload, const char *idempotency_key, struct rp_buf *out,
+                        struct rp_error *err);
 
 /**
  * Creates or replaces a rule after checking it against the metadata (422 naming the part).

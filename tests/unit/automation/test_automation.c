@@ -224,6 +224,46 @@ static void test_date_and_schedule_triggers(void **state)
     assert_int_equal(queued, 1);
 }
 
+static void test_incoming_events(void **state)
+{
+    struct rp_test_app *t = *state;
+    char order_acct[40], target[160], tok[128], *out = NULL, body[512];
+    json_t *j;
+
+    rp_test_create(t, "account", "{\"name\": \"Shipping Co\"}", order_acct);
+    json_decref(call(t, "PUT", "/api/v1/automation/rules/shipment_note",
+                     "{\"object\": \"account\", \"trigger\": {\"on\": \"event\", \"type\":"
+                     " \"shipment.updated\"}, \"actions\": [{\"type\": \"create_record\","
+                     " \"object\": \"activity\", \"values\": {\"type\": \"note\", \"subject\":"
+                     " {\"event\": \"status\"}, \"account_id\": {\"expr\": \"id\"}}}]}",
+                     201));
+    snprintf(body, sizeof(body),
+             "{\"id\": \"evt-1\", \"record_id\": \"%s\", \"data\": {\"status\": \"shipped\"}}",
+             order_acct);
+    j = call(t, "POST", "/api/v1/events/shipment.updated", body, 202);
+    assert_false(json_is_true(json_object_get(j, "duplicate")));
+    json_decref(j);
+    /* the same event id again: accepted, recorded once */
+    j = call(t, "POST", "/api/v1/events/shipment.updated", body, 202);
+    assert_true(json_is_true(json_object_get(j, "duplicate")));
+    json_decref(j);
+    json_decref(call(t, "POST", "/api/v1/events/other.type", "{\"data\": {}}", 202));
+    assert_int_equal(settle(t), 1);
+    snprintf(target, sizeof(target),
+             "/api/v1/records/activity?filter=account_id%%20%%3D%%20%%27%s%%27", order_acct);
+    j = call(t, "GET", target, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
+    assert_string_equal(str(json_array_get(json_object_get(j, "data"), 0), "subject"), "shipped");
+    json_decref(j);
+    /* bad input and missing permission */
+    json_decref(call(t, "POST", "/api/v1/events/Bad%20Type", "{}", 404));
+    json_decref(call(t, "POST", "/api/v1/events/x.y", "{\"extra\": 1}", 400));
+    json_decref(call(t, "POST", "/api/v1/events/x.y", "{\"data\": [1]}", 422));
+    rp_test_user(t, "clerk2", "clerk2-password", false, tok, sizeof(tok), NULL);
+    assert_int_equal(rp_test_request_as(t, tok, "POST", "/api/v1/events/x.y", "{}", &out), 403);
+    free(out);
+}
+
 static void test_invalid_rules(void **state)
 {
     struct rp_test_app *t = *state;
@@ -272,6 +312,8 @@ int main(void)
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_round_robin, rp_test_app_setup, rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_date_and_schedule_triggers, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_incoming_events, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_rules, rp_test_app_setup,
                                         rp_test_app_teardown),
