@@ -18,6 +18,7 @@
 #include "base/limits.h"
 #include "base/log.h"
 #include "base/time.h"
+#include "base/uuid.h"
 
 #include <errno.h>
 #include <math.h>
@@ -415,6 +416,32 @@ static int export_audit_insert(struct rp_store_conn *c, struct rp_arena *a,
     return rp_store_exec(c, &q, NULL, err);
 }
 
+/*
+ * The anomaly is also an event of the change log (object "event", op "export.anomaly"), so
+ * automation rules, webhooks and the feed can react to it like to an incoming event.
+ */
+static int export_anomaly_event(struct rp_store_conn *c, struct rp_arena *a,
+                                const struct export_audit *ea, struct rp_error *err)
+{
+    struct rp_sql q;
+    char id[RP_UUID_STRLEN + 1];
+    const char *changes = rp_arena_sprintf(
+        a,
+        "{\"record_id\":null,\"data\":{\"user_id\":\"%s\",\"object\":\"%s\",\"rows\":%lld,"
+        "\"window_rows\":%lld,\"limit\":%lld,\"blocked\":%s}}",
+        ea->p->user_id, ea->object, (long long)ea->rows, (long long)ea->used, (long long)ea->limit,
+        ea->blocked ? "true" : "false");
+
+    rp_uuid_v7(id, ea->now);
+    const struct rp_value v[] = {
+        rp_value_int(ea->now),           rp_value_cstr("event"),        rp_value_cstr(id),
+        rp_value_cstr("export.anomaly"), rp_value_cstr(ea->p->user_id), rp_value_cstr(changes)};
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes) VALUES ");
+    rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
+    return rp_store_exec(c, &q, NULL, err);
+}
+
 static int export_audit_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
 {
     struct export_audit *ea = vctx;
@@ -438,6 +465,8 @@ static int export_audit_unit(struct rp_store_conn *c, void *vctx, struct rp_erro
         rc = export_audit_insert(c, &a, ea, "export", err);
     if (rc == 0 && ea->anomaly)
         rc = export_audit_insert(c, &a, ea, "export.anomaly", err);
+    if (rc == 0 && ea->anomaly)
+        rc = export_anomaly_event(c, &a, ea, err);
     rp_arena_release(&a);
     return rc;
 }

@@ -904,7 +904,8 @@ int rp_records_changes(struct rp_records *rs, const struct rp_principal *p, int6
         while (*s) {
             size_t n = strcspn(s, ",");
             char *name = rp_arena_strndup(a, s, n);
-            if (!rp_meta_object(m, name)) {
+            /* "event": incoming and system events (automation.h) share the log. */
+            if (!rp_meta_object(m, name) && strcmp(name, "event") != 0) {
                 rc = rp_error_field(err, RP_EINVAL, "objects", "unknown_object",
                                     "object \"%s\" does not exist", name);
                 goto out;

@@ -469,6 +469,53 @@ static void test_audit_admin_only(void **state)
     response_free(&r);
 }
 
+/* Per-role thresholds: a role that only watches lets the export through and raises the anomaly
+ * (audit entry and change event); a role that blocks refuses it. */
+static void test_role_thresholds(void **state)
+{
+    struct rp_test_app *t = *state;
+    struct response r = {0};
+    char id[40], tok[128], uid[40], target[128], *out = NULL;
+    json_t *e;
+
+    for (int i = 0; i < 3; i++)
+        rp_test_create(t, "account", "{\"name\": \"Watched\"}", id);
+    rp_test_user(t, "carol", "carol's password", false, tok, sizeof(tok), uid);
+    assert_int_equal(rp_test_request(t, "PUT", "/api/v1/admin/roles/analyst",
+                                     "{\"label\": \"Analyst\", \"export_rows_per_hour\": 2,"
+                                     " \"export_block\": false}",
+                                     &out),
+                     201);
+    free(out);
+    snprintf(target, sizeof(target), "/api/v1/admin/users/%s", uid);
+    assert_int_equal(rp_test_request(t, "PATCH", target, "{\"role\": \"analyst\"}", &out), 200);
+    free(out);
+
+    request_as(t, tok, "GET", "/api/v1/records/account/export", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.rows, "3");
+    response_free(&r);
+    e = last_audit(t, "export.anomaly");
+    assert_string_equal(json_string_value(json_object_get(e, "actor")), uid);
+    assert_int_equal(changes_int(e, "limit"), 2);
+    assert_true(json_is_false(json_object_get(json_object_get(e, "changes"), "blocked")));
+    json_decref(e);
+    assert_int_equal(rp_test_request(t, "GET", "/api/v1/changes?objects=event", NULL, &out), 200);
+    assert_non_null(strstr(out, "\"op\":\"export.anomaly\""));
+    free(out);
+
+    /* the role now blocks */
+    assert_int_equal(rp_test_request(t, "PUT", "/api/v1/admin/roles/analyst",
+                                     "{\"label\": \"Analyst\", \"export_rows_per_hour\": 2,"
+                                     " \"export_block\": true}",
+                                     &out),
+                     200);
+    free(out);
+    request_as(t, tok, "GET", "/api/v1/records/account/export", NULL, &r);
+    assert_int_equal(r.status, 429);
+    response_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +525,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncation, rp_test_app_setup, rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_many_pages, rp_test_app_setup, rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_hourly_limit, rp_test_app_setup, rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_role_thresholds, rp_test_app_setup,
+                                        rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_audit_admin_only, rp_test_app_setup,
                                         rp_test_app_teardown),
     };
