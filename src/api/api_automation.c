@@ -128,8 +128,105 @@ static int h_event(struct rp_http_req *req, struct rp_http_resp *resp)
     return 0;
 }
 
+static int h_processes(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    return rp_approval_processes(api_of(req)->automation, principal_of(req), &resp->body,
+                                 &req->err);
+}
+
+static int h_process_put(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    const json_t *body;
+    bool created = false;
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    if (!(body = api_body_json(req)))
+        return req->err.code;
+    if ((rc = rp_approval_process_put(api_of(req)->automation, principal_of(req), req->params[0],
+                                      body, &created, &req->err)) < 0)
+        return rc;
+    resp->status = created ? 201 : 200;
+    return rp_approval_processes(api_of(req)->automation, principal_of(req), &resp->body,
+                                 &req->err);
+}
+
+static int h_process_delete(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0 ||
+        (rc = rp_approval_process_delete(api_of(req)->automation, principal_of(req), req->params[0],
+                                         &req->err)) < 0)
+        return rc;
+    resp->status = 204;
+    return 0;
+}
+
+static int h_approval(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    return rp_approval_history(api_of(req)->automation, principal_of(req), req->params[0],
+                               req->params[1], &req->arena, &resp->body, &req->err);
+}
+
+/* POST .../approval/{action} with an optional {"comment": "..."}. */
+static int h_approval_act(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    static const char *const actions[] = {"submit", "approve", "reject", "recall"};
+    const char *comment = NULL;
+    size_t i;
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    for (i = 0; i < 4 && strcmp(actions[i], req->params[2]) != 0; i++)
+        ;
+    if (i == 4)
+        return rp_error_set(&req->err, RP_ENOTFOUND,
+                            "approval actions are submit, approve, reject and recall");
+    if (req->body && req->body_len) {
+        const json_t *body = api_body_json(req), *c;
+        const char *key;
+        json_t *v;
+        if (!body)
+            return req->err.code;
+        if (!json_is_object(body))
+            return rp_error_set(&req->err, RP_EINVAL, "the body is {\"comment\": \"...\"}");
+        json_object_foreach((json_t *)body, key, v)
+        {
+            if (strcmp(key, "comment") != 0)
+                return rp_error_field(&req->err, RP_EINVAL, key, "unknown_field",
+                                      "unknown key \"%s\"; the body is {\"comment\"}", key);
+        }
+        c = json_object_get(body, "comment");
+        if (c && !json_is_string(c) && !json_is_null(c))
+            return rp_error_field(&req->err, RP_EVALIDATION, "comment", "invalid_type",
+                                  "\"comment\" is a string");
+        comment = json_string_value(c);
+    }
+    return rp_approval_act(api_of(req)->automation, principal_of(req), req->params[0],
+                           req->params[1], (enum rp_approval_action)i, comment, &req->arena,
+                           &resp->body, &req->err);
+}
+
 void api_register_automation(struct rp_http_router *r)
 {
+    rp_http_route(r, RP_HTTP_GET, "/api/v1/approvals/processes", 0, h_processes);
+    rp_http_route(r, RP_HTTP_PUT, "/api/v1/approvals/processes/{name}", RP_ROUTE_JSON_BODY,
+                  h_process_put);
+    rp_http_route(r, RP_HTTP_DELETE, "/api/v1/approvals/processes/{name}", 0, h_process_delete);
+    rp_http_route(r, RP_HTTP_GET, "/api/v1/records/{object}/{id}/approval", 0, h_approval);
+    rp_http_route(r, RP_HTTP_POST, "/api/v1/records/{object}/{id}/approval/{action}", 0,
+                  h_approval_act);
     rp_http_route(r, RP_HTTP_POST, "/api/v1/events/{type}", RP_ROUTE_JSON_BODY, h_event);
     rp_http_route(r, RP_HTTP_GET, "/api/v1/automation/rules", 0, h_rules);
     rp_http_route(r, RP_HTTP_PUT, "/api/v1/automation/rules/{name}", RP_ROUTE_JSON_BODY,

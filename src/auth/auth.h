@@ -394,6 +394,10 @@ bool rp_policy_limits_fields(const struct rp_principal *p, const struct rp_objec
  */
 const struct rp_meta_scope *rp_policy_scope(const struct rp_principal *p, const struct rp_meta *m,
                                             struct rp_arena *arena);
+/** True if p holds role (by name). */
+bool rp_policy_has_role(const struct rp_principal *p, const char *role);
+/** True if the role of user_id reports directly to p's role (p is the user's manager). */
+bool rp_policy_manages(const struct rp_principal *p, const char *user_id);
 /**
  * The export threshold of p's role: true with *rows_per_hour and *block if the role sets one,
  * false to use the installation's default.

@@ -483,6 +483,20 @@ const struct rp_meta_scope *rp_policy_scope(const struct rp_principal *p, const 
 
 /* ---- limits and description ---- */
 
+bool rp_policy_has_role(const struct rp_principal *p, const char *role)
+{
+    const struct rp_access *acc = access_of(p);
+    return acc && acc->role_name && role && strcmp(acc->role_name, role) == 0;
+}
+
+bool rp_policy_manages(const struct rp_principal *p, const char *user_id)
+{
+    const struct rp_access *acc = access_of(p), *other;
+    if (!acc || acc->role < 0 || !(other = rp_acl_user(acc->acl, user_id)) || other->role < 0)
+        return false;
+    return acc->acl->roles[other->role].parent_index == acc->role;
+}
+
 bool rp_policy_export_limit(const struct rp_principal *p, int64_t *rows_per_hour, bool *block)
 {
     const struct rp_access *acc = access_of(p);

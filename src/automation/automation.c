@@ -3,6 +3,7 @@
  * triggers, and the job that performs a rule's actions.
  */
 #include "automation/automation.h"
+#include "automation/automation_int.h"
 #include "base/arena.h"
 #include "base/limits.h"
 #include "base/log.h"
@@ -23,20 +24,6 @@
 #define SCAN_EVERY_MS  (60 * INT64_C(1000))
 #define DAY_MS         (INT64_C(86400) * 1000)
 #define CURSOR_KEY     "automation.cursor"
-
-struct rp_automation {
-    struct rp_store *store;
-    struct rp_meta_registry *meta;
-    struct rp_records *records;
-    struct rp_jobs *jobs;
-    const struct rp_clock *clock;
-    struct rp_principal actor; /* "automation": unrestricted, named in audit and changes */
-
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping, running;
-    pthread_t thread;
-};
 
 static int64_t now_ms(const struct rp_automation *a)
 {

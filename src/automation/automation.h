@@ -100,4 +100,53 @@ int rp_automation_rules(struct rp_automation *a, const struct rp_principal *p, s
 int rp_automation_runs(struct rp_automation *a, const struct rp_principal *p, const char *rule,
                        size_t limit, struct rp_buf *out, struct rp_error *err);
 
+/* ---- approvals (approval.c) ----
+ *
+ * An approval process (rp_approval_process, manage_automation) applies to records of an owned
+ * object that meet its criteria; the first by "order" wins:
+ *
+ *   {"object": "quote", "criteria": "discount_percent > 20", "order": 10,
+ *    "guards": [{"condition": "total > 0", "message": "a quote without a total"}],
+ *    "steps": [{"approver": {"type": "manager"}}, {"approver": {"type": "role", "role": "vp"}},
+ *              {"approver": {"type": "user", "user_id": "..."}}],
+ *    "on_submit": {"status": "pending_approval"}, "on_approve": {"status": "approved"},
+ *    "on_reject": {"status": "rejected"}, "on_recall": {"status": "draft"}}
+ *
+ * Submitting (who may edit the record) checks the guards, opens the approval at step 1 and
+ * locks the record: until it is decided only administrators and internal work change it. Each
+ * step is approved by its approver ("manager": a user whose role is directly above the
+ * owner's); the last approval approves, a rejection rejects, the submitter may recall. Every
+ * action is kept with its comment, audited ("approval.submit", "approval.approve", ...), and
+ * is an event of the change log (object "event") for rules and integrations; the on_* values
+ * are written as internal work.
+ */
+enum rp_approval_action {
+    RP_APPROVAL_SUBMIT,
+    RP_APPROVAL_APPROVE,
+    RP_APPROVAL_REJECT,
+    RP_APPROVAL_RECALL
+};
+
+int rp_approval_process_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                            const json_t *def, bool *created, struct rp_error *err);
+int rp_approval_process_delete(struct rp_automation *a, const struct rp_principal *p,
+                               const char *name, struct rp_error *err);
+/** Writes {"data":[{"name","definition"}]}. */
+int rp_approval_processes(struct rp_automation *a, const struct rp_principal *p, struct rp_buf *out,
+                          struct rp_error *err);
+/**
+ * Acts on the approval of a record p may read (404 otherwise): writes {"approval_id",
+ * "process", "state", "step"}. Errors: RP_EVALIDATION (no process applies, a guard blocks),
+ * RP_ECONFLICT (already pending, or decided meanwhile), RP_ENOTFOUND (nothing pending),
+ * RP_EFORBIDDEN (not this step's approver, not the submitter).
+ */
+int rp_approval_act(struct rp_automation *a, const struct rp_principal *p, const char *object,
+                    const char *id, enum rp_approval_action action, const char *comment,
+                    struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
+/** Writes {"data":[{"approval_id","process","state","approval_step","step","actor","action",
+ *  "comment","at"}]}: every action on the record's approvals, oldest first. */
+int rp_approval_history(struct rp_automation *a, const struct rp_principal *p, const char *object,
+                        const char *id, struct rp_arena *arena, struct rp_buf *out,
+                        struct rp_error *err);
+
 #endif

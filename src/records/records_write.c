@@ -517,6 +517,40 @@ static int check_access(struct rp_store_conn *c, struct rp_write_request *wr, st
                                    &w->err);
 }
 
+static int lock_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    char *reason = ctx;
+    if (n > 0 && cols[0].type == RP_V_TEXT)
+        snprintf(reason, 200, "%.*s", (int)cols[0].u.s.len, cols[0].u.s.p);
+    return 1;
+}
+
+/*
+ * A locked record (an approval is pending, for one) is changed only by administrators and
+ * internal work: 409 naming the reason for everyone else.
+ */
+static int check_lock(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
+                      const char *id)
+{
+    char reason[200] = "";
+    struct rp_sql q;
+    int rc;
+
+    if (rp_policy_is_unrestricted(wr->principal))
+        return 0;
+    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT reason FROM rp_record_lock WHERE object = ");
+    rp_sql_param(&q, rp_value_cstr(wr->_object->name));
+    rp_sql_add(&q, " AND record_id = ");
+    rp_sql_param(&q, rp_value_cstr(id));
+    if ((rc = rp_store_query(c, &q, lock_row, reason, &w->err)) < 0)
+        return rc;
+    if (reason[0])
+        return rp_error_set(&w->err, RP_ECONFLICT, "%s \"%s\" is locked: %s", wr->_object->name, id,
+                            reason);
+    return 0;
+}
+
 static int check_version(struct rp_write_request *wr, struct rp_write *w, const struct rp_row *row)
 {
     if (w->if_match >= 0 && row->values[1].u.i != w->if_match)
@@ -541,7 +575,8 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
         return rc;
     if (row.deleted_at)
         return rp_error_set(&w->err, RP_ENOTFOUND, "%s \"%s\" not found", o->name, id);
-    if ((rc = check_access(c, wr, w, id, RP_ACCESS_EDIT)) < 0)
+    if ((rc = check_access(c, wr, w, id, RP_ACCESS_EDIT)) < 0 ||
+        (rc = check_lock(c, wr, w, id)) < 0)
         return rc;
     w->id = id;
     if ((rc = check_version(wr, w, &row)) < 0)
@@ -636,7 +671,8 @@ static int apply_delete_restore(struct rp_store_conn *c, struct rp_write_request
 
     if ((rc = rp_records_fetch(c, wr->_meta, wr->principal, o, w->id, wr->arena, &row, &w->err)) <
             0 ||
-        (rc = check_access(c, wr, w, w->id, RP_ACCESS_FULL)) < 0)
+        (rc = check_access(c, wr, w, w->id, RP_ACCESS_FULL)) < 0 ||
+        (rc = check_lock(c, wr, w, w->id)) < 0)
         return rc;
     if (!restore && row.deleted_at)
         return rp_error_set(&w->err, RP_ENOTFOUND, "%s \"%s\" not found", o->name, w->id);

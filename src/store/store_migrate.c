@@ -105,6 +105,27 @@ static const char *const migrations[] = {
     " at INTEGER NOT NULL, outcome TEXT NOT NULL, detail TEXT, change_seq INTEGER, job_id TEXT);"
     "CREATE INDEX rp_automation_run_rule ON rp_automation_run(rule, id);"
     "ALTER TABLE rp_change ADD COLUMN cause TEXT;",
+    /*
+     * 7: approvals (automation/approval.c) and record locks, which the write path honours for
+     * every caller but administrators and internal work.
+     */
+    "CREATE TABLE rp_record_lock ("
+    " object TEXT NOT NULL, record_id TEXT NOT NULL, reason TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, PRIMARY KEY (object, record_id));"
+    "CREATE TABLE rp_approval_process ("
+    " name TEXT PRIMARY KEY, object TEXT NOT NULL, definition TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE rp_approval ("
+    " id TEXT PRIMARY KEY, process TEXT NOT NULL, object TEXT NOT NULL, record_id TEXT NOT NULL,"
+    " state TEXT NOT NULL, step INTEGER NOT NULL, submitted_by TEXT NOT NULL,"
+    " submitted_at INTEGER NOT NULL, decided_at INTEGER);"
+    "CREATE UNIQUE INDEX rp_approval_pending ON rp_approval(object, record_id)"
+    " WHERE state = 'pending';"
+    "CREATE INDEX rp_approval_record ON rp_approval(object, record_id, submitted_at);"
+    "CREATE TABLE rp_approval_action ("
+    " id INTEGER PRIMARY KEY, approval_id TEXT NOT NULL, step INTEGER NOT NULL,"
+    " actor TEXT NOT NULL, action TEXT NOT NULL, comment TEXT, at INTEGER NOT NULL);"
+    "CREATE INDEX rp_approval_action_approval ON rp_approval_action(approval_id, id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
