@@ -412,6 +412,42 @@ static int get_part(CURLU *u, CURLUPart part, unsigned flags, char **out)
     return 0;
 }
 
+/* Judges one resolved address and keeps it; every address is judged, also past the kept ones. */
+static int vet(struct rp_outbound_target *t, const struct allow_list *al,
+               const struct rp_outbound_addr *a, struct rp_error *err)
+{
+    const char *why;
+    char shown[64];
+    if (addr_in(t, a))
+        return 0;
+    if (rp_outbound_addr_refused(a, &why) && !al->host_allowed && !allowed_addr(al, a)) {
+        addr_text(a, shown, sizeof(shown));
+        return rp_error_set(err, RP_EFORBIDDEN, "destination host \"%s\" is refused: %s is %s",
+                            t->host, shown, why);
+    }
+    if (t->naddrs < RP_OUTBOUND_MAX_ADDRS)
+        t->addrs[t->naddrs++] = *a;
+    return 0;
+}
+
+static int resolve_with(const struct rp_outbound_policy *policy, struct rp_outbound_target *t,
+                        const struct allow_list *al, struct rp_error *err)
+{
+    struct rp_outbound_addr got[RP_OUTBOUND_MAX_ADDRS];
+    size_t n = 0;
+    int rc = policy->resolve(policy->resolve_ctx, t->host, got, RP_OUTBOUND_MAX_ADDRS, &n);
+    if (rc < 0)
+        return rp_error_set(err, RP_EIO, "could not resolve host \"%s\"", t->host);
+    for (size_t i = 0; i < n && i < RP_OUTBOUND_MAX_ADDRS; i++) {
+        if (got[i].family != AF_INET && got[i].family != AF_INET6)
+            return rp_error_set(err, RP_EIO, "resolver gave host \"%s\" a non-IP address", t->host);
+        rc = vet(t, al, &got[i], err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* Judges the URL already parsed into u; fills t. */
 static int check_parsed(CURLU *u, const struct rp_outbound_policy *policy,
                         struct rp_outbound_target *t, struct rp_error *err)
@@ -420,7 +456,7 @@ static int check_parsed(CURLU *u, const struct rp_outbound_policy *policy,
     char *scheme = NULL, *host = NULL, *port = NULL, *part = NULL;
     struct addrinfo hints, *res = NULL;
     struct allow_list al;
-    char key[RP_OUTBOUND_HOST_MAX], shown[64];
+    char key[RP_OUTBOUND_HOST_MAX];
     const char *why;
     size_t hlen;
     long portnum;
@@ -495,29 +531,29 @@ static int check_parsed(CURLU *u, const struct rp_outbound_policy *policy,
                               why);
             goto out;
         }
-        hints.ai_flags = 0;
-        int gai = getaddrinfo(t->host, NULL, &hints, &res);
-        if (gai != 0) {
-            res = NULL;
-            rc = rp_error_set(err, RP_EIO, "could not resolve host \"%s\": %s", t->host,
-                              gai_strerror(gai));
-            goto out;
+        if (policy && policy->resolve) {
+            rc = resolve_with(policy, t, &al, err);
+            if (rc < 0)
+                goto out;
+        } else {
+            hints.ai_flags = 0;
+            int gai = getaddrinfo(t->host, NULL, &hints, &res);
+            if (gai != 0) {
+                res = NULL;
+                rc = rp_error_set(err, RP_EIO, "could not resolve host \"%s\": %s", t->host,
+                                  gai_strerror(gai));
+                goto out;
+            }
         }
     }
 
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         struct rp_outbound_addr a;
-        if (!addr_from_sockaddr(ai->ai_addr, &a) || addr_in(t, &a))
+        if (!addr_from_sockaddr(ai->ai_addr, &a))
             continue;
-        /* Every address is judged, also those past the kept ones. */
-        if (rp_outbound_addr_refused(&a, &why) && !al.host_allowed && !allowed_addr(&al, &a)) {
-            addr_text(&a, shown, sizeof(shown));
-            rc = rp_error_set(err, RP_EFORBIDDEN, "destination host \"%s\" is refused: %s is %s",
-                              t->host, shown, why);
+        rc = vet(t, &al, &a, err);
+        if (rc < 0)
             goto out;
-        }
-        if (t->naddrs < RP_OUTBOUND_MAX_ADDRS)
-            t->addrs[t->naddrs++] = a;
     }
     if (t->naddrs == 0) {
         rc = rp_error_set(err, RP_EIO, "host \"%s\" has no IP address", t->host);

@@ -40,6 +40,21 @@ struct rp_error;
 #define RP_OUTBOUND_SIG_TOLERANCE_S 300 /* default age accepted by receivers */
 #define RP_OUTBOUND_ALLOW_MAX       64  /* entries in one allow-list */
 
+/** One vetted address. */
+struct rp_outbound_addr {
+    int family;        /* AF_INET or AF_INET6 */
+    uint8_t bytes[16]; /* network order; AF_INET uses the first 4 */
+};
+
+/**
+ * A resolver in place of getaddrinfo (a deployment's own DNS, or tests):
+ * fills up to max addresses for host and sets *n. Returns 0 or a negative
+ * code (the check then fails with RP_EIO). Called once per check, never by
+ * curl.
+ */
+typedef int (*rp_outbound_resolve_fn)(void *ctx, const char *host, struct rp_outbound_addr *addrs,
+                                      size_t max, size_t *n);
+
 /**
  * Lets chosen destinations through. Each entry is either an exact host name
  * (case-insensitive, a trailing dot ignored: "hooks.example.com") or an
@@ -51,12 +66,8 @@ struct rp_error;
 struct rp_outbound_policy {
     const char *const *allow; /* entries, may be NULL when nallow is 0 */
     size_t nallow;
-};
-
-/** One vetted address. */
-struct rp_outbound_addr {
-    int family;        /* AF_INET or AF_INET6 */
-    uint8_t bytes[16]; /* network order; AF_INET uses the first 4 */
+    rp_outbound_resolve_fn resolve; /* NULL: getaddrinfo */
+    void *resolve_ctx;
 };
 
 /** What a URL check vetted: where a request to that URL may connect. */
@@ -72,7 +83,8 @@ struct rp_outbound_target {
 /**
  * Checks url against the rules above and, on success, fills *target (may be
  * NULL) with the host, port and the resolved addresses, all of them vetted.
- * Resolution uses getaddrinfo and may block for the resolver's timeout.
+ * Resolution uses policy->resolve or getaddrinfo (which may block for the
+ * system resolver's timeout).
  * Returns 0, or with err set (its detail names the reason and the host):
  * RP_EINVAL for a malformed URL, another scheme, userinfo, a bad port or an
  * invalid allow-list entry; RP_EFORBIDDEN for a refused name or address;

@@ -205,8 +205,11 @@ static void test_allow_list(void **state)
     static const char *const byname[] = {"LocalHost."};
     static const char *const bad1[] = {"10.0.0.0/33"};
     static const char *const bad2[] = {"not a host!"};
-    struct rp_outbound_policy p_loop = {loop, 1}, p_ten = {ten, 2}, p_name = {byname, 1};
-    struct rp_outbound_policy p_bad1 = {bad1, 1}, p_bad2 = {bad2, 1};
+    struct rp_outbound_policy p_loop = {.allow = loop, .nallow = 1},
+                              p_ten = {.allow = ten, .nallow = 2},
+                              p_name = {.allow = byname, .nallow = 1};
+    struct rp_outbound_policy p_bad1 = {.allow = bad1, .nallow = 1},
+                              p_bad2 = {.allow = bad2, .nallow = 1};
     struct rp_outbound_target t;
     struct rp_arena a;
     (void)state;
@@ -236,6 +239,79 @@ static void test_allow_list(void **state)
 
     assert_int_equal(check("http://8.8.8.8/", &p_bad1, &t, NULL, &a), RP_EINVAL);
     assert_int_equal(check("http://8.8.8.8/", &p_bad2, &t, NULL, &a), RP_EINVAL);
+    rp_arena_release(&a);
+}
+
+/* A resolver standing in for DNS: answers every name with the listed addresses. */
+struct fake_dns {
+    const char *ips[4];
+    size_t n;
+    int calls;
+};
+
+static int fake_resolve(void *ctx, const char *host, struct rp_outbound_addr *addrs, size_t max,
+                        size_t *n)
+{
+    struct fake_dns *d = ctx;
+    (void)host;
+    d->calls++;
+    *n = 0;
+    for (size_t i = 0; i < d->n && *n < max; i++) {
+        struct rp_outbound_addr *a = &addrs[*n];
+        memset(a, 0, sizeof(*a));
+        if (inet_pton(AF_INET, d->ips[i], a->bytes) == 1)
+            a->family = AF_INET;
+        else if (inet_pton(AF_INET6, d->ips[i], a->bytes) == 1)
+            a->family = AF_INET6;
+        else
+            return -1;
+        (*n)++;
+    }
+    return d->n ? 0 : -1;
+}
+
+static void test_resolved_names(void **state)
+{
+    static const char *const loopnet[] = {"127.0.0.0/8"};
+    struct fake_dns loop = {{"127.0.0.1"}, 1, 0};
+    struct fake_dns mixed = {{"8.8.8.8", "10.0.0.1"}, 2, 0};
+    struct fake_dns mapped = {{"2606:4700:4700::1111", "::ffff:169.254.169.254"}, 2, 0};
+    struct fake_dns public2 = {{"8.8.8.8", "2606:4700:4700::1111"}, 2, 0};
+    struct fake_dns none = {{NULL}, 0, 0};
+    struct rp_outbound_policy p = {NULL, 0, fake_resolve, NULL};
+    struct rp_outbound_target t;
+    struct rp_arena a;
+    const char *detail;
+    (void)state;
+    rp_arena_init(&a);
+
+    /* a public-looking name that resolves to loopback */
+    p.resolve_ctx = &loop;
+    assert_int_equal(check("https://hooks.example.com/x", &p, &t, &detail, &a), RP_EFORBIDDEN);
+    assert_string_equal(detail, "destination host \"hooks.example.com\" is refused: 127.0.0.1 is "
+                                "a loopback address");
+    assert_int_equal(loop.calls, 1);
+    /* one bad address among good ones is enough */
+    p.resolve_ctx = &mixed;
+    assert_int_equal(check("https://hooks.example.com/x", &p, &t, NULL, &a), RP_EFORBIDDEN);
+    p.resolve_ctx = &mapped;
+    assert_int_equal(check("https://hooks.example.com/x", &p, &t, NULL, &a), RP_EFORBIDDEN);
+    p.resolve_ctx = &none;
+    assert_int_equal(check("https://hooks.example.com/x", &p, &t, NULL, &a), RP_EIO);
+    /* all public: every address is kept for the POST */
+    p.resolve_ctx = &public2;
+    assert_int_equal(check("https://hooks.example.com/x", &p, &t, NULL, &a), 0);
+    assert_false(t.literal);
+    assert_int_equal(t.naddrs, 2);
+    assert_int_equal(t.addrs[0].family, AF_INET);
+    assert_int_equal(t.addrs[1].family, AF_INET6);
+    /* a range admits the loopback answer; names refused by name never reach the resolver */
+    p.allow = loopnet;
+    p.nallow = 1;
+    p.resolve_ctx = &loop;
+    assert_int_equal(check("https://hooks.example.com/x", &p, &t, NULL, &a), 0);
+    assert_int_equal(check("http://metadata.google.internal/", &p, &t, NULL, &a), RP_EFORBIDDEN);
+    assert_int_equal(loop.calls, 2);
     rp_arena_release(&a);
 }
 
@@ -419,7 +495,7 @@ static int receiver_stop(void **state)
 }
 
 static const char *const allow_loopback[] = {"127.0.0.1"};
-static const struct rp_outbound_policy pol_loopback = {allow_loopback, 1};
+static const struct rp_outbound_policy pol_loopback = {allow_loopback, 1, NULL, NULL};
 
 static int post(struct receiver *rv, const char *path, const char *scheme,
                 const struct rp_outbound_policy *pol, struct rp_outbound_request *req,
@@ -601,7 +677,7 @@ static void test_delivery_by_pinned_name(void **state)
 {
     struct receiver *rv = *state;
     static const char *const byname[] = {"localhost"};
-    struct rp_outbound_policy pol = {byname, 1};
+    struct rp_outbound_policy pol = {.allow = byname, .nallow = 1};
     struct rp_outbound_request req = {.body = "{}", .body_len = 2};
     struct rp_outbound_response resp;
     struct rp_arena a;
@@ -620,12 +696,42 @@ static void test_delivery_by_pinned_name(void **state)
     rp_arena_release(&a);
 }
 
+/*
+ * The POST connects to the address the check vetted and never asks DNS again:
+ * "hooks.rebind.test" exists only in the fake resolver (.test is reserved and
+ * resolves nowhere), so the delivery can only succeed through the pin, and the
+ * resolver is asked exactly once.
+ */
+static void test_delivery_pinned_to_vetted_address(void **state)
+{
+    struct receiver *rv = *state;
+    struct fake_dns dns = {{"127.0.0.1"}, 1, 0};
+    struct rp_outbound_policy pol = {allow_loopback, 1, fake_resolve, &dns};
+    struct rp_outbound_request req = {.body = "{}", .body_len = 2};
+    struct rp_outbound_response resp;
+    struct rp_arena a;
+    struct rp_error err;
+    char url[64];
+    int rc;
+
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    snprintf(url, sizeof(url), "http://hooks.rebind.test:%u/ok", (unsigned)rv->port);
+    req.url = url;
+    rc = rp_outbound_post(&req, &pol, &resp, NULL, &err);
+    if (rc != 200)
+        fail_msg("%s: %s", url, err.detail);
+    assert_int_equal(dns.calls, 1);
+    assert_string_equal(resp.remote_ip, "127.0.0.1");
+    rp_arena_release(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(test_ssrf_vectors_refused), cmocka_unit_test(test_refusal_names_reason),
         cmocka_unit_test(test_public_literals_pass), cmocka_unit_test(test_allow_list),
-        cmocka_unit_test(test_signatures),
+        cmocka_unit_test(test_resolved_names),       cmocka_unit_test(test_signatures),
     };
     const struct CMUnitTest delivery[] = {
         cmocka_unit_test(test_delivery_signed),
@@ -634,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_delivery_refusals),
         cmocka_unit_test(test_delivery_connection_refused),
         cmocka_unit_test(test_delivery_by_pinned_name),
+        cmocka_unit_test(test_delivery_pinned_to_vetted_address),
     };
     int failed = cmocka_run_group_tests_name("outbound", pure, NULL, NULL);
     failed +=
