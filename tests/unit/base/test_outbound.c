@@ -726,6 +726,43 @@ static void test_delivery_pinned_to_vetted_address(void **state)
     rp_arena_release(&a);
 }
 
+/* Several threads deliver at once, each with its own handle (libcurl set up once). */
+struct worker {
+    struct receiver *rv;
+    int ok;
+};
+
+static void *deliver_some(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < 5; i++) {
+        struct rp_outbound_request req = {.body = "{\"n\":1}", .body_len = 7};
+        struct rp_arena a;
+        struct rp_error err;
+        rp_arena_init(&a);
+        rp_error_init(&err, &a);
+        if (post(w->rv, "/ok", "http", &pol_loopback, &req, NULL, NULL, &err) == 200)
+            w->ok++;
+        rp_arena_release(&a);
+    }
+    return NULL;
+}
+
+static void test_delivery_from_threads(void **state)
+{
+    struct worker w[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        w[i].rv = *state;
+        w[i].ok = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, deliver_some, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].ok, 5);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest pure[] = {
@@ -741,6 +778,7 @@ int main(void)
         cmocka_unit_test(test_delivery_connection_refused),
         cmocka_unit_test(test_delivery_by_pinned_name),
         cmocka_unit_test(test_delivery_pinned_to_vetted_address),
+        cmocka_unit_test(test_delivery_from_threads),
     };
     int failed = cmocka_run_group_tests_name("outbound", pure, NULL, NULL);
     failed +=
