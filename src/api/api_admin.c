@@ -533,6 +533,45 @@ static int h_share_delete(struct rp_http_req *req, struct rp_http_resp *resp)
     return 0;
 }
 
+/* ---- installation settings ---- */
+
+static int h_setting(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    return rp_records_setting_get(api_of(req)->records, principal_of(req), req->params[0],
+                                  &req->arena, &resp->body, &req->err);
+}
+
+static int h_setting_put(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    static const char *const keys[] = {"value", NULL};
+    const json_t *body, *v;
+    char *text = NULL;
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    if (!(body = api_body_json(req)))
+        return req->err.code;
+    if ((rc = check_keys(req, body, keys)) < 0)
+        return rc;
+    v = json_object_get(body, "value");
+    if (json_is_integer(v) && json_integer_value(v) >= 0)
+        text = rp_arena_sprintf(&req->arena, "%lld", (long long)json_integer_value(v));
+    else if (json_is_string(v))
+        text = rp_arena_strdup(&req->arena, json_string_value(v));
+    else if (!json_is_null(v))
+        return rp_error_field(&req->err, RP_EVALIDATION, "value", "invalid_type",
+                              "\"value\" is a string, a count or null (unset)");
+    if ((rc = rp_records_setting_put(api_of(req)->records, principal_of(req), req->params[0], text,
+                                     req->request_id, &req->arena, &req->err)) < 0)
+        return rc;
+    return h_setting(req, resp);
+}
+
 void api_register_admin(struct rp_http_router *r)
 {
     const unsigned J = RP_ROUTE_JSON_BODY;
@@ -551,6 +590,8 @@ void api_register_admin(struct rp_http_router *r)
     rp_http_route(r, RP_HTTP_GET, "/api/v1/admin/sharing-rules", 0, h_rules);
     rp_http_route(r, RP_HTTP_PUT, "/api/v1/admin/sharing-rules/{name}", J, h_rule_put);
     rp_http_route(r, RP_HTTP_DELETE, "/api/v1/admin/sharing-rules/{name}", 0, h_rule_delete);
+    rp_http_route(r, RP_HTTP_GET, "/api/v1/admin/settings/{key}", 0, h_setting);
+    rp_http_route(r, RP_HTTP_PUT, "/api/v1/admin/settings/{key}", J, h_setting_put);
     rp_http_route(r, RP_HTTP_GET, "/api/v1/records/{object}/{id}/shares", 0, h_shares);
     rp_http_route(r, RP_HTTP_PUT, "/api/v1/records/{object}/{id}/shares/{user_id}", J, h_share_put);
     rp_http_route(r, RP_HTTP_DELETE, "/api/v1/records/{object}/{id}/shares/{user_id}", 0,

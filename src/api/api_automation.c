@@ -218,8 +218,66 @@ static int h_approval_act(struct rp_http_req *req, struct rp_http_resp *resp)
                            &resp->body, &req->err);
 }
 
+static int h_webhooks(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    return rp_webhooks(api_of(req)->automation, principal_of(req), &resp->body, &req->err);
+}
+
+static int h_webhook_put(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    const json_t *body;
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    if (!(body = api_body_json(req)))
+        return req->err.code;
+    if ((rc = rp_webhook_put(api_of(req)->automation, principal_of(req), req->params[0], body,
+                             &resp->body, &req->err)) < 0)
+        return rc;
+    resp->status = strstr(resp->body.data, "\"created\":true") ? 201 : 200;
+    return 0;
+}
+
+static int h_webhook_delete(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0 ||
+        (rc = rp_webhook_delete(api_of(req)->automation, principal_of(req), req->params[0],
+                                &req->err)) < 0)
+        return rc;
+    resp->status = 204;
+    return 0;
+}
+
+static int h_webhook_replay(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    static const char *const params[] = {"after", NULL};
+    int64_t after;
+    size_t queued = 0;
+    int rc;
+
+    if ((rc = api_check_params(req, params)) < 0 ||
+        (rc = api_int_param(req, "after", 0, INT64_MAX, 0, &after)) < 0 ||
+        (rc = rp_webhook_replay(api_of(req)->automation, principal_of(req), req->params[0], after,
+                                &queued, &req->err)) < 0)
+        return rc;
+    rp_buf_addf(&resp->body, "{\"queued\":%zu}", queued);
+    resp->status = 202;
+    return 0;
+}
+
 void api_register_automation(struct rp_http_router *r)
 {
+    rp_http_route(r, RP_HTTP_GET, "/api/v1/webhooks", 0, h_webhooks);
+    rp_http_route(r, RP_HTTP_PUT, "/api/v1/webhooks/{name}", RP_ROUTE_JSON_BODY, h_webhook_put);
+    rp_http_route(r, RP_HTTP_DELETE, "/api/v1/webhooks/{name}", 0, h_webhook_delete);
+    rp_http_route(r, RP_HTTP_POST, "/api/v1/webhooks/{name}/replay", 0, h_webhook_replay);
     rp_http_route(r, RP_HTTP_GET, "/api/v1/approvals/processes", 0, h_processes);
     rp_http_route(r, RP_HTTP_PUT, "/api/v1/approvals/processes/{name}", RP_ROUTE_JSON_BODY,
                   h_process_put);

@@ -100,6 +100,39 @@ int rp_automation_rules(struct rp_automation *a, const struct rp_principal *p, s
 int rp_automation_runs(struct rp_automation *a, const struct rp_principal *p, const char *rule,
                        size_t limit, struct rp_buf *out, struct rp_error *err);
 
+/* ---- webhooks (webhook.c) ----
+ *
+ * A subscription {"url", "objects": [...], "events": [ops or event types], "active"} receives a
+ * signed POST for every matching change event: {"id": "evt_<seq>", "seq", "at", "object",
+ * "record_id", "op", "actor", "changes"} with headers X-Rapport-Signature (t=<s>,v1=<HMAC-SHA256
+ * of "<t>.<body>"> under the subscription's secret, shown once at creation), X-Rapport-Event-Id
+ * (the same on every retry) and X-Rapport-Webhook. Deliveries are durable jobs queued from the
+ * change log by a cursor within a dispatcher tick of the commit, retried with backoff for over
+ * 24 hours, then dead (jobs API: retry); any position can be replayed. URLs go through the
+ * SSRF guard of base/outbound.h at creation and at every delivery; the allow-list setting
+ * ("webhooks.allow": comma-separated hosts and CIDR ranges) admits internal destinations.
+ */
+#define RP_WEBHOOK_JOB "webhook.deliver"
+
+/** Creates or changes a subscription; writes {"name","created","secret" (created only)}. */
+int rp_webhook_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                   const json_t *def, struct rp_buf *out, struct rp_error *err);
+int rp_webhook_delete(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                      struct rp_error *err);
+/** Writes {"data":[{"name","url","objects","events","active"}]} (never the secrets). */
+int rp_webhooks(struct rp_automation *a, const struct rp_principal *p, struct rp_buf *out,
+                struct rp_error *err);
+/** Queues deliveries for the change events after the cursor (the dispatcher calls it). */
+int rp_webhook_dispatch(struct rp_automation *a, size_t *queued, struct rp_error *err);
+/** Queues deliveries of webhook name again for every matching event after after_seq. */
+int rp_webhook_replay(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                      int64_t after_seq, size_t *queued, struct rp_error *err);
+/** Reads the allow-list setting into allow (strings in arena); returns the count. */
+size_t rp_webhook_allow_list(struct rp_automation *a, struct rp_arena *arena, const char **allow,
+                             size_t max);
+/** Registers the delivery job kind (rp_automation_new does). */
+void rp_webhook_register(struct rp_automation *a);
+
 /* ---- approvals (approval.c) ----
  *
  * An approval process (rp_approval_process, manage_automation) applies to records of an owned

@@ -364,46 +364,58 @@ out:
     return rc;
 }
 
-static void run_one(struct rp_jobs *j, const struct claimed *cl)
+/* Runs one claimed job's handler; the outcome goes into f (written later, with its batch). */
+static void attempt(struct rp_jobs *j, const struct claimed *cl, struct finish_unit *f,
+                    char msg[ERROR_MAX + 1])
 {
     const struct handler *h = handler_of(j, cl->kind);
-    struct finish_unit f = {.j = j, .cl = cl, .started = now_ms(j)};
     struct rp_arena a;
-    struct rp_error herr, ferr;
-    char msg[ERROR_MAX + 1];
+    struct rp_error herr;
 
+    memset(f, 0, sizeof(*f));
+    f->j = j;
+    f->cl = cl;
+    f->started = now_ms(j);
     rp_arena_init(&a);
     rp_error_init(&herr, &a);
-    rp_error_init(&ferr, &a);
-    f.max_attempts = cl->max_attempts > 0 ? cl->max_attempts
-                     : h                  ? h->max_attempts
-                                          : RP_JOBS_DEFAULT_ATTEMPTS;
+    f->max_attempts = cl->max_attempts > 0 ? cl->max_attempts
+                      : h                  ? h->max_attempts
+                                           : RP_JOBS_DEFAULT_ATTEMPTS;
     if (!h) {
-        f.rc = rp_error_set(&herr, RP_EINVAL, "no handler for job kind \"%s\"", cl->kind);
+        f->rc = rp_error_set(&herr, RP_EINVAL, "no handler for job kind \"%s\"", cl->kind);
     } else {
         struct rp_job job = {.id = cl->id,
                              .kind = cl->kind,
                              .payload = cl->payload,
                              .attempt = cl->attempt,
-                             .max_attempts = f.max_attempts};
-        f.rc = h->fn(h->ctx, &job, &herr);
-        if (f.rc > 0)
-            f.rc = 0;
+                             .max_attempts = f->max_attempts};
+        f->rc = h->fn(h->ctx, &job, &herr);
+        if (f->rc > 0)
+            f->rc = 0;
     }
-    if (f.rc < 0) {
-        snprintf(msg, sizeof(msg), "%s", herr.detail ? herr.detail : "failed");
-        f.error = msg;
+    if (f->rc < 0) {
+        snprintf(msg, ERROR_MAX + 1, "%s", herr.detail ? herr.detail : "failed");
+        f->error = msg;
     }
-    f.now = now_ms(j);
-    if (rp_store_write(j->store, finish_run, &f, &ferr) < 0)
-        rp_log_error("job %s: its outcome could not be written: %s", cl->id,
-                     ferr.detail ? ferr.detail : "store error");
-    else if (f.lost)
-        rp_log_warn("job %s (%s): the lease was lost before the attempt ended", cl->id, cl->kind);
-    else if (f.rc < 0)
-        rp_log_warn("job %s (%s) attempt %d of %d failed: %s", cl->id, cl->kind, cl->attempt,
-                    f.max_attempts, f.error);
+    f->now = now_ms(j);
     rp_arena_release(&a);
+}
+
+struct finish_batch {
+    struct finish_unit *items;
+    size_t n;
+};
+
+/* The outcomes of a claimed batch in one transaction: one commit for up to CLAIM_BATCH jobs. */
+static int finish_batch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct finish_batch *b = ctx;
+    int rc;
+
+    for (size_t i = 0; i < b->n; i++)
+        if ((rc = finish_run(c, &b->items[i], err)) < 0)
+            return rc;
+    return 0;
 }
 
 int rp_jobs_run_due(struct rp_jobs *j, size_t max, size_t *ran, struct rp_error *err)
@@ -418,8 +430,27 @@ int rp_jobs_run_due(struct rp_jobs *j, size_t max, size_t *ran, struct rp_error 
             claimed_free(&x);
             break;
         }
-        for (size_t i = 0; i < x.n; i++)
-            run_one(j, &x.jobs[i]);
+        if (x.n) {
+            struct finish_unit f[CLAIM_BATCH];
+            char msgs[CLAIM_BATCH][ERROR_MAX + 1];
+            struct finish_batch b = {f, x.n};
+            struct rp_error ferr;
+            rp_error_init(&ferr, NULL);
+            for (size_t i = 0; i < x.n; i++)
+                attempt(j, &x.jobs[i], &f[i], msgs[i]);
+            if (rp_store_write(j->store, finish_batch_run, &b, &ferr) < 0)
+                rp_log_error("the outcomes of %zu jobs could not be written: %s", x.n,
+                             ferr.detail ? ferr.detail : "store error");
+            for (size_t i = 0; i < x.n; i++) {
+                const struct claimed *cl = &x.jobs[i];
+                if (f[i].lost)
+                    rp_log_warn("job %s (%s): the lease was lost before the attempt ended", cl->id,
+                                cl->kind);
+                else if (f[i].rc < 0)
+                    rp_log_warn("job %s (%s) attempt %d of %d failed: %s", cl->id, cl->kind,
+                                cl->attempt, f[i].max_attempts, f[i].error);
+            }
+        }
         total += x.n;
         claimed_free(&x);
         if (x.n < CLAIM_BATCH)

@@ -8,8 +8,8 @@
  * taking a lease (lease_owner, lease_until); a job whose lease ran out without an outcome (its
  * process died) is due again and is claimed anew, by any process sharing the database. The
  * handler runs outside any transaction; its outcome is written in another unit only while the
- * lease is still the worker's own, so a job is finished once. Handlers therefore run at least
- * once and must be idempotent (record writes use the job id as their Idempotency-Key).
+ * lease is still the worker's own, so a job is finished once; the outcomes of jobs claimed
+ * together are written together. Handlers therefore run at least once and must be idempotent (record writes use the job id as their Idempotency-Key).
  * A failed attempt is retried after an exponential backoff (RP_JOBS_BACKOFF_*); after the last
  * attempt the job is dead (state "dead"), kept with its error for `rapport jobs retry`.
  * Every attempt is logged in rp_job_run.

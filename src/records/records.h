@@ -289,6 +289,22 @@ int rp_records_reveal(struct rp_records *rs, const struct rp_principal *p, const
                       const char *id, const json_t *fields, const char *request_id,
                       struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
 
+/* ---- installation settings (records_setting.c) ----
+ *
+ * A few behaviours are set per installation, as rows of rp_setting: the hourly export limit
+ * (RP_RECORDS_EXPORT_LIMIT_SETTING: a number of rows, needs manage_users) and the webhook
+ * allow-list ("webhooks.allow": comma-separated host names and CIDR ranges, needs
+ * manage_automation). Each change is audited ("setting").
+ */
+
+/** Writes {"key","value"} (value null when unset). RP_ENOTFOUND for a key not in the list. */
+int rp_records_setting_get(struct rp_records *rs, const struct rp_principal *p, const char *key,
+                           struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
+/** Sets (value NULL: removes) a setting after checking its form (422). */
+int rp_records_setting_put(struct rp_records *rs, const struct rp_principal *p, const char *key,
+                           const char *value, const char *request_id, struct rp_arena *arena,
+                           struct rp_error *err);
+
 /* ---- record shares and teams (records_share.c) ----
  *
  * A record can be shared with a user at "read" or "edit" access, optionally in a team role

@@ -126,6 +126,10 @@ static const char *const migrations[] = {
     " id INTEGER PRIMARY KEY, approval_id TEXT NOT NULL, step INTEGER NOT NULL,"
     " actor TEXT NOT NULL, action TEXT NOT NULL, comment TEXT, at INTEGER NOT NULL);"
     "CREATE INDEX rp_approval_action_approval ON rp_approval_action(approval_id, id);",
+    /* 8: webhook subscriptions (automation/webhook.c); their secret signs every delivery */
+    "CREATE TABLE rp_webhook ("
+    " name TEXT PRIMARY KEY, secret TEXT NOT NULL, definition TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -1,0 +1,626 @@
+/*
+ * Webhooks (automation.h): subscriptions as rows, deliveries as durable jobs queued from the
+ * change log by a cursor (like rules), each POST signed and sent through the SSRF-safe
+ * outbound client (base/outbound.h).
+ */
+#include "automation/automation.h"
+#include "automation/automation_int.h"
+#include "base/arena.h"
+#include "base/log.h"
+#include "base/outbound.h"
+#include "base/sql.h"
+#include "base/time.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CURSOR_KEY       "webhooks.cursor"
+#define ALLOW_KEY        "webhooks.allow"
+#define DISPATCH_BATCH   500
+#define MAX_HOOKS        200
+#define DELIVERY_TRIES   32 /* 10 s doubling to an hour: a little over 24 hours of retries */
+#define SECRET_HEX_BYTES 65
+
+struct hook {
+    char name[65];
+    char url[2049];
+    char secret[SECRET_HEX_BYTES];
+    json_t *objects; /* names, or NULL: every object */
+    json_t *ops;     /* ops or event types, or NULL: every op */
+    bool active;
+};
+
+struct hook_set {
+    struct hook items[MAX_HOOKS];
+    size_t n;
+};
+
+static bool name_is_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 64 || !(s[0] >= 'a' && s[0] <= 'z'))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return false;
+    return true;
+}
+
+static int hook_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct hook_set *hs = ctx;
+    struct hook *h;
+    json_t *def;
+
+    if (n < 4 || hs->n == MAX_HOOKS || cols[2].type != RP_V_TEXT)
+        return 0;
+    h = &hs->items[hs->n];
+    memset(h, 0, sizeof(*h));
+    snprintf(h->name, sizeof(h->name), "%.*s", (int)cols[0].u.s.len, cols[0].u.s.p);
+    snprintf(h->secret, sizeof(h->secret), "%.*s", (int)cols[1].u.s.len, cols[1].u.s.p);
+    def = json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL);
+    if (!def)
+        return 0;
+    snprintf(h->url, sizeof(h->url), "%s", json_string_value(json_object_get(def, "url")));
+    h->objects = json_incref(json_object_get(def, "objects"));
+    h->ops = json_incref(json_object_get(def, "events"));
+    h->active = !json_is_false(json_object_get(def, "active"));
+    json_decref(def);
+    hs->n++;
+    return 0;
+}
+
+static void hooks_free(struct hook_set *hs)
+{
+    for (size_t i = 0; i < hs->n; i++) {
+        json_decref(hs->items[i].objects);
+        json_decref(hs->items[i].ops);
+    }
+    sodium_memzero(hs, sizeof(*hs));
+}
+
+static int hooks_load(struct rp_store_conn *c, struct hook_set *hs, const char *name,
+                      struct rp_arena *a, struct rp_error *err)
+{
+    struct rp_sql q;
+
+    hs->n = 0;
+    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT name, secret, definition, created_at FROM rp_webhook");
+    if (name) {
+        rp_sql_add(&q, " WHERE name = ");
+        rp_sql_param(&q, rp_value_cstr(name));
+    }
+    rp_sql_add(&q, " ORDER BY name");
+    return rp_store_query(c, &q, hook_row, hs, err);
+}
+
+static bool list_has(const json_t *list, const char *s, size_t n)
+{
+    size_t i;
+    json_t *v;
+    if (!list)
+        return true;
+    json_array_foreach(list, i, v)
+    {
+        if (json_is_string(v) && json_string_length(v) == n &&
+            memcmp(json_string_value(v), s, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- subscriptions ---- */
+
+static int check_string_list(const json_t *v, const char *key, struct rp_error *err)
+{
+    size_t i;
+    json_t *e;
+    if (!v)
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 64)
+        return rp_error_field(err, RP_EVALIDATION, key, "invalid",
+                              "\"%s\" must be a list of 1-64 names (or absent: every one)", key);
+    json_array_foreach(v, i, e)
+    {
+        if (!json_is_string(e) || json_string_length(e) == 0 || json_string_length(e) > 64)
+            return rp_error_field(err, RP_EVALIDATION, key, "invalid", "\"%s\" must hold names",
+                                  key);
+    }
+    return 0;
+}
+
+struct put_unit {
+    const char *name, *def, *secret;
+    bool remove;
+    int64_t now;
+    bool created; /* out */
+};
+
+static int exists_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    (void)cols;
+    (void)n;
+    *(bool *)ctx = true;
+    return 1;
+}
+
+static int put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct put_unit *x = ctx;
+    struct rp_arena a;
+    struct rp_sql q;
+    bool exists = false;
+    int64_t changed = 0;
+    int rc;
+
+    rp_arena_init(&a);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT 1 FROM rp_webhook WHERE name = ");
+    rp_sql_param(&q, rp_value_cstr(x->name));
+    if ((rc = rp_store_query(c, &q, exists_row, &exists, err)) < 0)
+        goto out;
+    x->created = !exists;
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    if (x->remove) {
+        rp_sql_add(&q, "DELETE FROM rp_webhook WHERE name = ");
+        rp_sql_param(&q, rp_value_cstr(x->name));
+    } else {
+        /* The secret is made once, at creation, and kept when the subscription changes. */
+        rp_sql_add(&q, "INSERT INTO rp_webhook (name, secret, definition, created_at, updated_at)"
+                       " VALUES (");
+        rp_sql_param(&q, rp_value_cstr(x->name));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_cstr(x->secret));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_cstr(x->def));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_int(x->now));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_int(x->now));
+        rp_sql_add(&q, ") ON CONFLICT (name) DO UPDATE SET definition = excluded.definition,"
+                       " updated_at = excluded.updated_at");
+    }
+    if ((rc = rp_store_exec(c, &q, &changed, err)) < 0)
+        goto out;
+    if (x->remove && changed == 0) {
+        rc = rp_error_set(err, RP_ENOTFOUND, "webhook \"%s\" not found", x->name);
+        goto out;
+    }
+    /* Deliveries start with what happens after the first subscription. */
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_setting (key, value) SELECT '" CURSOR_KEY "',"
+                   " CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rp_change WHERE true"
+                   " ON CONFLICT (key) DO NOTHING");
+    rc = rp_store_exec(c, &q, NULL, err);
+out:
+    rp_arena_release(&a);
+    return rc;
+}
+
+int rp_webhook_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                   const json_t *def, struct rp_buf *out, struct rp_error *err)
+{
+    struct put_unit x = {.name = name, .now = rp_clock_now_ms(a->clock)};
+    struct rp_outbound_target target;
+    unsigned char raw[32];
+    char secret[SECRET_HEX_BYTES];
+    const char *key;
+    json_t *v;
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
+        return rc;
+    if (!name_is_valid(name))
+        return rp_error_field(err, RP_EVALIDATION, "name", "invalid",
+                              "a webhook name is 1-64 of a-z, 0-9 and '_', starting with a letter");
+    if (!json_is_object(def))
+        return rp_error_set(err, RP_EINVAL, "a webhook is a JSON object");
+    json_object_foreach((json_t *)def, key, v)
+    {
+        if (strcmp(key, "url") && strcmp(key, "objects") && strcmp(key, "events") &&
+            strcmp(key, "active") && strcmp(key, "description"))
+            return rp_error_field(err, RP_EVALIDATION, key, "unknown_key",
+                                  "unknown key \"%s\"; expected url, objects, events, active, "
+                                  "description",
+                                  key);
+    }
+    if (!json_is_string(json_object_get(def, "url")) ||
+        json_string_length(json_object_get(def, "url")) > 2048)
+        return rp_error_field(err, RP_EVALIDATION, "url", "required",
+                              "\"url\" must be an http(s) URL of at most 2048 bytes");
+    if ((rc = check_string_list(json_object_get(def, "objects"), "objects", err)) < 0 ||
+        (rc = check_string_list(json_object_get(def, "events"), "events", err)) < 0)
+        return rc;
+    /* Refused at once if it points inside: checked again at every delivery (DNS moves). */
+    {
+        struct rp_arena arena;
+        struct rp_error sub;
+        const char *allow[RP_OUTBOUND_ALLOW_MAX];
+        struct rp_outbound_policy pol = {.allow = allow};
+        rp_arena_init(&arena);
+        rp_error_init(&sub, &arena);
+        pol.nallow = rp_webhook_allow_list(a, &arena, allow, RP_OUTBOUND_ALLOW_MAX);
+        rc = rp_outbound_check_url(json_string_value(json_object_get(def, "url")), &pol, &target,
+                                   &sub);
+        if (rc < 0)
+            rc = rp_error_field(err, RP_EVALIDATION, "url", "refused", "%s", sub.detail);
+        rp_arena_release(&arena);
+        if (rc < 0)
+            return rc;
+    }
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(secret, sizeof(secret), raw, sizeof(raw));
+    sodium_memzero(raw, sizeof(raw));
+    x.secret = secret;
+    x.def = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
+    rc = rp_store_write(a->store, put_run, &x, err);
+    free((char *)x.def);
+    if (rc == 0) {
+        rp_buf_adds(out, "{\"name\":");
+        rp_buf_add_json_str(out, name, strlen(name));
+        rp_buf_addf(out, ",\"created\":%s", x.created ? "true" : "false");
+        if (x.created) /* shown once */
+            rp_buf_addf(out, ",\"secret\":\"%s\"", secret);
+        rp_buf_addc(out, '}');
+    }
+    sodium_memzero(secret, sizeof(secret));
+    return rc;
+}
+
+int rp_webhook_delete(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                      struct rp_error *err)
+{
+    struct put_unit x = {.name = name, .remove = true, .now = rp_clock_now_ms(a->clock)};
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
+        return rc;
+    return rp_store_write(a->store, put_run, &x, err);
+}
+
+int rp_webhooks(struct rp_automation *a, const struct rp_principal *p, struct rp_buf *out,
+                struct rp_error *err)
+{
+    struct hook_set *hs = rp_xcalloc(1, sizeof(*hs));
+    struct rp_store_conn *c;
+    struct rp_arena arena;
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0) {
+        free(hs);
+        return rc;
+    }
+    rp_arena_init(&arena);
+    c = rp_store_reader_acquire(a->store);
+    rc = hooks_load(c, hs, NULL, &arena, err);
+    rp_store_reader_release(a->store, c);
+    rp_buf_adds(out, "{\"data\":[");
+    for (size_t i = 0; rc == 0 && i < hs->n; i++) {
+        const struct hook *h = &hs->items[i];
+        char *objects = h->objects ? json_dumps(h->objects, JSON_COMPACT) : NULL;
+        char *ops = h->ops ? json_dumps(h->ops, JSON_COMPACT) : NULL;
+        rp_buf_adds(out, i ? ",{\"name\":" : "{\"name\":");
+        rp_buf_add_json_str(out, h->name, strlen(h->name));
+        rp_buf_adds(out, ",\"url\":");
+        rp_buf_add_json_str(out, h->url, strlen(h->url));
+        rp_buf_addf(out, ",\"objects\":%s,\"events\":%s,\"active\":%s}", objects ? objects : "null",
+                    ops ? ops : "null", h->active ? "true" : "false");
+        free(objects);
+        free(ops);
+    }
+    rp_buf_adds(out, "]}");
+    hooks_free(hs);
+    free(hs);
+    rp_arena_release(&arena);
+    return rc;
+}
+
+/* ---- the allow-list ---- */
+
+struct text_row {
+    struct rp_arena *a;
+    char *text;
+};
+
+static int text_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct text_row *x = ctx;
+    if (n > 0 && cols[0].type == RP_V_TEXT)
+        x->text = rp_arena_strndup(x->a, cols[0].u.s.p, cols[0].u.s.len);
+    return 1;
+}
+
+size_t rp_webhook_allow_list(struct rp_automation *a, struct rp_arena *arena, const char **allow,
+                             size_t max)
+{
+    struct text_row x = {.a = arena};
+    struct rp_store_conn *c = rp_store_reader_acquire(a->store);
+    struct rp_error ignore;
+    struct rp_sql q;
+    size_t n = 0;
+
+    rp_error_init(&ignore, NULL);
+    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" ALLOW_KEY "'");
+    rp_store_query(c, &q, text_row, &x, &ignore);
+    rp_store_reader_release(a->store, c);
+    for (char *s = x.text, *save = NULL, *tok; s && n < max; s = NULL) {
+        while ((tok = strtok_r(s, ", ", &save)) && n < max) {
+            allow[n++] = tok;
+            s = NULL;
+        }
+        break;
+    }
+    return n;
+}
+
+/* ---- dispatching the change log ---- */
+
+static int int_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    int64_t *v = ctx;
+    if (n > 0 && cols[0].type == RP_V_INT)
+        *v = cols[0].u.i;
+    else if (n > 0 && cols[0].type == RP_V_TEXT)
+        *v = strtoll(cols[0].u.s.p, NULL, 10);
+    return 1;
+}
+
+struct dispatch_unit {
+    struct rp_automation *a;
+    int64_t from; /* replay: from this seq for one hook; -1: the cursor */
+    const char *only;
+    size_t queued, events; /* out */
+};
+
+struct event_row {
+    const struct hook_set *hs;
+    struct dispatch_unit *x;
+    struct rp_store_conn *c;
+    struct rp_error *err;
+    int64_t last;
+    int rc;
+};
+
+static int event_row_fn(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct event_row *er = ctx;
+    int64_t seq;
+
+    if (n < 3)
+        return 0;
+    seq = cols[0].u.i;
+    er->last = seq;
+    er->x->events++;
+    for (size_t i = 0; i < er->hs->n; i++) {
+        const struct hook *h = &er->hs->items[i];
+        char dedup[160], payload[128];
+        bool queued = false;
+        if (!h->active || (er->x->only && strcmp(er->x->only, h->name) != 0) ||
+            !list_has(h->objects, cols[1].u.s.p, cols[1].u.s.len) ||
+            !list_has(h->ops, cols[2].u.s.p, cols[2].u.s.len))
+            continue;
+        snprintf(payload, sizeof(payload), "{\"webhook\":\"%s\",\"seq\":%lld}", h->name,
+                 (long long)seq);
+        if (er->x->from >= 0)
+            snprintf(dedup, sizeof(dedup), "webhook:%s:%lld:replay:%lld", h->name, (long long)seq,
+                     (long long)rp_clock_now_ms(er->x->a->clock));
+        else
+            snprintf(dedup, sizeof(dedup), "webhook:%s:%lld", h->name, (long long)seq);
+        er->rc = rp_jobs_enqueue_in(er->c, er->x->a->clock,
+                                    &(struct rp_job_spec){.kind = RP_WEBHOOK_JOB,
+                                                          .payload = payload,
+                                                          .dedup_key = dedup,
+                                                          .max_attempts = DELIVERY_TRIES},
+                                    NULL, &queued, er->err);
+        if (er->rc < 0)
+            return er->rc;
+        er->x->queued += queued;
+    }
+    return 0;
+}
+
+/* Reads the change log after the cursor (or from a replay position) and queues deliveries. */
+static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct dispatch_unit *x = ctx;
+    struct hook_set *hs = rp_xcalloc(1, sizeof(*hs));
+    struct event_row er = {.hs = hs, .x = x, .c = c, .err = err};
+    struct rp_arena arena;
+    struct rp_sql q;
+    int64_t cursor = -1;
+    int rc;
+
+    x->queued = x->events = 0;
+    rp_arena_init(&arena);
+    if (x->from >= 0) {
+        cursor = x->from;
+    } else {
+        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" CURSOR_KEY "'");
+        if ((rc = rp_store_query(c, &q, int_row, &cursor, err)) < 0 || cursor < 0)
+            goto out; /* no subscription was ever made */
+    }
+    if ((rc = hooks_load(c, hs, x->only, &arena, err)) < 0)
+        goto out;
+    er.last = cursor;
+    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT seq, object, op FROM rp_change WHERE seq > ");
+    rp_sql_param(&q, rp_value_int(cursor));
+    rp_sql_add(&q, " ORDER BY seq LIMIT ");
+    rp_sql_param(&q, rp_value_int(DISPATCH_BATCH));
+    if ((rc = rp_store_query(c, &q, event_row_fn, &er, err)) < 0)
+        goto out;
+    if (x->from >= 0) {
+        x->from = er.last;
+        goto out;
+    }
+    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "UPDATE rp_setting SET value = ");
+    rp_sql_param(&q, rp_value_cstr(rp_arena_sprintf(&arena, "%lld", (long long)er.last)));
+    rp_sql_add(&q, " WHERE key = '" CURSOR_KEY "'");
+    rc = rp_store_exec(c, &q, NULL, err);
+out:
+    hooks_free(hs);
+    free(hs);
+    rp_arena_release(&arena);
+    return rc;
+}
+
+int rp_webhook_dispatch(struct rp_automation *a, size_t *queued, struct rp_error *err)
+{
+    struct dispatch_unit x = {.a = a, .from = -1};
+    size_t total = 0;
+    int rc;
+
+    do {
+        if ((rc = rp_store_write(a->store, dispatch_run, &x, err)) < 0)
+            break;
+        total += x.queued;
+    } while (x.events == DISPATCH_BATCH);
+    if (queued)
+        *queued = total;
+    if (rc == 0 && total)
+        rp_jobs_wake(a->jobs);
+    return rc;
+}
+
+int rp_webhook_replay(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                      int64_t after_seq, size_t *queued, struct rp_error *err)
+{
+    struct dispatch_unit x = {.a = a, .from = after_seq < 0 ? 0 : after_seq, .only = name};
+    size_t total = 0;
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
+        return rc;
+    do {
+        if ((rc = rp_store_write(a->store, dispatch_run, &x, err)) < 0)
+            break;
+        total += x.queued;
+    } while (x.events == DISPATCH_BATCH);
+    if (queued)
+        *queued = total;
+    if (rc == 0 && total)
+        rp_jobs_wake(a->jobs);
+    return rc;
+}
+
+/* ---- delivering ---- */
+
+struct change_json {
+    struct rp_buf *out;
+    bool found;
+};
+
+static int change_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct change_json *x = ctx;
+    struct rp_value at;
+
+    if (n < 7)
+        return 1;
+    x->found = true;
+    at = rp_value_typed_int(RP_V_DATETIME, cols[1].u.i);
+    rp_buf_addf(x->out, "{\"id\":\"evt_%lld\",\"seq\":%lld,\"at\":", (long long)cols[0].u.i,
+                (long long)cols[0].u.i);
+    rp_value_to_json(x->out, &at);
+    rp_buf_adds(x->out, ",\"object\":");
+    rp_value_to_json(x->out, &cols[2]);
+    rp_buf_adds(x->out, ",\"record_id\":");
+    rp_value_to_json(x->out, &cols[3]);
+    rp_buf_adds(x->out, ",\"op\":");
+    rp_value_to_json(x->out, &cols[4]);
+    rp_buf_adds(x->out, ",\"actor\":");
+    rp_value_to_json(x->out, &cols[5]);
+    rp_buf_adds(x->out, ",\"changes\":");
+    if (cols[6].type == RP_V_TEXT)
+        rp_buf_add(x->out, cols[6].u.s.p, cols[6].u.s.len); /* written by rapport as JSON */
+    else
+        rp_buf_adds(x->out, "{}");
+    rp_buf_addc(x->out, '}');
+    return 1;
+}
+
+static int deliver_job(void *ctx, const struct rp_job *job, struct rp_error *err)
+{
+    struct rp_automation *a = ctx;
+    json_t *payload = json_loads(job->payload, 0, NULL);
+    const char *name = json_string_value(json_object_get(payload, "webhook"));
+    int64_t seq = json_integer_value(json_object_get(payload, "seq"));
+    struct hook_set *hs = rp_xcalloc(1, sizeof(*hs));
+    struct rp_store_conn *c;
+    struct rp_arena arena;
+    struct rp_buf body;
+    struct change_json cj;
+    struct rp_sql q;
+    int rc;
+
+    rp_arena_init(&arena);
+    rp_buf_init(&body, &arena, 4 << 20);
+    cj.out = &body;
+    cj.found = false;
+    c = rp_store_reader_acquire(a->store);
+    rc = name ? hooks_load(c, hs, name, &arena, err)
+              : rp_error_set(err, RP_EINVAL, "the job names no webhook");
+    if (rc == 0) {
+        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_add(&q, "SELECT seq, at, object, record_id, op, actor, changes FROM rp_change"
+                       " WHERE seq = ");
+        rp_sql_param(&q, rp_value_int(seq));
+        rc = rp_store_query(c, &q, change_row, &cj, err);
+    }
+    rp_store_reader_release(a->store, c);
+    if (rc < 0)
+        goto out;
+    if (hs->n == 0 || !hs->items[0].active || !cj.found) {
+        rc = 0; /* the subscription or the event is gone (retention): nothing to deliver */
+        goto out;
+    }
+    {
+        const struct hook *h = &hs->items[0];
+        const char *allow[RP_OUTBOUND_ALLOW_MAX];
+        struct rp_outbound_policy pol = {.allow = allow};
+        char sig[RP_OUTBOUND_SIG_MAX], event_id[48];
+        struct rp_outbound_header headers[3];
+        struct rp_outbound_response resp;
+        struct rp_outbound_request req = {.url = h->url,
+                                          .body = body.data,
+                                          .body_len = body.len,
+                                          .headers = headers,
+                                          .nheaders = 3};
+        pol.nallow = rp_webhook_allow_list(a, &arena, allow, RP_OUTBOUND_ALLOW_MAX);
+        snprintf(event_id, sizeof(event_id), "evt_%lld", (long long)seq);
+        if (rp_outbound_sign((const uint8_t *)h->secret, strlen(h->secret),
+                             rp_clock_now_ms(a->clock) / 1000, body.data, body.len, sig) < 0) {
+            rc = rp_error_set(err, RP_EINTERNAL, "could not sign the delivery");
+            goto out;
+        }
+        headers[0] = (struct rp_outbound_header){"X-Rapport-Signature", sig};
+        headers[1] = (struct rp_outbound_header){"X-Rapport-Event-Id", event_id};
+        headers[2] = (struct rp_outbound_header){"X-Rapport-Webhook", h->name};
+        rc = rp_outbound_post(&req, &pol, &resp, NULL, err);
+        if (rc >= 200 && rc < 300) {
+            rc = 0;
+        } else if (rc >= 0) {
+            rc = rp_error_set(err, RP_EIO, "%s answered %d", h->url, rc);
+        } else if (rc == RP_EFORBIDDEN ||
+                   (rc == RP_EINVAL && resp.failure == RP_OUTBOUND_REFUSED_URL)) {
+            rc = RP_EINVAL; /* a refused destination stays refused: no retries */
+        }
+    }
+out:
+    hooks_free(hs);
+    free(hs);
+    json_decref(payload);
+    rp_arena_release(&arena);
+    return rc;
+}
+
+void rp_webhook_register(struct rp_automation *a)
+{
+    rp_jobs_register(a->jobs, RP_WEBHOOK_JOB, deliver_job, a, DELIVERY_TRIES);
+}

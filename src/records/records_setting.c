@@ -1,0 +1,163 @@
+/*
+ * Installation settings (records.h): a fixed list of keys, each with the permission that
+ * changes it and a check of its form, stored in rp_setting and audited.
+ */
+#include "records/records_int.h"
+
+#include <stdio.h>
+
+struct setting_def {
+    const char *key;
+    enum rp_policy_action permission;
+    bool (*valid)(const char *value);
+};
+
+static bool is_count(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 12)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+    return true;
+}
+
+/* Host names and CIDR ranges separated by commas: the outbound client checks each in detail. */
+static bool is_allow_list(const char *v)
+{
+    size_t n = strlen(v);
+    if (n > 4096)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '/' || c == ',' || c == ' '))
+            return false;
+    }
+    return true;
+}
+
+static const struct setting_def settings[] = {
+    {RP_RECORDS_EXPORT_LIMIT_SETTING, RP_ACT_MANAGE_USERS, is_count},
+    {"webhooks.allow", RP_ACT_MANAGE_AUTOMATION, is_allow_list},
+};
+
+static const struct setting_def *setting_of(const char *key)
+{
+    for (size_t i = 0; key && i < sizeof(settings) / sizeof(settings[0]); i++)
+        if (strcmp(settings[i].key, key) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+struct value_row {
+    struct rp_buf *out;
+    bool found;
+};
+
+static int value_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct value_row *x = ctx;
+    if (n > 0 && cols[0].type == RP_V_TEXT) {
+        rp_buf_add_json_str(x->out, cols[0].u.s.p, cols[0].u.s.len);
+        x->found = true;
+    }
+    return 1;
+}
+
+int rp_records_setting_get(struct rp_records *rs, const struct rp_principal *p, const char *key,
+                           struct rp_arena *arena, struct rp_buf *out, struct rp_error *err)
+{
+    const struct setting_def *d = setting_of(key);
+    struct value_row x = {.out = out};
+    struct rp_store_conn *c;
+    struct rp_sql q;
+    int rc;
+
+    if (!d)
+        return rp_error_set(err, RP_ENOTFOUND, "there is no setting \"%s\"", key);
+    if ((rc = rp_policy_check(p, NULL, d->permission, err)) < 0)
+        return rc;
+    rp_buf_adds(out, "{\"key\":");
+    rp_buf_add_json_str(out, d->key, strlen(d->key));
+    rp_buf_adds(out, ",\"value\":");
+    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = ");
+    rp_sql_param(&q, rp_value_cstr(d->key));
+    c = rp_store_reader_acquire(rs->store);
+    rc = rp_store_query(c, &q, value_row, &x, err);
+    rp_store_reader_release(rs->store, c);
+    if (!x.found)
+        rp_buf_adds(out, "null");
+    rp_buf_addc(out, '}');
+    return rc;
+}
+
+struct put_unit {
+    const struct rp_principal *p;
+    const char *key, *value, *request_id;
+    int64_t now;
+    struct rp_arena *arena;
+};
+
+static int put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct put_unit *x = ctx;
+    struct rp_buf changes;
+    struct rp_sql q;
+    int rc;
+
+    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    if (x->value) {
+        rp_sql_add(&q, "INSERT INTO rp_setting (key, value) VALUES (");
+        rp_sql_param(&q, rp_value_cstr(x->key));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_cstr(x->value));
+        rp_sql_add(&q, ") ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    } else {
+        rp_sql_add(&q, "DELETE FROM rp_setting WHERE key = ");
+        rp_sql_param(&q, rp_value_cstr(x->key));
+    }
+    if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+        return rc;
+    rp_buf_init(&changes, x->arena, 8192);
+    rp_buf_adds(&changes, "{\"key\":");
+    rp_buf_add_json_str(&changes, x->key, strlen(x->key));
+    rp_buf_adds(&changes, ",\"value\":");
+    if (x->value)
+        rp_buf_add_json_str(&changes, x->value, strlen(x->value));
+    else
+        rp_buf_adds(&changes, "null");
+    rp_buf_addc(&changes, '}');
+    const struct rp_value v[] = {rp_value_int(x->now), rp_value_cstr(x->p->user_id),
+                                 rp_value_cstr("setting"), rp_value_text(changes.data, changes.len),
+                                 x->request_id ? rp_value_cstr(x->request_id) : rp_value_null()};
+    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_audit (at, actor, action, changes, request_id) VALUES ");
+    rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
+    return rp_store_exec(c, &q, NULL, err);
+}
+
+int rp_records_setting_put(struct rp_records *rs, const struct rp_principal *p, const char *key,
+                           const char *value, const char *request_id, struct rp_arena *arena,
+                           struct rp_error *err)
+{
+    const struct setting_def *d = setting_of(key);
+    struct put_unit x = {.p = p,
+                         .key = key,
+                         .value = value,
+                         .request_id = request_id,
+                         .now = rp_clock_now_ms(rs->clock),
+                         .arena = arena};
+    int rc;
+
+    if (!d)
+        return rp_error_set(err, RP_ENOTFOUND, "there is no setting \"%s\"", key);
+    if ((rc = rp_policy_check(p, NULL, d->permission, err)) < 0)
+        return rc;
+    if (value && !d->valid(value))
+        return rp_error_field(err, RP_EVALIDATION, "value", "invalid",
+                              "not a valid value for setting \"%s\"", key);
+    return rp_store_write(rs->store, put_run, &x, err);
+}
