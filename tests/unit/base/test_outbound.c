@@ -594,7 +594,7 @@ static void test_delivery_timeout(void **state)
                      RP_ETIMEOUT);
     assert_int_equal(resp.failure, RP_OUTBOUND_TIMEOUT);
     assert_int_equal(resp.status, 0);
-    assert_true(resp.elapsed_us >= 250000 && resp.elapsed_us < 2000000);
+    assert_true(resp.elapsed_us >= 250000 && resp.elapsed_us < 2500000);
     assert_non_null(strstr(err.detail, "timed out"));
     rp_arena_release(&a);
 }
@@ -634,10 +634,70 @@ static void test_delivery_refusals(void **state)
     assert_int_equal(rv->hits, hits);
     pthread_mutex_unlock(&rv->mu);
 
-    /* TLS to a plain HTTP server fails as a TLS error */
+    rp_arena_release(&a);
+}
+
+/*
+ * A server that answers a TLS ClientHello with plain HTTP. It reads first, so
+ * the answer always meets a handshake in progress: a deterministic TLS error
+ * (the libmicrohttpd receiver may instead wait for a line end that random
+ * handshake bytes need not contain, which would end as a timeout).
+ */
+struct plain_server {
+    int fd;
+    uint16_t port;
+};
+
+static void *plain_serve(void *arg)
+{
+    struct plain_server *s = arg;
+    static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    char hello[4096];
+    int c = accept(s->fd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    if (recv(c, hello, sizeof(hello), 0) > 0 && write(c, answer, sizeof(answer) - 1) < 0)
+        (void)0;
+    shutdown(c, SHUT_WR);
+    while (recv(c, hello, sizeof(hello), 0) > 0)
+        ;
+    close(c);
+    return NULL;
+}
+
+static void test_delivery_tls_error(void **state)
+{
+    struct plain_server srv;
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    struct rp_outbound_request req = {.body = "{}", .body_len = 2};
+    struct rp_outbound_response resp;
+    struct rp_arena a;
+    struct rp_error err;
+    pthread_t th;
+    char url[64];
+    (void)state;
+
+    srv.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(srv.fd >= 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* loopback only */
+    assert_int_equal(bind(srv.fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(srv.fd, 1), 0);
+    assert_int_equal(getsockname(srv.fd, (struct sockaddr *)&sin, &len), 0);
+    srv.port = ntohs(sin.sin_port);
+    assert_int_equal(pthread_create(&th, NULL, plain_serve, &srv), 0);
+
+    rp_arena_init(&a);
     rp_error_init(&err, &a);
-    assert_int_equal(post(rv, "/ok", "https", &pol_loopback, &req, &resp, NULL, &err), RP_EIO);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/ok", (unsigned)srv.port);
+    req.url = url;
+    assert_int_equal(rp_outbound_post(&req, &pol_loopback, &resp, NULL, &err), RP_EIO);
     assert_int_equal(resp.failure, RP_OUTBOUND_TLS);
+    assert_non_null(strstr(err.detail, "TLS error"));
+    pthread_join(th, NULL);
+    close(srv.fd);
     rp_arena_release(&a);
 }
 
@@ -653,15 +713,15 @@ static void test_delivery_connection_refused(void **state)
     int fd;
     (void)state;
 
-    /* a port that was just free: bound, read back, closed */
-    fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* a port held bound but never listening: connecting is refused, and no other
+     * process can take the port meanwhile */
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-    close(fd);
 
     rp_arena_init(&a);
     rp_error_init(&err, &a);
@@ -670,6 +730,7 @@ static void test_delivery_connection_refused(void **state)
     assert_int_equal(rp_outbound_post(&req, &pol_loopback, &resp, NULL, &err), RP_EIO);
     assert_int_equal(resp.failure, RP_OUTBOUND_CONNECT);
     assert_non_null(strstr(err.detail, "could not connect"));
+    close(fd);
     rp_arena_release(&a);
 }
 
@@ -775,6 +836,7 @@ int main(void)
         cmocka_unit_test(test_delivery_statuses),
         cmocka_unit_test(test_delivery_timeout),
         cmocka_unit_test(test_delivery_refusals),
+        cmocka_unit_test(test_delivery_tls_error),
         cmocka_unit_test(test_delivery_connection_refused),
         cmocka_unit_test(test_delivery_by_pinned_name),
         cmocka_unit_test(test_delivery_pinned_to_vetted_address),
