@@ -14,6 +14,7 @@
 #include "auth/auth_acl.h"
 #include "auth/auth_int.h"
 #include "base/log.h"
+#include "base/str.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,22 +45,6 @@ static const struct {
     {"view_all", RP_PERM_VIEW_ALL},
     {"modify_all", RP_PERM_MODIFY_ALL},
 };
-
-static bool name_is_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 64 || !(s[0] >= 'a' && s[0] <= 'z'))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-            return false;
-    return true;
-}
-
-bool rp_acl_name_is_valid(const char *s)
-{
-    return name_is_valid(s);
-}
 
 /* ---- permission set definitions ---- */
 
@@ -122,7 +107,7 @@ static int check_entry(const char *object, const json_t *entry, struct rp_error 
     json_object_foreach((json_t *)v, fname, fv)
     {
         enum rp_field_access level;
-        if (!name_is_valid(fname) || !field_level_parse(json_string_value(fv), &level))
+        if (!rp_str_is_name(fname) || !field_level_parse(json_string_value(fv), &level))
             return rp_error_field(err, RP_EVALIDATION, "definition.objects", "invalid_field",
                                   "field access of \"%s\" on \"%s\" must be \"edit\", \"read\" or "
                                   "\"none\" for a field name",
@@ -154,7 +139,7 @@ int rp_acl_check_definition(const json_t *def, struct rp_error *err)
                               "\"objects\" must map object names (or \"*\") to permissions");
     json_object_foreach((json_t *)objects, key, v)
     {
-        if (strcmp(key, "*") != 0 && !name_is_valid(key))
+        if (strcmp(key, "*") != 0 && !rp_str_is_name(key))
             return rp_error_field(err, RP_EVALIDATION, "definition.objects", "invalid_name",
                                   "\"%s\" is not an object name", key);
         if (check_entry(key, v, err) < 0)

@@ -9,6 +9,7 @@
  */
 #include "auth/auth_acl.h"
 #include "auth/auth_int.h"
+#include "base/str.h"
 #include "base/arena.h"
 #include "base/utf8.h"
 
@@ -114,7 +115,7 @@ int rp_acl_role_put(struct rp_auth *a, const struct rp_auth_client *client,
     struct rp_sql *q;
     int rc;
 
-    if (!rp_acl_name_is_valid(r->name))
+    if (!rp_str_is_name(r->name))
         return name_error(err, "name", "a role name");
     if ((rc = label_check(r->label, err)) < 0)
         return rc;
@@ -186,7 +187,7 @@ int rp_acl_role_delete(struct rp_auth *a, const struct rp_auth_client *client, c
     struct rp_sql *q;
     int rc;
 
-    if (!rp_acl_name_is_valid(name))
+    if (!rp_str_is_name(name))
         return rp_error_set(err, RP_ENOTFOUND, "role \"%s\" not found", name ? name : "");
     rp_arena_init(&arena);
     change_init(&x, a, client, &arena, "role_delete", name);
@@ -221,7 +222,7 @@ int rp_acl_set_put(struct rp_auth *a, const struct rp_auth_client *client, const
     char *text;
     int rc;
 
-    if (!rp_acl_name_is_valid(name))
+    if (!rp_str_is_name(name))
         return name_error(err, "name", "a permission set name");
     if ((rc = label_check(label, err)) < 0 || (rc = rp_acl_check_definition(definition, err)) < 0)
         return rc;
@@ -269,7 +270,7 @@ int rp_acl_set_delete(struct rp_auth *a, const struct rp_auth_client *client, co
     struct rp_sql *q;
     int rc;
 
-    if (!rp_acl_name_is_valid(name))
+    if (!rp_str_is_name(name))
         return rp_error_set(err, RP_ENOTFOUND, "permission set \"%s\" not found", name ? name : "");
     rp_arena_init(&arena);
     change_init(&x, a, client, &arena, "permission_set_delete", name);
@@ -342,7 +343,7 @@ int rp_acl_rule_put(struct rp_auth *a, const struct rp_auth_client *client, cons
     struct rp_error sub;
     int rc;
 
-    if (!rp_acl_name_is_valid(r->name))
+    if (!rp_str_is_name(r->name))
         return name_error(err, "name", "a sharing rule name");
     if (!o)
         return rp_error_field(err, RP_EVALIDATION, "object", "not_found",
@@ -426,7 +427,7 @@ int rp_acl_rule_delete(struct rp_auth *a, const struct rp_auth_client *client, c
     struct rp_sql *q;
     int rc;
 
-    if (!rp_acl_name_is_valid(name))
+    if (!rp_str_is_name(name))
         return rp_error_set(err, RP_ENOTFOUND, "sharing rule \"%s\" not found", name ? name : "");
     rp_arena_init(&arena);
     change_init(&x, a, client, &arena, "sharing_rule_delete", name);
@@ -453,7 +454,7 @@ static int attributes_check(const json_t *j, struct rp_error *err)
                               "\"attributes\" must be an object of at most 64 attributes");
     json_object_foreach((json_t *)j, key, v)
     {
-        if (!rp_acl_name_is_valid(key) || strcmp(key, "id") == 0 || strcmp(key, "role") == 0)
+        if (!rp_str_is_name(key) || strcmp(key, "id") == 0 || strcmp(key, "role") == 0)
             return rp_error_field(err, RP_EVALIDATION, "attributes", "invalid_name",
                                   "attribute \"%s\" must be a lower-case name other than id and "
                                   "role",

@@ -178,8 +178,6 @@ int rp_acl_bump(struct rp_store_conn *c, const struct rp_auth *a, struct rp_aren
                 struct rp_error *err);
 /** Rebuilds the snapshot from the database now (after a change through this process). */
 int rp_acl_reload(struct rp_auth *a, struct rp_error *err);
-/** True for 1-64 characters of a-z, 0-9 and '_', starting with a letter (roles, sets, rules). */
-bool rp_acl_name_is_valid(const char *s);
 
 /** Drops every cached token of user_id (after its tokens or password changed). */
 void rp_auth_cache_evict_user(struct rp_auth *a, const char *user_id);

@@ -8,6 +8,7 @@
 #include "base/arena.h"
 #include "base/log.h"
 #include "base/sql.h"
+#include "base/str.h"
 #include "base/uuid.h"
 #include "expr/expr.h"
 
@@ -23,17 +24,6 @@
 static const char *const action_names[] = {"submit", "approve", "reject", "recall"};
 
 /* ---- processes ---- */
-
-static bool name_is_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 64 || !(s[0] >= 'a' && s[0] <= 'z'))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-            return false;
-    return true;
-}
 
 static int check_condition(const struct rp_meta *m, const struct rp_object *o, const char *src,
                            const char *where, struct rp_arena *a, struct rp_error *err)
@@ -151,14 +141,6 @@ struct process_put {
     bool created; /* out */
 };
 
-static int count_row(void *ctx, const struct rp_value *cols, size_t n)
-{
-    int64_t *v = ctx;
-    if (n > 0 && cols[0].type == RP_V_INT)
-        *v = cols[0].u.i;
-    return 1;
-}
-
 static int process_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 {
     struct process_put *x = ctx;
@@ -171,7 +153,7 @@ static int process_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *
     rp_sql_init(&q, &a, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT COUNT(*) FROM rp_approval_process WHERE name = ");
     rp_sql_param(&q, rp_value_cstr(x->name));
-    if ((rc = rp_store_query(c, &q, count_row, &exists, err)) < 0)
+    if ((rc = rp_store_query(c, &q, rp_store_row_int, &exists, err)) < 0)
         goto out;
     x->created = exists == 0;
     rp_sql_init(&q, &a, RP_SQL_SQLITE);
@@ -212,7 +194,7 @@ int rp_approval_process_put(struct rp_automation *a, const struct rp_principal *
 
     if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
         return rc;
-    if (!name_is_valid(name))
+    if (!rp_str_is_name(name))
         return rp_error_field(err, RP_EVALIDATION, "name", "invalid",
                               "a process name is 1-64 of a-z, 0-9 and '_', starting with a letter");
     if (!json_is_object(def))
@@ -335,7 +317,7 @@ static int holds(struct rp_automation *a, const struct rp_meta *m, const struct 
     rp_sql_addf(&q, ") THEN 1 ELSE 0 END FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
     rp_sql_param(&q, rp_value_cstr(id));
     c = rp_store_reader_acquire(a->store);
-    rc = rp_store_query(c, &q, count_row, &v, err);
+    rc = rp_store_query(c, &q, rp_store_row_int, &v, err);
     rp_store_reader_release(a->store, c);
     *out = v == 1;
     return rc;

@@ -8,6 +8,7 @@
 #include "base/limits.h"
 #include "base/log.h"
 #include "base/sql.h"
+#include "base/str.h"
 #include "base/time.h"
 #include "base/uuid.h"
 #include "expr/expr.h"
@@ -428,16 +429,6 @@ static bool trigger_matches(const struct rule *r, const struct event *e)
     }
 }
 
-static int int_row(void *ctx, const struct rp_value *cols, size_t n)
-{
-    int64_t *v = ctx;
-    if (n > 0 && cols[0].type == RP_V_INT)
-        *v = cols[0].u.i;
-    else if (n > 0 && cols[0].type == RP_V_TEXT)
-        *v = strtoll(cols[0].u.s.p, NULL, 10);
-    return 1;
-}
-
 static int id_flag_row(void *ctx, const struct rp_value *cols, size_t n)
 {
     struct {
@@ -571,14 +562,14 @@ static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
     rp_arena_init(&arena);
     rp_sql_init(&q, &arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" CURSOR_KEY "'");
-    if ((rc = rp_store_query(c, &q, int_row, &cursor, err)) < 0)
+    if ((rc = rp_store_query(c, &q, rp_store_row_int, &cursor, err)) < 0)
         goto out;
     if (cursor < 0) {
         /* First start: rules apply to what happens from now on, not to the past. */
         cursor = 0;
         rp_sql_init(&q, &arena, RP_SQL_SQLITE);
         rp_sql_add(&q, "SELECT COALESCE(MAX(seq), 0) FROM rp_change");
-        if ((rc = rp_store_query(c, &q, int_row, &cursor, err)) < 0)
+        if ((rc = rp_store_query(c, &q, rp_store_row_int, &cursor, err)) < 0)
             goto out;
     } else {
         rp_sql_init(&q, &arena, RP_SQL_SQLITE);
@@ -911,7 +902,7 @@ static int round_robin_run(struct rp_store_conn *c, void *ctx, struct rp_error *
     rp_sql_init(&q, &a, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = ");
     rp_sql_param(&q, rp_value_cstr(x->key));
-    if ((rc = rp_store_query(c, &q, int_row, &x->value, err)) == 0) {
+    if ((rc = rp_store_query(c, &q, rp_store_row_int, &x->value, err)) == 0) {
         rp_sql_init(&q, &a, RP_SQL_SQLITE);
         rp_sql_add(&q, "INSERT INTO rp_setting (key, value) VALUES (");
         rp_sql_param(&q, rp_value_cstr(x->key));
@@ -956,7 +947,7 @@ static int pick_owner(struct rp_automation *a, const struct rule *r, const json_
                         " \"owner_id\" = ",
                         o->name);
             rp_sql_param(&q, rp_value_cstr(u ? u : ""));
-            if ((rc = rp_store_query(c, &q, int_row, &count, err)) < 0) {
+            if ((rc = rp_store_query(c, &q, rp_store_row_int, &count, err)) < 0) {
                 rp_store_reader_release(a->store, c);
                 return rc;
             }
@@ -1163,7 +1154,7 @@ static int rule_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
     rp_sql_init(&q, &a, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT COUNT(*) FROM rp_automation_rule WHERE name = ");
     rp_sql_param(&q, rp_value_cstr(x->name));
-    if ((rc = rp_store_query(c, &q, int_row, &exists, err)) < 0)
+    if ((rc = rp_store_query(c, &q, rp_store_row_int, &exists, err)) < 0)
         goto out;
     x->created = exists == 0;
     rp_sql_init(&q, &a, RP_SQL_SQLITE);
@@ -1218,17 +1209,6 @@ out:
     return rc;
 }
 
-static bool rule_name_is_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 64 || !(s[0] >= 'a' && s[0] <= 'z'))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-            return false;
-    return true;
-}
-
 int rp_automation_rule_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
                            const json_t *definition, bool *created, struct rp_error *err)
 {
@@ -1240,7 +1220,7 @@ int rp_automation_rule_put(struct rp_automation *a, const struct rp_principal *p
 
     if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
         return rc;
-    if (!rule_name_is_valid(name))
+    if (!rp_str_is_name(name))
         return rp_error_field(err, RP_EVALIDATION, "name", "invalid",
                               "a rule name is 1-64 characters of a-z, 0-9 and '_', starting with "
                               "a letter");
@@ -1271,7 +1251,7 @@ int rp_automation_rule_delete(struct rp_automation *a, const struct rp_principal
 
     if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
         return rc;
-    if (!rule_name_is_valid(name))
+    if (!rp_str_is_name(name))
         return rp_error_set(err, RP_ENOTFOUND, "automation rule \"%s\" not found", name);
     return rp_store_write(a->store, rule_put_run, &x, err);
 }
@@ -1482,7 +1462,7 @@ static int event_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     rp_sql_add(&q,
                "SELECT COUNT(*) FROM rp_change WHERE object = '" EVENT_OBJECT "' AND record_id = ");
     rp_sql_param(&q, rp_value_cstr(x->id));
-    if ((rc = rp_store_query(c, &q, int_row, &n, err)) < 0)
+    if ((rc = rp_store_query(c, &q, rp_store_row_int, &n, err)) < 0)
         goto out;
     x->duplicate = n > 0;
     if (x->duplicate)

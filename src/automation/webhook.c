@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/outbound.h"
 #include "base/sql.h"
+#include "base/str.h"
 #include "base/time.h"
 
 #include <sodium.h>
@@ -36,17 +37,6 @@ struct hook_set {
     struct hook items[MAX_HOOKS];
     size_t n;
 };
-
-static bool name_is_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 64 || !(s[0] >= 'a' && s[0] <= 'z'))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-            return false;
-    return true;
-}
 
 static int hook_row(void *ctx, const struct rp_value *cols, size_t n)
 {
@@ -139,14 +129,6 @@ struct put_unit {
     bool created; /* out */
 };
 
-static int exists_row(void *ctx, const struct rp_value *cols, size_t n)
-{
-    (void)cols;
-    (void)n;
-    *(bool *)ctx = true;
-    return 1;
-}
-
 static int put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 {
     struct put_unit *x = ctx;
@@ -160,7 +142,7 @@ static int put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     rp_sql_init(&q, &a, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT 1 FROM rp_webhook WHERE name = ");
     rp_sql_param(&q, rp_value_cstr(x->name));
-    if ((rc = rp_store_query(c, &q, exists_row, &exists, err)) < 0)
+    if ((rc = rp_store_query(c, &q, rp_store_row_exists, &exists, err)) < 0)
         goto out;
     x->created = !exists;
     rp_sql_init(&q, &a, RP_SQL_SQLITE);
@@ -213,7 +195,7 @@ int rp_webhook_put(struct rp_automation *a, const struct rp_principal *p, const 
 
     if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
         return rc;
-    if (!name_is_valid(name))
+    if (!rp_str_is_name(name))
         return rp_error_field(err, RP_EVALIDATION, "name", "invalid",
                               "a webhook name is 1-64 of a-z, 0-9 and '_', starting with a letter");
     if (!json_is_object(def))
@@ -359,16 +341,6 @@ size_t rp_webhook_allow_list(struct rp_automation *a, struct rp_arena *arena, co
 
 /* ---- dispatching the change log ---- */
 
-static int int_row(void *ctx, const struct rp_value *cols, size_t n)
-{
-    int64_t *v = ctx;
-    if (n > 0 && cols[0].type == RP_V_INT)
-        *v = cols[0].u.i;
-    else if (n > 0 && cols[0].type == RP_V_TEXT)
-        *v = strtoll(cols[0].u.s.p, NULL, 10);
-    return 1;
-}
-
 struct dispatch_unit {
     struct rp_automation *a;
     int64_t from; /* replay: from this seq for one hook; -1: the cursor */
@@ -441,7 +413,7 @@ static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
     } else {
         rp_sql_init(&q, &arena, RP_SQL_SQLITE);
         rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" CURSOR_KEY "'");
-        if ((rc = rp_store_query(c, &q, int_row, &cursor, err)) < 0 || cursor < 0)
+        if ((rc = rp_store_query(c, &q, rp_store_row_int, &cursor, err)) < 0 || cursor < 0)
             goto out; /* no subscription was ever made */
     }
     if ((rc = hooks_load(c, hs, x->only, &arena, err)) < 0)

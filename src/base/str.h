@@ -26,4 +26,10 @@ static inline bool rp_str_eq(struct rp_str a, const char *b)
 /** True if s is an API name: [a-z][a-z0-9_]*, at most RP_LIMIT_NAME_BYTES. */
 bool rp_str_is_api_name(const char *s, size_t n);
 
+/** rp_str_is_api_name of a C string (NULL: false): names of roles, rules, webhooks... */
+static inline bool rp_str_is_name(const char *s)
+{
+    return s && rp_str_is_api_name(s, strlen(s));
+}
+
 #endif

@@ -114,14 +114,6 @@ static const struct handler *handler_of(const struct rp_jobs *j, const char *kin
 
 /* ---- queueing ---- */
 
-static int exists_row(void *ctx, const struct rp_value *cols, size_t n)
-{
-    (void)cols;
-    (void)n;
-    *(bool *)ctx = true;
-    return 1;
-}
-
 int rp_jobs_enqueue_in(struct rp_store_conn *c, const struct rp_clock *clock,
                        const struct rp_job_spec *spec, char *id_out, bool *queued,
                        struct rp_error *err)
@@ -140,7 +132,7 @@ int rp_jobs_enqueue_in(struct rp_store_conn *c, const struct rp_clock *clock,
         rp_sql_init(&q, &a, RP_SQL_SQLITE);
         rp_sql_add(&q, "SELECT 1 FROM rp_job WHERE dedup_key = ");
         rp_sql_param(&q, rp_value_cstr(spec->dedup_key));
-        if ((rc = rp_store_query(c, &q, exists_row, &exists, err)) < 0 || exists)
+        if ((rc = rp_store_query(c, &q, rp_store_row_exists, &exists, err)) < 0 || exists)
             goto out;
     }
     rp_uuid_v7(id, now);

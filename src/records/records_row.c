@@ -102,14 +102,6 @@ int rp_records_fetch(struct rp_store_conn *c, const struct rp_meta *m, const str
     return 0;
 }
 
-static int exists_row(void *ctx, const struct rp_value *cols, size_t n)
-{
-    (void)cols;
-    (void)n;
-    *(bool *)ctx = true;
-    return 1;
-}
-
 int rp_records_check_access(struct rp_store_conn *c, const struct rp_meta *m,
                             const struct rp_principal *p, const struct rp_object *o, const char *id,
                             enum rp_access_level level, struct rp_arena *arena,
@@ -126,7 +118,7 @@ int rp_records_check_access(struct rp_store_conn *c, const struct rp_meta *m,
     rp_sql_param(&q, rp_value_cstr(id));
     rp_sql_add(&q, " AND ");
     rp_policy_row_sql(p, m, o, "t", level, &q);
-    if ((rc = rp_store_query(c, &q, exists_row, &found, err)) < 0)
+    if ((rc = rp_store_query(c, &q, rp_store_row_exists, &found, err)) < 0)
         return rc;
     if (!found)
         return rp_error_set(err, RP_EFORBIDDEN, "you may read %s \"%s\" but not %s it", o->name, id,

@@ -22,14 +22,6 @@ struct share_op {
     struct rp_arena *arena;
 };
 
-static int exists_row(void *ctx, const struct rp_value *cols, size_t n)
-{
-    (void)cols;
-    (void)n;
-    *(bool *)ctx = true;
-    return 1;
-}
-
 static const char *access_name(enum rp_access_level a)
 {
     return a == RP_ACCESS_EDIT ? "edit" : a == RP_ACCESS_READ ? "read" : "none";
@@ -57,7 +49,7 @@ static int share_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
         rp_sql_add(&q, "SELECT 1 FROM rp_user WHERE id = ");
         rp_sql_param(&q, rp_value_cstr(x->user_id));
         rp_sql_add(&q, " AND active = 1");
-        if ((rc = rp_store_query(c, &q, exists_row, &active, err)) < 0)
+        if ((rc = rp_store_query(c, &q, rp_store_row_exists, &active, err)) < 0)
             return rc;
         if (!active)
             return rp_error_field(err, RP_EVALIDATION, "user_id", "not_found",

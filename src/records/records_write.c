@@ -300,14 +300,6 @@ static int log_write(struct rp_store_conn *c, struct rp_write_request *wr, const
     return rp_store_exec(c, &q, NULL, err);
 }
 
-static int exists_row(void *ctx, const struct rp_value *cols, size_t n)
-{
-    (void)cols;
-    (void)n;
-    *(bool *)ctx = true;
-    return 1;
-}
-
 /*
  * An owner must be an active user, and making someone else the owner (creating a record for
  * them, or changing the owner) needs the "transfer" permission. Called with the fields that
@@ -335,7 +327,7 @@ static int check_owner(struct rp_store_conn *c, struct rp_write_request *wr, str
     rp_sql_add(&q, "SELECT 1 FROM rp_user WHERE id = ");
     rp_sql_param(&q, w->_values[6]);
     rp_sql_add(&q, " AND active = 1");
-    if ((rc = rp_store_query(c, &q, exists_row, &found, &w->err)) < 0)
+    if ((rc = rp_store_query(c, &q, rp_store_row_exists, &found, &w->err)) < 0)
         return rc;
     if (!found)
         return rp_error_field(&w->err, RP_EVALIDATION, "owner_id", "not_found",
@@ -363,7 +355,7 @@ static int check_references(struct rp_store_conn *c, struct rp_write_request *wr
         rp_sql_param(&q, w->_values[i]);
         rp_sql_add(&q, " AND \"t\".\"deleted_at\" IS NULL AND ");
         rp_policy_row_sql(wr->principal, wr->_meta, f->target_object, "t", RP_ACCESS_READ, &q);
-        if ((rc = rp_store_query(c, &q, exists_row, &found, &w->err)) < 0)
+        if ((rc = rp_store_query(c, &q, rp_store_row_exists, &found, &w->err)) < 0)
             return rc;
         if (!found)
             rp_error_field(&w->err, RP_EVALIDATION, f->name, "not_found",

@@ -61,6 +61,14 @@ void rp_store_reader_release(struct rp_store *s, struct rp_store_conn *c);
 /** Called for each row; return 0 to go on, 1 to stop early, or a negative code. */
 typedef int (*rp_store_row_fn)(void *ctx, const struct rp_value *cols, size_t ncols);
 
+/** Row callback: sets *(bool *)ctx and stops (does a row exist?). */
+int rp_store_row_exists(void *ctx, const struct rp_value *cols, size_t ncols);
+/**
+ * Row callback: the first column of the first row as an integer into *(int64_t *)ctx (an
+ * INTEGER, or TEXT holding a number as rp_setting does), and stops. Leaves *ctx alone on NULL.
+ */
+int rp_store_row_int(void *ctx, const struct rp_value *cols, size_t ncols);
+
 /** Runs q; rows go to fn (may be NULL). Returns 0, the callback's negative code, or RP_EDB
  *  (unique violations: RP_ECONFLICT) with err set; SQL and engine text go only to the log. */
 int rp_store_query(struct rp_store_conn *c, const struct rp_sql *q, rp_store_row_fn fn, void *ctx,

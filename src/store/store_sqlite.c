@@ -853,3 +853,21 @@ void rp_store_stats(struct rp_store *s, struct rp_store_stats *out)
     out->queue_depth = s->queue_len;
     pthread_mutex_unlock(&s->queue_lock);
 }
+
+int rp_store_row_exists(void *ctx, const struct rp_value *cols, size_t ncols)
+{
+    (void)cols;
+    (void)ncols;
+    *(bool *)ctx = true;
+    return 1;
+}
+
+int rp_store_row_int(void *ctx, const struct rp_value *cols, size_t ncols)
+{
+    int64_t *out = ctx;
+    if (ncols > 0 && cols[0].type == RP_V_INT)
+        *out = cols[0].u.i;
+    else if (ncols > 0 && cols[0].type == RP_V_TEXT)
+        *out = strtoll(cols[0].u.s.p, NULL, 10);
+    return 1;
+}
