@@ -273,7 +273,7 @@ top = [r[0] for r in db.execute(
 with open("%s/q-lastname-created.txt" % sys.argv[2], "w") as f:
     f.write("\n".join("filter=last_name = '%s'&sort=-created_at&limit=50" % s for s in top) + "\n")
 EOF2
-    for round in 1 2; do
+    for round in $(seq 1 "${BENCH_POLICY_ROUNDS:-3}"); do
         for who in admin rep; do
             tok=$TOKEN
             [ "$who" = rep ] && tok=$REP

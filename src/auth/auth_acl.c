@@ -522,6 +522,7 @@ static int acl_load(struct rp_auth *a, int64_t version, struct rp_acl **out, str
 
     rp_arena_init(&acl->arena);
     atomic_init(&acl->refs, 1);
+    pthread_mutex_init(&acl->cache_lock, NULL);
     acl->version = version;
     acl->clock = a->clock;
     if ((rc = load_query(a, &l,
@@ -582,6 +583,7 @@ void rp_acl_release(struct rp_acl *acl)
 {
     if (!acl || atomic_fetch_sub(&acl->refs, 1) != 1)
         return;
+    pthread_mutex_destroy(&acl->cache_lock);
     rp_arena_release(&acl->arena);
     free(acl);
 }

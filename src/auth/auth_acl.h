@@ -15,6 +15,7 @@
 #include "auth/auth.h"
 #include "base/arena.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 /* Object permission bits of a permission set entry. */
@@ -109,9 +110,25 @@ struct rp_access {
     size_t nrules;
 };
 
+/* A sharing rule's criteria compiled for one user, object and alias (see criteria_sql). */
+struct rp_acl_fragment {
+    const struct rp_access *acc;
+    const struct rp_acl_rule *rule;
+    const char *alias;
+    uint64_t meta_generation;
+    const char *sql; /* "?" markers */
+    struct rp_value *params;
+    size_t nparams;
+};
+
+#define RP_ACL_FRAGMENTS 256
+
 struct rp_acl {
-    struct rp_arena arena;
+    struct rp_arena arena; /* grows after the build only under cache_lock */
     atomic_int refs;
+    pthread_mutex_t cache_lock;
+    struct rp_acl_fragment fragments[RP_ACL_FRAGMENTS];
+    size_t nfragments;
     int64_t version;
     const struct rp_clock *clock;
     struct rp_acl_role *roles;

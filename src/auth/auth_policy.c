@@ -332,26 +332,86 @@ int rp_policy_parse_criteria(const struct rp_access *acc, const struct rp_meta *
     return 0;
 }
 
+/*
+ * Compiles rule r's criteria for acc over o's row under alias into a fragment in the
+ * snapshot's arena, so later queries only splice it in: parsing per query was a measurable
+ * part of a restricted read. Criteria reading today() or now() are compiled every time (the
+ * clock is folded in at parse). Returns NULL when the criteria no longer compile.
+ */
+static const struct rp_acl_fragment *
+criteria_fragment(const struct rp_access *acc, const struct rp_meta *m, const struct rp_object *o,
+                  const struct rp_acl_rule *r, const char *alias, struct rp_arena *a)
+{
+    struct rp_acl *acl = (struct rp_acl *)acc->acl;
+    bool cacheable = !strstr(r->criteria, "today(") && !strstr(r->criteria, "now(");
+    struct rp_acl_fragment *hit = NULL, *f;
+    struct rp_expr *e;
+    struct rp_error err;
+    struct rp_sql frag;
+
+    pthread_mutex_lock(&acl->cache_lock);
+    for (size_t i = 0; cacheable && i < acl->nfragments && !hit; i++) {
+        f = &acl->fragments[i];
+        if (f->acc == acc && f->rule == r && f->meta_generation == m->generation &&
+            strcmp(f->alias, alias) == 0)
+            hit = f;
+    }
+    pthread_mutex_unlock(&acl->cache_lock);
+    if (hit)
+        return hit;
+    rp_error_init(&err, a);
+    rp_sql_init(&frag, a, RP_SQL_FRAGMENT);
+    if (rp_policy_parse_criteria(acc, m, o, alias, r->criteria, rp_clock_now_ms(acl->clock), a, &e,
+                                 &err) < 0 ||
+        rp_expr_compile_sql(e, &frag, &err) < 0 || rp_sql_error(&frag) < 0) {
+        rp_log_warn("sharing rule \"%s\" no longer compiles: %s", r->name, err.detail);
+        return NULL;
+    }
+    pthread_mutex_lock(&acl->cache_lock);
+    if (cacheable && acl->nfragments < RP_ACL_FRAGMENTS) {
+        /* Copied into the snapshot: text parameters too, as the parse arena dies with q. */
+        f = &acl->fragments[acl->nfragments++];
+        f->acc = acc;
+        f->rule = r;
+        f->alias = rp_arena_strdup(&acl->arena, alias);
+        f->meta_generation = m->generation;
+        f->sql = rp_arena_strdup(&acl->arena, frag.text.data);
+        f->nparams = frag.nparams;
+        f->params = rp_arena_calloc(&acl->arena, frag.nparams + 1, sizeof(*f->params));
+        for (size_t i = 0; i < frag.nparams; i++) {
+            f->params[i] = frag.params[i];
+            if (f->params[i].type == RP_V_TEXT)
+                f->params[i].u.s.p =
+                    rp_arena_strndup(&acl->arena, frag.params[i].u.s.p, frag.params[i].u.s.len);
+        }
+        hit = f;
+    }
+    pthread_mutex_unlock(&acl->cache_lock);
+    if (!hit) {
+        /* Not cached: a fragment of this query's own. */
+        f = rp_arena_calloc(a, 1, sizeof(*f));
+        f->sql = frag.text.data;
+        f->params = frag.params;
+        f->nparams = frag.nparams;
+        hit = f;
+    }
+    return hit;
+}
+
 /* Appends the criteria of rule r for acc over o's row under alias, or "0" if it no longer
  * compiles (a field it names was removed): a broken rule shares nothing. */
 static void criteria_sql(const struct rp_access *acc, const struct rp_meta *m,
                          const struct rp_object *o, const struct rp_acl_rule *r, const char *alias,
                          struct rp_sql *q)
 {
-    struct rp_arena *a = rp_sql_arena(q);
-    struct rp_expr *e;
-    struct rp_error err;
+    const struct rp_acl_fragment *f = criteria_fragment(acc, m, o, r, alias, rp_sql_arena(q));
 
-    rp_error_init(&err, a);
-    if (rp_policy_parse_criteria(acc, m, o, alias, r->criteria, rp_clock_now_ms(acc->acl->clock), a,
-                                 &e, &err) < 0) {
-        rp_log_warn("sharing rule \"%s\" no longer compiles: %s", r->name, err.detail);
+    if (!f) {
         rp_sql_add(q, "0");
         return;
     }
     rp_sql_add(q, "(");
-    if (rp_expr_compile_sql(e, q, &err) < 0)
-        rp_sql_add(q, "0");
+    rp_sql_add_fragment(q, f->sql, f->params, f->nparams);
     rp_sql_add(q, ") IS TRUE");
 }
 

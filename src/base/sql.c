@@ -69,3 +69,18 @@ struct rp_arena *rp_sql_arena(const struct rp_sql *q)
 {
     return q->_arena;
 }
+
+void rp_sql_add_fragment(struct rp_sql *q, const char *text, const struct rp_value *params,
+                         size_t nparams)
+{
+    const char *s = text;
+    size_t k = 0;
+
+    /* Fragments hold no string literals (values are parameters), so every "?" is a marker. */
+    for (const char *m = strchr(s, '?'); m && k < nparams; m = strchr(s, '?')) {
+        rp_buf_add(&q->text, s, (size_t)(m - s));
+        rp_sql_param(q, params[k++]);
+        s = m + 1;
+    }
+    rp_buf_adds(&q->text, s);
+}

@@ -38,6 +38,9 @@ void rp_sql_ident(struct rp_sql *q, const char *name);
 void rp_sql_param(struct rp_sql *q, struct rp_value v);
 /** Appends "(p1, p2, ...)": a parenthesised list of n placeholders bound to v[0..n). */
 void rp_sql_param_list(struct rp_sql *q, const struct rp_value *v, size_t n);
+/** Appends a RP_SQL_FRAGMENT's text, binding its "?" markers to params in order. */
+void rp_sql_add_fragment(struct rp_sql *q, const char *text, const struct rp_value *params,
+                         size_t nparams);
 /** The arena q allocates from (for fragments built alongside it). */
 struct rp_arena *rp_sql_arena(const struct rp_sql *q);
 /** 0 or the sticky text error. */
