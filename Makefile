@@ -33,7 +33,7 @@ build-asan:
 # The web UI (web/, Vue + Vite) is built into web/dist, which `rapport serve` serves at "/".
 # npm ci runs only when node_modules is missing or package.json / the lock file changed; the
 # build runs only when a source changed.
-WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.js
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.js web/compress.mjs
 
 web: web/dist/index.html
 

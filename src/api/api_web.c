@@ -10,7 +10,9 @@
  * segment and no backslash (the path arrives percent-decoded, so "%2e%2e" is caught here).
  * The file is opened with O_NOFOLLOW and must be a regular file no larger than the response
  * limit. Vite names the files under assets/ by content hash, so they are cached for a year;
- * everything else (index.html) is revalidated on every load.
+ * everything else (index.html) is revalidated on every load. The build writes a gzip copy
+ * (name.gz) of the larger text assets; it is sent, with Content-Encoding: gzip, to clients
+ * that accept gzip, and the type stays that of the original file.
  */
 #include "api/api_int.h"
 #include "base/limits.h"
@@ -93,6 +95,30 @@ static bool web_is_api_path(const char *p)
     return strncmp(p, "/api", 4) == 0 && (p[4] == '\0' || p[4] == '/');
 }
 
+/* True when Accept-Encoding lists gzip without refusing it (q=0). */
+static bool web_accepts_gzip(const struct rp_http_req *req)
+{
+    const char *h = rp_http_header(req, "Accept-Encoding"), *p;
+
+    if (!h || !(p = strcasestr(h, "gzip")))
+        return false;
+    p += 4;
+    while (*p == ' ')
+        p++;
+    if (*p != ';')
+        return true;
+    p++;
+    while (*p == ' ')
+        p++;
+    /* "q=0", "q=0.0", "q=0.000" refuse; any other weight accepts */
+    if (strncmp(p, "q=0", 3) != 0)
+        return true;
+    p += 3;
+    if (*p == '.')
+        p += strspn(p + 1, "0") + 1;
+    return *p != '\0' && *p != ',' && *p != ' ';
+}
+
 /* 0 with the file in resp, RP_ENOTFOUND when there is no regular file, or another error. */
 static int web_send_file(struct rp_http_req *req, struct rp_http_resp *resp, const char *file)
 {
@@ -156,7 +182,18 @@ static int web_fallback(struct rp_http_req *req, struct rp_http_resp *resp)
     if (n < 0 || (size_t)n >= sizeof(file))
         return rp_error_set(&req->err, RP_ENOTFOUND, "no resource at this path");
     asset = strncmp(path, "/assets/", 8) == 0;
-    rc = web_send_file(req, resp, file);
+    rc = RP_ENOTFOUND;
+    if (asset && web_accepts_gzip(req) && (size_t)n + 3 < sizeof(file)) {
+        memcpy(file + n, ".gz", 4);
+        rc = web_send_file(req, resp, file);
+        file[n] = '\0';
+        if (rc == 0) {
+            resp->content_type = web_content_type(file);
+            rp_http_resp_header(req, resp, "Content-Encoding", "gzip");
+        }
+    }
+    if (rc == RP_ENOTFOUND)
+        rc = web_send_file(req, resp, file);
     last = strrchr(path, '/');
     if (rc == RP_ENOTFOUND && !asset && !strchr(last, '.')) {
         /* a client-side route: the app decides what it shows */
@@ -170,6 +207,8 @@ static int web_fallback(struct rp_http_req *req, struct rp_http_resp *resp)
         return rp_error_set(&req->err, rc, "could not read the file for this path");
     rp_http_resp_header(req, resp, "Cache-Control",
                         asset ? "public, max-age=31536000, immutable" : "no-cache");
+    if (asset)
+        rp_http_resp_header(req, resp, "Vary", "Accept-Encoding");
     return 0;
 }
 

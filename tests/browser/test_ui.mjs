@@ -116,6 +116,10 @@ try {
     document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`))
   })
   page.on('pageerror', (e) => problems.push('page error: ' + e.message))
+  const assets = []
+  page.on('response', async (r) => {
+    if (new URL(r.url()).pathname.startsWith('/assets/')) assets.push({ url: r.url(), status: r.status(), headers: await r.allHeaders() })
+  })
   page.on('console', (m) => {
     if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) problems.push('console: ' + m.text())
   })
@@ -142,6 +146,22 @@ try {
     await shot('01-accounts-en')
   })
 
+  await step('assets come gzip-encoded with a long cache; pages carry the CSP', async () => {
+    const js = assets.find((a) => /\/assets\/index-[^/]+\.js$/.test(a.url))
+    assert.ok(js, 'the main script was loaded: ' + assets.map((a) => a.url))
+    assert.equal(js.status, 200)
+    assert.equal(js.headers['content-encoding'], 'gzip')
+    assert.match(js.headers['content-type'], /^text\/javascript/)
+    assert.match(js.headers['cache-control'], /immutable/)
+    const doc = await fetch(base + '/records/contact')
+    assert.equal(doc.status, 200)
+    assert.match(doc.headers.get('content-security-policy'), /default-src 'self'/)
+    assert.match(await doc.text(), /<div id="app">/)
+    const missing = await fetch(base + '/assets/nope-123.js')
+    assert.equal(missing.status, 404)
+    assert.match(missing.headers.get('content-type'), /problem\+json/)
+  })
+
   await step('language switch shows Chinese labels from metadata and the catalogue', async () => {
     await page.locator('[data-test=lang]').click()
     await page.locator('.el-select-dropdown__item', { hasText: '中文' }).click()
@@ -166,6 +186,19 @@ try {
     await page.locator('[data-test=list-status]').scrollIntoViewIfNeeded()
     await page.waitForFunction((n) => document.querySelectorAll('[data-test=list-table] tr.el-table__row').length === n, Math.min(contactTotal, 150))
     await shot('02-contacts-zh')
+  })
+
+  await step('column chooser adds a column and remembers it', async () => {
+    await page.locator('[data-test=columns-button]').click()
+    await page.locator('[data-test=column-chooser] .el-checkbox', { hasText: '手机' }).click()
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-test=list-table] th')].some((th) => th.innerText.includes('手机')))
+    await page.keyboard.press('Escape')
+    await page.reload()
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-test=list-table] th')].some((th) => th.innerText.includes('手机')))
+    // a sensitive column is masked in lists, even for an administrator who reads clear values
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-test=list-table] span.rp-cell[data-field=mobile]')].some((c) => c.innerText.trim()))
+    const mobiles = await page.locator('[data-test=list-table] span.rp-cell[data-field=mobile]').allInnerTexts()
+    assert.ok(mobiles.filter(Boolean).length > 0 && mobiles.filter(Boolean).every((m) => m.includes('*')), 'masked: ' + mobiles.slice(0, 3))
   })
 
   await step('filter builder writes an expression and the list shows only matching rows', async () => {
@@ -260,6 +293,49 @@ try {
     await page.locator('[data-test=record-error]').waitFor()
   })
 
+  await step('a custom object defined through the API: list, create with a reference picker, related list', async () => {
+    const def = await fetch(base + '/api/v1/meta/objects', {
+      method: 'POST',
+      headers: { ...bearer, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        name: 'project', label: { en: 'Project', zh: '项目' }, plural: { en: 'Projects', zh: '项目' }, search: ['name'],
+        fields: [
+          { name: 'name', type: 'text', label: { en: 'Project name', zh: '项目名称' }, required: true },
+          { name: 'budget', type: 'money', label: { en: 'Budget', zh: '预算' } },
+          { name: 'account_id', type: 'reference', target: 'account', label: { en: 'Account', zh: '客户' } },
+        ],
+      }),
+    })
+    assert.equal(def.status, 201, await def.text())
+    const acct = (await apiGet('/records/account?limit=1&sort=-name')).data[0]
+    await page.goto(base + '/records/project')
+    assert.equal(await page.locator('[data-test=list-title]').innerText(), '项目')
+    await page.locator('.el-table__empty-text', { hasText: '还没有项目' }).waitFor()
+    await page.locator('[data-test=record-new]').click()
+    await page.waitForURL(/\/records\/project\/new$/)
+    await page.locator('[data-test=record-save]').click()
+    await page.locator('[data-field=name] .el-form-item__error').waitFor() // required, from the API
+    await field('input-name').fill('数据中台二期')
+    await field('input-budget').fill('250000.50')
+    await page.locator('[data-test=ref-account_id]').click()
+    await page.keyboard.type([...acct.name].slice(0, 4).join(''))
+    await page.locator('.el-select-dropdown__item:visible', { hasText: acct.name }).first().click()
+    await page.locator('[data-test=record-save]').click()
+    await page.waitForURL(/\/records\/project\/[0-9a-f-]{36}$/)
+    const created = (await apiGet('/records/project?limit=5')).data
+    assert.equal(created.length, 1)
+    assert.equal(created[0].name, '数据中台二期')
+    assert.equal(created[0].budget, 250000.5)
+    assert.equal(created[0].account_id, acct.id)
+    await page.goto(base + '/records/account/' + acct.id)
+    await page.locator('[data-test=related-project]', { hasText: '数据中台二期' }).waitFor()
+  })
+
+  await step('search without hits shows an empty state', async () => {
+    await page.goto(base + '/search?q=' + encodeURIComponent('不存在的公司名称'))
+    await page.locator('[data-test=search-empty]', { hasText: '没有与' }).waitFor()
+  })
+
   await step('global search: "/" focuses the box and Chinese text finds demo records', async () => {
     const acct = (await apiGet('/records/account?limit=1&sort=name')).data[0]
     const term = [...acct.name].slice(0, 4).join('')
@@ -343,6 +419,8 @@ try {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
     assert.ok(overflow <= 0, 'no page-wide horizontal scroll at phone width: ' + overflow)
     assert.ok(await field('global-search').isVisible())
+    const header = await page.locator('header.rp-top').boundingBox()
+    assert.ok(header.height < 160, 'the header stays compact at phone width: ' + header.height)
     await shot('07-phone')
     await page.setViewportSize({ width: 1366, height: 860 })
   })

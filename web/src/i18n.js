@@ -8,7 +8,7 @@ const en = {
     yes: 'Yes', no: 'No', save: 'Save', cancel: 'Cancel', delete: 'Delete', edit: 'Edit',
     close: 'Close', apply: 'Apply', clear: 'Clear', loading: 'Loading…', loadingMore: 'Loading more…',
     noMore: 'No more records', empty: 'Nothing here yet', error: 'Something went wrong',
-    saved: 'Saved', deleted: 'Deleted {n} records', confirm: 'Confirm', language: 'Language',
+    saved: 'Saved', deleted: 'Deleted {n} records', confirm: 'Confirm', language: 'Language', new: 'New',
   },
   login: {
     title: 'Sign in to Rapport', username: 'Username', password: 'Password', submit: 'Sign in',
@@ -33,7 +33,7 @@ const en = {
     details: 'Details', relations: 'Relations', system: 'System', related: 'Related', timeline: 'Timeline',
     reveal: 'Reveal', revealed: 'Revealed (audited)', masked: 'Masked', noHistory: 'No history yet',
     noRelated: 'No related {object}', back: 'Back to list', notFound: 'This record does not exist or you may not see it',
-    saveFailed: 'Could not save the record: {msg}',
+    saveFailed: 'Could not save the record: {msg}', new: 'New {object}',
   },
   history: { create: 'Created', update: 'Updated', delete: 'Deleted', restore: 'Restored', reveal: 'Revealed', by: 'by {who}' },
   pipeline: {
@@ -56,7 +56,7 @@ const zh = {
   common: {
     yes: '是', no: '否', save: '保存', cancel: '取消', delete: '删除', edit: '编辑', close: '关闭',
     apply: '应用', clear: '清除', loading: '加载中…', loadingMore: '正在加载更多…', noMore: '没有更多记录了',
-    empty: '暂无内容', error: '出错了', saved: '已保存', deleted: '已删除 {n} 条记录', confirm: '确认',
+    empty: '暂无内容', error: '出错了', saved: '已保存', deleted: '已删除 {n} 条记录', confirm: '确认', new: '新建',
     language: '语言',
   },
   login: { title: '登录 Rapport', username: '用户名', password: '密码', submit: '登录', failed: '登录失败：{msg}' },
@@ -76,7 +76,7 @@ const zh = {
   record: {
     details: '详细信息', relations: '关联', system: '系统信息', related: '相关记录', timeline: '时间线',
     reveal: '显示', revealed: '已显示（已审计）', masked: '已脱敏', noHistory: '暂无历史记录',
-    noRelated: '没有相关的{object}', back: '返回列表', notFound: '记录不存在或无权查看', saveFailed: '保存失败：{msg}',
+    noRelated: '没有相关的{object}', back: '返回列表', notFound: '记录不存在或无权查看', saveFailed: '保存失败：{msg}', new: '新建{object}',
   },
   history: { create: '创建', update: '修改', delete: '删除', restore: '恢复', reveal: '显示敏感字段', by: '操作人 {who}' },
   pipeline: { title: '销售管道', total: '合计', moved: '已移至{stage}', refused: '无法变更阶段：{msg}', empty: '暂无商机', count: '{n} 个商机' },

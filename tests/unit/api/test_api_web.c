@@ -26,6 +26,8 @@ struct web_answer {
     char type[64];
     char cache[64];
     char csp[64];
+    char encoding[32];
+    char vary[32];
     char *body;
 };
 
@@ -59,6 +61,7 @@ static int web_setup(void **state)
     write_file(w->dist, ".env", "hidden");
     write_file(sub, "index-Ab12Cd.js", "console.log(1)");
     write_file(sub, "index-Ef34Gh.css", "body{}");
+    write_file(sub, "index-Ef34Gh.css.gz", "(gzip bytes)");
     snprintf(sub, sizeof(sub), "%s/link.txt", w->dist);
     assert_int_equal(symlink(w->outside, sub), 0);
     rp_test_app_open(&w->t);
@@ -85,9 +88,11 @@ static void copy_header(const struct rp_http_result *res, const char *name, char
     snprintf(out, n, "%s", v ? v : "");
 }
 
-static struct web_answer get(struct web_fixture *w, const char *method, const char *target)
+static struct web_answer get_with(struct web_fixture *w, const char *method, const char *target,
+                                  const char *accept_encoding)
 {
-    struct rp_http_dispatch in = {method, target, NULL, 0, NULL, 0};
+    struct rp_http_pair h[1] = {{"Accept-Encoding", accept_encoding}};
+    struct rp_http_dispatch in = {method, target, h, accept_encoding ? 1 : 0, NULL, 0};
     struct rp_http_result res;
     struct web_answer a = {0};
 
@@ -96,11 +101,49 @@ static struct web_answer get(struct web_fixture *w, const char *method, const ch
     copy_header(&res, "Content-Type", a.type, sizeof(a.type));
     copy_header(&res, "Cache-Control", a.cache, sizeof(a.cache));
     copy_header(&res, "Content-Security-Policy", a.csp, sizeof(a.csp));
+    copy_header(&res, "Content-Encoding", a.encoding, sizeof(a.encoding));
+    copy_header(&res, "Vary", a.vary, sizeof(a.vary));
     a.body = malloc(res.body_len + 1);
     memcpy(a.body, res.body, res.body_len);
     a.body[res.body_len] = '\0';
     rp_http_dispatch_release(&res);
     return a;
+}
+
+static struct web_answer get(struct web_fixture *w, const char *method, const char *target)
+{
+    return get_with(w, method, target, NULL);
+}
+
+static void test_gzip_copies(void **state)
+{
+    struct web_fixture *w = *state;
+    const char *refusing[] = {NULL, "br", "gzip;q=0", "deflate, gzip; q=0.000"};
+    const char *accepting[] = {"gzip", "gzip, deflate, br", "br;q=1.0, gzip;q=0.5"};
+    struct web_answer a;
+
+    for (size_t i = 0; i < sizeof(accepting) / sizeof(accepting[0]); i++) {
+        a = get_with(w, "GET", "/assets/index-Ef34Gh.css", accepting[i]);
+        assert_int_equal(a.status, 200);
+        assert_string_equal(a.body, "(gzip bytes)");
+        assert_string_equal(a.encoding, "gzip");
+        assert_string_equal(a.type, "text/css; charset=utf-8");
+        assert_string_equal(a.vary, "Accept-Encoding");
+        free(a.body);
+    }
+    for (size_t i = 0; i < sizeof(refusing) / sizeof(refusing[0]); i++) {
+        a = get_with(w, "GET", "/assets/index-Ef34Gh.css", refusing[i]);
+        assert_int_equal(a.status, 200);
+        assert_string_equal(a.body, "body{}");
+        assert_string_equal(a.encoding, "");
+        free(a.body);
+    }
+    /* no gzip copy: the file itself */
+    a = get_with(w, "GET", "/assets/index-Ab12Cd.js", "gzip");
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.body, "console.log(1)");
+    assert_string_equal(a.encoding, "");
+    free(a.body);
 }
 
 static void test_index_and_assets(void **state)
@@ -218,6 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_index_and_assets, web_setup, web_teardown),
         cmocka_unit_test_setup_teardown(test_client_routes_get_index, web_setup, web_teardown),
+        cmocka_unit_test_setup_teardown(test_gzip_copies, web_setup, web_teardown),
         cmocka_unit_test_setup_teardown(test_missing_assets_are_404_problems, web_setup,
                                         web_teardown),
         cmocka_unit_test_setup_teardown(test_traversal_and_hidden_files_are_refused, web_setup,
