@@ -13,6 +13,11 @@
  * everything else (index.html) is revalidated on every load. The build writes a gzip copy
  * (name.gz) of the larger text assets; it is sent, with Content-Encoding: gzip, to clients
  * that accept gzip, and the type stays that of the original file.
+ *
+ * The transport's Content-Security-Policy for non-API answers is "default-src 'self'". The
+ * files served here widen it by exactly one source: Element Plus's stylesheet draws a few
+ * icons (the check mark of a selected option) as data: SVG images, so img-src also allows
+ * data:. Scripts, styles and connections stay same-origin only.
  */
 #include "api/api_int.h"
 #include "base/limits.h"
@@ -27,6 +32,7 @@
 #include <unistd.h>
 
 #define WEB_PATH_MAX 1024 /* web directory plus request path */
+#define WEB_CSP      "default-src 'self'; img-src 'self' data:"
 
 static const struct {
     const char *ext;
@@ -209,6 +215,7 @@ static int web_fallback(struct rp_http_req *req, struct rp_http_resp *resp)
                         asset ? "public, max-age=31536000, immutable" : "no-cache");
     if (asset)
         rp_http_resp_header(req, resp, "Vary", "Accept-Encoding");
+    rp_http_resp_header(req, resp, "Content-Security-Policy", WEB_CSP);
     return 0;
 }
 

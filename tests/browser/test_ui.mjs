@@ -403,6 +403,54 @@ try {
     })
   })
 
+  await step('admin page: add a read-only user through the UI', async () => {
+    await page.goto(base + '/admin')
+    await page.locator('[data-test=users-table] .el-table__row', { hasText: 'admin' }).waitFor()
+    await page.locator('[data-test=user-add]').click()
+    await field('new-username').fill('lihua')
+    await field('new-password').fill('Readonly-pass-2026')
+    await field('new-display-name').fill('李华')
+    await page.locator('[data-test=new-sets]').click()
+    await page.locator('.el-select-dropdown__item:visible', { hasText: 'Read only' }).click()
+    await page.locator('.el-select-dropdown__item:visible', { hasText: 'Standard user' }).click()
+    await page.locator('.el-dialog__title').click() // closes the dropdown, not the dialog
+    await page.locator('[data-test=new-user-save]').click()
+    await page.locator('[data-test=users-table] .el-table__row', { hasText: 'lihua' }).waitFor()
+    const users = (await apiGet('/admin/users')).data
+    const u = users.find((x) => x.username === 'lihua')
+    assert.ok(u, 'user created')
+    assert.equal(u.display_name, '李华')
+    assert.deepEqual(u.permission_sets, ['read_only'])
+    await shot('08-admin')
+  })
+
+  await step('a read-only user sees no write controls, no reveal and only masked values', async () => {
+    const ro = await browser.newContext({ locale: 'zh-CN' })
+    const p = await ro.newPage()
+    p.setDefaultTimeout(10000)
+    await p.goto(base + '/login')
+    await p.locator('input[data-test=username]').fill('lihua')
+    await p.locator('input[data-test=password]').fill('Readonly-pass-2026')
+    await p.locator('[data-test=login-submit]').click()
+    await p.waitForURL(/\/records\/account$/)
+    await p.goto(base + '/records/contact')
+    await p.waitForFunction(() => document.querySelectorAll('[data-test=list-table] tr.el-table__row').length > 0)
+    assert.equal(await p.locator('[data-test=record-new]').count(), 0)
+    assert.equal(await p.locator('[data-test=export-csv]').count(), 0)
+    assert.equal(await p.locator('[data-test=list-table] .el-checkbox').count(), 0)
+    const nav = await p.locator('[data-test=nav]').innerText()
+    assert.doesNotMatch(nav, /审计日志|系统管理/)
+    await p.locator('[data-test=list-table] span.rp-cell[data-field=title]').first().dblclick()
+    assert.equal(await p.locator('[data-test=cell-editor]').count(), 0)
+    const id = (await apiGet('/records/contact?limit=1&filter=' + encodeURIComponent('mobile is not null'))).data[0].id
+    await p.goto(base + '/records/contact/' + id)
+    await p.locator('[data-test=value-mobile]').waitFor()
+    assert.match(await p.locator('[data-test=value-mobile]').innerText(), /\*/)
+    assert.equal(await p.locator('[data-test=reveal-mobile]').count(), 0)
+    assert.equal(await p.locator('[data-test=record-edit]').count(), 0)
+    await ro.close()
+  })
+
   await step('a write with the session cookie but without X-CSRF-Token is refused (403)', async () => {
     const status = await page.evaluate(() =>
       fetch('/api/v1/records/account', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"name":"csrf probe"}' }).then((r) => r.status),

@@ -2,7 +2,7 @@
 // problem+json errors turned into ApiError (status, code, detail, field errors).
 import { reactive } from 'vue'
 
-export const session = reactive({ user: null, csrf: null, checked: false })
+export const session = reactive({ user: null, csrf: null, permissions: null, checked: false })
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -59,6 +59,7 @@ export async function login(username, password) {
   })
   session.user = data.user
   session.csrf = data.csrf_token
+  await loadMe() // the permissions of the new session
   return data
 }
 
@@ -67,9 +68,11 @@ export async function loadMe() {
     const { data } = await api('GET', '/auth/me')
     session.user = data.user || data
     session.csrf = data.csrf_token || null
+    session.permissions = data.permissions || null
   } catch {
     session.user = null
     session.csrf = null
+    session.permissions = null
   }
   session.checked = true
 }
@@ -81,4 +84,17 @@ export async function logout() {
     session.user = null
     session.csrf = null
   }
+}
+
+// What the signed-in user may do, from GET /auth/me "permissions" (system permissions, and
+// per object the actions). Without that member (an older server) administrators may do
+// everything and other users everything but the administrative pages.
+export function can(action, object) {
+  const u = session.user
+  if (!u) return false
+  const p = session.permissions
+  if (!p) return object ? true : !!u.is_admin
+  if (!object) return (p.system || []).includes(action)
+  const acts = (p.objects || {})[object]
+  return acts ? acts.includes(action) : !!u.is_admin
 }

@@ -14,7 +14,7 @@ const en = {
     title: 'Sign in to Rapport', username: 'Username', password: 'Password', submit: 'Sign in',
     failed: 'Sign-in failed: {msg}',
   },
-  nav: { records: 'Records', pipeline: 'Pipeline', audit: 'Audit log', logout: 'Sign out', more: 'More objects' },
+  nav: { records: 'Records', pipeline: 'Pipeline', audit: 'Audit log', admin: 'Administration', logout: 'Sign out', more: 'More objects' },
   search: { placeholder: 'Search (press /)', title: 'Search results for “{q}”', none: 'No records match “{q}”' },
   list: {
     columns: 'Columns', filter: 'Filter', addCondition: 'Add condition', expression: 'Filter expression',
@@ -45,6 +45,13 @@ const en = {
     changes: 'Changes', request: 'Request', since: 'Since', until: 'Until', empty: 'No audit entries match',
     forbidden: 'Only administrators may read the audit log',
   },
+  admin: {
+    title: 'Administration', users: 'Users', roles: 'Roles', sets: 'Permission sets', sharing: 'Sharing defaults',
+    username: 'Username', displayName: 'Display name', email: 'Email', isAdmin: 'Administrator', active: 'Active',
+    role: 'Role', permissionSets: 'Permission sets', password: 'Initial password', addUser: 'Add user',
+    addRole: 'Add role', name: 'Name', label: 'Label', parent: 'Reports to role', definition: 'Definition',
+    object: 'Object', access: 'Default access', created: 'Created {name}', updated: 'Updated {name}',
+  },
   system: {
     id: 'ID', version: 'Version', created_at: 'Created', updated_at: 'Updated', created_by: 'Created by',
     updated_by: 'Updated by', owner_id: 'Owner',
@@ -60,7 +67,7 @@ const zh = {
     language: '语言',
   },
   login: { title: '登录 Rapport', username: '用户名', password: '密码', submit: '登录', failed: '登录失败：{msg}' },
-  nav: { records: '记录', pipeline: '销售管道', audit: '审计日志', logout: '退出登录', more: '更多对象' },
+  nav: { records: '记录', pipeline: '销售管道', audit: '审计日志', admin: '系统管理', logout: '退出登录', more: '更多对象' },
   search: { placeholder: '搜索（按 / 键）', title: '“{q}”的搜索结果', none: '没有与“{q}”匹配的记录' },
   list: {
     columns: '显示列', filter: '筛选', addCondition: '添加条件', expression: '筛选表达式', noFilter: '未筛选',
@@ -83,6 +90,12 @@ const zh = {
   audit: {
     title: '审计日志', at: '时间', actor: '操作人', action: '操作', object: '对象', record: '记录', changes: '变更',
     request: '请求', since: '开始', until: '结束', empty: '没有符合条件的审计记录', forbidden: '仅管理员可查看审计日志',
+  },
+  admin: {
+    title: '系统管理', users: '用户', roles: '角色', sets: '权限集', sharing: '默认共享', username: '用户名',
+    displayName: '显示名称', email: '邮箱', isAdmin: '管理员', active: '启用', role: '角色', permissionSets: '权限集',
+    password: '初始密码', addUser: '添加用户', addRole: '添加角色', name: '名称', label: '显示名', parent: '上级角色',
+    definition: '定义', object: '对象', access: '默认访问权限', created: '已创建 {name}', updated: '已更新 {name}',
   },
   system: { id: 'ID', version: '版本', created_at: '创建时间', updated_at: '更新时间', created_by: '创建人', updated_by: '修改人', owner_id: '负责人' },
 }

@@ -8,6 +8,7 @@ const RecordPage = () => import('./views/RecordPage.vue')
 const Pipeline = () => import('./views/Pipeline.vue')
 const Audit = () => import('./views/Audit.vue')
 const Search = () => import('./views/Search.vue')
+const Admin = () => import('./views/Admin.vue')
 
 export const router = createRouter({
   history: createWebHistory(),
@@ -19,6 +20,7 @@ export const router = createRouter({
     { path: '/pipeline', component: Pipeline },
     { path: '/audit', component: Audit },
     { path: '/search', component: Search },
+    { path: '/admin', component: Admin },
     { path: '/:rest(.*)*', redirect: '/records/account' },
   ],
 })
