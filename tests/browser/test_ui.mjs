@@ -165,7 +165,7 @@ try {
   await step('language switch shows Chinese labels from metadata and the catalogue', async () => {
     await page.locator('[data-test=lang]').click()
     await page.locator('.el-select-dropdown__item', { hasText: '中文' }).click()
-    await page.waitForFunction(() => document.querySelector('[data-test=list-title]').innerText === '客户')
+    await page.waitForFunction(() => document.querySelector('[data-test=list-title]')?.innerText === '客户')
     const nav = await page.locator('[data-test=nav]').innerText()
     assert.match(nav, /联系人/)
     assert.match(nav, /销售管道/)
@@ -209,7 +209,7 @@ try {
     await field('cond-value').fill('王')
     assert.equal(await field('filter-input').inputValue(), "last_name contains '王'")
     await page.locator('[data-test=filter-apply]').click()
-    await page.waitForFunction(() => document.querySelector('[data-test=filter-expr]').innerText === "last_name contains '王'")
+    await page.waitForFunction(() => document.querySelector('[data-test=filter-expr]')?.innerText === "last_name contains '王'")
     const expected = await apiGet('/records/contact?limit=500&filter=' + encodeURIComponent("last_name contains '王'"))
     assert.ok(expected.data.length > 0, 'demo has contacts named 王')
     await page.waitForFunction((n) => document.querySelectorAll('[data-test=list-table] tr.el-table__row').length === n, expected.data.length)
@@ -272,7 +272,7 @@ try {
     assert.notEqual(masked, contact.mobile)
     assert.match(masked, /\*\*/)
     await page.locator('[data-test=reveal-mobile]').click()
-    await page.waitForFunction((m) => document.querySelector('[data-test=value-mobile]').innerText === m, contact.mobile)
+    await page.waitForFunction((m) => document.querySelector('[data-test=value-mobile]')?.innerText === m, contact.mobile)
     const audit = await apiGet('/audit?action=reveal&record_id=' + editedId)
     assert.equal(audit.data.length, 1)
     assert.deepEqual(audit.data[0].changes.fields, ['mobile'])
@@ -329,6 +329,38 @@ try {
     assert.equal(created[0].account_id, acct.id)
     await page.goto(base + '/records/account/' + acct.id)
     await page.locator('[data-test=related-project]', { hasText: '数据中台二期' }).waitFor()
+  })
+
+  await step('script payloads in text fields are shown as text and never run', async () => {
+    const payloads = [
+      '<img src=x onerror="window.__xss=1">',
+      '<script>window.__xss=2</script>',
+      '"><svg onload="window.__xss=3">',
+      "javascript:window.__xss=4",
+      '{{ constructor.constructor("window.__xss=5")() }}',
+    ]
+    const ids = []
+    for (const [i, name] of payloads.entries()) {
+      const r = await fetch(base + '/api/v1/records/account', {
+        method: 'POST',
+        headers: { ...bearer, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'XSS ' + i + ' ' + name, legal_representative: name, city: name, street: name, description: name }),
+      })
+      const body = await r.json()
+      assert.equal(r.status, 201, JSON.stringify(body))
+      ids.push(body.id)
+    }
+    await page.goto(base + '/records/account?filter=' + encodeURIComponent("name starts_with 'XSS '"))
+    await page.waitForFunction((n) => document.querySelectorAll('[data-test=list-table] tr.el-table__row').length === n, payloads.length)
+    const shown = await page.locator('[data-test=row-link]').allInnerTexts()
+    for (const [i, p] of payloads.entries()) assert.ok(shown.includes('XSS ' + i + ' ' + p), 'shown as text: ' + p)
+    for (const id of ids.slice(0, 3)) {
+      await page.goto(base + '/records/account/' + id)
+      await page.locator('[data-test=value-legal_representative]').waitFor()
+    }
+    await page.goto(base + '/search?q=' + encodeURIComponent('XSS'))
+    await page.locator('[data-test=search-group-account]').waitFor()
+    assert.equal(await page.evaluate(() => window.__xss), undefined)
   })
 
   await step('search without hits shows an empty state', async () => {
@@ -391,6 +423,39 @@ try {
     assert.equal(csv.status, 200)
     assert.match(csv.type, /^text\/csv/)
     assert.equal(csv.text.trim().split('\r\n').length, before - 2 + 1)
+  })
+
+  await step('bulk edit sets a field on the selected rows through one batch', async () => {
+    const leads = (await apiGet('/records/lead?limit=2')).data
+    await page.goto(base + '/records/lead')
+    await page.waitForFunction(() => document.querySelectorAll('[data-test=list-table] tr.el-table__row').length > 2)
+    await rowsOf().nth(0).locator('.el-checkbox').click()
+    await rowsOf().nth(1).locator('.el-checkbox').click()
+    await page.locator('[data-test=bulk-edit]').click()
+    await page.locator('[data-test=bulk-field]').click()
+    await page.locator('.el-select-dropdown__item:visible', { hasText: /^城市$/ }).click()
+    await field('bulk-value').fill('苏州')
+    await page.locator('[data-test=bulk-save]').click()
+    await page.locator('.el-message--success', { hasText: '已更新 2 条记录' }).waitFor()
+    for (const l of leads) assert.equal((await apiGet('/records/lead/' + l.id)).city, '苏州')
+  })
+
+  await step('a saved view brings back its filter and sort', async () => {
+    const expr = "city = '苏州'"
+    await page.goto(base + '/records/lead?sort=-created_at&filter=' + encodeURIComponent(expr))
+    await page.waitForFunction((e) => document.querySelector('[data-test=filter-expr]')?.innerText === e, expr)
+    await page.locator('[data-test=views]').click()
+    await page.locator('[data-test=view-save]').click()
+    await page.locator('.el-message-box input').fill('苏州线索')
+    await page.locator('.el-message-box__btns .el-button--primary').click()
+    await page.goto(base + '/records/lead')
+    await page.waitForFunction(() => document.querySelector('[data-test=filter-expr]')?.innerText === '未筛选')
+    await page.locator('[data-test=views]').click()
+    await page.locator('[data-test="view-苏州线索"]').click()
+    await page.waitForFunction((e) => document.querySelector('[data-test=filter-expr]')?.innerText === e, expr)
+    await page.waitForURL(/sort=-created_at/)
+    const n = (await apiGet('/records/lead?limit=500&filter=' + encodeURIComponent(expr))).data.length
+    await page.waitForFunction((k) => document.querySelectorAll('[data-test=list-table] tr.el-table__row').length === k, n)
   })
 
   await step('audit log viewer filters by action', async () => {

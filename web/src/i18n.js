@@ -22,7 +22,8 @@ const en = {
     confirmDelete: 'Delete {n} records? They can be restored later.', count: '{n} records',
     countMore: 'more than {n} records', empty: 'No {object} match', emptyNoFilter: 'No {object} yet',
     inlineHint: 'Double-click a cell to edit it', field: 'Field', op: 'Operator', value: 'Value',
-    editFailed: 'Could not save: {msg}', stale: 'The record was changed by someone else; reloaded it',
+    editFailed: 'Could not save: {msg}', editSelected: 'Edit selected ({n})', bulkSaved: 'Updated {n} records',
+    views: 'Views', saveView: 'Save view…', deleteView: 'Delete view “{name}”', viewName: 'Name of the view', stale: 'The record was changed by someone else; reloaded it',
   },
   ops: {
     eq: 'equals', ne: 'does not equal', lt: 'less than', le: 'at most', gt: 'greater than',
@@ -74,6 +75,8 @@ const zh = {
     export: '导出 CSV', deleteSelected: '删除所选（{n}）', confirmDelete: '确定删除 {n} 条记录吗？之后可以恢复。',
     count: '共 {n} 条', countMore: '超过 {n} 条', empty: '没有符合条件的{object}', emptyNoFilter: '还没有{object}',
     inlineHint: '双击单元格即可编辑', field: '字段', op: '条件', value: '值', editFailed: '保存失败：{msg}',
+    editSelected: '批量编辑（{n}）', bulkSaved: '已更新 {n} 条记录', views: '视图', saveView: '保存视图…',
+    deleteView: '删除视图“{name}”', viewName: '视图名称',
     stale: '该记录已被他人修改，已重新加载',
   },
   ops: {
