@@ -458,6 +458,23 @@ try {
     await page.waitForFunction((k) => document.querySelectorAll('[data-test=list-table] tr.el-table__row').length === k, n)
   })
 
+  await step('dashboard: charts render and the numbers match the API', async () => {
+    const count = async (object, filter) => (await apiGet(`/records/${object}?limit=1&count=true&fields=id&filter=` + encodeURIComponent(filter))).total.count
+    const won = await count('opportunity', "stage = 'closed_won'")
+    const lost = await count('opportunity', "stage = 'closed_lost'")
+    const leads = (await apiGet('/records/lead?limit=1&count=true')).total.count
+    await page.goto(base + '/dashboard')
+    const rate = ((100 * won) / (won + lost)).toFixed(1) + '%'
+    await page.waitForFunction((r) => document.querySelector('[data-test=kpi-win-rate]')?.innerText === r, rate)
+    assert.equal(await page.locator('[data-test=kpi-leads]').innerText(), String(leads))
+    for (const c of ['funnel', 'stage', 'cases']) await page.locator(`[data-test=chart-${c}] canvas`).waitFor()
+    await page.waitForTimeout(600) // the charts' 300 ms entry animation, for the screenshot only
+    await shot('09-dashboard')
+    await page.locator('[data-test=dash-owner]').click()
+    await page.locator('.el-select-dropdown__item:visible', { hasText: '我的记录' }).click()
+    await page.waitForFunction(() => document.querySelector('[data-test=kpi-leads]')?.innerText === '0') // the demo's records belong to "system"
+  })
+
   await step('audit log viewer filters by action', async () => {
     await page.goto(base + '/audit')
     await field('audit-action').fill('reveal')

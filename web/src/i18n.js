@@ -14,7 +14,7 @@ const en = {
     title: 'Sign in to Rapport', username: 'Username', password: 'Password', submit: 'Sign in',
     failed: 'Sign-in failed: {msg}',
   },
-  nav: { records: 'Records', pipeline: 'Pipeline', audit: 'Audit log', admin: 'Administration', logout: 'Sign out', more: 'More objects' },
+  nav: { records: 'Records', pipeline: 'Pipeline', dashboard: 'Dashboard', audit: 'Audit log', admin: 'Administration', logout: 'Sign out', more: 'More objects' },
   search: { placeholder: 'Search (press /)', title: 'Search results for “{q}”', none: 'No records match “{q}”' },
   list: {
     columns: 'Columns', filter: 'Filter', addCondition: 'Add condition', expression: 'Filter expression',
@@ -46,6 +46,13 @@ const en = {
     changes: 'Changes', request: 'Request', since: 'Since', until: 'Until', empty: 'No audit entries match',
     forbidden: 'Only administrators may read the audit log',
   },
+  dashboard: {
+    title: 'Dashboard', allTime: 'All time', lastDays: 'Last {n} days', everyone: 'Everyone', mine: 'My records',
+    winRate: 'Win rate', winRateDef: 'Won ÷ (won + lost) opportunities created in the period',
+    openPipeline: 'Open opportunities', openDef: 'Opportunities in a stage that is not closed',
+    leads: 'Leads', leadsDef: 'Leads created in the period, every status', funnel: 'Lead funnel by status',
+    byStage: 'Opportunities by stage', casesByPriority: 'Cases by priority',
+  },
   admin: {
     title: 'Administration', users: 'Users', roles: 'Roles', sets: 'Permission sets', sharing: 'Sharing defaults',
     username: 'Username', displayName: 'Display name', email: 'Email', isAdmin: 'Administrator', active: 'Active',
@@ -68,7 +75,7 @@ const zh = {
     language: '语言',
   },
   login: { title: '登录 Rapport', username: '用户名', password: '密码', submit: '登录', failed: '登录失败：{msg}' },
-  nav: { records: '记录', pipeline: '销售管道', audit: '审计日志', admin: '系统管理', logout: '退出登录', more: '更多对象' },
+  nav: { records: '记录', pipeline: '销售管道', dashboard: '仪表盘', audit: '审计日志', admin: '系统管理', logout: '退出登录', more: '更多对象' },
   search: { placeholder: '搜索（按 / 键）', title: '“{q}”的搜索结果', none: '没有与“{q}”匹配的记录' },
   list: {
     columns: '显示列', filter: '筛选', addCondition: '添加条件', expression: '筛选表达式', noFilter: '未筛选',
@@ -93,6 +100,12 @@ const zh = {
   audit: {
     title: '审计日志', at: '时间', actor: '操作人', action: '操作', object: '对象', record: '记录', changes: '变更',
     request: '请求', since: '开始', until: '结束', empty: '没有符合条件的审计记录', forbidden: '仅管理员可查看审计日志',
+  },
+  dashboard: {
+    title: '仪表盘', allTime: '全部时间', lastDays: '最近 {n} 天', everyone: '所有人', mine: '我的记录', winRate: '赢单率',
+    winRateDef: '期间内创建的商机：赢单 ÷（赢单 + 输单）', openPipeline: '进行中的商机', openDef: '处于未关闭阶段的商机',
+    leads: '线索', leadsDef: '期间内创建的线索（所有状态）', funnel: '线索漏斗（按状态）', byStage: '各阶段商机数',
+    casesByPriority: '服务工单（按优先级）',
   },
   admin: {
     title: '系统管理', users: '用户', roles: '角色', sets: '权限集', sharing: '默认共享', username: '用户名',

@@ -9,6 +9,7 @@ const Pipeline = () => import('./views/Pipeline.vue')
 const Audit = () => import('./views/Audit.vue')
 const Search = () => import('./views/Search.vue')
 const Admin = () => import('./views/Admin.vue')
+const Dashboard = () => import('./views/Dashboard.vue')
 
 export const router = createRouter({
   history: createWebHistory(),
@@ -21,6 +22,7 @@ export const router = createRouter({
     { path: '/audit', component: Audit },
     { path: '/search', component: Search },
     { path: '/admin', component: Admin },
+    { path: '/dashboard', component: Dashboard },
     { path: '/:rest(.*)*', redirect: '/records/account' },
   ],
 })
