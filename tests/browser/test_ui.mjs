@@ -293,6 +293,26 @@ try {
     await page.locator('[data-test=record-error]').waitFor()
   })
 
+  await step('quick action: log a call from a contact; it shows in the contact and account timelines', async () => {
+    const contact = await apiGet('/records/contact/' + editedId)
+    await page.goto(base + '/records/contact/' + editedId)
+    await page.locator('[data-test=quick-call]').click()
+    await page.locator('[data-test=quick-save]').click()
+    await page.locator('.el-dialog .el-form-item__error', { hasText: '请填写主题' }).waitFor()
+    await field('quick-subject').fill('电话回访：确认报价')
+    await field('quick-body').fill('客户希望下周收到正式报价')
+    await page.locator('[data-test=quick-save]').click()
+    await page.locator('[data-test=timeline]', { hasText: '电话回访：确认报价' }).waitFor()
+    const acts = (await apiGet('/records/activity?filter=' + encodeURIComponent(`related_id = '${editedId}'`))).data
+    assert.equal(acts.length, 1)
+    assert.equal(acts[0].type, 'call')
+    assert.equal(acts[0].status, 'completed')
+    assert.equal(acts[0].contact_id, editedId)
+    assert.equal(acts[0].account_id, contact.account_id)
+    await page.goto(base + '/records/account/' + contact.account_id)
+    await page.locator('[data-test=timeline]', { hasText: '电话回访：确认报价' }).waitFor()
+  })
+
   await step('a custom object defined through the API: list, create with a reference picker, related list', async () => {
     const def = await fetch(base + '/api/v1/meta/objects', {
       method: 'POST',

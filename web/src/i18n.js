@@ -34,7 +34,8 @@ const en = {
     details: 'Details', relations: 'Relations', system: 'System', related: 'Related', timeline: 'Timeline',
     reveal: 'Reveal', revealed: 'Revealed (audited)', masked: 'Masked', noHistory: 'No history yet',
     noRelated: 'No related {object}', back: 'Back to list', notFound: 'This record does not exist or you may not see it',
-    saveFailed: 'Could not save the record: {msg}', new: 'New {object}',
+    saveFailed: 'Could not save the record: {msg}', new: 'New {object}', logCall: 'Log a call', addTask: 'Add a task',
+    subjectNeeded: 'Give a subject',
   },
   history: { create: 'Created', update: 'Updated', delete: 'Deleted', restore: 'Restored', reveal: 'Revealed', by: 'by {who}' },
   pipeline: {
@@ -94,6 +95,7 @@ const zh = {
     details: '详细信息', relations: '关联', system: '系统信息', related: '相关记录', timeline: '时间线',
     reveal: '显示', revealed: '已显示（已审计）', masked: '已脱敏', noHistory: '暂无历史记录',
     noRelated: '没有相关的{object}', back: '返回列表', notFound: '记录不存在或无权查看', saveFailed: '保存失败：{msg}', new: '新建{object}',
+    logCall: '记录通话', addTask: '添加任务', subjectNeeded: '请填写主题',
   },
   history: { create: '创建', update: '修改', delete: '删除', restore: '恢复', reveal: '显示敏感字段', by: '操作人 {who}' },
   pipeline: { title: '销售管道', total: '合计', moved: '已移至{stage}', refused: '无法变更阶段：{msg}', empty: '暂无商机', count: '{n} 个商机' },
