@@ -478,6 +478,31 @@ try {
     await page.waitForFunction((k) => document.querySelectorAll('[data-test=list-table] tr.el-table__row').length === k, n)
   })
 
+  await step('lead inbox: overdue first, duplicate warning, mark as touched', async () => {
+    const contact = (await apiGet('/records/contact?limit=1&filter=' + encodeURIComponent('email is not null'))).data[0]
+    const r = await fetch(base + '/api/v1/records/lead', {
+      method: 'POST',
+      headers: { ...bearer, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ last_name: '周', first_name: '子涵', company: '重复测试有限公司', email: contact.email, status: 'new', score: 88, first_touch_due: '2026-01-05T08:00:00Z' }),
+    })
+    const lead = await r.json()
+    assert.equal(r.status, 201, JSON.stringify(lead))
+    const open = (await apiGet('/records/lead?limit=50&filter=' + encodeURIComponent("status in ('new', 'working') and first_touched_at is null"))).data
+    await page.goto(base + '/inbox')
+    await page.locator(`[data-test=lead-${lead.id}]`).waitFor()
+    assert.equal(await page.locator('[data-test=inbox-count]').innerText(), `${open.length} 条待跟进线索`)
+    assert.equal(await page.locator('[data-test^=lead-]').first().getAttribute('data-test'), 'lead-' + lead.id) // overdue sorts first
+    assert.match(await page.locator(`[data-test=sla-${lead.id}]`).innerText(), /首次跟进已超时/)
+    assert.equal(await page.locator(`[data-test=score-${lead.id}]`).innerText(), '评分 88')
+    await page.locator(`[data-test=dupe-${lead.id}] a[href="/records/contact/${contact.id}"]`).waitFor()
+    await shot('10-inbox')
+    await page.locator(`[data-test=touch-${lead.id}]`).click()
+    await page.locator(`[data-test=lead-${lead.id}]`).waitFor({ state: 'detached' })
+    const after = await apiGet('/records/lead/' + lead.id)
+    assert.equal(after.status, 'working')
+    assert.ok(after.first_touched_at)
+  })
+
   await step('dashboard: charts render and the numbers match the API', async () => {
     const count = async (object, filter) => (await apiGet(`/records/${object}?limit=1&count=true&fields=id&filter=` + encodeURIComponent(filter))).total.count
     const won = await count('opportunity', "stage = 'closed_won'")
@@ -492,7 +517,9 @@ try {
     await shot('09-dashboard')
     await page.locator('[data-test=dash-owner]').click()
     await page.locator('.el-select-dropdown__item:visible', { hasText: '我的记录' }).click()
-    await page.waitForFunction(() => document.querySelector('[data-test=kpi-leads]')?.innerText === '0') // the demo's records belong to "system"
+    const mine = await count('lead', `owner_id = '${login.user.id}'`) // the demo's leads belong to "system"
+    assert.ok(mine < leads)
+    await page.waitForFunction((n) => document.querySelector('[data-test=kpi-leads]')?.innerText === String(n), mine)
   })
 
   await step('audit log viewer filters by action', async () => {

@@ -14,7 +14,7 @@ const en = {
     title: 'Sign in to Rapport', username: 'Username', password: 'Password', submit: 'Sign in',
     failed: 'Sign-in failed: {msg}',
   },
-  nav: { records: 'Records', pipeline: 'Pipeline', dashboard: 'Dashboard', audit: 'Audit log', admin: 'Administration', logout: 'Sign out', more: 'More objects' },
+  nav: { records: 'Records', pipeline: 'Pipeline', dashboard: 'Dashboard', inbox: 'Lead inbox', audit: 'Audit log', admin: 'Administration', logout: 'Sign out', more: 'More objects' },
   search: { placeholder: 'Search (press /)', title: 'Search results for “{q}”', none: 'No records match “{q}”' },
   list: {
     columns: 'Columns', filter: 'Filter', addCondition: 'Add condition', expression: 'Filter expression',
@@ -47,6 +47,11 @@ const en = {
     changes: 'Changes', request: 'Request', since: 'Since', until: 'Until', empty: 'No audit entries match',
     forbidden: 'Only administrators may read the audit log',
   },
+  inbox: {
+    title: 'Lead inbox', count: '{n} leads to touch', empty: 'No leads waiting for a first touch', score: 'Score {n}',
+    duplicate: 'Possible duplicate:', touch: 'Mark as touched', noSla: 'No first-touch deadline',
+    dueIn: 'First touch due in {span}', overdue: 'First touch overdue by {span}', hm: '{h} h {m} min', days: '{n} days',
+  },
   dashboard: {
     title: 'Dashboard', allTime: 'All time', lastDays: 'Last {n} days', everyone: 'Everyone', mine: 'My records',
     winRate: 'Win rate', winRateDef: 'Won ÷ (won + lost) opportunities created in the period',
@@ -76,7 +81,7 @@ const zh = {
     language: '语言',
   },
   login: { title: '登录 Rapport', username: '用户名', password: '密码', submit: '登录', failed: '登录失败：{msg}' },
-  nav: { records: '记录', pipeline: '销售管道', dashboard: '仪表盘', audit: '审计日志', admin: '系统管理', logout: '退出登录', more: '更多对象' },
+  nav: { records: '记录', pipeline: '销售管道', dashboard: '仪表盘', inbox: '线索收件箱', audit: '审计日志', admin: '系统管理', logout: '退出登录', more: '更多对象' },
   search: { placeholder: '搜索（按 / 键）', title: '“{q}”的搜索结果', none: '没有与“{q}”匹配的记录' },
   list: {
     columns: '显示列', filter: '筛选', addCondition: '添加条件', expression: '筛选表达式', noFilter: '未筛选',
@@ -102,6 +107,11 @@ const zh = {
   audit: {
     title: '审计日志', at: '时间', actor: '操作人', action: '操作', object: '对象', record: '记录', changes: '变更',
     request: '请求', since: '开始', until: '结束', empty: '没有符合条件的审计记录', forbidden: '仅管理员可查看审计日志',
+  },
+  inbox: {
+    title: '线索收件箱', count: '{n} 条待跟进线索', empty: '没有等待首次跟进的线索', score: '评分 {n}', duplicate: '可能重复：',
+    touch: '标记为已跟进', noSla: '未设首次跟进期限', dueIn: '距首次跟进期限还有 {span}', overdue: '首次跟进已超时 {span}',
+    hm: '{h} 小时 {m} 分', days: '{n} 天',
   },
   dashboard: {
     title: '仪表盘', allTime: '全部时间', lastDays: '最近 {n} 天', everyone: '所有人', mine: '我的记录', winRate: '赢单率',

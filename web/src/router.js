@@ -10,6 +10,7 @@ const Audit = () => import('./views/Audit.vue')
 const Search = () => import('./views/Search.vue')
 const Admin = () => import('./views/Admin.vue')
 const Dashboard = () => import('./views/Dashboard.vue')
+const LeadInbox = () => import('./views/LeadInbox.vue')
 
 export const router = createRouter({
   history: createWebHistory(),
@@ -23,6 +24,7 @@ export const router = createRouter({
     { path: '/search', component: Search },
     { path: '/admin', component: Admin },
     { path: '/dashboard', component: Dashboard },
+    { path: '/inbox', component: LeadInbox },
     { path: '/:rest(.*)*', redirect: '/records/account' },
   ],
 })
