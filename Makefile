@@ -7,13 +7,13 @@ LISTEN ?= 127.0.0.1:8080
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: run test deps build build-asan check lint clean bench fuzz
+.PHONY: run test deps build build-asan web check lint clean bench fuzz
 
-run: deps build
+run: deps build web
 	@mkdir -p $(dir $(DB))
 	./build/release/rapport serve --db $(DB) --listen $(LISTEN) --demo
 
-test: deps build-asan lint
+test: deps build-asan web lint
 	cd build/asan && ctest --output-on-failure -j$(JOBS)
 	cmake --preset release -DRP_WERROR=ON >/dev/null
 	cmake --build build/release -j$(JOBS)
@@ -29,6 +29,20 @@ build:
 build-asan:
 	cmake --preset asan -DRP_WERROR=ON >/dev/null
 	cmake --build build/asan -j$(JOBS)
+
+# The web UI (web/, Vue + Vite) is built into web/dist, which `rapport serve` serves at "/".
+# npm ci runs only when node_modules is missing or package.json / the lock file changed; the
+# build runs only when a source changed.
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.js web/compress.mjs
+
+web: web/dist/index.html
+
+web/node_modules/.rp-installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web/dist/index.html: web/node_modules/.rp-installed $(WEB_SOURCES)
+	cd web && npm run build
 
 lint:
 	./scripts/check-format.sh
@@ -46,4 +60,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf build
+	rm -rf build web/dist

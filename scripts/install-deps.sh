@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config clang-format
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libcmocka-dev libcurl4-openssl-dev tzdata
-sqlite3 curl wrk python3 ${RP_EXTRA_PACKAGES:-}"
+sqlite3 curl wrk python3 chromium fonts-noto-cjk ${RP_EXTRA_PACKAGES:-}"
 
 missing=""
 for p in $PACKAGES; do
@@ -14,6 +14,12 @@ for p in $PACKAGES; do
         missing="$missing $p"
     fi
 done
+
+# nodejs and npm build the web UI. They are looked for as commands, because a machine may have
+# them from another source: a NodeSource nodejs bundles npm and conflicts with Debian's npm.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
 
 if [ -n "$missing" ]; then
     echo "installing:$missing"

@@ -35,5 +35,11 @@ void rp_api_free(struct rp_api *api);
 struct rp_http_router *rp_api_router_new(struct rp_api *api);
 /** Marks the API ready (/readyz answers 200 once the server accepts traffic). */
 void rp_api_set_ready(struct rp_api *api, bool ready);
+/**
+ * Serves the built web UI from dir (borrowed; must outlive the API) at "/": its files, and
+ * index.html for client-side routes. NULL (the default) serves nothing (404). Call before
+ * serving.
+ */
+void rp_api_set_web_dir(struct rp_api *api, const char *dir);
 
 #endif

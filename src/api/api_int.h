@@ -17,6 +17,7 @@ struct rp_api {
     struct rp_http_router *router;
     _Atomic bool ready;
     int64_t started_ms;
+    const char *web_dir; /* the built web UI, or NULL: see api_web.c */
 };
 
 static inline struct rp_api *api_of(struct rp_http_req *req)
@@ -57,6 +58,7 @@ void api_register_audit(struct rp_http_router *r);
 void api_register_privacy(struct rp_http_router *r);
 void api_register_admin(struct rp_http_router *r);
 void api_register_automation(struct rp_http_router *r);
+void api_register_web(struct rp_http_router *r);
 /** The authentication middleware. */
 int api_authenticate(struct rp_http_req *req, struct rp_http_resp *resp);
 

@@ -14,11 +14,13 @@
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #define DEFAULT_DB     "./data/rapport.db"
 #define DEFAULT_LISTEN "127.0.0.1:8080"
+#define DEFAULT_WEB    "web/dist"
 
 struct cli_opts {
     const char *db;
@@ -31,6 +33,7 @@ struct cli_opts {
     const char *name;
     const char *expires;
     const char *state;
+    const char *web;
     const char *positional[4];
     size_t npositional;
 };
@@ -88,6 +91,8 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, bool *help)
             target = &o->expires;
         else if (strcmp(a, "--state") == 0)
             target = &o->state;
+        else if (strcmp(a, "--web") == 0)
+            target = &o->web;
         else if (strcmp(a, "--threads") == 0) {
             char *end;
             long n;
@@ -193,6 +198,19 @@ static int parse_listen(const char *listen, char *addr, size_t size, unsigned *p
     return 0;
 }
 
+/* The web UI is optional: without its directory the server answers only the API. */
+static void set_web_dir(struct rp_app *app, const char *dir)
+{
+    struct stat st;
+
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr,
+                "rapport: no web UI at %s (build it with: make web); serving the API only\n", dir);
+        return;
+    }
+    rp_api_set_web_dir(app->api, dir);
+}
+
 static int cmd_serve(struct cli_opts *o)
 {
     struct rp_http_server_config scfg = {.access_log = o->access_log, .threads = o->threads};
@@ -226,6 +244,7 @@ static int cmd_serve(struct cli_opts *o)
     }
     scfg.address = addr;
     scfg.port = port;
+    set_web_dir(app, o->web ? o->web : DEFAULT_WEB);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -448,7 +467,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"serve", "serve [--db FILE] [--listen ADDR:PORT] [--demo] [--threads N] [--access-log]",
+    {"serve",
+     "serve [--db FILE] [--listen ADDR:PORT] [--demo] [--threads N] [--access-log] [--web DIR]",
      "serve the CRM over HTTP (creates the database and an admin on first start)", cmd_serve},
     {"migrate", "migrate [--db FILE]", "create or upgrade the database schema", cmd_migrate},
     {"user", "user add USERNAME [--admin] [--name NAME] | user passwd USERNAME | user list",

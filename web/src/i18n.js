@@ -1,0 +1,149 @@
+// The message catalogue: every label that does not come from metadata. zh-CN is the default
+// when the browser prefers Chinese, English otherwise; the choice is kept in localStorage.
+import { createI18n } from 'vue-i18n'
+
+const en = {
+  app: { name: 'Rapport' },
+  common: {
+    yes: 'Yes', no: 'No', save: 'Save', cancel: 'Cancel', delete: 'Delete', edit: 'Edit',
+    close: 'Close', apply: 'Apply', clear: 'Clear', loading: 'Loading…', loadingMore: 'Loading more…',
+    noMore: 'No more records', empty: 'Nothing here yet', error: 'Something went wrong',
+    saved: 'Saved', deleted: 'Deleted {n} records', confirm: 'Confirm', language: 'Language', new: 'New',
+  },
+  login: {
+    title: 'Sign in to Rapport', username: 'Username', password: 'Password', submit: 'Sign in',
+    failed: 'Sign-in failed: {msg}',
+  },
+  nav: { records: 'Records', pipeline: 'Pipeline', dashboard: 'Dashboard', inbox: 'Lead inbox', audit: 'Audit log', admin: 'Administration', logout: 'Sign out', more: 'More objects' },
+  search: { placeholder: 'Search (press /)', title: 'Search results for “{q}”', none: 'No records match “{q}”' },
+  list: {
+    columns: 'Columns', filter: 'Filter', addCondition: 'Add condition', expression: 'Filter expression',
+    noFilter: 'No filter', export: 'Export CSV', deleteSelected: 'Delete selected ({n})',
+    confirmDelete: 'Delete {n} records? They can be restored later.', count: '{n} records',
+    countMore: 'more than {n} records', empty: 'No {object} match', emptyNoFilter: 'No {object} yet',
+    inlineHint: 'Double-click a cell to edit it', field: 'Field', op: 'Operator', value: 'Value',
+    editFailed: 'Could not save: {msg}', editSelected: 'Edit selected ({n})', bulkSaved: 'Updated {n} records',
+    views: 'Views', saveView: 'Save view…', deleteView: 'Delete view “{name}”', viewName: 'Name of the view', stale: 'The record was changed by someone else; reloaded it',
+  },
+  ops: {
+    eq: 'equals', ne: 'does not equal', lt: 'less than', le: 'at most', gt: 'greater than',
+    ge: 'at least', contains: 'contains', starts_with: 'starts with', is_null: 'is empty',
+    is_not_null: 'is not empty', in: 'is one of',
+  },
+  record: {
+    details: 'Details', relations: 'Relations', system: 'System', related: 'Related', timeline: 'Timeline',
+    reveal: 'Reveal', revealed: 'Revealed (audited)', masked: 'Masked', noHistory: 'No history yet',
+    noRelated: 'No related {object}', back: 'Back to list', notFound: 'This record does not exist or you may not see it',
+    saveFailed: 'Could not save the record: {msg}', new: 'New {object}', logCall: 'Log a call', addTask: 'Add a task',
+    subjectNeeded: 'Give a subject',
+  },
+  history: { create: 'Created', update: 'Updated', delete: 'Deleted', restore: 'Restored', reveal: 'Revealed', by: 'by {who}' },
+  pipeline: {
+    title: 'Pipeline', total: 'Total', moved: 'Moved to {stage}', refused: 'Stage change refused: {msg}',
+    empty: 'No opportunities', count: '{n} opportunities',
+  },
+  audit: {
+    title: 'Audit log', at: 'When', actor: 'Actor', action: 'Action', object: 'Object', record: 'Record',
+    changes: 'Changes', request: 'Request', since: 'Since', until: 'Until', empty: 'No audit entries match',
+    forbidden: 'Only administrators may read the audit log',
+  },
+  inbox: {
+    title: 'Lead inbox', count: '{n} leads to touch', empty: 'No leads waiting for a first touch', score: 'Score {n}',
+    duplicate: 'Possible duplicate:', touch: 'Mark as touched', noSla: 'No first-touch deadline',
+    dueIn: 'First touch due in {span}', overdue: 'First touch overdue by {span}', hm: '{h} h {m} min', days: '{n} days',
+  },
+  dashboard: {
+    title: 'Dashboard', allTime: 'All time', lastDays: 'Last {n} days', everyone: 'Everyone', mine: 'My records',
+    winRate: 'Win rate', winRateDef: 'Won ÷ (won + lost) opportunities created in the period',
+    openPipeline: 'Open opportunities', openDef: 'Opportunities in a stage that is not closed',
+    leads: 'Leads', leadsDef: 'Leads created in the period, every status', funnel: 'Lead funnel by status',
+    byStage: 'Opportunities by stage', casesByPriority: 'Cases by priority',
+  },
+  admin: {
+    title: 'Administration', users: 'Users', roles: 'Roles', sets: 'Permission sets', sharing: 'Sharing defaults',
+    username: 'Username', displayName: 'Display name', email: 'Email', isAdmin: 'Administrator', active: 'Active',
+    role: 'Role', permissionSets: 'Permission sets', password: 'Initial password', addUser: 'Add user',
+    addRole: 'Add role', name: 'Name', label: 'Label', parent: 'Reports to role', definition: 'Definition',
+    object: 'Object', access: 'Default access', created: 'Created {name}', updated: 'Updated {name}',
+  },
+  system: {
+    id: 'ID', version: 'Version', created_at: 'Created', updated_at: 'Updated', created_by: 'Created by',
+    updated_by: 'Updated by', owner_id: 'Owner',
+  },
+}
+
+const zh = {
+  app: { name: 'Rapport' },
+  common: {
+    yes: '是', no: '否', save: '保存', cancel: '取消', delete: '删除', edit: '编辑', close: '关闭',
+    apply: '应用', clear: '清除', loading: '加载中…', loadingMore: '正在加载更多…', noMore: '没有更多记录了',
+    empty: '暂无内容', error: '出错了', saved: '已保存', deleted: '已删除 {n} 条记录', confirm: '确认', new: '新建',
+    language: '语言',
+  },
+  login: { title: '登录 Rapport', username: '用户名', password: '密码', submit: '登录', failed: '登录失败：{msg}' },
+  nav: { records: '记录', pipeline: '销售管道', dashboard: '仪表盘', inbox: '线索收件箱', audit: '审计日志', admin: '系统管理', logout: '退出登录', more: '更多对象' },
+  search: { placeholder: '搜索（按 / 键）', title: '“{q}”的搜索结果', none: '没有与“{q}”匹配的记录' },
+  list: {
+    columns: '显示列', filter: '筛选', addCondition: '添加条件', expression: '筛选表达式', noFilter: '未筛选',
+    export: '导出 CSV', deleteSelected: '删除所选（{n}）', confirmDelete: '确定删除 {n} 条记录吗？之后可以恢复。',
+    count: '共 {n} 条', countMore: '超过 {n} 条', empty: '没有符合条件的{object}', emptyNoFilter: '还没有{object}',
+    inlineHint: '双击单元格即可编辑', field: '字段', op: '条件', value: '值', editFailed: '保存失败：{msg}',
+    editSelected: '批量编辑（{n}）', bulkSaved: '已更新 {n} 条记录', views: '视图', saveView: '保存视图…',
+    deleteView: '删除视图“{name}”', viewName: '视图名称',
+    stale: '该记录已被他人修改，已重新加载',
+  },
+  ops: {
+    eq: '等于', ne: '不等于', lt: '小于', le: '不大于', gt: '大于', ge: '不小于', contains: '包含',
+    starts_with: '开头是', is_null: '为空', is_not_null: '不为空', in: '属于',
+  },
+  record: {
+    details: '详细信息', relations: '关联', system: '系统信息', related: '相关记录', timeline: '时间线',
+    reveal: '显示', revealed: '已显示（已审计）', masked: '已脱敏', noHistory: '暂无历史记录',
+    noRelated: '没有相关的{object}', back: '返回列表', notFound: '记录不存在或无权查看', saveFailed: '保存失败：{msg}', new: '新建{object}',
+    logCall: '记录通话', addTask: '添加任务', subjectNeeded: '请填写主题',
+  },
+  history: { create: '创建', update: '修改', delete: '删除', restore: '恢复', reveal: '显示敏感字段', by: '操作人 {who}' },
+  pipeline: { title: '销售管道', total: '合计', moved: '已移至{stage}', refused: '无法变更阶段：{msg}', empty: '暂无商机', count: '{n} 个商机' },
+  audit: {
+    title: '审计日志', at: '时间', actor: '操作人', action: '操作', object: '对象', record: '记录', changes: '变更',
+    request: '请求', since: '开始', until: '结束', empty: '没有符合条件的审计记录', forbidden: '仅管理员可查看审计日志',
+  },
+  inbox: {
+    title: '线索收件箱', count: '{n} 条待跟进线索', empty: '没有等待首次跟进的线索', score: '评分 {n}', duplicate: '可能重复：',
+    touch: '标记为已跟进', noSla: '未设首次跟进期限', dueIn: '距首次跟进期限还有 {span}', overdue: '首次跟进已超时 {span}',
+    hm: '{h} 小时 {m} 分', days: '{n} 天',
+  },
+  dashboard: {
+    title: '仪表盘', allTime: '全部时间', lastDays: '最近 {n} 天', everyone: '所有人', mine: '我的记录', winRate: '赢单率',
+    winRateDef: '期间内创建的商机：赢单 ÷（赢单 + 输单）', openPipeline: '进行中的商机', openDef: '处于未关闭阶段的商机',
+    leads: '线索', leadsDef: '期间内创建的线索（所有状态）', funnel: '线索漏斗（按状态）', byStage: '各阶段商机数',
+    casesByPriority: '服务工单（按优先级）',
+  },
+  admin: {
+    title: '系统管理', users: '用户', roles: '角色', sets: '权限集', sharing: '默认共享', username: '用户名',
+    displayName: '显示名称', email: '邮箱', isAdmin: '管理员', active: '启用', role: '角色', permissionSets: '权限集',
+    password: '初始密码', addUser: '添加用户', addRole: '添加角色', name: '名称', label: '显示名', parent: '上级角色',
+    definition: '定义', object: '对象', access: '默认访问权限', created: '已创建 {name}', updated: '已更新 {name}',
+  },
+  system: { id: 'ID', version: '版本', created_at: '创建时间', updated_at: '更新时间', created_by: '创建人', updated_by: '修改人', owner_id: '负责人' },
+}
+
+function initialLocale() {
+  const saved = localStorage.getItem('rapport.locale')
+  if (saved === 'en' || saved === 'zh-CN') return saved
+  const prefs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || 'en']
+  return String(prefs[0]).toLowerCase().startsWith('zh') ? 'zh-CN' : 'en'
+}
+
+export const i18n = createI18n({
+  legacy: false,
+  locale: initialLocale(),
+  fallbackLocale: 'en',
+  messages: { en, 'zh-CN': zh },
+})
+
+export function setLocale(l) {
+  i18n.global.locale.value = l
+  localStorage.setItem('rapport.locale', l)
+  document.documentElement.lang = l
+}
