@@ -42,9 +42,14 @@ struct rp_http_server {
     struct rp_http_router *router;
     bool access_log;
     unsigned port;
-    pthread_mutex_t mu; /* with cv: stop waits for inflight to reach 0 */
+    unsigned max_inflight;
+    int64_t body_timeout_us;
+    struct http_ratelimit *client_rate; /* per token, cookie or address; NULL = off */
+    struct http_ratelimit *ip_rate;     /* per address; NULL = off */
+    pthread_mutex_t mu;                 /* with cv: stop waits for active to reach 0 */
     pthread_cond_t cv;
-    _Atomic unsigned inflight; /* requests past their first handler call, not completed */
+    _Atomic unsigned active;   /* requests whose headers arrived, not completed */
+    _Atomic unsigned admitted; /* of those, the ones counted against max_inflight */
     _Atomic bool stopping;
 };
 
@@ -129,6 +134,53 @@ static void begin(struct http_ctx *c, struct MHD_Connection *conn, const char *m
                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"));
 }
 
+/*
+ * Admission, once the headers are in and nothing else is wrong: shutdown,
+ * the rate limits, then the bound on requests in flight. A refusal becomes
+ * c->early, answered without running the handler.
+ */
+static void admit(struct rp_http_server *s, struct http_ctx *c)
+{
+    struct rp_http_req *req = &c->req;
+    int64_t now = rp_clock_monotonic_us();
+    unsigned wait = 0;
+
+    if (atomic_load(&s->stopping)) {
+        rp_http_resp_header(req, &c->resp, "Connection", "close");
+        c->early = rp_error_set(&req->err, RP_EBUSY, "server is shutting down");
+        return;
+    }
+    if (s->ip_rate)
+        wait = http_ratelimit_take(s->ip_rate, req->remote_addr, strlen(req->remote_addr), now);
+    if (!wait && s->client_rate) {
+        /* The credentials name the client; without any, its address does. */
+        const char *key = rp_http_header(req, "Authorization");
+        if (!key)
+            key = rp_http_header(req, "Cookie");
+        if (!key)
+            key = req->remote_addr;
+        wait = http_ratelimit_take(s->client_rate, key, strlen(key), now);
+    }
+    if (wait) {
+        char v[16];
+        snprintf(v, sizeof(v), "%u", wait);
+        rp_http_resp_header(req, &c->resp, "Retry-After", v);
+        c->early = rp_error_set(&req->err, RP_ERATELIMIT,
+                                "too many requests from this client; retry in %u s", wait);
+        return;
+    }
+    if (atomic_fetch_add(&s->admitted, 1) >= s->max_inflight) {
+        atomic_fetch_sub(&s->admitted, 1);
+        c->early = rp_error_set(&req->err, RP_EBUSY,
+                                "server has %u requests in flight, its limit; retry shortly",
+                                s->max_inflight);
+        return;
+    }
+    c->admitted = true;
+    if (s->body_timeout_us && (c->chunked || (c->has_length && c->declared > 0)))
+        c->body_deadline_us = now + s->body_timeout_us;
+}
+
 static enum MHD_Result send_response(struct http_ctx *c, struct MHD_Connection *conn)
 {
     struct MHD_Response *r;
@@ -207,6 +259,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (!c->begun) {
         begin(c, conn, method);
+        atomic_fetch_add(&s->active, 1);
+        if (!c->early)
+            admit(s, c);
         /*
          * Answering now makes libmicrohttpd close the connection after the
          * response, even without a body; worth it only to refuse a body
@@ -217,6 +272,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
+        if (c->body_deadline_us && rp_clock_monotonic_us() > c->body_deadline_us) {
+            rp_log_warn("closing the connection of %s: request body not in after %lld s",
+                        c->req.remote_addr, (long long)(s->body_timeout_us / 1000000));
+            return MHD_NO;
+        }
         http_body_add(c, upload_data, *upload_data_size);
         *upload_data_size = 0;
         /* A client that keeps sending far past the limit is cut off. */
@@ -228,12 +288,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (http_finish_early(c))
         return send_response(c, conn);
-    c->inflight = true;
-    atomic_fetch_add(&s->inflight, 1);
-    if (atomic_load(&s->stopping))
-        rc = rp_error_set(&c->req.err, RP_EBUSY, "server is shutting down");
-    else
-        rc = http_run(c);
+    rc = http_run(c);
     return settle(c, conn, rc);
 }
 
@@ -281,7 +336,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         if (s->access_log)
             access_log(c, duration);
     }
-    if (c->inflight && atomic_fetch_sub(&s->inflight, 1) == 1 && atomic_load(&s->stopping)) {
+    if (c->admitted)
+        atomic_fetch_sub(&s->admitted, 1);
+    if (c->begun && atomic_fetch_sub(&s->active, 1) == 1 && atomic_load(&s->stopping)) {
         pthread_mutex_lock(&s->mu);
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
@@ -365,17 +422,32 @@ int rp_http_server_start(struct rp_http_router *r, const struct rp_http_server_c
     s = rp_xcalloc(1, sizeof(*s));
     s->router = r;
     s->access_log = cfg->access_log;
+    s->max_inflight = cfg->max_inflight ? cfg->max_inflight : RP_HTTP_DEFAULT_MAX_INFLIGHT;
+    s->body_timeout_us =
+        (int64_t)(cfg->body_timeout_s ? cfg->body_timeout_s : RP_HTTP_DEFAULT_BODY_TIMEOUT_S) *
+        1000000;
+    {
+        double burst_of =
+            cfg->rate_limit > cfg->ip_rate_limit ? cfg->rate_limit : cfg->ip_rate_limit;
+        double burst = cfg->rate_burst > 0 ? cfg->rate_burst : 2 * burst_of;
+        s->client_rate = http_ratelimit_new(cfg->rate_limit, burst);
+        s->ip_rate = http_ratelimit_new(
+            cfg->ip_rate_limit, cfg->rate_burst > 0 ? cfg->rate_burst : 2 * cfg->ip_rate_limit);
+    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_log, s, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections ? cfg->max_connections : 1024u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        cfg->max_per_ip ? cfg->max_per_ip : 256u, MHD_OPTION_CONNECTION_TIMEOUT,
-        cfg->connection_timeout_s ? cfg->connection_timeout_s : 30u, MHD_OPTION_URI_LOG_CALLBACK,
-        on_uri, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        cfg->max_connections ? cfg->max_connections : RP_HTTP_DEFAULT_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_per_ip ? cfg->max_per_ip : RP_HTTP_DEFAULT_MAX_PER_IP,
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->connection_timeout_s ? cfg->connection_timeout_s : RP_HTTP_DEFAULT_CONN_TIMEOUT_S,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s,
         /* libmicrohttpd clears its per-connection pool for every request: keep it to what
          * our header limit needs rather than its 32 KiB default. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)RP_HTTP_CONNECTION_MEMORY, MHD_OPTION_END);
@@ -396,6 +468,8 @@ bad_address:
         rp_error_set(err, RP_EIO, "listen address \"%s\" is not an IP address", address);
 out:
     if (s) {
+        http_ratelimit_free(s->client_rate);
+        http_ratelimit_free(s->ip_rate);
         pthread_cond_destroy(&s->cv);
         pthread_mutex_destroy(&s->mu);
         free(s);
@@ -417,12 +491,14 @@ void rp_http_server_stop(struct rp_http_server *s)
     listen_fd = MHD_quiesce_daemon(s->daemon);
     pthread_mutex_lock(&s->mu);
     atomic_store(&s->stopping, true);
-    while (atomic_load(&s->inflight) > 0)
+    while (atomic_load(&s->active) > 0)
         pthread_cond_wait(&s->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
     MHD_stop_daemon(s->daemon);
     if (listen_fd != MHD_INVALID_SOCKET)
         close(listen_fd);
+    http_ratelimit_free(s->client_rate);
+    http_ratelimit_free(s->ip_rate);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
