@@ -66,7 +66,7 @@ static const struct num_opt num_opts[] = {
     {"--max-inflight", 1, 1000000, true},    {"--conn-timeout", 1, 86400, true},
     {"--body-timeout", 1, 86400, true},      {"--rate-limit", 0, 1e9, false},
     {"--rate-burst", 1, 1e9, false},         {"--ip-rate-limit", 0, 1e9, false},
-    {"--shutdown-timeout", 1, 86400, true},
+    {"--shutdown-timeout", 1, 86400, true},  {"--header-timeout", 1, 86400, true},
 };
 
 static void set_num_opt(struct cli_opts *o, size_t which, double v)
@@ -97,8 +97,11 @@ static void set_num_opt(struct cli_opts *o, size_t which, double v)
     case 7:
         l->ip_rate_limit = v;
         break;
-    default:
+    case 8:
         o->shutdown_timeout_s = (unsigned)v;
+        break;
+    default:
+        l->header_timeout_s = (unsigned)v;
         break;
     }
 }
@@ -575,11 +578,13 @@ static const struct command commands[] = {
     {"serve",
      "serve [--db FILE] [--listen ADDR:PORT] [--demo] [--threads N] [--access-log]\n"
      "          [--max-connections N] [--max-per-ip N] [--max-inflight N]\n"
-     "          [--conn-timeout S] [--body-timeout S] [--shutdown-timeout S]\n"
+     "          [--conn-timeout S] [--header-timeout S] [--body-timeout S]\n"
+     "          [--shutdown-timeout S]\n"
      "          [--rate-limit RPS] [--ip-rate-limit RPS] [--rate-burst N]",
      "serve the CRM over HTTP (creates the database and an admin on first start).\n"
      "Limits (defaults): --max-connections 1024, --max-per-ip 256 (more are closed at once),\n"
      "--max-inflight 256 (more requests get 503), --conn-timeout 30 s idle,\n"
+     "--header-timeout 20 s per request's headers (and idle keep-alive),\n"
      "--body-timeout 60 s per body, --shutdown-timeout 10 s after SIGTERM/SIGINT,\n"
      "--rate-limit and --ip-rate-limit 0 = off (429 past them), --rate-burst 2 s worth.",
      cmd_serve},

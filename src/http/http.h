@@ -225,8 +225,11 @@ void rp_http_dispatch_release(struct rp_http_result *out);
  *     Retry-After in whole seconds until the next token.
  *   - connection_timeout_s: libmicrohttpd closes a connection that sends or
  *     receives nothing for that long (idle keep-alive, stalled headers or
- *     body); body_timeout_s bounds the whole upload of one body (the
- *     connection is closed without an answer when it runs out).
+ *     body). header_timeout_s bounds the time from the connection's start, or
+ *     from the end of its previous request, to the end of the next request's
+ *     headers, however slowly they trickle in (slowloris); body_timeout_s
+ *     bounds the whole upload of one body. Past either the connection is
+ *     closed without an answer.
  */
 struct rp_http_server_config {
     const char *address;           /* listen address, default "127.0.0.1" */
@@ -235,6 +238,7 @@ struct rp_http_server_config {
     unsigned max_connections;      /* default 1024 */
     unsigned max_per_ip;           /* connections per client address, default 256 */
     unsigned connection_timeout_s; /* idle/slow connection timeout, default 30 */
+    unsigned header_timeout_s;     /* request line and headers, default 20 (see above) */
     unsigned body_timeout_s;       /* whole request body, default 60 */
     unsigned max_inflight;         /* requests between headers and answer, default 256 */
     double rate_limit;    /* requests/s per client (bearer token, else cookie, else address);
@@ -244,11 +248,12 @@ struct rp_http_server_config {
     bool access_log;      /* one JSON line per request on stderr */
 };
 
-#define RP_HTTP_DEFAULT_MAX_CONNECTIONS 1024u
-#define RP_HTTP_DEFAULT_MAX_PER_IP      256u
-#define RP_HTTP_DEFAULT_CONN_TIMEOUT_S  30u
-#define RP_HTTP_DEFAULT_BODY_TIMEOUT_S  60u
-#define RP_HTTP_DEFAULT_MAX_INFLIGHT    256u
+#define RP_HTTP_DEFAULT_MAX_CONNECTIONS  1024u
+#define RP_HTTP_DEFAULT_MAX_PER_IP       256u
+#define RP_HTTP_DEFAULT_CONN_TIMEOUT_S   30u
+#define RP_HTTP_DEFAULT_HEADER_TIMEOUT_S 20u
+#define RP_HTTP_DEFAULT_BODY_TIMEOUT_S   60u
+#define RP_HTTP_DEFAULT_MAX_INFLIGHT     256u
 
 /** Starts serving r (borrowed; must outlive the server). Returns 0 or RP_EIO with err. */
 int rp_http_server_start(struct rp_http_router *r, const struct rp_http_server_config *cfg,

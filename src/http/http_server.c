@@ -37,6 +37,20 @@
 #include "base/log.h"
 #include "base/time.h"
 
+/*
+ * The header deadline of one connection. libmicrohttpd only times out inactivity, so a client
+ * that trickles header lines would keep its connection for ever; the sweeper thread shuts
+ * down the socket of a connection whose headers are overdue, and libmicrohttpd, reading
+ * end-of-file, closes it on its own thread. An entry leaves the list (under watch_mu) in the
+ * CLOSED notification, which libmicrohttpd sends before it closes the descriptor, so the
+ * sweeper never touches a descriptor that was reused.
+ */
+struct conn_watch {
+    int fd;
+    _Atomic int64_t deadline_us; /* headers due by then; 0 = not waiting for headers */
+    struct conn_watch *prev, *next;
+};
+
 struct rp_http_server {
     struct MHD_Daemon *daemon;
     struct rp_http_router *router;
@@ -46,7 +60,15 @@ struct rp_http_server {
     int64_t body_timeout_us;
     struct http_ratelimit *client_rate; /* per token, cookie or address; NULL = off */
     struct http_ratelimit *ip_rate;     /* per address; NULL = off */
-    pthread_mutex_t mu;                 /* with cv: stop waits for active to reach 0 */
+    int64_t header_timeout_us;          /* 0 = no header deadline */
+    pthread_mutex_t watch_mu;           /* guards watched and sweeper_stop */
+    pthread_cond_t watch_cv;
+    struct conn_watch *watched; /* connections, for the header deadline */
+    bool sweeper_stop;
+    bool sweeper_running;
+    pthread_t sweeper;
+    _Atomic uint64_t header_timeouts; /* connections cut for overdue headers */
+    pthread_mutex_t mu;               /* with cv: stop waits for active to reach 0 */
     pthread_cond_t cv;
     _Atomic unsigned active;   /* requests whose headers arrived, not completed */
     _Atomic unsigned admitted; /* of those, the ones counted against max_inflight */
@@ -54,6 +76,23 @@ struct rp_http_server {
 };
 
 /* ---- libmicrohttpd callbacks ---- */
+
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Arms (now + the header timeout) or disarms (0) the header deadline of conn. */
+static void watch_set(struct rp_http_server *s, struct MHD_Connection *conn, bool arm)
+{
+    struct conn_watch *w;
+
+    if (!s->header_timeout_us || !(w = watch_of(conn)))
+        return;
+    atomic_store(&w->deadline_us, arm ? rp_clock_monotonic_us() + s->header_timeout_us : 0);
+}
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -258,6 +297,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *con_cls = c;
     }
     if (!c->begun) {
+        watch_set(s, conn, false); /* the headers are in */
         begin(c, conn, method);
         atomic_fetch_add(&s->active, 1);
         if (!c->early)
@@ -326,8 +366,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct rp_http_server *s = cls;
     struct http_ctx *c = *con_cls;
 
-    (void)conn;
     (void)toe;
+    /* the next request's headers are due within the header timeout from now */
+    watch_set(s, conn, true);
     if (!c)
         return;
     if (c->status) {
@@ -347,17 +388,99 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static void watch_add(struct rp_http_server *s, struct MHD_Connection *conn, void **socket_context)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct conn_watch *w;
+
+    if (!ci)
+        return;
+    w = rp_xcalloc(1, sizeof(*w));
+    w->fd = ci->connect_fd;
+    atomic_store(&w->deadline_us, rp_clock_monotonic_us() + s->header_timeout_us);
+    pthread_mutex_lock(&s->watch_mu);
+    w->next = s->watched;
+    if (w->next)
+        w->next->prev = w;
+    s->watched = w;
+    pthread_mutex_unlock(&s->watch_mu);
+    *socket_context = w;
+}
+
+static void watch_remove(struct rp_http_server *s, void **socket_context)
+{
+    struct conn_watch *w = *socket_context;
+
+    if (!w)
+        return;
+    pthread_mutex_lock(&s->watch_mu);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        s->watched = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&s->watch_mu);
+    free(w);
+    *socket_context = NULL;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
     struct rp_http_server *s = cls;
 
-    (void)conn;
-    (void)socket_context;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         atomic_fetch_add_explicit(&s->router->connections_open, 1, memory_order_relaxed);
-    else
+        if (s->header_timeout_us)
+            watch_add(s, conn, socket_context);
+    } else {
         atomic_fetch_sub_explicit(&s->router->connections_open, 1, memory_order_relaxed);
+        watch_remove(s, socket_context);
+    }
+}
+
+/* Every 250 ms: shuts down the sockets of connections whose headers are overdue. */
+static void *sweeper_main(void *arg)
+{
+    struct rp_http_server *s = arg;
+
+    pthread_mutex_lock(&s->watch_mu);
+    while (!s->sweeper_stop) {
+        struct timespec ts;
+        int64_t now = rp_clock_monotonic_us();
+
+        for (struct conn_watch *w = s->watched; w; w = w->next) {
+            int64_t d = atomic_load(&w->deadline_us);
+            if (d && now > d) {
+                atomic_store(&w->deadline_us, 0);
+                shutdown(w->fd, SHUT_RDWR);
+                atomic_fetch_add(&s->header_timeouts, 1);
+            }
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &ts);
+    }
+    pthread_mutex_unlock(&s->watch_mu);
+    return NULL;
+}
+
+static void sweeper_stop(struct rp_http_server *s)
+{
+    if (!s->sweeper_running)
+        return;
+    pthread_mutex_lock(&s->watch_mu);
+    s->sweeper_stop = true;
+    pthread_cond_broadcast(&s->watch_cv);
+    pthread_mutex_unlock(&s->watch_mu);
+    pthread_join(s->sweeper, NULL);
+    s->sweeper_running = false;
 }
 
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -423,6 +546,11 @@ int rp_http_server_start(struct rp_http_router *r, const struct rp_http_server_c
     s->router = r;
     s->access_log = cfg->access_log;
     s->max_inflight = cfg->max_inflight ? cfg->max_inflight : RP_HTTP_DEFAULT_MAX_INFLIGHT;
+    s->header_timeout_us = (int64_t)(cfg->header_timeout_s ? cfg->header_timeout_s
+                                                           : RP_HTTP_DEFAULT_HEADER_TIMEOUT_S) *
+                           1000000;
+    pthread_mutex_init(&s->watch_mu, NULL);
+    pthread_cond_init(&s->watch_cv, NULL);
     s->body_timeout_us =
         (int64_t)(cfg->body_timeout_s ? cfg->body_timeout_s : RP_HTTP_DEFAULT_BODY_TIMEOUT_S) *
         1000000;
@@ -456,6 +584,10 @@ int rp_http_server_start(struct rp_http_router *r, const struct rp_http_server_c
             rp_error_set(err, RP_EIO, "could not listen on %s port %u", address, cfg->port);
         goto out;
     }
+    if (pthread_create(&s->sweeper, NULL, sweeper_main, s) == 0)
+        s->sweeper_running = true;
+    else
+        rp_log_warn("could not start the header deadline thread; only inactivity is timed out");
     info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->port;
     *out = s;
@@ -470,6 +602,8 @@ out:
     if (s) {
         http_ratelimit_free(s->client_rate);
         http_ratelimit_free(s->ip_rate);
+        pthread_cond_destroy(&s->watch_cv);
+        pthread_mutex_destroy(&s->watch_mu);
         pthread_cond_destroy(&s->cv);
         pthread_mutex_destroy(&s->mu);
         free(s);
@@ -494,11 +628,17 @@ void rp_http_server_stop(struct rp_http_server *s)
     while (atomic_load(&s->active) > 0)
         pthread_cond_wait(&s->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
+    sweeper_stop(s);
+    if (atomic_load(&s->header_timeouts))
+        rp_log_info("closed %llu connections whose request headers were overdue",
+                    (unsigned long long)atomic_load(&s->header_timeouts));
     MHD_stop_daemon(s->daemon);
     if (listen_fd != MHD_INVALID_SOCKET)
         close(listen_fd);
     http_ratelimit_free(s->client_rate);
     http_ratelimit_free(s->ip_rate);
+    pthread_cond_destroy(&s->watch_cv);
+    pthread_mutex_destroy(&s->watch_mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
