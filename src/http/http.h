@@ -261,12 +261,14 @@ int rp_http_server_start(struct rp_http_router *r, const struct rp_http_server_c
 unsigned rp_http_server_port(const struct rp_http_server *s);
 /**
  * Stops accepting, finishes in-flight requests, frees the server. NULL is
- * allowed. Waits for every request whose headers had arrived to be answered
+ * allowed. Waits for every request whose handler was called to be answered
  * (a suspended one must be resumed, so the threads that hold them must still
- * be running; a body still uploading is bounded by body_timeout_s). Requests
- * that arrive on open connections meanwhile are answered 503 with
- * "Connection: close". The wait is unbounded: a caller that needs a bound
- * enforces it around this call (rapport serve --shutdown-timeout).
+ * be running), and up to 2 s for request bodies still arriving; a body not
+ * in by then is cut off with its connection, its handler never called.
+ * Requests whose headers arrive meanwhile are answered 503 with
+ * "Connection: close". The wait for handlers is unbounded: a caller that
+ * needs a bound enforces it around this call (rapport serve
+ * --shutdown-timeout).
  */
 void rp_http_server_stop(struct rp_http_server *s);
 

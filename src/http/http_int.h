@@ -126,6 +126,7 @@ struct http_ctx {
     bool begun;               /* http_begin ran */
     bool parked;              /* suspended in the transport; the next call resumes */
     bool admitted;            /* counted against the server's max_inflight */
+    bool running;             /* its handler was called (counted for a graceful stop) */
     int64_t body_deadline_us; /* the body must be in by then; 0 = no deadline */
     const char *target;       /* raw request target, NULL when longer than the limit */
     size_t target_len;

@@ -37,6 +37,9 @@
 #include "base/log.h"
 #include "base/time.h"
 
+/* How long a stop waits for request bodies that are still arriving. */
+#define HTTP_STOP_UPLOAD_GRACE_US (2 * INT64_C(1000000))
+
 /*
  * The header deadline of one connection. libmicrohttpd only times out inactivity, so a client
  * that trickles header lines would keep its connection for ever; the sweeper thread shuts
@@ -71,6 +74,8 @@ struct rp_http_server {
     pthread_mutex_t mu;               /* with cv: stop waits for active to reach 0 */
     pthread_cond_t cv;
     _Atomic unsigned active;   /* requests whose headers arrived, not completed */
+    _Atomic unsigned running;  /* of those, the ones whose handler was called */
+    _Atomic bool closing;      /* stop has given up on unfinished uploads: no new handler */
     _Atomic unsigned admitted; /* of those, the ones counted against max_inflight */
     _Atomic bool stopping;
 };
@@ -328,6 +333,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (http_finish_early(c))
         return send_response(c, conn);
+    /*
+     * Counted before closing is read, and stop sets closing before it reads running, so
+     * either stop waits for this handler or this handler sees closing and does not start.
+     */
+    atomic_fetch_add(&s->running, 1);
+    c->running = true;
+    if (atomic_load(&s->closing))
+        return MHD_NO; /* on_completed uncounts it */
     rc = http_run(c);
     return settle(c, conn, rc);
 }
@@ -379,7 +392,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     if (c->admitted)
         atomic_fetch_sub(&s->admitted, 1);
-    if (c->begun && atomic_fetch_sub(&s->active, 1) == 1 && atomic_load(&s->stopping)) {
+    if (c->running)
+        atomic_fetch_sub(&s->running, 1);
+    if (c->begun)
+        atomic_fetch_sub(&s->active, 1);
+    if (atomic_load(&s->stopping)) {
         pthread_mutex_lock(&s->mu);
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
@@ -616,6 +633,36 @@ unsigned rp_http_server_port(const struct rp_http_server *s)
     return s ? s->port : 0;
 }
 
+/*
+ * Waits (holding s->mu) until every request whose handler was called is answered, and every
+ * request whose headers arrived is answered or upload_deadline_us has passed. libmicrohttpd
+ * notices a client that closes in the middle of its body only at the inactivity timeout, so
+ * waiting for uploads without a deadline could hold the stop for that long.
+ */
+static void wait_for_requests(struct rp_http_server *s, int64_t upload_deadline_us)
+{
+    for (;;) {
+        struct timespec ts;
+        bool running = atomic_load(&s->running) > 0;
+
+        if (!running && atomic_load(&s->active) == 0)
+            return;
+        if (!running && rp_clock_monotonic_us() >= upload_deadline_us) {
+            atomic_store(&s->closing, true);
+            if (atomic_load(&s->running) == 0)
+                return;
+            continue; /* a handler started just before closing was set: wait for it */
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+}
+
 void rp_http_server_stop(struct rp_http_server *s)
 {
     MHD_socket listen_fd;
@@ -625,9 +672,13 @@ void rp_http_server_stop(struct rp_http_server *s)
     listen_fd = MHD_quiesce_daemon(s->daemon);
     pthread_mutex_lock(&s->mu);
     atomic_store(&s->stopping, true);
-    while (atomic_load(&s->active) > 0)
-        pthread_cond_wait(&s->cv, &s->mu);
+    if (atomic_load(&s->active) > 0)
+        rp_log_info("stopping: waiting for %u requests to be answered", atomic_load(&s->active));
+    wait_for_requests(s, rp_clock_monotonic_us() + HTTP_STOP_UPLOAD_GRACE_US);
     pthread_mutex_unlock(&s->mu);
+    if (atomic_load(&s->active) > 0)
+        rp_log_warn("stopping: cutting off %u requests whose body had not arrived",
+                    atomic_load(&s->active));
     sweeper_stop(s);
     if (atomic_load(&s->header_timeouts))
         rp_log_info("closed %llu connections whose request headers were overdue",

@@ -8,9 +8,10 @@
 #    without an answer may have been applied: a request the server accepted is
 #    answered (201/200, or 503 "shutting down" with Connection: close), never
 #    cut off. Then a restart serves every acknowledged record.
-# 2. A request whose body never finishes holds the stop; --shutdown-timeout 2
-#    ends the process anyway (status 1, a message naming the reason) about 2 s
-#    after SIGTERM, and the database is intact afterwards.
+# 2. A request whose body never finishes holds the stop only for the 2 s grace
+#    given to uploads, then is cut off (exit 0). With --shutdown-timeout 1 the
+#    same stop outlasts the bound and the process ends with status 1 and a
+#    message naming the reason; the database is intact afterwards.
 #
 # usage: bash tests/e2e/test_shutdown.sh /path/to/rapport
 # env:   RP_SHUTDOWN_ROUNDS (default 3)
@@ -69,10 +70,14 @@ rp_stop
 out=$(python3 "$WRITER" verify-db --db "$DB" "${ACKED[@]}") || fail "all rounds: $out"
 printf '   all rounds: %s\n' "$out"
 
-note "a body that never finishes: --shutdown-timeout bounds the stop"
-rp_start "$DB" --shutdown-timeout 2 --body-timeout 60
-python3 - "$RP_PORT" "$TOKEN" >"$RP_TMP/slow.out" 2>&1 <<'PY' &
-import socket, sys, time
+# held_upload_stop SHUTDOWN_TIMEOUT: starts a server, holds one upload open (headers and part of
+# the body), sends SIGTERM; sets STOP_STATUS and STOP_SECONDS.
+held_upload_stop()
+{
+    local t0 slow i
+    rp_start "$DB" --shutdown-timeout "$1" --body-timeout 60
+    python3 - "$RP_PORT" "$TOKEN" >"$RP_TMP/slow.out" 2>&1 <<'PY' &
+import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(("POST /api/v1/records/account HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":" % sys.argv[2]).encode())
@@ -83,27 +88,40 @@ try:
 except OSError as e:
     print("error:", type(e).__name__, flush=True)
 PY
-SLOW=$!
-RP_PIDS+=("$SLOW")
-for ((i = 0; i < 200; i++)); do
-    grep -q sent "$RP_TMP/slow.out" 2>/dev/null && break
-    sleep 0.05
-done
-sleep 0.5 # the headers reach the server and the request is admitted
-T0=$SECONDS
-kill -TERM "$RP_PID"
-rp_wait_exit "$RP_PID" 15 || fail "the server ignored --shutdown-timeout 2 with a request held open"
-wait "$RP_PID"
-st=$?
-rp_forget_pid "$RP_PID"
-[ "$st" = 1 ] || fail "a stop cut short by --shutdown-timeout exited $st, not 1"
-[ $((SECONDS - T0)) -ge 1 ] && [ $((SECONDS - T0)) -le 6 ] ||
-    fail "the bounded stop took $((SECONDS - T0)) s with --shutdown-timeout 2"
-grep -q "still running 2 s after the stop signal" "$RP_ERR" ||
+    slow=$!
+    RP_PIDS+=("$slow")
+    for ((i = 0; i < 200; i++)); do
+        grep -q sent "$RP_TMP/slow.out" 2>/dev/null && break
+        sleep 0.05
+    done
+    sleep 0.5 # the headers reach the server and the request is admitted
+    t0=$SECONDS
+    kill -TERM "$RP_PID"
+    rp_wait_exit "$RP_PID" 15 || fail "the server did not stop within 15 s with an upload held open"
+    wait "$RP_PID"
+    STOP_STATUS=$?
+    STOP_SECONDS=$((SECONDS - t0))
+    rp_forget_pid "$RP_PID"
+    rp_wait_exit "$slow" 10
+    wait "$slow" 2>/dev/null
+    rp_forget_pid "$slow"
+}
+
+note "an upload that never finishes holds the stop for its 2 s grace only"
+held_upload_stop 10
+[ "$STOP_STATUS" = 0 ] || fail "stop with a held upload exited $STOP_STATUS: $(tail -3 "$RP_ERR")"
+[ "$STOP_SECONDS" -le 6 ] || fail "stop with a held upload took $STOP_SECONDS s"
+grep -q "cutting off 1 requests whose body had not arrived" "$RP_ERR" ||
+    fail "no message about the upload cut off: $(tail -3 "$RP_ERR")"
+grep -q "answer: b''" "$RP_TMP/slow.out" || grep -q "error:" "$RP_TMP/slow.out" ||
+    fail "the held upload got an answer: $(cat "$RP_TMP/slow.out")"
+
+note "--shutdown-timeout 1 ends a stop that takes longer (status 1)"
+held_upload_stop 1
+[ "$STOP_STATUS" = 1 ] || fail "a stop cut short by --shutdown-timeout exited $STOP_STATUS, not 1"
+[ "$STOP_SECONDS" -le 5 ] || fail "the bounded stop took $STOP_SECONDS s with --shutdown-timeout 1"
+grep -q "still running 1 s after the stop signal" "$RP_ERR" ||
     fail "no message about the shutdown timeout: $(tail -3 "$RP_ERR")"
-rp_wait_exit "$SLOW" 10
-wait "$SLOW" 2>/dev/null
-rp_forget_pid "$SLOW"
 [ "$(sqlite3 "$DB" 'PRAGMA integrity_check')" = ok ] || fail "integrity_check after the cut stop"
 out=$(python3 "$WRITER" verify-db --db "$DB" "${ACKED[@]}") || fail "after the cut stop: $out"
 note "PASS"
