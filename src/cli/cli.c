@@ -11,16 +11,20 @@
 #include "base/time.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_DB     "./data/rapport.db"
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_WEB    "web/dist"
+
+#define DEFAULT_SHUTDOWN_TIMEOUT_S 10u
 
 struct cli_opts {
     const char *db;
@@ -30,6 +34,8 @@ struct cli_opts {
     bool password_stdin;
     bool access_log;
     unsigned threads;
+    struct rp_http_server_config limits; /* serve: admission control; 0 = default */
+    unsigned shutdown_timeout_s;         /* serve: bound on a graceful stop; 0 = default */
     const char *name;
     const char *expires;
     const char *state;
@@ -49,6 +55,88 @@ static int usage_error(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry 'rapport --help'.\n");
     return 2;
+}
+
+/* Numeric options of serve: name, what it sets, unit, range. */
+struct num_opt {
+    const char *name;
+    double min, max;
+    bool integer;
+};
+
+static const struct num_opt num_opts[] = {
+    {"--max-connections", 1, 1000000, true}, {"--max-per-ip", 1, 1000000, true},
+    {"--max-inflight", 1, 1000000, true},    {"--conn-timeout", 1, 86400, true},
+    {"--body-timeout", 1, 86400, true},      {"--rate-limit", 0, 1e9, false},
+    {"--rate-burst", 1, 1e9, false},         {"--ip-rate-limit", 0, 1e9, false},
+    {"--shutdown-timeout", 1, 86400, true},  {"--header-timeout", 1, 86400, true},
+};
+
+static void set_num_opt(struct cli_opts *o, size_t which, double v)
+{
+    struct rp_http_server_config *l = &o->limits;
+    switch (which) {
+    case 0:
+        l->max_connections = (unsigned)v;
+        break;
+    case 1:
+        l->max_per_ip = (unsigned)v;
+        break;
+    case 2:
+        l->max_inflight = (unsigned)v;
+        break;
+    case 3:
+        l->connection_timeout_s = (unsigned)v;
+        break;
+    case 4:
+        l->body_timeout_s = (unsigned)v;
+        break;
+    case 5:
+        l->rate_limit = v;
+        break;
+    case 6:
+        l->rate_burst = v;
+        break;
+    case 7:
+        l->ip_rate_limit = v;
+        break;
+    case 8:
+        o->shutdown_timeout_s = (unsigned)v;
+        break;
+    default:
+        l->header_timeout_s = (unsigned)v;
+        break;
+    }
+}
+
+/* One of num_opts at argv[*i]: 1 when parsed (and *i moved past its value), 0 when argv[*i] is
+ * not one of them, -1 after a usage error was printed. */
+static int parse_limit_opt(int argc, char **argv, int *i, struct cli_opts *o)
+{
+    const char *a = argv[*i];
+
+    for (size_t k = 0; k < sizeof(num_opts) / sizeof(num_opts[0]); k++) {
+        const struct num_opt *n = &num_opts[k];
+        char *end;
+        double v;
+        if (strcmp(a, n->name) != 0)
+            continue;
+        if (*i + 1 >= argc) {
+            usage_error("option '%s' needs a value", a);
+            return -1;
+        }
+        errno = 0;
+        v = n->integer ? (double)strtol(argv[*i + 1], &end, 10) : strtod(argv[*i + 1], &end);
+        if (errno || end == argv[*i + 1] || *end || !(v >= n->min && v <= n->max)) {
+            usage_error("option '%s' needs a %s from %g to %g, not '%s'", a,
+                        n->integer ? "whole number" : "number", n->min, n->max, argv[*i + 1]);
+            return -1;
+        }
+        set_num_opt(o, k, v);
+        *i += 1;
+        return 1;
+    }
+    return 0;
 }
 
 /* Options shared by every command; unknown ones are usage errors. */
@@ -80,6 +168,13 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, bool *help)
         if (strcmp(a, "--no-access-log") == 0) {
             o->access_log = false;
             continue;
+        }
+        {
+            int matched = parse_limit_opt(argc, argv, &i, o);
+            if (matched < 0)
+                return 2;
+            if (matched > 0)
+                continue;
         }
         if (strcmp(a, "--db") == 0)
             target = &o->db;
@@ -181,6 +276,35 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
+/*
+ * Bounds a graceful stop: waiting for in-flight requests and the last commit
+ * group normally takes milliseconds, but a stuck handler must not keep the
+ * process alive. After the bound the process ends with status 1; nothing is
+ * lost that was acknowledged, since acknowledgement follows the commit.
+ */
+static void *watchdog_main(void *arg)
+{
+    unsigned seconds = *(unsigned *)arg;
+    struct timespec ts = {.tv_sec = seconds};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    fprintf(stderr, "rapport: requests still running %u s after the stop signal; exiting\n",
+            seconds);
+    _exit(1);
+    return NULL;
+}
+
+static void start_watchdog(unsigned seconds)
+{
+    static unsigned bound;
+    pthread_t t;
+
+    bound = seconds;
+    if (pthread_create(&t, NULL, watchdog_main, &bound) == 0)
+        pthread_detach(t);
+}
+
 static int parse_listen(const char *listen, char *addr, size_t size, unsigned *port)
 {
     const char *colon = strrchr(listen, ':');
@@ -213,7 +337,7 @@ static void set_web_dir(struct rp_app *app, const char *dir)
 
 static int cmd_serve(struct cli_opts *o)
 {
-    struct rp_http_server_config scfg = {.access_log = o->access_log, .threads = o->threads};
+    struct rp_http_server_config scfg = o->limits;
     struct rp_app *app = NULL;
     struct rp_arena a;
     struct rp_error err;
@@ -242,6 +366,8 @@ static int cmd_serve(struct cli_opts *o)
         if (rc > 0)
             fprintf(stderr, "rapport: loaded %d demo records\n", rc);
     }
+    scfg.access_log = o->access_log;
+    scfg.threads = o->threads;
     scfg.address = addr;
     scfg.port = port;
     set_web_dir(app, o->web ? o->web : DEFAULT_WEB);
@@ -263,6 +389,7 @@ static int cmd_serve(struct cli_opts *o)
     while (!stop_signal)
         pause();
     fprintf(stderr, "rapport: stopping (signal %d)\n", (int)stop_signal);
+    start_watchdog(o->shutdown_timeout_s ? o->shutdown_timeout_s : DEFAULT_SHUTDOWN_TIMEOUT_S);
     rc = 0;
 out:
     rp_app_close(app); /* stops the server: in-flight requests finish, queued writes commit */
@@ -468,8 +595,18 @@ struct command {
 
 static const struct command commands[] = {
     {"serve",
-     "serve [--db FILE] [--listen ADDR:PORT] [--demo] [--threads N] [--access-log] [--web DIR]",
-     "serve the CRM over HTTP (creates the database and an admin on first start)", cmd_serve},
+     "serve [--db FILE] [--listen ADDR:PORT] [--demo] [--threads N] [--access-log] [--web DIR]\n"
+     "          [--max-connections N] [--max-per-ip N] [--max-inflight N]\n"
+     "          [--conn-timeout S] [--header-timeout S] [--body-timeout S]\n"
+     "          [--shutdown-timeout S]\n"
+     "          [--rate-limit RPS] [--ip-rate-limit RPS] [--rate-burst N]",
+     "serve the CRM over HTTP (creates the database and an admin on first start).\n"
+     "Limits (defaults): --max-connections 1024, --max-per-ip 256 (more are closed at once),\n"
+     "--max-inflight 256 (more requests get 503), --conn-timeout 30 s idle,\n"
+     "--header-timeout 20 s per request's headers (and idle keep-alive),\n"
+     "--body-timeout 60 s per body, --shutdown-timeout 10 s after SIGTERM/SIGINT,\n"
+     "--rate-limit and --ip-rate-limit 0 = off (429 past them), --rate-burst 2 s worth.",
+     cmd_serve},
     {"migrate", "migrate [--db FILE]", "create or upgrade the database schema", cmd_migrate},
     {"user", "user add USERNAME [--admin] [--name NAME] | user passwd USERNAME | user list",
      "manage users; passwords are read from standard input", cmd_user},

@@ -208,6 +208,29 @@ void rp_http_dispatch_release(struct rp_http_result *out);
 
 /* ---- server ---- */
 
+/*
+ * Admission control. Every limit has a default that the zero value selects;
+ * what happens past each one:
+ *   - max_connections, max_per_ip: libmicrohttpd accepts the TCP connection
+ *     and closes it at once, without an HTTP answer (the client sees the
+ *     connection closed or reset). max_connections is shared out evenly
+ *     among the worker threads; max_per_ip counts over the whole server.
+ *   - max_inflight: a request whose headers arrive while that many requests
+ *     are between their headers and their answer is answered at once with
+ *     503 problem+json (code "overloaded", Retry-After: 1) without running
+ *     its handler; its body, if any, is read and discarded. Nothing queues
+ *     beyond the bound.
+ *   - rate_limit / ip_rate_limit: token buckets checked when the headers
+ *     arrive; an empty bucket is 429 problem+json (code "rate_limited") with
+ *     Retry-After in whole seconds until the next token.
+ *   - connection_timeout_s: libmicrohttpd closes a connection that sends or
+ *     receives nothing for that long (idle keep-alive, stalled headers or
+ *     body). header_timeout_s bounds the time from the connection's start, or
+ *     from the end of its previous request, to the end of the next request's
+ *     headers, however slowly they trickle in (slowloris); body_timeout_s
+ *     bounds the whole upload of one body. Past either the connection is
+ *     closed without an answer.
+ */
 struct rp_http_server_config {
     const char *address;           /* listen address, default "127.0.0.1" */
     unsigned port;                 /* 0 picks a free port (see rp_http_server_port) */
@@ -215,8 +238,22 @@ struct rp_http_server_config {
     unsigned max_connections;      /* default 1024 */
     unsigned max_per_ip;           /* connections per client address, default 256 */
     unsigned connection_timeout_s; /* idle/slow connection timeout, default 30 */
-    bool access_log;               /* one JSON line per request on stderr */
+    unsigned header_timeout_s;     /* request line and headers, default 20 (see above) */
+    unsigned body_timeout_s;       /* whole request body, default 60 */
+    unsigned max_inflight;         /* requests between headers and answer, default 256 */
+    double rate_limit;    /* requests/s per client (bearer token, else cookie, else address);
+                             0 = no limit (the default) */
+    double rate_burst;    /* bucket size of both rate limits; default 2 s worth, at least 1 */
+    double ip_rate_limit; /* requests/s per client address, whatever it sends; 0 = no limit */
+    bool access_log;      /* one JSON line per request on stderr */
 };
+
+#define RP_HTTP_DEFAULT_MAX_CONNECTIONS  1024u
+#define RP_HTTP_DEFAULT_MAX_PER_IP       256u
+#define RP_HTTP_DEFAULT_CONN_TIMEOUT_S   30u
+#define RP_HTTP_DEFAULT_HEADER_TIMEOUT_S 20u
+#define RP_HTTP_DEFAULT_BODY_TIMEOUT_S   60u
+#define RP_HTTP_DEFAULT_MAX_INFLIGHT     256u
 
 /** Starts serving r (borrowed; must outlive the server). Returns 0 or RP_EIO with err. */
 int rp_http_server_start(struct rp_http_router *r, const struct rp_http_server_config *cfg,
@@ -224,9 +261,14 @@ int rp_http_server_start(struct rp_http_router *r, const struct rp_http_server_c
 unsigned rp_http_server_port(const struct rp_http_server *s);
 /**
  * Stops accepting, finishes in-flight requests, frees the server. NULL is
- * allowed. Waits for every suspended request to be resumed and answered, so
- * the threads that hold them must still be running. Requests that arrive on
- * open connections meanwhile are answered 503.
+ * allowed. Waits for every request whose handler was called to be answered
+ * (a suspended one must be resumed, so the threads that hold them must still
+ * be running), and up to 2 s for request bodies still arriving; a body not
+ * in by then is cut off with its connection, its handler never called.
+ * Requests whose headers arrive meanwhile are answered 503 with
+ * "Connection: close". The wait for handlers is unbounded: a caller that
+ * needs a bound enforces it around this call (rapport serve
+ * --shutdown-timeout).
  */
 void rp_http_server_stop(struct rp_http_server *s);
 

@@ -123,10 +123,12 @@ struct http_ctx {
     size_t bytes; /* body bytes sent */
 
     /* transport state */
-    bool begun;         /* http_begin ran */
-    bool parked;        /* suspended in the transport; the next call resumes */
-    bool inflight;      /* counted in the server's in-flight requests */
-    const char *target; /* raw request target, NULL when longer than the limit */
+    bool begun;               /* http_begin ran */
+    bool parked;              /* suspended in the transport; the next call resumes */
+    bool admitted;            /* counted against the server's max_inflight */
+    bool running;             /* its handler was called (counted for a graceful stop) */
+    int64_t body_deadline_us; /* the body must be in by then; 0 = no deadline */
+    const char *target;       /* raw request target, NULL when longer than the limit */
     size_t target_len;
 
     /* in-process dispatch */
@@ -163,6 +165,25 @@ bool http_finish_early(struct http_ctx *c);
 
 /** Wakes a request the server parked; the caller must not touch it afterwards. */
 void http_server_resume(struct http_ctx *c);
+
+/* ---- http_limit.c ---- */
+
+struct http_ratelimit;
+
+/**
+ * A table of token buckets refilled at rate per second up to burst (at least
+ * 1); NULL when rate is not positive (no limit). Free with
+ * http_ratelimit_free (NULL allowed). Thread-safe.
+ */
+struct http_ratelimit *http_ratelimit_new(double rate, double burst);
+void http_ratelimit_free(struct http_ratelimit *rl);
+/**
+ * Takes one token from the bucket of the client key[0..n) at time now_us
+ * (monotonic microseconds). Returns 0 when the request may go ahead, or the
+ * whole seconds (at least 1) until the client has a token again. A NULL rl
+ * always allows.
+ */
+unsigned http_ratelimit_take(struct http_ratelimit *rl, const char *key, size_t n, int64_t now_us);
 
 /* ---- http_router.c ---- */
 

@@ -37,18 +37,67 @@
 #include "base/log.h"
 #include "base/time.h"
 
+/* How long a stop waits for request bodies that are still arriving. */
+#define HTTP_STOP_UPLOAD_GRACE_US (2 * INT64_C(1000000))
+
+/*
+ * The header deadline of one connection. libmicrohttpd only times out inactivity, so a client
+ * that trickles header lines would keep its connection for ever; the sweeper thread shuts
+ * down the socket of a connection whose headers are overdue, and libmicrohttpd, reading
+ * end-of-file, closes it on its own thread. An entry leaves the list (under watch_mu) in the
+ * CLOSED notification, which libmicrohttpd sends before it closes the descriptor, so the
+ * sweeper never touches a descriptor that was reused.
+ */
+struct conn_watch {
+    int fd;
+    _Atomic int64_t deadline_us; /* headers due by then; 0 = not waiting for headers */
+    struct conn_watch *prev, *next;
+};
+
 struct rp_http_server {
     struct MHD_Daemon *daemon;
     struct rp_http_router *router;
     bool access_log;
     unsigned port;
-    pthread_mutex_t mu; /* with cv: stop waits for inflight to reach 0 */
+    unsigned max_inflight;
+    int64_t body_timeout_us;
+    struct http_ratelimit *client_rate; /* per token, cookie or address; NULL = off */
+    struct http_ratelimit *ip_rate;     /* per address; NULL = off */
+    int64_t header_timeout_us;          /* 0 = no header deadline */
+    pthread_mutex_t watch_mu;           /* guards watched and sweeper_stop */
+    pthread_cond_t watch_cv;
+    struct conn_watch *watched; /* connections, for the header deadline */
+    bool sweeper_stop;
+    bool sweeper_running;
+    pthread_t sweeper;
+    _Atomic uint64_t header_timeouts; /* connections cut for overdue headers */
+    pthread_mutex_t mu;               /* with cv: stop waits for active to reach 0 */
     pthread_cond_t cv;
-    _Atomic unsigned inflight; /* requests past their first handler call, not completed */
+    _Atomic unsigned active;   /* requests whose headers arrived, not completed */
+    _Atomic unsigned running;  /* of those, the ones whose handler was called */
+    _Atomic bool closing;      /* stop has given up on unfinished uploads: no new handler */
+    _Atomic unsigned admitted; /* of those, the ones counted against max_inflight */
     _Atomic bool stopping;
 };
 
 /* ---- libmicrohttpd callbacks ---- */
+
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Arms (now + the header timeout) or disarms (0) the header deadline of conn. */
+static void watch_set(struct rp_http_server *s, struct MHD_Connection *conn, bool arm)
+{
+    struct conn_watch *w;
+
+    if (!s->header_timeout_us || !(w = watch_of(conn)))
+        return;
+    atomic_store(&w->deadline_us, arm ? rp_clock_monotonic_us() + s->header_timeout_us : 0);
+}
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -129,6 +178,53 @@ static void begin(struct http_ctx *c, struct MHD_Connection *conn, const char *m
                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"));
 }
 
+/*
+ * Admission, once the headers are in and nothing else is wrong: shutdown,
+ * the rate limits, then the bound on requests in flight. A refusal becomes
+ * c->early, answered without running the handler.
+ */
+static void admit(struct rp_http_server *s, struct http_ctx *c)
+{
+    struct rp_http_req *req = &c->req;
+    int64_t now = rp_clock_monotonic_us();
+    unsigned wait = 0;
+
+    if (atomic_load(&s->stopping)) {
+        rp_http_resp_header(req, &c->resp, "Connection", "close");
+        c->early = rp_error_set(&req->err, RP_EBUSY, "server is shutting down");
+        return;
+    }
+    if (s->ip_rate)
+        wait = http_ratelimit_take(s->ip_rate, req->remote_addr, strlen(req->remote_addr), now);
+    if (!wait && s->client_rate) {
+        /* The credentials name the client; without any, its address does. */
+        const char *key = rp_http_header(req, "Authorization");
+        if (!key)
+            key = rp_http_header(req, "Cookie");
+        if (!key)
+            key = req->remote_addr;
+        wait = http_ratelimit_take(s->client_rate, key, strlen(key), now);
+    }
+    if (wait) {
+        char v[16];
+        snprintf(v, sizeof(v), "%u", wait);
+        rp_http_resp_header(req, &c->resp, "Retry-After", v);
+        c->early = rp_error_set(&req->err, RP_ERATELIMIT,
+                                "too many requests from this client; retry in %u s", wait);
+        return;
+    }
+    if (atomic_fetch_add(&s->admitted, 1) >= s->max_inflight) {
+        atomic_fetch_sub(&s->admitted, 1);
+        c->early = rp_error_set(&req->err, RP_EBUSY,
+                                "server has %u requests in flight, its limit; retry shortly",
+                                s->max_inflight);
+        return;
+    }
+    c->admitted = true;
+    if (s->body_timeout_us && (c->chunked || (c->has_length && c->declared > 0)))
+        c->body_deadline_us = now + s->body_timeout_us;
+}
+
 static enum MHD_Result send_response(struct http_ctx *c, struct MHD_Connection *conn)
 {
     struct MHD_Response *r;
@@ -206,7 +302,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *con_cls = c;
     }
     if (!c->begun) {
+        watch_set(s, conn, false); /* the headers are in */
         begin(c, conn, method);
+        atomic_fetch_add(&s->active, 1);
+        if (!c->early)
+            admit(s, c);
         /*
          * Answering now makes libmicrohttpd close the connection after the
          * response, even without a body; worth it only to refuse a body
@@ -217,6 +317,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
+        if (c->body_deadline_us && rp_clock_monotonic_us() > c->body_deadline_us) {
+            rp_log_warn("closing the connection of %s: request body not in after %lld s",
+                        c->req.remote_addr, (long long)(s->body_timeout_us / 1000000));
+            return MHD_NO;
+        }
         http_body_add(c, upload_data, *upload_data_size);
         *upload_data_size = 0;
         /* A client that keeps sending far past the limit is cut off. */
@@ -228,12 +333,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (http_finish_early(c))
         return send_response(c, conn);
-    c->inflight = true;
-    atomic_fetch_add(&s->inflight, 1);
-    if (atomic_load(&s->stopping))
-        rc = rp_error_set(&c->req.err, RP_EBUSY, "server is shutting down");
-    else
-        rc = http_run(c);
+    /*
+     * Counted before closing is read, and stop sets closing before it reads running, so
+     * either stop waits for this handler or this handler sees closing and does not start.
+     */
+    atomic_fetch_add(&s->running, 1);
+    c->running = true;
+    if (atomic_load(&s->closing))
+        return MHD_NO; /* on_completed uncounts it */
+    rc = http_run(c);
     return settle(c, conn, rc);
 }
 
@@ -271,8 +379,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct rp_http_server *s = cls;
     struct http_ctx *c = *con_cls;
 
-    (void)conn;
     (void)toe;
+    /* the next request's headers are due within the header timeout from now */
+    watch_set(s, conn, true);
     if (!c)
         return;
     if (c->status) {
@@ -281,7 +390,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         if (s->access_log)
             access_log(c, duration);
     }
-    if (c->inflight && atomic_fetch_sub(&s->inflight, 1) == 1 && atomic_load(&s->stopping)) {
+    if (c->admitted)
+        atomic_fetch_sub(&s->admitted, 1);
+    if (c->running)
+        atomic_fetch_sub(&s->running, 1);
+    if (c->begun)
+        atomic_fetch_sub(&s->active, 1);
+    if (atomic_load(&s->stopping)) {
         pthread_mutex_lock(&s->mu);
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
@@ -290,17 +405,99 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static void watch_add(struct rp_http_server *s, struct MHD_Connection *conn, void **socket_context)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct conn_watch *w;
+
+    if (!ci)
+        return;
+    w = rp_xcalloc(1, sizeof(*w));
+    w->fd = ci->connect_fd;
+    atomic_store(&w->deadline_us, rp_clock_monotonic_us() + s->header_timeout_us);
+    pthread_mutex_lock(&s->watch_mu);
+    w->next = s->watched;
+    if (w->next)
+        w->next->prev = w;
+    s->watched = w;
+    pthread_mutex_unlock(&s->watch_mu);
+    *socket_context = w;
+}
+
+static void watch_remove(struct rp_http_server *s, void **socket_context)
+{
+    struct conn_watch *w = *socket_context;
+
+    if (!w)
+        return;
+    pthread_mutex_lock(&s->watch_mu);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        s->watched = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&s->watch_mu);
+    free(w);
+    *socket_context = NULL;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
     struct rp_http_server *s = cls;
 
-    (void)conn;
-    (void)socket_context;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         atomic_fetch_add_explicit(&s->router->connections_open, 1, memory_order_relaxed);
-    else
+        if (s->header_timeout_us)
+            watch_add(s, conn, socket_context);
+    } else {
         atomic_fetch_sub_explicit(&s->router->connections_open, 1, memory_order_relaxed);
+        watch_remove(s, socket_context);
+    }
+}
+
+/* Every 250 ms: shuts down the sockets of connections whose headers are overdue. */
+static void *sweeper_main(void *arg)
+{
+    struct rp_http_server *s = arg;
+
+    pthread_mutex_lock(&s->watch_mu);
+    while (!s->sweeper_stop) {
+        struct timespec ts;
+        int64_t now = rp_clock_monotonic_us();
+
+        for (struct conn_watch *w = s->watched; w; w = w->next) {
+            int64_t d = atomic_load(&w->deadline_us);
+            if (d && now > d) {
+                atomic_store(&w->deadline_us, 0);
+                shutdown(w->fd, SHUT_RDWR);
+                atomic_fetch_add(&s->header_timeouts, 1);
+            }
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &ts);
+    }
+    pthread_mutex_unlock(&s->watch_mu);
+    return NULL;
+}
+
+static void sweeper_stop(struct rp_http_server *s)
+{
+    if (!s->sweeper_running)
+        return;
+    pthread_mutex_lock(&s->watch_mu);
+    s->sweeper_stop = true;
+    pthread_cond_broadcast(&s->watch_cv);
+    pthread_mutex_unlock(&s->watch_mu);
+    pthread_join(s->sweeper, NULL);
+    s->sweeper_running = false;
 }
 
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -365,17 +562,37 @@ int rp_http_server_start(struct rp_http_router *r, const struct rp_http_server_c
     s = rp_xcalloc(1, sizeof(*s));
     s->router = r;
     s->access_log = cfg->access_log;
+    s->max_inflight = cfg->max_inflight ? cfg->max_inflight : RP_HTTP_DEFAULT_MAX_INFLIGHT;
+    s->header_timeout_us = (int64_t)(cfg->header_timeout_s ? cfg->header_timeout_s
+                                                           : RP_HTTP_DEFAULT_HEADER_TIMEOUT_S) *
+                           1000000;
+    pthread_mutex_init(&s->watch_mu, NULL);
+    pthread_cond_init(&s->watch_cv, NULL);
+    s->body_timeout_us =
+        (int64_t)(cfg->body_timeout_s ? cfg->body_timeout_s : RP_HTTP_DEFAULT_BODY_TIMEOUT_S) *
+        1000000;
+    {
+        double burst_of =
+            cfg->rate_limit > cfg->ip_rate_limit ? cfg->rate_limit : cfg->ip_rate_limit;
+        double burst = cfg->rate_burst > 0 ? cfg->rate_burst : 2 * burst_of;
+        s->client_rate = http_ratelimit_new(cfg->rate_limit, burst);
+        s->ip_rate = http_ratelimit_new(
+            cfg->ip_rate_limit, cfg->rate_burst > 0 ? cfg->rate_burst : 2 * cfg->ip_rate_limit);
+    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_log, s, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections ? cfg->max_connections : 1024u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        cfg->max_per_ip ? cfg->max_per_ip : 256u, MHD_OPTION_CONNECTION_TIMEOUT,
-        cfg->connection_timeout_s ? cfg->connection_timeout_s : 30u, MHD_OPTION_URI_LOG_CALLBACK,
-        on_uri, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        cfg->max_connections ? cfg->max_connections : RP_HTTP_DEFAULT_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_per_ip ? cfg->max_per_ip : RP_HTTP_DEFAULT_MAX_PER_IP,
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->connection_timeout_s ? cfg->connection_timeout_s : RP_HTTP_DEFAULT_CONN_TIMEOUT_S,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s,
         /* libmicrohttpd clears its per-connection pool for every request: keep it to what
          * our header limit needs rather than its 32 KiB default. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)RP_HTTP_CONNECTION_MEMORY, MHD_OPTION_END);
@@ -384,6 +601,10 @@ int rp_http_server_start(struct rp_http_router *r, const struct rp_http_server_c
             rp_error_set(err, RP_EIO, "could not listen on %s port %u", address, cfg->port);
         goto out;
     }
+    if (pthread_create(&s->sweeper, NULL, sweeper_main, s) == 0)
+        s->sweeper_running = true;
+    else
+        rp_log_warn("could not start the header deadline thread; only inactivity is timed out");
     info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->port;
     *out = s;
@@ -396,6 +617,10 @@ bad_address:
         rp_error_set(err, RP_EIO, "listen address \"%s\" is not an IP address", address);
 out:
     if (s) {
+        http_ratelimit_free(s->client_rate);
+        http_ratelimit_free(s->ip_rate);
+        pthread_cond_destroy(&s->watch_cv);
+        pthread_mutex_destroy(&s->watch_mu);
         pthread_cond_destroy(&s->cv);
         pthread_mutex_destroy(&s->mu);
         free(s);
@@ -408,6 +633,36 @@ unsigned rp_http_server_port(const struct rp_http_server *s)
     return s ? s->port : 0;
 }
 
+/*
+ * Waits (holding s->mu) until every request whose handler was called is answered, and every
+ * request whose headers arrived is answered or upload_deadline_us has passed. libmicrohttpd
+ * notices a client that closes in the middle of its body only at the inactivity timeout, so
+ * waiting for uploads without a deadline could hold the stop for that long.
+ */
+static void wait_for_requests(struct rp_http_server *s, int64_t upload_deadline_us)
+{
+    for (;;) {
+        struct timespec ts;
+        bool running = atomic_load(&s->running) > 0;
+
+        if (!running && atomic_load(&s->active) == 0)
+            return;
+        if (!running && rp_clock_monotonic_us() >= upload_deadline_us) {
+            atomic_store(&s->closing, true);
+            if (atomic_load(&s->running) == 0)
+                return;
+            continue; /* a handler started just before closing was set: wait for it */
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+}
+
 void rp_http_server_stop(struct rp_http_server *s)
 {
     MHD_socket listen_fd;
@@ -417,12 +672,24 @@ void rp_http_server_stop(struct rp_http_server *s)
     listen_fd = MHD_quiesce_daemon(s->daemon);
     pthread_mutex_lock(&s->mu);
     atomic_store(&s->stopping, true);
-    while (atomic_load(&s->inflight) > 0)
-        pthread_cond_wait(&s->cv, &s->mu);
+    if (atomic_load(&s->active) > 0)
+        rp_log_info("stopping: waiting for %u requests to be answered", atomic_load(&s->active));
+    wait_for_requests(s, rp_clock_monotonic_us() + HTTP_STOP_UPLOAD_GRACE_US);
     pthread_mutex_unlock(&s->mu);
+    if (atomic_load(&s->active) > 0)
+        rp_log_warn("stopping: cutting off %u requests whose body had not arrived",
+                    atomic_load(&s->active));
+    sweeper_stop(s);
+    if (atomic_load(&s->header_timeouts))
+        rp_log_info("closed %llu connections whose request headers were overdue",
+                    (unsigned long long)atomic_load(&s->header_timeouts));
     MHD_stop_daemon(s->daemon);
     if (listen_fd != MHD_INVALID_SOCKET)
         close(listen_fd);
+    http_ratelimit_free(s->client_rate);
+    http_ratelimit_free(s->ip_rate);
+    pthread_cond_destroy(&s->watch_cv);
+    pthread_mutex_destroy(&s->watch_mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);

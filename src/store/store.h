@@ -119,6 +119,16 @@ int rp_store_backup(struct rp_store *s, const char *path, struct rp_error *err);
 /** Runs PRAGMA integrity_check; 0 when "ok". */
 int rp_store_integrity_check(struct rp_store *s, struct rp_error *err);
 
+/**
+ * Fault injection, in builds with RP_FAULT_INJECTION (the Debug ones, so the ASan build of
+ * CI): the nth query run through any connection of s from now on fails with RP_EDB, once;
+ * n = 0 disarms. Elsewhere it arms nothing. rp_store_open arms it from the environment
+ * variable RP_FAULT=store:N, counting from the end of opening. Thread-safe.
+ */
+void rp_store_fault_arm(struct rp_store *s, uint64_t n);
+/** True when the fault armed last has fired. */
+bool rp_store_fault_fired(struct rp_store *s);
+
 /** Counters for /metrics. */
 struct rp_store_stats {
     uint64_t commits;      /* transactions committed by the writer */

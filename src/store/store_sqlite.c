@@ -34,6 +34,7 @@ struct rp_store_conn {
     size_t ncached;
     char conflict[128];
     struct rp_store_conn *next_free;
+    struct rp_store *owner; /* for fault injection; NULL before rp_store_open sets it */
 };
 
 struct write_unit {
@@ -70,7 +71,47 @@ struct rp_store {
     bool stopping;
 
     _Atomic uint64_t commits, units, units_failed;
+    _Atomic uint64_t fault_left; /* queries until the injected fault; 0 = none armed */
+    _Atomic bool fault_fired;
 };
+
+#ifndef RP_FAULT_INJECTION
+#define RP_FAULT_INJECTION 0
+#endif
+
+/*
+ * Fault injection (debug builds): true for the query that is due to fail. Counting every
+ * query of every connection of the store makes "the Nth store call" well defined within a
+ * single-threaded test; a server under concurrent load counts them in some order.
+ */
+static bool fault_due(struct rp_store *s)
+{
+    uint64_t left;
+
+    if (!RP_FAULT_INJECTION || !s)
+        return false;
+    left = atomic_load(&s->fault_left);
+    while (left > 0) {
+        if (atomic_compare_exchange_weak(&s->fault_left, &left, left - 1)) {
+            if (left != 1)
+                return false;
+            atomic_store(&s->fault_fired, true);
+            return true;
+        }
+    }
+    return false;
+}
+
+void rp_store_fault_arm(struct rp_store *s, uint64_t n)
+{
+    atomic_store(&s->fault_fired, false);
+    atomic_store(&s->fault_left, RP_FAULT_INJECTION ? n : 0);
+}
+
+bool rp_store_fault_fired(struct rp_store *s)
+{
+    return atomic_load(&s->fault_fired);
+}
 
 static int conn_open(const char *path, bool writer, struct rp_store_conn **out,
                      struct rp_error *err)
@@ -237,6 +278,10 @@ int rp_store_query(struct rp_store_conn *c, const struct rp_sql *q, rp_store_row
     if (rp_sql_error(q))
         return rp_error_set(err, RP_ETOOBIG, "query too large");
     c->conflict[0] = '\0';
+    if (fault_due(c->owner)) {
+        rp_log_warn("injected fault (RP_FAULT) on: %s", q->text.data);
+        return rp_error_set(err, RP_EDB, "could not run a database query");
+    }
     rc = conn_prepare(c, q->text.data, &st, err);
     if (rc < 0)
         return rc;
@@ -624,8 +669,10 @@ struct rp_store_conn *rp_store_reader_acquire(struct rp_store *s)
             s->nreaders++;
             pthread_mutex_unlock(&s->pool_lock);
             rp_error_init(&err, NULL);
-            if (conn_open(s->path, false, &c, &err) == 0)
+            if (conn_open(s->path, false, &c, &err) == 0) {
+                c->owner = s;
                 return c;
+            }
             /* Opening failed (file gone, fds exhausted): wait for a pooled one instead. */
             pthread_mutex_lock(&s->pool_lock);
             s->nreaders--;
@@ -703,6 +750,13 @@ int rp_store_open(const char *url, const struct rp_store_config *cfg, struct rp_
     rc = conn_open(s->path, false, &s->checkpointer, err);
     if (rc < 0)
         goto fail;
+    s->writer->owner = s;
+    {
+        /* RP_FAULT=store:N fails the Nth query after opening (debug builds; see store.h). */
+        const char *f = getenv("RP_FAULT");
+        if (f && strncmp(f, "store:", 6) == 0)
+            rp_store_fault_arm(s, strtoull(f + 6, NULL, 10));
+    }
     if (pthread_create(&s->writer_thread, NULL, writer_main, s) != 0) {
         rc = rp_error_set(err, RP_EINTERNAL, "could not start the writer thread");
         goto fail;

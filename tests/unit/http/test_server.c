@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/limits.h"
@@ -152,6 +153,23 @@ static void request(unsigned port, const char *raw, struct res *r)
     close(fd);
 }
 
+/* A connection from a given loopback address (all of 127.0.0.0/8 is local on Linux). */
+static int conn_open_from(unsigned port, const char *from)
+{
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {.tv_sec = 20};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    inet_pton(AF_INET, from, &src.sin_addr);
+    assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
 static bool at_eof(int fd)
 {
     char c;
@@ -278,13 +296,16 @@ static int h_write(struct rp_http_req *req, struct rp_http_resp *resp)
     return RP_HTTP_SUSPENDED;
 }
 
-static int start(void **ctx, bool access_log)
+static int start_with(void **ctx, const struct rp_http_server_config *limits)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    struct rp_http_server_config cfg = {
-        .address = "127.0.0.1", .port = 0, .threads = 2, .access_log = access_log};
+    struct rp_http_server_config cfg = *limits;
     struct rp_error err;
 
+    cfg.address = "127.0.0.1";
+    cfg.port = 0;
+    if (!cfg.threads)
+        cfg.threads = 2;
     assert_non_null(f);
     f->r = rp_http_router_new(f);
     rp_http_route(f->r, RP_HTTP_GET, "/hello", 0, h_hello);
@@ -304,6 +325,12 @@ static int start(void **ctx, bool access_log)
     assert_true(f->port > 0);
     *ctx = f;
     return 0;
+}
+
+static int start(void **ctx, bool access_log)
+{
+    struct rp_http_server_config cfg = {.access_log = access_log};
+    return start_with(ctx, &cfg);
 }
 
 static int setup(void **ctx)
@@ -807,6 +834,220 @@ static void test_start_errors(void **ctx)
     rp_http_server_stop(NULL);
 }
 
+/* Holds the writer and parks n POSTs on their own connections (returned in fds). */
+static void park_writes(struct fixture *f, int *fds, int n)
+{
+    static const char post[] = "POST /api/v1/write HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    pthread_mutex_lock(&f->w.mu);
+    f->w.hold = true;
+    f->w.taken = 0;
+    pthread_mutex_unlock(&f->w.mu);
+    for (int i = 0; i < n; i++) {
+        fds[i] = conn_open(f->port);
+        assert_true(send_all(fds[i], post, sizeof(post) - 1));
+    }
+    pthread_mutex_lock(&f->w.mu);
+    while (f->w.taken < n)
+        pthread_cond_wait(&f->w.cv, &f->w.mu);
+    pthread_mutex_unlock(&f->w.mu);
+}
+
+static void release_writes(struct fixture *f, int *fds, int n)
+{
+    struct res r;
+
+    pthread_mutex_lock(&f->w.mu);
+    f->w.hold = false;
+    pthread_cond_broadcast(&f->w.cv);
+    pthread_mutex_unlock(&f->w.mu);
+    for (int i = 0; i < n; i++) {
+        assert_true(read_response(fds[i], &r, false));
+        assert_int_equal(r.status, 201);
+        res_free(&r);
+        close(fds[i]);
+    }
+}
+
+static void assert_problem(const struct res *r, int status, const char *code)
+{
+    char v[64];
+    json_t *j = json_loads(r->body, 0, NULL);
+
+    assert_int_equal(r->status, status);
+    assert_non_null(res_header(r, "Content-Type", v, sizeof(v)));
+    assert_string_equal(v, "application/problem+json");
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), code);
+    json_decref(j);
+}
+
+static int setup_inflight(void **ctx)
+{
+    struct rp_http_server_config cfg = {.max_inflight = 3};
+    return start_with(ctx, &cfg);
+}
+
+/* Past max_inflight a request is refused at once with 503, and served again once below it. */
+static void test_inflight_bound(void **ctx)
+{
+    struct fixture *f = *ctx;
+    struct res r;
+    char v[16];
+    int fds[3];
+
+    park_writes(f, fds, 3);
+    request(f->port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r);
+    assert_problem(&r, 503, "overloaded");
+    assert_non_null(res_header(&r, "Retry-After", v, sizeof(v)));
+    assert_string_equal(v, "1");
+    res_free(&r);
+    /* a refused request with a body: the body is read and dropped, the handler never runs */
+    request(f->port,
+            "POST /api/v1/write HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            "Content-Length: 2\r\n\r\n{}",
+            &r);
+    assert_problem(&r, 503, "overloaded");
+    res_free(&r);
+    pthread_mutex_lock(&f->w.mu);
+    assert_int_equal(f->w.taken, 3);
+    pthread_mutex_unlock(&f->w.mu);
+
+    release_writes(f, fds, 3);
+    /*
+     * A slot is given back when libmicrohttpd reports the request completed, which may come
+     * just after the client has read its answer: retry (bounded) until served.
+     */
+    for (int i = 0; i < 200; i++) {
+        struct timespec pause = {.tv_nsec = 10 * 1000 * 1000};
+        request(f->port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r);
+        if (r.status == 200)
+            break;
+        assert_problem(&r, 503, "overloaded");
+        res_free(&r);
+        nanosleep(&pause, NULL);
+    }
+    assert_int_equal(r.status, 200);
+    res_free(&r);
+}
+
+static int setup_rate(void **ctx)
+{
+    /* a refill of one request per 1000 s: only the burst counts within a test */
+    struct rp_http_server_config cfg = {.rate_limit = 0.001, .rate_burst = 2};
+    return start_with(ctx, &cfg);
+}
+
+static void get_as(unsigned port, const char *token, struct res *r)
+{
+    char raw[256];
+    snprintf(raw, sizeof(raw),
+             "GET /hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Connection: close\r\n\r\n",
+             token);
+    request(port, raw, r);
+}
+
+/* Each token has its own bucket; an empty one is 429 with Retry-After in seconds. */
+static void test_rate_limit(void **ctx)
+{
+    struct fixture *f = *ctx;
+    struct res r;
+    char v[16];
+
+    for (int i = 0; i < 2; i++) {
+        get_as(f->port, "alice", &r);
+        assert_int_equal(r.status, 200);
+        res_free(&r);
+    }
+    get_as(f->port, "alice", &r);
+    assert_problem(&r, 429, "rate_limited");
+    assert_non_null(res_header(&r, "Retry-After", v, sizeof(v)));
+    assert_true(strtoul(v, NULL, 10) >= 1);
+    res_free(&r);
+    get_as(f->port, "bob", &r);
+    assert_int_equal(r.status, 200);
+    res_free(&r);
+    /* without credentials the address is the client: 2 more, then 429 */
+    for (int i = 0; i < 3; i++) {
+        request(f->port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r);
+        assert_int_equal(r.status, i < 2 ? 200 : 429);
+        res_free(&r);
+    }
+}
+
+static int setup_ip_rate(void **ctx)
+{
+    struct rp_http_server_config cfg = {.ip_rate_limit = 0.001, .rate_burst = 3};
+    return start_with(ctx, &cfg);
+}
+
+/* The per-address limit holds whatever credentials are sent; other addresses are not affected. */
+static void test_ip_rate_limit(void **ctx)
+{
+    struct fixture *f = *ctx;
+    const char *tokens[] = {"t1", "t2", "t3", "t4"};
+    static const char get[] = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    struct res r;
+    int fd;
+
+    for (int i = 0; i < 4; i++) {
+        get_as(f->port, tokens[i], &r);
+        assert_int_equal(r.status, i < 3 ? 200 : 429);
+        res_free(&r);
+    }
+    fd = conn_open_from(f->port, "127.0.0.2");
+    assert_true(send_all(fd, get, sizeof(get) - 1));
+    assert_true(read_response(fd, &r, false));
+    assert_int_equal(r.status, 200);
+    res_free(&r);
+    close(fd);
+}
+
+static int setup_per_ip(void **ctx)
+{
+    struct rp_http_server_config cfg = {.max_per_ip = 3};
+    return start_with(ctx, &cfg);
+}
+
+/*
+ * Past max_per_ip the server closes new connections from that address without an answer,
+ * while the open ones keep working and another address is still served.
+ */
+static void test_per_ip_limit(void **ctx)
+{
+    struct fixture *f = *ctx;
+    static const char get[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct res r;
+    int fds[3], extra, other;
+
+    for (int i = 0; i < 3; i++) {
+        fds[i] = conn_open(f->port);
+        assert_true(send_all(fds[i], get, sizeof(get) - 1));
+        assert_true(read_response(fds[i], &r, false)); /* accepted and counted */
+        assert_int_equal(r.status, 200);
+        res_free(&r);
+    }
+    extra = conn_open(f->port); /* the kernel completes the handshake ... */
+    send_all(extra, get, sizeof(get) - 1);
+    assert_false(read_response(extra, &r, false)); /* ... the server closes it unanswered */
+    close(extra);
+
+    other = conn_open_from(f->port, "127.0.0.2");
+    assert_true(send_all(other, get, sizeof(get) - 1));
+    assert_true(read_response(other, &r, false));
+    assert_int_equal(r.status, 200);
+    res_free(&r);
+    close(other);
+    for (int i = 0; i < 3; i++) {
+        assert_true(send_all(fds[i], get, sizeof(get) - 1));
+        assert_true(read_response(fds[i], &r, false));
+        assert_int_equal(r.status, 200);
+        res_free(&r);
+        close(fds[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -821,6 +1062,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_waits_for_suspended, setup, teardown),
         cmocka_unit_test_teardown(test_access_log, teardown),
         cmocka_unit_test_setup_teardown(test_start_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inflight_bound, setup_inflight, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit, setup_rate, teardown),
+        cmocka_unit_test_setup_teardown(test_ip_rate_limit, setup_ip_rate, teardown),
+        cmocka_unit_test_setup_teardown(test_per_ip_limit, setup_per_ip, teardown),
     };
     rp_log_set_level(RP_LOG_ERROR); /* libmicrohttpd's warnings about test abuse are expected */
     return cmocka_run_group_tests(tests, NULL, NULL);
