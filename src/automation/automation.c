@@ -544,53 +544,87 @@ static int queue_firing(struct rp_store_conn *c, struct rp_automation *a, const 
 struct dispatch_unit {
     struct rp_automation *a;
     struct rp_meta *m;
-    size_t queued, events; /* outcome */
+    const struct dispatch_plan *plan;
+    size_t queued; /* outcome */
+    bool stale;    /* outcome: the cursor moved since the plan was read */
 };
 
-static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+/* One batch of change events, read and judged on a reader, then applied by the writer. */
+struct firing {
+    size_t rule, event;
+    const char *loop; /* why it is stopped as a loop, or NULL: queue it */
+};
+
+struct dispatch_plan {
+    struct rule_set *rules;
+    struct event_list *ev;
+    int64_t cursor_before, cursor_after;
+    bool init; /* no cursor yet: the writer starts it at the end of the log */
+    struct firing *firings;
+    size_t n, cap;
+};
+
+static void plan_add(struct dispatch_plan *pl, size_t rule, size_t event, const char *loop)
 {
-    struct dispatch_unit *x = ctx;
-    struct rp_automation *a = x->a;
-    struct rule_set *rules = rp_xcalloc(1, sizeof(*rules));
-    struct event_list *ev = rp_xcalloc(1, sizeof(*ev));
-    struct rp_arena arena;
+    if (pl->n == pl->cap) {
+        pl->cap = pl->cap ? pl->cap * 2 : 64;
+        pl->firings = rp_xrealloc(pl->firings, pl->cap * sizeof(*pl->firings));
+    }
+    pl->firings[pl->n++] = (struct firing){rule, event, loop};
+}
+
+static void plan_free(struct dispatch_plan *pl)
+{
+    events_free(pl->ev);
+    rules_free(pl->rules);
+    free(pl->ev);
+    free(pl->rules);
+    free(pl->firings);
+    memset(pl, 0, sizeof(*pl));
+}
+
+/*
+ * Reads the events after the cursor and decides which rules fire, on a reader: conditions are
+ * evaluated per rule over the whole batch in one query, and none of it holds the writer.
+ */
+static int dispatch_plan(struct rp_automation *a, const struct rp_meta *m, struct dispatch_plan *pl,
+                         struct rp_arena *arena, struct rp_error *err)
+{
+    struct rp_store_conn *c = rp_store_reader_acquire(a->store);
     struct rp_sql q;
-    int64_t cursor = -1, now = now_ms(a);
+    int64_t now = now_ms(a);
     int rc;
 
-    x->queued = x->events = 0;
-    rp_arena_init(&arena);
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    pl->rules = rp_xcalloc(1, sizeof(*pl->rules));
+    pl->ev = rp_xcalloc(1, sizeof(*pl->ev));
+    pl->cursor_before = -1;
+    rp_sql_init(&q, arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" CURSOR_KEY "'");
-    if ((rc = rp_store_query(c, &q, rp_store_row_int, &cursor, err)) < 0)
+    if ((rc = rp_store_query(c, &q, rp_store_row_int, &pl->cursor_before, err)) < 0)
         goto out;
-    if (cursor < 0) {
-        /* First start: rules apply to what happens from now on, not to the past. */
-        cursor = 0;
-        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
-        rp_sql_add(&q, "SELECT COALESCE(MAX(seq), 0) FROM rp_change");
-        if ((rc = rp_store_query(c, &q, rp_store_row_int, &cursor, err)) < 0)
-            goto out;
-    } else {
-        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
-        rp_sql_add(&q, "SELECT seq, object, record_id, op, changes, cause FROM rp_change"
-                       " WHERE seq > ");
-        rp_sql_param(&q, rp_value_int(cursor));
-        rp_sql_add(&q, " ORDER BY seq LIMIT ");
-        rp_sql_param(&q, rp_value_int(DISPATCH_BATCH));
-        if ((rc = rp_store_query(c, &q, event_row, ev, err)) < 0)
-            goto out;
-        if (ev->n && (rc = rules_load(c, rules, NULL, &arena, err)) < 0)
-            goto out;
+    pl->cursor_after = pl->cursor_before;
+    if (pl->cursor_before < 0) {
+        pl->init = true;
+        goto out;
     }
-    /*
-     * Conditions are evaluated per rule for every event of the batch in one query (not per
-     * event): with many rules and a busy log, the writer runs a few queries per batch.
-     */
-    for (size_t k = 0; k < rules->n; k++) {
-        const struct rule *r = &rules->items[k];
-        const struct rp_object *o = rp_meta_object(x->m, r->object);
-        bool *candidate = rp_arena_calloc(&arena, ev->n + 1, sizeof(bool));
+    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT seq, object, record_id, op, changes, cause FROM rp_change"
+                   " WHERE seq > ");
+    rp_sql_param(&q, rp_value_int(pl->cursor_before));
+    rp_sql_add(&q, " ORDER BY seq LIMIT ");
+    rp_sql_param(&q, rp_value_int(DISPATCH_BATCH));
+    if ((rc = rp_store_query(c, &q, event_row, pl->ev, err)) < 0)
+        goto out;
+    if (pl->ev->n == 0)
+        goto out;
+    pl->cursor_after = pl->ev->items[pl->ev->n - 1].seq;
+    if ((rc = rules_load(c, pl->rules, NULL, arena, err)) < 0)
+        goto out;
+    for (size_t k = 0; k < pl->rules->n; k++) {
+        const struct rule *r = &pl->rules->items[k];
+        const struct rp_object *o = rp_meta_object(m, r->object);
+        const struct event_list *ev = pl->ev;
+        bool *candidate = rp_arena_calloc(arena, ev->n + 1, sizeof(bool));
         size_t ncand = 0;
         for (size_t i = 0; o && i < ev->n; i++) {
             const struct event *e = &ev->items[i];
@@ -602,53 +636,92 @@ static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
                 continue; /* a condition on the record, and the event names none */
             if (depth >= RP_AUTOMATION_MAX_DEPTH || (by && strcmp(by, r->name) == 0)) {
                 /* A rule's own write, or a chain too long: a loop, stopped here. */
-                if ((rc = log_run(c, r->name, e->object, e->record_id, trigger_names[r->trigger],
-                                  now, "loop_stopped",
-                                  by && strcmp(by, r->name) == 0
-                                      ? "the rule's own change would trigger it again"
-                                      : "the chain of rules is too deep",
-                                  e->seq, NULL, &arena, err)) < 0)
-                    goto out;
+                plan_add(pl, k, i,
+                         by && strcmp(by, r->name) == 0
+                             ? "the rule's own change would trigger it again"
+                             : "the chain of rules is too deep");
                 continue;
             }
             candidate[i] = true;
             ncand++;
         }
         if (ncand && r->condition &&
-            (rc = filter_by_condition(c, x->m, r, o, ev, candidate, now, &arena, err)) < 0) {
+            (rc = filter_by_condition(c, m, r, o, ev, candidate, now, arena, err)) < 0) {
             /* A condition that no longer compiles (a field removed) skips the rule. */
             rp_log_warn("automation rule \"%s\": %s", r->name, err->detail);
             rp_error_clear(err);
+            rc = 0;
             continue;
         }
-        for (size_t i = 0; ncand && i < ev->n; i++) {
-            const struct event *e = &ev->items[i];
-            char dedup[160];
-            if (!candidate[i])
-                continue;
-            snprintf(dedup, sizeof(dedup), "rule:%s:change:%lld", r->name, (long long)e->seq);
-            if ((rc = queue_firing(c, a, r, e->record_id, trigger_names[r->trigger], e->seq,
-                                   (int)json_integer_value(json_object_get(e->cause, "depth")),
-                                   r->trigger == T_EVENT ? json_object_get(e->changes, "data")
-                                                         : NULL,
-                                   dedup, &arena, &x->queued, err)) < 0)
-                goto out;
-        }
+        for (size_t i = 0; ncand && i < ev->n; i++)
+            if (candidate[i])
+                plan_add(pl, k, i, NULL);
     }
-    if (ev->n) {
-        cursor = ev->items[ev->n - 1].seq;
-        x->events = ev->n;
-    }
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "INSERT INTO rp_setting (key, value) VALUES ('" CURSOR_KEY "', ");
-    rp_sql_param(&q, rp_value_cstr(rp_arena_sprintf(&arena, "%lld", (long long)cursor)));
-    rp_sql_add(&q, ") ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-    rc = rp_store_exec(c, &q, NULL, err);
 out:
-    events_free(ev);
-    rules_free(rules);
-    free(ev);
-    free(rules);
+    rp_store_reader_release(a->store, c);
+    return rc;
+}
+
+/*
+ * Applies a plan in one transaction with the cursor, so each event fires each rule once. If
+ * another process moved the cursor since the plan was read, nothing is written (stale).
+ */
+static int dispatch_apply(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct dispatch_unit *x = ctx;
+    const struct dispatch_plan *pl = x->plan;
+    struct rp_arena arena;
+    struct rp_sql q;
+    int64_t cursor = -1, now = now_ms(x->a);
+    int rc;
+
+    x->queued = 0;
+    x->stale = false;
+    rp_arena_init(&arena);
+    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" CURSOR_KEY "'");
+    if ((rc = rp_store_query(c, &q, rp_store_row_int, &cursor, err)) < 0)
+        goto out;
+    if (pl->init) {
+        /* First start: rules apply to what happens from now on, not to the past. */
+        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_add(&q, "INSERT INTO rp_setting (key, value) SELECT '" CURSOR_KEY "',"
+                       " CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rp_change WHERE true"
+                       " ON CONFLICT (key) DO NOTHING");
+        rc = rp_store_exec(c, &q, NULL, err);
+        goto out;
+    }
+    if (cursor != pl->cursor_before) {
+        x->stale = true;
+        goto out;
+    }
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct firing *f = &pl->firings[i];
+        const struct rule *r = &pl->rules->items[f->rule];
+        const struct event *e = &pl->ev->items[f->event];
+        char dedup[160];
+        if (f->loop) {
+            rc = log_run(c, r->name, e->object, e->record_id, trigger_names[r->trigger], now,
+                         "loop_stopped", f->loop, e->seq, NULL, &arena, err);
+        } else {
+            snprintf(dedup, sizeof(dedup), "rule:%s:change:%lld", r->name, (long long)e->seq);
+            rc = queue_firing(c, x->a, r, e->record_id, trigger_names[r->trigger], e->seq,
+                              (int)json_integer_value(json_object_get(e->cause, "depth")),
+                              r->trigger == T_EVENT ? json_object_get(e->changes, "data") : NULL,
+                              dedup, &arena, &x->queued, err);
+        }
+        if (rc < 0)
+            goto out;
+    }
+    if (pl->cursor_after != pl->cursor_before) {
+        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_add(&q, "UPDATE rp_setting SET value = ");
+        rp_sql_param(&q,
+                     rp_value_cstr(rp_arena_sprintf(&arena, "%lld", (long long)pl->cursor_after)));
+        rp_sql_add(&q, " WHERE key = '" CURSOR_KEY "'");
+        rc = rp_store_exec(c, &q, NULL, err);
+    }
+out:
     rp_arena_release(&arena);
     return rc;
 }
@@ -656,14 +729,26 @@ out:
 int rp_automation_dispatch(struct rp_automation *a, size_t *queued, struct rp_error *err)
 {
     struct dispatch_unit x = {.a = a, .m = rp_meta_acquire(a->meta)};
-    size_t total = 0;
-    int rc;
+    size_t total = 0, events;
+    int rc, tries = 0;
 
     do {
-        if ((rc = rp_store_write(a->store, dispatch_run, &x, err)) < 0)
+        struct dispatch_plan pl = {0};
+        struct rp_arena arena;
+        rp_arena_init(&arena);
+        rc = dispatch_plan(a, x.m, &pl, &arena, err);
+        x.plan = &pl;
+        if (rc == 0)
+            rc = rp_store_write(a->store, dispatch_apply, &x, err);
+        events = pl.ev ? pl.ev->n : 0;
+        plan_free(&pl);
+        rp_arena_release(&arena);
+        if (rc < 0)
             break;
         total += x.queued;
-    } while (x.events == DISPATCH_BATCH);
+        if (x.stale && ++tries > 100)
+            break; /* another process dispatches: it will get there */
+    } while (x.stale || events == DISPATCH_BATCH);
     rp_meta_release(x.m);
     if (queued)
         *queued = total;
