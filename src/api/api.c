@@ -204,3 +204,22 @@ int api_authenticate(struct rp_http_req *req, struct rp_http_resp *resp)
     req->auth = p;
     return 0;
 }
+
+int api_check_body_keys(struct rp_http_req *req, const json_t *body, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(body))
+        return rp_error_set(&req->err, RP_EINVAL, "the request body must be a JSON object");
+    json_object_foreach((json_t *)body, key, v)
+    {
+        bool known = false;
+        for (size_t i = 0; allowed[i] && !known; i++)
+            known = strcmp(allowed[i], key) == 0;
+        if (!known)
+            return rp_error_field(&req->err, RP_EINVAL, key, "unknown_field",
+                                  "unknown field \"%s\"", key);
+    }
+    return 0;
+}

@@ -15,26 +15,6 @@ static int need_manage_users(struct rp_http_req *req)
     return rp_policy_check(principal_of(req), NULL, RP_ACT_MANAGE_USERS, &req->err);
 }
 
-/* Rejects keys of body not in allowed (NULL-terminated): 400 naming the key. */
-static int check_keys(struct rp_http_req *req, const json_t *body, const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-
-    if (!json_is_object(body))
-        return rp_error_set(&req->err, RP_EINVAL, "the body must be a JSON object");
-    json_object_foreach((json_t *)body, key, v)
-    {
-        bool known = false;
-        for (size_t i = 0; allowed[i] && !known; i++)
-            known = strcmp(allowed[i], key) == 0;
-        if (!known)
-            return rp_error_field(&req->err, RP_EINVAL, key, "unknown_field", "unknown key \"%s\"",
-                                  key);
-    }
-    return 0;
-}
-
 /* An optional string member: NULL when absent or null; 422 for other types. */
 static int opt_string(struct rp_http_req *req, const json_t *body, const char *name,
                       const char **out)
@@ -132,7 +112,7 @@ static int h_role_put(struct rp_http_req *req, struct rp_http_resp *resp)
 
     if (!(body = change_body(req)))
         return req->err.code;
-    if ((rc = check_keys(req, body, keys)) < 0 ||
+    if ((rc = api_check_body_keys(req, body, keys)) < 0 ||
         (rc = opt_string(req, body, "label", &r.label)) < 0 ||
         (rc = opt_string(req, body, "parent", &r.parent)) < 0 ||
         (rc = opt_bool(req, body, "export_block", &block)) < 0)
@@ -176,7 +156,8 @@ static int h_set_put(struct rp_http_req *req, struct rp_http_resp *resp)
 
     if (!(body = change_body(req)))
         return req->err.code;
-    if ((rc = check_keys(req, body, keys)) < 0 || (rc = opt_string(req, body, "label", &label)) < 0)
+    if ((rc = api_check_body_keys(req, body, keys)) < 0 ||
+        (rc = opt_string(req, body, "label", &label)) < 0)
         return rc;
     if (!(def = json_object_get(body, "definition")))
         return rp_error_field(&req->err, RP_EVALIDATION, "definition", "required",
@@ -213,7 +194,7 @@ static int h_sharing_put(struct rp_http_req *req, struct rp_http_resp *resp)
 
     if (!(body = change_body(req)))
         return req->err.code;
-    if ((rc = check_keys(req, body, keys)) < 0 ||
+    if ((rc = api_check_body_keys(req, body, keys)) < 0 ||
         (rc = opt_string(req, body, "default_access", &access)) < 0)
         return rc;
     m = rp_meta_acquire(api->meta);
@@ -246,7 +227,7 @@ static int h_rule_put(struct rp_http_req *req, struct rp_http_resp *resp)
 
     if (!(body = change_body(req)))
         return req->err.code;
-    if ((rc = check_keys(req, body, keys)) < 0 ||
+    if ((rc = api_check_body_keys(req, body, keys)) < 0 ||
         (rc = opt_string(req, body, "object", &r.object)) < 0 ||
         (rc = opt_string(req, body, "criteria", &r.criteria)) < 0 ||
         (rc = opt_string(req, body, "role", &r.role)) < 0 ||
@@ -437,7 +418,7 @@ static int h_user_create(struct rp_http_req *req, struct rp_http_resp *resp)
 
     if (!(body = change_body(req)))
         return req->err.code;
-    if ((rc = check_keys(req, body, keys)) < 0 ||
+    if ((rc = api_check_body_keys(req, body, keys)) < 0 ||
         (rc = opt_string(req, body, "username", &username)) < 0 ||
         (rc = opt_string(req, body, "password", &password)) < 0 ||
         (rc = user_update_from(req, body, &u)) < 0)
@@ -470,7 +451,8 @@ static int h_user_update(struct rp_http_req *req, struct rp_http_resp *resp)
 
     if (!(body = change_body(req)))
         return req->err.code;
-    if ((rc = check_keys(req, body, keys)) < 0 || (rc = user_update_from(req, body, &u)) < 0)
+    if ((rc = api_check_body_keys(req, body, keys)) < 0 ||
+        (rc = user_update_from(req, body, &u)) < 0)
         return rc;
     if (strcmp(req->params[0], principal_of(req)->user_id) == 0 &&
         (u.active == 0 || u.is_admin == 0))
@@ -505,7 +487,7 @@ static int h_share_put(struct rp_http_req *req, struct rp_http_resp *resp)
         return rc;
     if (!(body = api_body_json(req)))
         return req->err.code;
-    if ((rc = check_keys(req, body, keys)) < 0 ||
+    if ((rc = api_check_body_keys(req, body, keys)) < 0 ||
         (rc = opt_string(req, body, "access", &access)) < 0 ||
         (rc = opt_string(req, body, "team_role", &team_role)) < 0)
         return rc;
@@ -556,7 +538,7 @@ static int h_setting_put(struct rp_http_req *req, struct rp_http_resp *resp)
         return rc;
     if (!(body = api_body_json(req)))
         return req->err.code;
-    if ((rc = check_keys(req, body, keys)) < 0)
+    if ((rc = api_check_body_keys(req, body, keys)) < 0)
         return rc;
     v = json_object_get(body, "value");
     if (json_is_integer(v) && json_integer_value(v) >= 0)

@@ -15,27 +15,6 @@
 
 #include <strings.h>
 
-static int check_body_keys(struct rp_http_req *req, const json_t *body, const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-
-    if (!json_is_object(body))
-        return rp_error_set(&req->err, RP_EINVAL, "the request body must be a JSON object");
-    json_object_foreach((json_t *)body, key, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; allowed[i]; i++)
-            if (strcmp(key, allowed[i]) == 0)
-                ok = true;
-        if (!ok)
-            return rp_error_field(&req->err, RP_EINVAL, key, "unknown_field",
-                                  "unknown field \"%s\"", key);
-    }
-    (void)v;
-    return 0;
-}
-
 static const char *string_field(struct rp_http_req *req, const json_t *body, const char *name)
 {
     const json_t *v = json_object_get(body, name);
@@ -148,7 +127,7 @@ static int h_login(struct rp_http_req *req, struct rp_http_resp *resp)
 
     if ((rc = api_check_params(req, NULL)) < 0 || !(body = api_body_json(req)))
         return rc < 0 ? rc : req->err.code;
-    if ((rc = check_body_keys(req, body, keys)) < 0)
+    if ((rc = api_check_body_keys(req, body, keys)) < 0)
         return rc;
     username = string_field(req, body, "username");
     password = string_field(req, body, "password");
@@ -316,7 +295,7 @@ static int h_token_create(struct rp_http_req *req, struct rp_http_resp *resp)
 
     if ((rc = api_check_params(req, NULL)) < 0 || !(body = api_body_json(req)))
         return rc < 0 ? rc : req->err.code;
-    if ((rc = check_body_keys(req, body, keys)) < 0)
+    if ((rc = api_check_body_keys(req, body, keys)) < 0)
         return rc;
     if (!(name = string_field(req, body, "name")))
         return req->err.code;

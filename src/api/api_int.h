@@ -40,6 +40,9 @@ static inline struct rp_auth_client api_client_of(struct rp_http_req *req)
 
 /** Rejects query parameters not in allowed (NULL-terminated): 400 naming the parameter. */
 int api_check_params(struct rp_http_req *req, const char *const *allowed);
+/** Rejects a body that is not an object (400) or has a key not in allowed (NULL-terminated):
+ *  400 naming the key. */
+int api_check_body_keys(struct rp_http_req *req, const json_t *body, const char *const *allowed);
 /** Parses the JSON body (required): 400 for none or malformed, 413 past limits. Borrowed. */
 json_t *api_body_json(struct rp_http_req *req);
 /** Parses a non-negative integer parameter in [min, max]; def when absent. */

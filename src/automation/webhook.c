@@ -442,17 +442,18 @@ out:
     return rc;
 }
 
-int rp_webhook_dispatch(struct rp_automation *a, size_t *queued, struct rp_error *err)
+/* Runs dispatch units from x until a batch comes back short; *queued gets the total. */
+static int dispatch_loop(struct rp_automation *a, struct dispatch_unit *x, size_t *queued,
+                         struct rp_error *err)
 {
-    struct dispatch_unit x = {.a = a, .from = -1};
     size_t total = 0;
     int rc;
 
     do {
-        if ((rc = rp_store_write(a->store, dispatch_run, &x, err)) < 0)
+        if ((rc = rp_store_write(a->store, dispatch_run, x, err)) < 0)
             break;
-        total += x.queued;
-    } while (x.events == DISPATCH_BATCH);
+        total += x->queued;
+    } while (x->events == DISPATCH_BATCH);
     if (queued)
         *queued = total;
     if (rc == 0 && total)
@@ -460,25 +461,21 @@ int rp_webhook_dispatch(struct rp_automation *a, size_t *queued, struct rp_error
     return rc;
 }
 
+int rp_webhook_dispatch(struct rp_automation *a, size_t *queued, struct rp_error *err)
+{
+    struct dispatch_unit x = {.a = a, .from = -1};
+    return dispatch_loop(a, &x, queued, err);
+}
+
 int rp_webhook_replay(struct rp_automation *a, const struct rp_principal *p, const char *name,
                       int64_t after_seq, size_t *queued, struct rp_error *err)
 {
     struct dispatch_unit x = {.a = a, .from = after_seq < 0 ? 0 : after_seq, .only = name};
-    size_t total = 0;
     int rc;
 
     if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
         return rc;
-    do {
-        if ((rc = rp_store_write(a->store, dispatch_run, &x, err)) < 0)
-            break;
-        total += x.queued;
-    } while (x.events == DISPATCH_BATCH);
-    if (queued)
-        *queued = total;
-    if (rc == 0 && total)
-        rp_jobs_wake(a->jobs);
-    return rc;
+    return dispatch_loop(a, &x, queued, err);
 }
 
 /* ---- delivering ---- */
