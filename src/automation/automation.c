@@ -684,11 +684,7 @@ static int dispatch_apply(struct rp_store_conn *c, void *ctx, struct rp_error *e
         goto out;
     if (pl->init) {
         /* First start: rules apply to what happens from now on, not to the past. */
-        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
-        rp_sql_add(&q, "INSERT INTO rp_setting (key, value) SELECT '" CURSOR_KEY "',"
-                       " CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rp_change WHERE true"
-                       " ON CONFLICT (key) DO NOTHING");
-        rc = rp_store_exec(c, &q, NULL, err);
+        rc = rp_automation_cursor_start(c, CURSOR_KEY, &arena, err);
         goto out;
     }
     if (cursor != pl->cursor_before) {
@@ -1218,6 +1214,19 @@ out:
     return rc;
 }
 
+int rp_automation_cursor_start(struct rp_store_conn *c, const char *key, struct rp_arena *arena,
+                               struct rp_error *err)
+{
+    struct rp_sql q;
+
+    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_setting (key, value) SELECT ");
+    rp_sql_param(&q, rp_value_cstr(key));
+    rp_sql_add(&q, ", CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rp_change WHERE true"
+                   " ON CONFLICT (key) DO NOTHING");
+    return rp_store_exec(c, &q, NULL, err);
+}
+
 /* ---- managing rules ---- */
 
 struct rule_put {
@@ -1268,11 +1277,7 @@ static int rule_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
     if ((rc = rp_store_exec(c, &q, &changed, err)) < 0)
         goto out;
     /* The dispatcher starts where the first rule began, not at the start of the log. */
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
-    rp_sql_add(&q, "INSERT INTO rp_setting (key, value) SELECT '" CURSOR_KEY "',"
-                   " CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rp_change WHERE true"
-                   " ON CONFLICT (key) DO NOTHING");
-    if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+    if ((rc = rp_automation_cursor_start(c, CURSOR_KEY, &a, err)) < 0)
         goto out;
     if (x->remove && changed == 0) {
         rc = rp_error_set(err, RP_ENOTFOUND, "automation rule \"%s\" not found", x->name);

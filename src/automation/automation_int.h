@@ -21,4 +21,11 @@ struct rp_automation {
     pthread_t thread;
 };
 
+/**
+ * Inside a writer unit: starts the change-log cursor under setting key at the log's end,
+ * unless it exists. Dispatchers (rules, webhooks) begin with what happens after that.
+ */
+int rp_automation_cursor_start(struct rp_store_conn *c, const char *key, struct rp_arena *arena,
+                               struct rp_error *err);
+
 #endif

@@ -172,11 +172,7 @@ static int put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         goto out;
     }
     /* Deliveries start with what happens after the first subscription. */
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
-    rp_sql_add(&q, "INSERT INTO rp_setting (key, value) SELECT '" CURSOR_KEY "',"
-                   " CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rp_change WHERE true"
-                   " ON CONFLICT (key) DO NOTHING");
-    rc = rp_store_exec(c, &q, NULL, err);
+    rc = rp_automation_cursor_start(c, CURSOR_KEY, &a, err);
 out:
     rp_arena_release(&a);
     return rc;
