@@ -5,8 +5,8 @@
 set -eu
 
 PACKAGES="build-essential cmake pkg-config clang-format
-libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libcmocka-dev libcurl4-openssl-dev tzdata
-sqlite3 curl wrk python3 chromium fonts-noto-cjk ${RP_EXTRA_PACKAGES:-}"
+libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libcmocka-dev libcurl4-openssl-dev libnats-dev tzdata
+sqlite3 curl wrk python3 nats-server chromium fonts-noto-cjk ${RP_EXTRA_PACKAGES:-}"
 
 missing=""
 for p in $PACKAGES; do

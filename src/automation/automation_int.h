@@ -1,5 +1,5 @@
-/* Private to src/automation/: the handle shared by rules (automation.c) and approvals
- * (approval.c). */
+/* Private to src/automation/: the handle shared by rules (automation.c), their actions
+ * (action.c), approvals (approval.c) and webhooks (webhook.c). */
 #ifndef RP_AUTOMATION_AUTOMATION_INT_H
 #define RP_AUTOMATION_AUTOMATION_INT_H
 
@@ -27,5 +27,61 @@ struct rp_automation {
  */
 int rp_automation_cursor_start(struct rp_store_conn *c, const char *key, struct rp_arena *arena,
                                struct rp_error *err);
+
+/* ---- actions of rules (action.c) ----
+ *
+ * A kind of action is a check, run against the metadata when a rule is saved, and a run,
+ * performed by the rule's job. A new kind is one entry in the table of action.c.
+ */
+struct rp_action_check {
+    const struct rp_meta *meta;
+    const struct rp_object *object; /* the rule's object */
+    const struct rp_object *record; /* the triggering record's object; NULL: none (schedule) */
+    bool event;                     /* an event trigger: {"event": ...} values are allowed */
+    const char *where;              /* "actions[i]": the field of validation errors */
+    struct rp_arena *arena;
+};
+
+struct rp_action_run {
+    struct rp_automation *a;
+    const struct rp_job *job;
+    size_t index; /* of the action in the rule: with the job id, the key of idempotent writes */
+    const char *rule;
+    const struct rp_meta *meta;
+    const struct rp_object *object; /* the rule's object */
+    const char *record_id;          /* the triggering record; NULL: none */
+    const json_t *event;            /* the data of the incoming event; NULL: none */
+    const char *cause;              /* JSON {"rule", "depth", "record_id"} carried by writes */
+    struct rp_arena *arena;
+};
+
+/*
+ * check and run return 0 or a negative error; a run's RP_EINVAL means that retrying cannot
+ * help (the rule's run fails at once), any other error retries the job with backoff.
+ */
+struct rp_action_kind {
+    const char *type;
+    bool needs_record; /* refused for triggers without a record */
+    int (*check)(const struct rp_action_check *c, const json_t *act, struct rp_error *err);
+    int (*run)(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
+};
+
+/** The kind of action type, or NULL. */
+const struct rp_action_kind *rp_action_kind(const char *type);
+/** Every kind (for listing them in errors). */
+const struct rp_action_kind *rp_action_kinds(size_t *n);
+
+/**
+ * Checks "values" for a write to dst: field names that can be set, and values that are JSON
+ * literals valid for the field, {"expr": "..."} on the triggering record or {"event": "name"}.
+ */
+int rp_action_check_values(const struct rp_action_check *c, const struct rp_object *dst,
+                           const json_t *values, struct rp_error *err);
+/** Resolves checked values into data: {"expr"} evaluated on the record of src (NULL: none). */
+int rp_action_resolve_values(const struct rp_action_run *x, const struct rp_object *src,
+                             const json_t *values, json_t *data, struct rp_error *err);
+/** One write through the records path as the automation principal, idempotent per action. */
+int rp_action_write(const struct rp_action_run *x, const char *object, enum rp_write_op op,
+                    const char *id, json_t *data, struct rp_error *err);
 
 #endif
