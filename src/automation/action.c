@@ -164,86 +164,6 @@ int rp_action_resolve_values(const struct rp_action_run *x, const struct rp_obje
     return rc;
 }
 
-struct round_robin {
-    const char *key;
-    int64_t value; /* out: the position before this turn */
-};
-
-static int round_robin_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
-{
-    struct round_robin *x = ctx;
-    struct rp_arena a;
-    struct rp_sql q;
-    int rc;
-
-    x->value = 0;
-    rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = ");
-    rp_sql_param(&q, rp_value_cstr(x->key));
-    if ((rc = rp_store_query(c, &q, rp_store_row_int, &x->value, err)) == 0) {
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
-        rp_sql_add(&q, "INSERT INTO rp_setting (key, value) VALUES (");
-        rp_sql_param(&q, rp_value_cstr(x->key));
-        rp_sql_add(&q, ", ");
-        rp_sql_param(&q, rp_value_cstr(rp_arena_sprintf(&a, "%lld", (long long)x->value + 1)));
-        rp_sql_add(&q, ") ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-        rc = rp_store_exec(c, &q, NULL, err);
-    }
-    rp_arena_release(&a);
-    return rc;
-}
-
-/* The next owner for an assign action. Round robin keeps its position in rp_setting. */
-static int pick_owner(const struct rp_action_run *r, const json_t *act, const char **owner,
-                      struct rp_error *err)
-{
-    struct rp_automation *a = r->a;
-    const struct rp_object *o = r->object;
-    struct rp_arena *arena = r->arena;
-    const char *strategy = json_string_value(json_object_get(act, "strategy"));
-    const json_t *users = json_object_get(act, "users");
-    size_t n = json_array_size(users);
-
-    *owner = json_string_value(json_array_get(users, 0));
-    if (strcmp(strategy, "round_robin") == 0) {
-        /* A counter per rule, moved on by a unit of its own: a retried job may skip one turn. */
-        struct round_robin x = {rp_arena_sprintf(arena, "automation.rr.%s", r->rule), 0};
-        int rc = rp_store_write(a->store, round_robin_run, &x, err);
-        if (rc < 0)
-            return rc;
-        *owner = json_string_value(json_array_get(users, (size_t)x.value % n));
-    } else if (strcmp(strategy, "least_loaded") == 0) {
-        /* Fewest live records of the object owned now; ties go to the first listed. */
-        int64_t best = -1;
-        struct rp_store_conn *c = rp_store_reader_acquire(a->store);
-        for (size_t i = 0; i < n; i++) {
-            const char *u = json_string_value(json_array_get(users, i));
-            struct rp_sql q;
-            int64_t count = 0;
-            int rc;
-            rp_sql_init(&q, arena, RP_SQL_SQLITE);
-            rp_sql_addf(&q,
-                        "SELECT COUNT(*) FROM \"%s\" WHERE \"deleted_at\" IS NULL AND"
-                        " \"owner_id\" = ",
-                        o->name);
-            rp_sql_param(&q, rp_value_cstr(u ? u : ""));
-            if ((rc = rp_store_query(c, &q, rp_store_row_int, &count, err)) < 0) {
-                rp_store_reader_release(a->store, c);
-                return rc;
-            }
-            if (best < 0 || count < best) {
-                best = count;
-                *owner = u;
-            }
-        }
-        rp_store_reader_release(a->store, c);
-    }
-    if (!*owner)
-        return rp_error_set(err, RP_EINVAL, "assign: \"users\" must hold user ids");
-    return 0;
-}
-
 /* One write through the records path as the automation principal, idempotent per job action. */
 int rp_action_write(const struct rp_action_run *x, const char *object, enum rp_write_op op,
                     const char *id, json_t *data, struct rp_error *err)
@@ -281,7 +201,7 @@ int rp_action_write(const struct rp_action_run *x, const char *object, enum rp_w
     return 0;
 }
 
-/* ---- set_fields, create_record, assign ---- */
+/* ---- set_fields, create_record ---- */
 
 static int set_fields_check(const struct rp_action_check *c, const json_t *act,
                             struct rp_error *err)
@@ -325,36 +245,12 @@ static int create_record_run(const struct rp_action_run *x, const json_t *act, s
     return rc;
 }
 
-static int assign_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err)
+int rp_action_refused(struct rp_error *err, const char *where, const char *fcode)
 {
-    const char *strategy = json_string_value(json_object_get(act, "strategy"));
-    const json_t *users = json_object_get(act, "users");
+    const char *detail = err->detail ? err->detail : "not found";
 
-    if (!c->object->owned)
-        return rp_error_field(err, RP_EVALIDATION, c->where, "no_owner",
-                              "assign needs a triggering record of an owned object");
-    if (!strategy || (strcmp(strategy, "user") && strcmp(strategy, "round_robin") &&
-                      strcmp(strategy, "least_loaded")))
-        return rp_error_field(err, RP_EVALIDATION, c->where, "invalid",
-                              "\"strategy\" must be user, round_robin or least_loaded");
-    if (!json_is_array(users) || json_array_size(users) == 0 || json_array_size(users) > 200)
-        return rp_error_field(err, RP_EVALIDATION, c->where, "invalid",
-                              "\"users\" must list 1-200 user ids");
-    return 0;
-}
-
-static int assign_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err)
-{
-    const char *owner = NULL;
-    json_t *data;
-    int rc = pick_owner(x, act, &owner, err);
-
-    if (rc < 0)
-        return rc;
-    data = json_pack("{ss}", "owner_id", owner);
-    rc = rp_action_write(x, x->object->name, RP_WRITE_UPDATE, x->record_id, data, err);
-    json_decref(data);
-    return rc;
+    rp_error_clear(err);
+    return rp_error_field(err, RP_EVALIDATION, where, fcode, "%s", detail);
 }
 
 /* ---- the kinds ---- */
@@ -362,7 +258,9 @@ static int assign_run(const struct rp_action_run *x, const json_t *act, struct r
 static const struct rp_action_kind kinds[] = {
     {"set_fields", true, set_fields_check, set_fields_run},
     {"create_record", false, create_record_check, create_record_run},
-    {"assign", true, assign_check, assign_run},
+    {"assign", true, rp_assign_check, rp_assign_run},
+    {"enrol_journey", true, rp_journey_action_check, rp_journey_enrol_run},
+    {"leave_journey", true, rp_journey_action_check, rp_journey_leave_run},
 };
 
 const struct rp_action_kind *rp_action_kind(const char *type)

@@ -134,8 +134,8 @@ bool rp_automation_event_type_is_valid(const char *t)
     return true;
 }
 
-static int rule_check(const struct rp_meta *m, const struct rule *r, struct rp_arena *a,
-                      struct rp_error *err)
+static int rule_check(struct rp_automation *au, const struct rp_meta *m, const struct rule *r,
+                      struct rp_arena *a, struct rp_error *err)
 {
     const struct rp_object *o = rp_meta_object(m, r->object);
     const struct rp_object *src;
@@ -192,7 +192,8 @@ static int rule_check(const struct rp_meta *m, const struct rule *r, struct rp_a
     {
         const char *type = json_string_value(json_object_get(act, "type"));
         const struct rp_action_kind *kind = rp_action_kind(type);
-        struct rp_action_check c = {.meta = m,
+        struct rp_action_check c = {.a = au,
+                                    .meta = m,
                                     .object = o,
                                     .record = src,
                                     .event = r->trigger == T_EVENT,
@@ -844,7 +845,9 @@ static int run_actions(struct rp_automation *a, const struct rp_job *job, const 
         if (rc < 0) {
             char *detail =
                 rp_arena_sprintf(arena, "action %zu (%s): %s", x.index, type, err->detail);
-            rp_error_set(err, err->code, "%s", detail);
+            int code = err->code;
+            rp_error_clear(err);
+            rp_error_set(err, code, "%s", detail);
             break;
         }
     }
@@ -1029,7 +1032,7 @@ int rp_automation_rule_put(struct rp_automation *a, const struct rp_principal *p
     rp_arena_init(&arena);
     m = rp_meta_acquire(a->meta);
     if ((rc = rule_parse(name, json_incref((json_t *)definition), &r, err)) == 0 &&
-        (rc = rule_check(m, &r, &arena, err)) == 0) {
+        (rc = rule_check(a, m, &r, &arena, err)) == 0) {
         x.text = json_dumps(definition, JSON_COMPACT | JSON_SORT_KEYS);
         x.active = r.active;
         rc = rp_store_write(a->store, rule_put_run, &x, err);
@@ -1179,6 +1182,7 @@ struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg)
     pthread_cond_init(&a->wake, NULL);
     rp_jobs_register(a->jobs, RP_AUTOMATION_JOB, rule_job, a, 0);
     rp_webhook_register(a);
+    rp_journey_register(a);
     return a;
 }
 

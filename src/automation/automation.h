@@ -182,4 +182,43 @@ int rp_approval_history(struct rp_automation *a, const struct rp_principal *p, c
                         const char *id, struct rp_arena *arena, struct rp_buf *out,
                         struct rp_error *err);
 
+/* ---- definitions: queues, assignment rules, journeys (definition.c) ----
+ *
+ * Named JSON documents of a kind, managed with manage_automation at
+ * /api/v1/automation/{kind}/{name} and checked against the metadata (422 naming the part):
+ *
+ *   queues            {"members": ["<user id>", ...], "strategy": "round_robin" | "least_loaded"}
+ *   assignment-rules  {"object": "lead", "entries": [{"criteria": "region = 'east'",
+ *                      "user": "<id>"}, {"criteria": "...", "queue": "<queue>"}, {"queue": ...}]}
+ *   journeys          {"object": "contact", "exit_when": "do_not_email = true", "reenter": false,
+ *                      "steps": [{"name": "welcome", "wait_days": 0, "actions": [...]},
+ *                                {"wait_days": 3, "condition": "...", "actions": [...]}]}
+ *
+ * The assign action takes its owner from a queue ({"strategy": "queue", "queue": name}) or an
+ * assignment rule set ({"strategy": "rules", "rules": name}: the first entry whose criteria
+ * hold; none: the owner stays). The enrol_journey and leave_journey actions ({"journey": name})
+ * move records in and out of journeys; each step waits, then performs its actions (any rule
+ * action) on the record if its condition holds, unless the exit condition holds (journey.c).
+ */
+int rp_automation_definition_put(struct rp_automation *a, const struct rp_principal *p,
+                                 const char *kind, const char *name, const json_t *def,
+                                 bool *created, struct rp_error *err);
+int rp_automation_definition_delete(struct rp_automation *a, const struct rp_principal *p,
+                                    const char *kind, const char *name, struct rp_error *err);
+/** Writes {"data":[{"name","object","definition","updated_at"}]}; RP_ENOTFOUND: no such kind. */
+int rp_automation_definitions(struct rp_automation *a, const struct rp_principal *p,
+                              const char *kind, struct rp_buf *out, struct rp_error *err);
+/**
+ * Enrols a live record of the journey's object (or with leave ends its active enrolment);
+ * needs manage_automation. Writes {"journey","record_id","changed"}.
+ */
+int rp_journey_enrol_record(struct rp_automation *a, const struct rp_principal *p,
+                            const char *journey, const char *record_id, bool leave,
+                            struct rp_buf *out, struct rp_error *err);
+/** Writes {"data":[{"id","object","record_id","state","step","next_at","enrolled_at",
+ *  "updated_at","detail"}]}, newest first (at most 1,000); state NULL for all. */
+int rp_journey_enrolments(struct rp_automation *a, const struct rp_principal *p,
+                          const char *journey, const char *state, struct rp_buf *out,
+                          struct rp_error *err);
+
 #endif

@@ -34,6 +34,7 @@ int rp_automation_cursor_start(struct rp_store_conn *c, const char *key, struct 
  * performed by the rule's job. A new kind is one entry in the table of action.c.
  */
 struct rp_action_check {
+    struct rp_automation *a;
     const struct rp_meta *meta;
     const struct rp_object *object; /* the rule's object */
     const struct rp_object *record; /* the triggering record's object; NULL: none (schedule) */
@@ -80,8 +81,50 @@ int rp_action_check_values(const struct rp_action_check *c, const struct rp_obje
 /** Resolves checked values into data: {"expr"} evaluated on the record of src (NULL: none). */
 int rp_action_resolve_values(const struct rp_action_run *x, const struct rp_object *src,
                              const json_t *values, json_t *data, struct rp_error *err);
+/** Turns the error in err (a definition not found, ...) into a 422 naming where, as fcode. */
+int rp_action_refused(struct rp_error *err, const char *where, const char *fcode);
 /** One write through the records path as the automation principal, idempotent per action. */
 int rp_action_write(const struct rp_action_run *x, const char *object, enum rp_write_op op,
                     const char *id, json_t *data, struct rp_error *err);
+
+/* ---- named definitions (definition.c) ---- */
+
+#define RP_DEF_QUEUE      "queues"
+#define RP_DEF_ASSIGNMENT "assignment-rules"
+#define RP_DEF_JOURNEY    "journeys"
+
+/** Reads definition name of kind into *def (owned); RP_ENOTFOUND names it. */
+int rp_definition_load(struct rp_store_conn *c, const char *kind, const char *name, json_t **def,
+                       struct rp_error *err);
+
+/* The checks of the kinds: 0 or RP_EVALIDATION naming the part. */
+int rp_queue_check(struct rp_automation *a, const struct rp_meta *m, const json_t *def,
+                   struct rp_arena *arena, struct rp_error *err);
+int rp_assignment_check(struct rp_automation *a, const struct rp_meta *m, const json_t *def,
+                        struct rp_arena *arena, struct rp_error *err);
+int rp_journey_check(struct rp_automation *a, const struct rp_meta *m, const json_t *def,
+                     struct rp_arena *arena, struct rp_error *err);
+
+/* ---- action kinds defined outside action.c ---- */
+
+int rp_assign_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err);
+int rp_assign_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
+int rp_journey_action_check(const struct rp_action_check *c, const json_t *act,
+                            struct rp_error *err);
+int rp_journey_enrol_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
+int rp_journey_leave_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
+
+/* ---- journeys (journey.c) ---- */
+
+#define RP_JOURNEY_JOB "journey.step"
+
+/**
+ * Enrols the record in the journey (once at a time; again after the end only with "reenter"),
+ * queueing its first step, or with leave ends an active enrolment. *done (may be NULL): whether
+ * anything changed. RP_ENOTFOUND: no such journey; RP_EINVAL: it is for another object.
+ */
+int rp_journey_enrol(struct rp_automation *a, const char *journey, const char *object,
+                     const char *record_id, bool leave, bool *done, struct rp_error *err);
+void rp_journey_register(struct rp_automation *a);
 
 #endif

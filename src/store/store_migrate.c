@@ -130,6 +130,20 @@ static const char *const migrations[] = {
     "CREATE TABLE rp_webhook ("
     " name TEXT PRIMARY KEY, secret TEXT NOT NULL, definition TEXT NOT NULL,"
     " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);",
+    /*
+     * 9: named automation definitions (queues, assignment rules, journeys: automation/
+     * definition.c) and the enrolments of records in journeys.
+     */
+    "CREATE TABLE rp_definition ("
+    " kind TEXT NOT NULL, name TEXT NOT NULL, object TEXT, definition TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, name));"
+    "CREATE TABLE rp_journey_enrolment ("
+    " id TEXT PRIMARY KEY, journey TEXT NOT NULL, object TEXT NOT NULL, record_id TEXT NOT NULL,"
+    " state TEXT NOT NULL, step INTEGER NOT NULL, next_at INTEGER, enrolled_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL, detail TEXT);"
+    "CREATE UNIQUE INDEX rp_journey_active ON rp_journey_enrolment(journey, record_id)"
+    " WHERE state = 'active';"
+    "CREATE INDEX rp_journey_record ON rp_journey_enrolment(object, record_id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

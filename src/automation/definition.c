@@ -1,0 +1,239 @@
+/*
+ * Named definitions (automation.h, "Definitions"): queues, assignment rules and journeys are
+ * JSON documents of a kind, each checked by its kind's function and kept in rp_definition.
+ * A new kind is a check function and one entry in the table below.
+ */
+#include "automation/automation_int.h"
+#include "base/arena.h"
+#include "base/sql.h"
+#include "base/str.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct definition_kind {
+    const char *kind; /* the path segment: /api/v1/automation/{kind}/{name} */
+    const char *noun; /* in messages */
+    int (*check)(struct rp_automation *a, const struct rp_meta *m, const json_t *def,
+                 struct rp_arena *arena, struct rp_error *err);
+};
+
+static const struct definition_kind kinds[] = {
+    {RP_DEF_QUEUE, "queue", rp_queue_check},
+    {RP_DEF_ASSIGNMENT, "assignment rule set", rp_assignment_check},
+    {RP_DEF_JOURNEY, "journey", rp_journey_check},
+};
+
+static const struct definition_kind *kind_of(const char *kind, struct rp_error *err)
+{
+    for (size_t i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(kinds[i].kind, kind) == 0)
+            return &kinds[i];
+    rp_error_set(err, RP_ENOTFOUND, "no such kind of automation definition \"%s\"",
+                 kind ? kind : "");
+    return NULL;
+}
+
+struct definition_write {
+    const char *kind, *noun, *name, *object, *text; /* text NULL: delete */
+    int64_t now;
+    bool created; /* out */
+};
+
+static int definition_write_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct definition_write *x = ctx;
+    struct rp_arena a;
+    struct rp_sql q;
+    int64_t exists = 0, changed = 0;
+    int rc;
+
+    rp_arena_init(&a);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT COUNT(*) FROM rp_definition WHERE kind = ");
+    rp_sql_param(&q, rp_value_cstr(x->kind));
+    rp_sql_add(&q, " AND name = ");
+    rp_sql_param(&q, rp_value_cstr(x->name));
+    if ((rc = rp_store_query(c, &q, rp_store_row_int, &exists, err)) < 0)
+        goto out;
+    x->created = exists == 0;
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    if (!x->text) {
+        rp_sql_add(&q, "DELETE FROM rp_definition WHERE kind = ");
+        rp_sql_param(&q, rp_value_cstr(x->kind));
+        rp_sql_add(&q, " AND name = ");
+        rp_sql_param(&q, rp_value_cstr(x->name));
+    } else {
+        rp_sql_add(&q, "INSERT INTO rp_definition (kind, name, object, definition, created_at,"
+                       " updated_at) VALUES (");
+        rp_sql_param(&q, rp_value_cstr(x->kind));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_cstr(x->name));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, x->object ? rp_value_cstr(x->object) : rp_value_null());
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_cstr(x->text));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_int(x->now));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_int(x->now));
+        rp_sql_add(&q, ") ON CONFLICT (kind, name) DO UPDATE SET object = excluded.object,"
+                       " definition = excluded.definition, updated_at = excluded.updated_at");
+    }
+    if ((rc = rp_store_exec(c, &q, &changed, err)) < 0)
+        goto out;
+    if (!x->text && changed == 0)
+        rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", x->noun, x->name);
+out:
+    rp_arena_release(&a);
+    return rc;
+}
+
+int rp_automation_definition_put(struct rp_automation *a, const struct rp_principal *p,
+                                 const char *kind, const char *name, const json_t *def,
+                                 bool *created, struct rp_error *err)
+{
+    const struct definition_kind *k;
+    struct definition_write x = {.name = name, .now = rp_clock_now_ms(a->clock)};
+    struct rp_meta *m;
+    struct rp_arena arena;
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
+        return rc;
+    if (!(k = kind_of(kind, err)))
+        return err->code;
+    if (!rp_str_is_name(name))
+        return rp_error_field(err, RP_EVALIDATION, "name", "invalid",
+                              "a %s name is 1-64 of a-z, 0-9 and '_', starting with a letter",
+                              k->noun);
+    if (!json_is_object(def))
+        return rp_error_set(err, RP_EINVAL, "a %s is a JSON object", k->noun);
+    x.kind = k->kind;
+    x.noun = k->noun;
+    rp_arena_init(&arena);
+    m = rp_meta_acquire(a->meta);
+    if ((rc = k->check(a, m, def, &arena, err)) == 0) {
+        x.object = json_string_value(json_object_get(def, "object"));
+        x.text = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
+        rc = rp_store_write(a->store, definition_write_run, &x, err);
+        free((char *)x.text);
+        if (created)
+            *created = x.created;
+    }
+    rp_meta_release(m);
+    rp_arena_release(&arena);
+    return rc;
+}
+
+int rp_automation_definition_delete(struct rp_automation *a, const struct rp_principal *p,
+                                    const char *kind, const char *name, struct rp_error *err)
+{
+    const struct definition_kind *k;
+    struct definition_write x = {.name = name, .now = rp_clock_now_ms(a->clock)};
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
+        return rc;
+    if (!(k = kind_of(kind, err)))
+        return err->code;
+    x.kind = k->kind;
+    x.noun = k->noun;
+    return rp_store_write(a->store, definition_write_run, &x, err);
+}
+
+struct list_rows {
+    json_t *data;
+};
+
+static int list_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct list_rows *x = ctx;
+    json_t *def = n >= 3 ? json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL) : NULL;
+
+    if (!def)
+        return 0;
+    json_array_append_new(
+        x->data,
+        json_pack("{s:s%, s:o?, s:o, s:I}", "name", cols[0].u.s.p, cols[0].u.s.len, "object",
+                  cols[1].type == RP_V_TEXT ? json_stringn(cols[1].u.s.p, cols[1].u.s.len) : NULL,
+                  "definition", def, "updated_at", (json_int_t)cols[3].u.i));
+    return 0;
+}
+
+int rp_automation_definitions(struct rp_automation *a, const struct rp_principal *p,
+                              const char *kind, struct rp_buf *out, struct rp_error *err)
+{
+    const struct definition_kind *k;
+    struct list_rows x = {json_array()};
+    struct rp_store_conn *c;
+    struct rp_arena arena;
+    struct rp_sql q;
+    int rc;
+
+    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0 ||
+        !(k = kind_of(kind, err))) {
+        json_decref(x.data);
+        return rc < 0 ? rc : err->code;
+    }
+    rp_arena_init(&arena);
+    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT name, object, definition, updated_at FROM rp_definition WHERE kind = ");
+    rp_sql_param(&q, rp_value_cstr(k->kind));
+    rp_sql_add(&q, " ORDER BY name");
+    c = rp_store_reader_acquire(a->store);
+    rc = rp_store_query(c, &q, list_row, &x, err);
+    rp_store_reader_release(a->store, c);
+    if (rc == 0) {
+        json_t *doc = json_pack("{so}", "data", x.data);
+        char *text = json_dumps(doc, JSON_COMPACT);
+        rp_buf_adds(out, text);
+        free(text);
+        json_decref(doc);
+    } else {
+        json_decref(x.data);
+    }
+    rp_arena_release(&arena);
+    return rc;
+}
+
+struct load_row {
+    json_t *def;
+};
+
+static int load_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct load_row *x = ctx;
+
+    if (n >= 1 && cols[0].type == RP_V_TEXT)
+        x->def = json_loadb(cols[0].u.s.p, cols[0].u.s.len, 0, NULL);
+    return 1;
+}
+
+int rp_definition_load(struct rp_store_conn *c, const char *kind, const char *name, json_t **def,
+                       struct rp_error *err)
+{
+    const struct definition_kind *k = kind_of(kind, err);
+    struct load_row x = {NULL};
+    struct rp_arena arena;
+    struct rp_sql q;
+    int rc;
+
+    *def = NULL;
+    if (!k)
+        return err->code;
+    rp_arena_init(&arena);
+    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT definition FROM rp_definition WHERE kind = ");
+    rp_sql_param(&q, rp_value_cstr(kind));
+    rp_sql_add(&q, " AND name = ");
+    rp_sql_param(&q, rp_value_cstr(name ? name : ""));
+    rc = rp_store_query(c, &q, load_row, &x, err);
+    rp_arena_release(&arena);
+    if (rc == 0 && !x.def)
+        rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", k->noun, name ? name : "");
+    *def = rc == 0 ? x.def : NULL;
+    if (rc < 0)
+        json_decref(x.def);
+    return rc;
+}
