@@ -259,6 +259,8 @@ static const struct rp_action_kind kinds[] = {
     {"set_fields", true, set_fields_check, set_fields_run},
     {"create_record", false, create_record_check, create_record_run},
     {"assign", true, rp_assign_check, rp_assign_run},
+    {"call_webhook", false, rp_webhook_action_check, rp_webhook_action_run},
+    {"request_approval", true, rp_approval_action_check, rp_approval_action_run},
     {"enrol_journey", true, rp_journey_action_check, rp_journey_enrol_run},
     {"leave_journey", true, rp_journey_action_check, rp_journey_leave_run},
 };

@@ -745,3 +745,36 @@ int rp_approval_history(struct rp_automation *a, const struct rp_principal *p, c
     rp_buf_adds(out, "]}");
     return rc;
 }
+
+/* ---- the request_approval action: {"type": "request_approval", "comment": "..."} ---- */
+
+int rp_approval_action_check(const struct rp_action_check *c, const json_t *act,
+                             struct rp_error *err)
+{
+    const json_t *comment = json_object_get(act, "comment");
+
+    if (!c->object->owned)
+        return rp_error_field(err, RP_EVALIDATION, c->where, "no_owner",
+                              "request_approval needs a record of an owned object");
+    if (comment && (!json_is_string(comment) || json_string_length(comment) > COMMENT_MAX))
+        return rp_error_field(err, RP_EVALIDATION, c->where, "invalid",
+                              "\"comment\" is a string of at most %d bytes", COMMENT_MAX);
+    return 0;
+}
+
+/* Submits the record as the automation principal. Already pending (a retried job, or a
+   person submitted first) is done; no process applying or a guard blocking fails the run. */
+int rp_approval_action_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err)
+{
+    struct rp_buf out;
+    int rc;
+
+    rp_buf_init(&out, x->arena, 4096);
+    rc = rp_approval_act(x->a, &x->a->actor, x->object->name, x->record_id, RP_APPROVAL_SUBMIT,
+                         json_string_value(json_object_get(act, "comment")), x->arena, &out, err);
+    if (rc == RP_ECONFLICT) {
+        rp_error_clear(err);
+        return 0;
+    }
+    return rc == RP_EVALIDATION || rc == RP_ENOTFOUND || rc == RP_EFORBIDDEN ? RP_EINVAL : rc;
+}

@@ -109,6 +109,12 @@ int rp_journey_check(struct rp_automation *a, const struct rp_meta *m, const jso
 
 int rp_assign_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err);
 int rp_assign_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
+int rp_approval_action_check(const struct rp_action_check *c, const json_t *act,
+                             struct rp_error *err);
+int rp_approval_action_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
+int rp_webhook_action_check(const struct rp_action_check *c, const json_t *act,
+                            struct rp_error *err);
+int rp_webhook_action_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
 int rp_journey_action_check(const struct rp_action_check *c, const json_t *act,
                             struct rp_error *err);
 int rp_journey_enrol_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);

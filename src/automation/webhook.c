@@ -5,6 +5,7 @@
  */
 #include "automation/automation.h"
 #include "automation/automation_int.h"
+#include "expr/expr.h"
 #include "base/arena.h"
 #include "base/log.h"
 #include "base/outbound.h"
@@ -30,6 +31,7 @@ struct hook {
     char secret[SECRET_HEX_BYTES];
     json_t *objects; /* names, or NULL: every object */
     json_t *ops;     /* ops or event types, or NULL: every op */
+    json_t *filter;  /* a condition on the record of the one object, or NULL */
     bool active;
 };
 
@@ -56,6 +58,7 @@ static int hook_row(void *ctx, const struct rp_value *cols, size_t n)
     snprintf(h->url, sizeof(h->url), "%s", json_string_value(json_object_get(def, "url")));
     h->objects = json_incref(json_object_get(def, "objects"));
     h->ops = json_incref(json_object_get(def, "events"));
+    h->filter = json_incref(json_object_get(def, "filter"));
     h->active = !json_is_false(json_object_get(def, "active"));
     json_decref(def);
     hs->n++;
@@ -67,6 +70,7 @@ static void hooks_free(struct hook_set *hs)
     for (size_t i = 0; i < hs->n; i++) {
         json_decref(hs->items[i].objects);
         json_decref(hs->items[i].ops);
+        json_decref(hs->items[i].filter);
     }
     sodium_memzero(hs, sizeof(*hs));
 }
@@ -178,6 +182,43 @@ out:
     return rc;
 }
 
+/* "filter": a condition on the record, for a subscription to exactly one object. */
+static int check_filter(struct rp_automation *a, const json_t *def, struct rp_error *err)
+{
+    const json_t *filter = json_object_get(def, "filter"), *objects;
+    const char *text = json_string_value(filter);
+    struct rp_meta *m;
+    struct rp_arena arena;
+    struct rp_expr *e;
+    struct rp_error sub;
+    int rc = 0;
+
+    if (!filter)
+        return 0;
+    objects = json_object_get(def, "objects");
+    if (!text || json_array_size(objects) != 1)
+        return rp_error_field(err, RP_EVALIDATION, "filter", "invalid",
+                              "\"filter\" is a condition (a string) on the records of the one "
+                              "object in \"objects\"");
+    rp_arena_init(&arena);
+    rp_error_init(&sub, &arena);
+    m = rp_meta_acquire(a->meta);
+    {
+        const struct rp_object *o =
+            rp_meta_object(m, json_string_value(json_array_get(objects, 0)));
+        if (!o || rp_meta_parse_expr(m, o, text, strlen(text), 0, &arena, &e, &sub) < 0 ||
+            rp_expr_type(e) != RP_V_BOOL)
+            rc = rp_error_field(err, RP_EVALIDATION, "filter", "invalid_expression",
+                                "invalid filter: %s",
+                                !o           ? "unknown object"
+                                : sub.detail ? sub.detail
+                                             : "not a condition");
+    }
+    rp_meta_release(m);
+    rp_arena_release(&arena);
+    return rc;
+}
+
 int rp_webhook_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
                    const json_t *def, struct rp_buf *out, struct rp_error *err)
 {
@@ -199,12 +240,14 @@ int rp_webhook_put(struct rp_automation *a, const struct rp_principal *p, const 
     json_object_foreach((json_t *)def, key, v)
     {
         if (strcmp(key, "url") && strcmp(key, "objects") && strcmp(key, "events") &&
-            strcmp(key, "active") && strcmp(key, "description"))
+            strcmp(key, "filter") && strcmp(key, "active") && strcmp(key, "description"))
             return rp_error_field(err, RP_EVALIDATION, key, "unknown_key",
-                                  "unknown key \"%s\"; expected url, objects, events, active, "
-                                  "description",
+                                  "unknown key \"%s\"; expected url, objects, events, filter, "
+                                  "active, description",
                                   key);
     }
+    if ((rc = check_filter(a, def, err)) < 0)
+        return rc;
     if (!json_is_string(json_object_get(def, "url")) ||
         json_string_length(json_object_get(def, "url")) > 2048)
         return rp_error_field(err, RP_EVALIDATION, "url", "required",
@@ -284,8 +327,13 @@ int rp_webhooks(struct rp_automation *a, const struct rp_principal *p, struct rp
         rp_buf_add_json_str(out, h->name, strlen(h->name));
         rp_buf_adds(out, ",\"url\":");
         rp_buf_add_json_str(out, h->url, strlen(h->url));
-        rp_buf_addf(out, ",\"objects\":%s,\"events\":%s,\"active\":%s}", objects ? objects : "null",
-                    ops ? ops : "null", h->active ? "true" : "false");
+        rp_buf_addf(out, ",\"objects\":%s,\"events\":%s,\"active\":%s,\"filter\":",
+                    objects ? objects : "null", ops ? ops : "null", h->active ? "true" : "false");
+        if (h->filter)
+            rp_buf_add_json_str(out, json_string_value(h->filter), json_string_length(h->filter));
+        else
+            rp_buf_adds(out, "null");
+        rp_buf_addc(out, '}');
         free(objects);
         free(ops);
     }
@@ -353,12 +401,54 @@ struct event_row {
     int rc;
 };
 
+/*
+ * Whether the filter of h holds for the record of a change event, as the record is when the
+ * event is dispatched (within a tick of the commit). A record that is gone does not match.
+ */
+static int filter_holds(struct event_row *er, const struct hook *h, const struct rp_value *object,
+                        const struct rp_value *record_id, bool *holds)
+{
+    struct rp_meta *m = rp_meta_acquire(er->x->a->meta);
+    const char *text = json_string_value(h->filter);
+    const struct rp_object *o;
+    struct rp_arena arena;
+    struct rp_expr *e;
+    struct rp_sql q;
+    int rc = 0;
+
+    *holds = false;
+    rp_arena_init(&arena);
+    o = object->type == RP_V_TEXT
+            ? rp_meta_object(m, rp_arena_strndup(&arena, object->u.s.p, object->u.s.len))
+            : NULL;
+    if (o && record_id->type == RP_V_TEXT &&
+        (rc = rp_meta_parse_expr(m, o, text, strlen(text), rp_clock_now_ms(er->x->a->clock), &arena,
+                                 &e, er->err)) == 0) {
+        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_addf(&q, "SELECT 1 FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
+        rp_sql_param(&q, *record_id);
+        rp_sql_add(&q, " AND (");
+        if ((rc = rp_expr_compile_sql(e, &q, er->err)) == 0) {
+            rp_sql_add(&q, ")");
+            rc = rp_store_query(er->c, &q, rp_store_row_exists, holds, er->err);
+        }
+    }
+    if (rc == RP_EINVAL || rc == RP_EVALIDATION) {
+        /* a filter the metadata no longer accepts matches nothing */
+        rp_error_clear(er->err);
+        rc = 0;
+    }
+    rp_meta_release(m);
+    rp_arena_release(&arena);
+    return rc;
+}
+
 static int event_row_fn(void *ctx, const struct rp_value *cols, size_t n)
 {
     struct event_row *er = ctx;
     int64_t seq;
 
-    if (n < 3)
+    if (n < 4)
         return 0;
     seq = cols[0].u.i;
     er->last = seq;
@@ -371,6 +461,13 @@ static int event_row_fn(void *ctx, const struct rp_value *cols, size_t n)
             !list_has(h->objects, cols[1].u.s.p, cols[1].u.s.len) ||
             !list_has(h->ops, cols[2].u.s.p, cols[2].u.s.len))
             continue;
+        if (h->filter) {
+            bool holds = false;
+            if ((er->rc = filter_holds(er, h, &cols[1], &cols[3], &holds)) < 0)
+                return er->rc;
+            if (!holds)
+                continue;
+        }
         snprintf(payload, sizeof(payload), "{\"webhook\":\"%s\",\"seq\":%lld}", h->name,
                  (long long)seq);
         if (er->x->from >= 0)
@@ -416,7 +513,7 @@ static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
         goto out;
     er.last = cursor;
     rp_sql_init(&q, &arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT seq, object, op FROM rp_change WHERE seq > ");
+    rp_sql_add(&q, "SELECT seq, object, op, record_id FROM rp_change WHERE seq > ");
     rp_sql_param(&q, rp_value_int(cursor));
     rp_sql_add(&q, " ORDER BY seq LIMIT ");
     rp_sql_param(&q, rp_value_int(DISPATCH_BATCH));
@@ -531,7 +628,12 @@ static int deliver_job(void *ctx, const struct rp_job *job, struct rp_error *err
     c = rp_store_reader_acquire(a->store);
     rc = name ? hooks_load(c, hs, name, &arena, err)
               : rp_error_set(err, RP_EINVAL, "the job names no webhook");
-    if (rc == 0) {
+    if (rc == 0 && json_is_string(json_object_get(payload, "body"))) {
+        /* a call_webhook action: the body was made when the rule ran */
+        rp_buf_add(&body, json_string_value(json_object_get(payload, "body")),
+                   json_string_length(json_object_get(payload, "body")));
+        cj.found = true;
+    } else if (rc == 0) {
         rp_sql_init(&q, &arena, RP_SQL_SQLITE);
         rp_sql_add(&q, "SELECT seq, at, object, record_id, op, actor, changes FROM rp_change"
                        " WHERE seq = ");
@@ -558,7 +660,11 @@ static int deliver_job(void *ctx, const struct rp_job *job, struct rp_error *err
                                           .headers = headers,
                                           .nheaders = 3};
         pol.nallow = rp_webhook_allow_list(a, &arena, allow, RP_OUTBOUND_ALLOW_MAX);
-        snprintf(event_id, sizeof(event_id), "evt_%lld", (long long)seq);
+        if (json_is_string(json_object_get(payload, "event_id")))
+            snprintf(event_id, sizeof(event_id), "%s",
+                     json_string_value(json_object_get(payload, "event_id")));
+        else
+            snprintf(event_id, sizeof(event_id), "evt_%lld", (long long)seq);
         if (rp_outbound_sign((const uint8_t *)h->secret, strlen(h->secret),
                              rp_clock_now_ms(a->clock) / 1000, body.data, body.len, sig) < 0) {
             rc = rp_error_set(err, RP_EINTERNAL, "could not sign the delivery");
@@ -588,4 +694,111 @@ out:
 void rp_webhook_register(struct rp_automation *a)
 {
     rp_jobs_register(a->jobs, RP_WEBHOOK_JOB, deliver_job, a, DELIVERY_TRIES);
+}
+
+/* ---- the call_webhook action ----
+ *
+ * {"type": "call_webhook", "webhook": "<subscription>", "values": {"key": value, ...}} delivers
+ * {"id": "act_<job>_<n>", "at", "rule", "object", "record_id", "record": {...} (as it is now),
+ * "data": {values}} to the subscription's URL, signed and retried like change events.
+ */
+
+int rp_webhook_action_check(const struct rp_action_check *c, const json_t *act,
+                            struct rp_error *err)
+{
+    const char *name = json_string_value(json_object_get(act, "webhook"));
+    const json_t *values = json_object_get(act, "values"), *v;
+    struct rp_store_conn *conn;
+    struct rp_sql q;
+    const char *key;
+    int64_t found = 0;
+    int rc;
+
+    if (!name)
+        return rp_error_field(err, RP_EVALIDATION, c->where, "required",
+                              "call_webhook needs \"webhook\": a subscription name");
+    rp_sql_init(&q, c->arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT COUNT(*) FROM rp_webhook WHERE name = ");
+    rp_sql_param(&q, rp_value_cstr(name));
+    conn = rp_store_reader_acquire(c->a->store);
+    rc = rp_store_query(conn, &q, rp_store_row_int, &found, err);
+    rp_store_reader_release(c->a->store, conn);
+    if (rc < 0)
+        return rc;
+    if (!found)
+        return rp_error_field(err, RP_EVALIDATION, c->where, "not_found",
+                              "webhook \"%s\" not found", name);
+    if (values && !json_is_object(values))
+        return rp_error_field(err, RP_EVALIDATION, c->where, "invalid",
+                              "\"values\" maps names to values");
+    json_object_foreach((json_t *)values, key, v)
+    {
+        const char *e = json_is_object(v) ? json_string_value(json_object_get(v, "expr")) : NULL;
+        struct rp_expr *x;
+        struct rp_error sub;
+        if (!rp_str_is_name(key))
+            return rp_error_field(err, RP_EVALIDATION, c->where, "invalid",
+                                  "value names are 1-64 of a-z, 0-9 and '_'");
+        if (!e)
+            continue;
+        rp_error_init(&sub, c->arena);
+        if (!c->record ||
+            rp_meta_parse_expr(c->meta, c->record, e, strlen(e), 0, c->arena, &x, &sub) < 0)
+            return rp_error_field(err, RP_EVALIDATION, c->where, "invalid_expression",
+                                  "value of \"%s\": %s", key,
+                                  sub.detail ? sub.detail : "there is no record");
+    }
+    return 0;
+}
+
+int rp_webhook_action_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err)
+{
+    const char *name = json_string_value(json_object_get(act, "webhook"));
+    char *event_id = rp_arena_sprintf(x->arena, "act_%s_%zu", x->job->id, x->index);
+    json_t *data = json_object(), *body, *record = NULL, *payload;
+    struct rp_value at = rp_value_typed_int(RP_V_DATETIME, rp_clock_now_ms(x->a->clock));
+    struct rp_buf when;
+    char *text;
+    int rc = 0;
+
+    if (json_object_get(act, "values"))
+        rc = rp_action_resolve_values(x, x->record_id ? x->object : NULL,
+                                      json_object_get(act, "values"), data, err);
+    if (rc == 0 && x->record_id) {
+        struct rp_buf rec;
+        int64_t version;
+        rp_buf_init(&rec, x->arena, 1 << 20);
+        rc = rp_records_get(x->a->records, &x->a->actor, x->object->name, x->record_id, NULL,
+                            x->arena, &rec, &version, err);
+        if (rc == 0)
+            record = json_loadb(rec.data, rec.len, 0, NULL);
+        else if (rc == RP_ENOTFOUND)
+            rc = RP_EINVAL;
+    }
+    if (rc < 0) {
+        json_decref(data);
+        return rc;
+    }
+    rp_buf_init(&when, x->arena, 64);
+    rp_value_to_json(&when, &at);
+    body = json_pack("{sssssssoso}", "id", event_id, "rule", x->rule, "object", x->object->name,
+                     "record", record ? record : json_null(), "data", data);
+    json_object_set_new(body, "at", json_loadb(when.data, when.len, JSON_DECODE_ANY, NULL));
+    json_object_set_new(body, "record_id", x->record_id ? json_string(x->record_id) : json_null());
+    text = json_dumps(body, JSON_COMPACT);
+    payload = json_pack("{sssssi}", "webhook", name, "event_id", event_id, "seq", 0);
+    json_object_set_new(payload, "body", json_string(text));
+    free(text);
+    json_decref(body);
+    text = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    rc = rp_jobs_enqueue(x->a->jobs,
+                         &(struct rp_job_spec){.kind = RP_WEBHOOK_JOB,
+                                               .payload = text,
+                                               .dedup_key = rp_arena_sprintf(
+                                                   x->arena, "webhook:%s:%s", name, event_id),
+                                               .max_attempts = DELIVERY_TRIES},
+                         NULL, NULL, err);
+    free(text);
+    return rc;
 }
