@@ -554,6 +554,47 @@ static int h_setting_put(struct rp_http_req *req, struct rp_http_resp *resp)
     return h_setting(req, resp);
 }
 
+/* ---- named definitions: /api/v1/definitions/{kind}[/{name}] ---- */
+static int h_definitions(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    return rp_records_definitions(api_of(req)->records, principal_of(req), req->params[0],
+                                  &resp->body, &req->err);
+}
+
+static int h_definition_put(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    const json_t *body;
+    bool created = false;
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    if (!(body = api_body_json(req)))
+        return req->err.code;
+    if ((rc = rp_records_definition_put(api_of(req)->records, principal_of(req), req->params[0],
+                                        req->params[1], body, &created, &req->err)) < 0)
+        return rc;
+    resp->status = created ? 201 : 200;
+    return rp_records_definitions(api_of(req)->records, principal_of(req), req->params[0],
+                                  &resp->body, &req->err);
+}
+
+static int h_definition_delete(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0 ||
+        (rc = rp_records_definition_delete(api_of(req)->records, principal_of(req), req->params[0],
+                                           req->params[1], &req->err)) < 0)
+        return rc;
+    resp->status = 204;
+    return 0;
+}
+
 void api_register_admin(struct rp_http_router *r)
 {
     const unsigned J = RP_ROUTE_JSON_BODY;
@@ -572,6 +613,9 @@ void api_register_admin(struct rp_http_router *r)
     rp_http_route(r, RP_HTTP_GET, "/api/v1/admin/sharing-rules", 0, h_rules);
     rp_http_route(r, RP_HTTP_PUT, "/api/v1/admin/sharing-rules/{name}", J, h_rule_put);
     rp_http_route(r, RP_HTTP_DELETE, "/api/v1/admin/sharing-rules/{name}", 0, h_rule_delete);
+    rp_http_route(r, RP_HTTP_GET, "/api/v1/definitions/{kind}", 0, h_definitions);
+    rp_http_route(r, RP_HTTP_PUT, "/api/v1/definitions/{kind}/{name}", J, h_definition_put);
+    rp_http_route(r, RP_HTTP_DELETE, "/api/v1/definitions/{kind}/{name}", 0, h_definition_delete);
     rp_http_route(r, RP_HTTP_GET, "/api/v1/admin/settings/{key}", 0, h_setting);
     rp_http_route(r, RP_HTTP_PUT, "/api/v1/admin/settings/{key}", J, h_setting_put);
     rp_http_route(r, RP_HTTP_GET, "/api/v1/records/{object}/{id}/shares", 0, h_shares);

@@ -272,48 +272,6 @@ static int h_webhook_replay(struct rp_http_req *req, struct rp_http_resp *resp)
     return 0;
 }
 
-/* Queues, assignment rules and journeys: /api/v1/automation/{kind}[/{name}]. */
-static int h_definitions(struct rp_http_req *req, struct rp_http_resp *resp)
-{
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    return rp_automation_definitions(api_of(req)->automation, principal_of(req), req->params[0],
-                                     &resp->body, &req->err);
-}
-
-static int h_definition_put(struct rp_http_req *req, struct rp_http_resp *resp)
-{
-    const json_t *body;
-    bool created = false;
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    if (!(body = api_body_json(req)))
-        return req->err.code;
-    if ((rc = rp_automation_definition_put(api_of(req)->automation, principal_of(req),
-                                           req->params[0], req->params[1], body, &created,
-                                           &req->err)) < 0)
-        return rc;
-    resp->status = created ? 201 : 200;
-    return rp_automation_definitions(api_of(req)->automation, principal_of(req), req->params[0],
-                                     &resp->body, &req->err);
-}
-
-static int h_definition_delete(struct rp_http_req *req, struct rp_http_resp *resp)
-{
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0 ||
-        (rc = rp_automation_definition_delete(api_of(req)->automation, principal_of(req),
-                                              req->params[0], req->params[1], &req->err)) < 0)
-        return rc;
-    resp->status = 204;
-    return 0;
-}
-
 static int h_enrolments(struct rp_http_req *req, struct rp_http_resp *resp)
 {
     static const char *const params[] = {"state", NULL};
@@ -372,15 +330,9 @@ void api_register_automation(struct rp_http_router *r)
                   h_rule_put);
     rp_http_route(r, RP_HTTP_DELETE, "/api/v1/automation/rules/{name}", 0, h_rule_delete);
     rp_http_route(r, RP_HTTP_GET, "/api/v1/automation/runs", 0, h_runs);
-    rp_http_route(r, RP_HTTP_GET, "/api/v1/automation/{kind}", 0, h_definitions);
-    rp_http_route(r, RP_HTTP_PUT, "/api/v1/automation/{kind}/{name}", RP_ROUTE_JSON_BODY,
-                  h_definition_put);
-    rp_http_route(r, RP_HTTP_DELETE, "/api/v1/automation/{kind}/{name}", 0, h_definition_delete);
-    rp_http_route(r, RP_HTTP_GET, "/api/v1/automation/journeys/{name}/enrolments", 0, h_enrolments);
-    rp_http_route(r, RP_HTTP_POST, "/api/v1/automation/journeys/{name}/enrol", RP_ROUTE_JSON_BODY,
-                  h_enrol);
-    rp_http_route(r, RP_HTTP_POST, "/api/v1/automation/journeys/{name}/leave", RP_ROUTE_JSON_BODY,
-                  h_leave);
+    rp_http_route(r, RP_HTTP_GET, "/api/v1/journeys/{name}/enrolments", 0, h_enrolments);
+    rp_http_route(r, RP_HTTP_POST, "/api/v1/journeys/{name}/enrol", RP_ROUTE_JSON_BODY, h_enrol);
+    rp_http_route(r, RP_HTTP_POST, "/api/v1/journeys/{name}/leave", RP_ROUTE_JSON_BODY, h_leave);
     rp_http_route(r, RP_HTTP_GET, "/api/v1/jobs", 0, h_jobs);
     rp_http_route(r, RP_HTTP_POST, "/api/v1/jobs/{id}/retry", 0, h_job_retry);
     rp_http_route(r, RP_HTTP_POST, "/api/v1/jobs/{id}/cancel", 0, h_job_cancel);

@@ -162,9 +162,10 @@ static int definition_exists(struct rp_automation *a, const char *kind, const ch
 
 /* ---- queues: {"members": [user ids], "strategy": "round_robin" | "least_loaded"} ---- */
 
-int rp_queue_check(struct rp_automation *a, const struct rp_meta *m, const json_t *def,
-                   struct rp_arena *arena, struct rp_error *err)
+int rp_queue_check(void *ctx, const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
+                   struct rp_error *err)
 {
+    struct rp_automation *a = ctx;
     static const char *const keys[] = {"members", "strategy", "description", NULL};
     const char *strategy = json_string_value(json_object_get(def, "strategy"));
     int rc;
@@ -202,9 +203,10 @@ static int pick_from_queue(const struct rp_action_run *x, const char *queue, con
  *                                {"criteria": "...", "queue": "<queue>"}, {"queue": "<queue>"}]}
  */
 
-int rp_assignment_check(struct rp_automation *a, const struct rp_meta *m, const json_t *def,
+int rp_assignment_check(void *ctx, const struct rp_meta *m, const json_t *def,
                         struct rp_arena *arena, struct rp_error *err)
 {
+    struct rp_automation *a = ctx;
     static const char *const keys[] = {"object", "entries", "description", NULL};
     static const char *const entry_keys[] = {"criteria", "user", "queue", NULL};
     const char *name = json_string_value(json_object_get(def, "object"));

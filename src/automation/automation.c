@@ -1165,6 +1165,28 @@ int rp_automation_runs(struct rp_automation *a, const struct rp_principal *p, co
 
 /* ---- the dispatcher thread ---- */
 
+/* The named definitions automation keeps (records.h, "Definitions"). */
+static const struct {
+    const char *kind, *noun;
+    int (*check)(void *ctx, const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
+                 struct rp_error *err);
+} definition_kinds[] = {
+    {RP_DEF_QUEUE, "queue", rp_queue_check},
+    {RP_DEF_ASSIGNMENT, "assignment rule set", rp_assignment_check},
+    {RP_DEF_JOURNEY, "journey", rp_journey_check},
+};
+
+int rp_definition_load(struct rp_store_conn *c, const char *kind, const char *name, json_t **def,
+                       struct rp_error *err)
+{
+    const char *noun = kind;
+
+    for (size_t i = 0; i < sizeof(definition_kinds) / sizeof(definition_kinds[0]); i++)
+        if (strcmp(definition_kinds[i].kind, kind) == 0)
+            noun = definition_kinds[i].noun;
+    return rp_records_definition_load(c, kind, noun, name, def, err);
+}
+
 struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg)
 {
     struct rp_automation *a = rp_xcalloc(1, sizeof(*a));
@@ -1183,6 +1205,13 @@ struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg)
     rp_jobs_register(a->jobs, RP_AUTOMATION_JOB, rule_job, a, 0);
     rp_webhook_register(a);
     rp_journey_register(a);
+    for (size_t i = 0; i < sizeof(definition_kinds) / sizeof(definition_kinds[0]); i++)
+        rp_records_definition_kind_add(
+            cfg->records, &(struct rp_definition_kind){.kind = definition_kinds[i].kind,
+                                                       .noun = definition_kinds[i].noun,
+                                                       .permission = RP_ACT_MANAGE_AUTOMATION,
+                                                       .check = definition_kinds[i].check,
+                                                       .ctx = a});
     return a;
 }
 

@@ -182,10 +182,10 @@ int rp_approval_history(struct rp_automation *a, const struct rp_principal *p, c
                         const char *id, struct rp_arena *arena, struct rp_buf *out,
                         struct rp_error *err);
 
-/* ---- definitions: queues, assignment rules, journeys (definition.c) ----
+/* ---- queues, assignment rules, journeys (assignment.c, journey.c) ----
  *
- * Named JSON documents of a kind, managed with manage_automation at
- * /api/v1/automation/{kind}/{name} and checked against the metadata (422 naming the part):
+ * Named definitions (records.h) of three kinds, managed with manage_automation at
+ * /api/v1/definitions/{kind}/{name}:
  *
  *   queues            {"members": ["<user id>", ...], "strategy": "round_robin" | "least_loaded"}
  *   assignment-rules  {"object": "lead", "entries": [{"criteria": "region = 'east'",
@@ -200,14 +200,6 @@ int rp_approval_history(struct rp_automation *a, const struct rp_principal *p, c
  * move records in and out of journeys; each step waits, then performs its actions (any rule
  * action) on the record if its condition holds, unless the exit condition holds (journey.c).
  */
-int rp_automation_definition_put(struct rp_automation *a, const struct rp_principal *p,
-                                 const char *kind, const char *name, const json_t *def,
-                                 bool *created, struct rp_error *err);
-int rp_automation_definition_delete(struct rp_automation *a, const struct rp_principal *p,
-                                    const char *kind, const char *name, struct rp_error *err);
-/** Writes {"data":[{"name","object","definition","updated_at"}]}; RP_ENOTFOUND: no such kind. */
-int rp_automation_definitions(struct rp_automation *a, const struct rp_principal *p,
-                              const char *kind, struct rp_buf *out, struct rp_error *err);
 /**
  * Enrols a live record of the journey's object (or with leave ends its active enrolment);
  * needs manage_automation. Writes {"journey","record_id","changed"}.

@@ -87,23 +87,23 @@ int rp_action_refused(struct rp_error *err, const char *where, const char *fcode
 int rp_action_write(const struct rp_action_run *x, const char *object, enum rp_write_op op,
                     const char *id, json_t *data, struct rp_error *err);
 
-/* ---- named definitions (definition.c) ---- */
+/* ---- named definitions of automation (records.h; registered by rp_automation_new) ---- */
 
 #define RP_DEF_QUEUE      "queues"
 #define RP_DEF_ASSIGNMENT "assignment-rules"
 #define RP_DEF_JOURNEY    "journeys"
 
-/** Reads definition name of kind into *def (owned); RP_ENOTFOUND names it. */
+/** Reads definition name of an automation kind into *def (owned); RP_ENOTFOUND names it. */
 int rp_definition_load(struct rp_store_conn *c, const char *kind, const char *name, json_t **def,
                        struct rp_error *err);
 
-/* The checks of the kinds: 0 or RP_EVALIDATION naming the part. */
-int rp_queue_check(struct rp_automation *a, const struct rp_meta *m, const json_t *def,
-                   struct rp_arena *arena, struct rp_error *err);
-int rp_assignment_check(struct rp_automation *a, const struct rp_meta *m, const json_t *def,
+/* The checks of the kinds (ctx: the struct rp_automation): 0 or RP_EVALIDATION naming the part. */
+int rp_queue_check(void *ctx, const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
+                   struct rp_error *err);
+int rp_assignment_check(void *ctx, const struct rp_meta *m, const json_t *def,
                         struct rp_arena *arena, struct rp_error *err);
-int rp_journey_check(struct rp_automation *a, const struct rp_meta *m, const json_t *def,
-                     struct rp_arena *arena, struct rp_error *err);
+int rp_journey_check(void *ctx, const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
+                     struct rp_error *err);
 
 /* ---- action kinds defined outside action.c ---- */
 

@@ -48,9 +48,10 @@ static int check_condition(const struct rp_meta *m, const struct rp_object *o, c
     return 0;
 }
 
-int rp_journey_check(struct rp_automation *a, const struct rp_meta *m, const json_t *def,
-                     struct rp_arena *arena, struct rp_error *err)
+int rp_journey_check(void *ctx, const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
+                     struct rp_error *err)
 {
+    struct rp_automation *a = ctx;
     static const char *const keys[] = {"object", "steps", "exit_when", "reenter", "description"};
     static const char *const step_keys[] = {"name", "wait_minutes", "wait_days", "condition",
                                             "actions"};

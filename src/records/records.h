@@ -305,6 +305,39 @@ int rp_records_setting_put(struct rp_records *rs, const struct rp_principal *p, 
                            const char *value, const char *request_id, struct rp_arena *arena,
                            struct rp_error *err);
 
+/* ---- named definitions (records_definition.c) ----
+ *
+ * Modules keep their configuration documents (queues, journeys, duplicate rules, ...) as named
+ * JSON definitions of a kind they register, in one table (rp_definition), managed through one
+ * set of endpoints (/api/v1/definitions/{kind}/{name}). A kind names the permission that reads
+ * and changes it and the function that checks a definition (422 naming the part).
+ */
+struct rp_definition_kind {
+    const char *kind; /* the path segment, e.g. "queues" */
+    const char *noun; /* in messages, e.g. "queue" */
+    enum rp_policy_action permission;
+    int (*check)(void *ctx, const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
+                 struct rp_error *err);
+    void *ctx;
+};
+
+#define RP_RECORDS_MAX_DEFINITION_KINDS 32
+
+/** Registers a kind (before serving; kinds are copied). */
+void rp_records_definition_kind_add(struct rp_records *rs, const struct rp_definition_kind *k);
+/** Creates or replaces definition name of kind; *created (may be NULL) tells which. */
+int rp_records_definition_put(struct rp_records *rs, const struct rp_principal *p, const char *kind,
+                              const char *name, const json_t *def, bool *created,
+                              struct rp_error *err);
+int rp_records_definition_delete(struct rp_records *rs, const struct rp_principal *p,
+                                 const char *kind, const char *name, struct rp_error *err);
+/** Writes {"data":[{"name","object","definition","updated_at"}]}; RP_ENOTFOUND: no such kind. */
+int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, const char *kind,
+                           struct rp_buf *out, struct rp_error *err);
+/** On c, no permission check (internal use): *def (owned) or RP_ENOTFOUND naming noun. */
+int rp_records_definition_load(struct rp_store_conn *c, const char *kind, const char *noun,
+                               const char *name, json_t **def, struct rp_error *err);
+
 /* ---- record shares and teams (records_share.c) ----
  *
  * A record can be shared with a user at "read" or "edit" access, optionally in a team role

@@ -11,6 +11,8 @@ struct rp_records {
     struct rp_meta_registry *meta;
     const struct rp_clock *clock;
     pthread_mutex_t define_lock; /* serialises metadata changes */
+    struct rp_definition_kind definition_kinds[RP_RECORDS_MAX_DEFINITION_KINDS];
+    size_t ndefinition_kinds;
 };
 
 /** A row of an object as read: one value per field (field order), typed by field. */

@@ -76,13 +76,13 @@ static void test_routing_by_rules_and_queue(void **state)
     rp_test_user(t, "key_accounts", "key-accounts-password", false, tok, sizeof(tok), u3);
     snprintf(body, sizeof(body), "{\"members\": [\"%s\", \"%s\"], \"strategy\": \"round_robin\"}",
              u1, u2);
-    json_decref(call(t, "PUT", "/api/v1/automation/queues/east_team", body, 201));
+    json_decref(call(t, "PUT", "/api/v1/definitions/queues/east_team", body, 201));
     snprintf(body, sizeof(body),
              "{\"object\": \"lead\", \"entries\": ["
              "{\"criteria\": \"region = 'east_china'\", \"queue\": \"east_team\"},"
              "{\"criteria\": \"annual_revenue > 1000000\", \"user\": \"%s\"}]}",
              u3);
-    json_decref(call(t, "PUT", "/api/v1/automation/assignment-rules/lead_routing", body, 201));
+    json_decref(call(t, "PUT", "/api/v1/definitions/assignment-rules/lead_routing", body, 201));
     json_decref(call(t, "PUT", "/api/v1/automation/rules/route",
                      "{\"object\": \"lead\", \"trigger\": {\"on\": \"created\"}, \"actions\":"
                      " [{\"type\": \"assign\", \"strategy\": \"rules\", \"rules\":"
@@ -105,14 +105,14 @@ static void test_routing_by_rules_and_queue(void **state)
 
     /* the definitions are listed with their object */
     {
-        json_t *j = call(t, "GET", "/api/v1/automation/assignment-rules", NULL, 200);
+        json_t *j = call(t, "GET", "/api/v1/definitions/assignment-rules", NULL, 200);
         const json_t *d = json_array_get(json_object_get(j, "data"), 0);
         assert_string_equal(str(d, "name"), "lead_routing");
         assert_string_equal(str(d, "object"), "lead");
         json_decref(j);
     }
     /* a queue still in use may be deleted; the rule's run then fails and says why */
-    json_decref(call(t, "DELETE", "/api/v1/automation/queues/east_team", NULL, 204));
+    json_decref(call(t, "DELETE", "/api/v1/definitions/queues/east_team", NULL, 204));
     rp_test_create(t, "lead", "{\"last_name\": \"Orphan\", \"region\": \"east_china\"}", east[0]);
     settle(t);
     expect_owner(t, east[0], t->user_id);
@@ -132,42 +132,42 @@ static void test_invalid_definitions(void **state)
     json_t *j;
 
     rp_test_user(t, "member", "member-password", false, tok, sizeof(tok), u1);
-    json_decref(call(t, "PUT", "/api/v1/automation/widgets/x", "{}", 404));
-    json_decref(call(t, "GET", "/api/v1/automation/widgets", NULL, 404));
-    j = call(t, "PUT", "/api/v1/automation/queues/q", "{\"members\": [\"nobody\"]}", 422);
+    json_decref(call(t, "PUT", "/api/v1/definitions/widgets/x", "{}", 404));
+    json_decref(call(t, "GET", "/api/v1/definitions/widgets", NULL, 404));
+    j = call(t, "PUT", "/api/v1/definitions/queues/q", "{\"members\": [\"nobody\"]}", 422);
     {
         char *text = json_dumps(j, 0);
         assert_non_null(strstr(text, "unknown_user"));
         free(text);
     }
     json_decref(j);
-    json_decref(call(t, "PUT", "/api/v1/automation/queues/q", "{\"members\": []}", 422));
+    json_decref(call(t, "PUT", "/api/v1/definitions/queues/q", "{\"members\": []}", 422));
     snprintf(body, sizeof(body), "{\"members\": [\"%s\"], \"colour\": \"red\"}", u1);
-    json_decref(call(t, "PUT", "/api/v1/automation/queues/q", body, 422));
+    json_decref(call(t, "PUT", "/api/v1/definitions/queues/q", body, 422));
     snprintf(body, sizeof(body), "{\"members\": [\"%s\"], \"strategy\": \"random\"}", u1);
-    json_decref(call(t, "PUT", "/api/v1/automation/queues/q", body, 422));
+    json_decref(call(t, "PUT", "/api/v1/definitions/queues/q", body, 422));
     snprintf(body, sizeof(body), "{\"members\": [\"%s\"]}", u1);
-    json_decref(call(t, "PUT", "/api/v1/automation/queues/Bad-Name", body, 422));
-    json_decref(call(t, "PUT", "/api/v1/automation/queues/q", body, 201));
-    json_decref(call(t, "PUT", "/api/v1/automation/queues/q", body, 200));
+    json_decref(call(t, "PUT", "/api/v1/definitions/queues/Bad-Name", body, 422));
+    json_decref(call(t, "PUT", "/api/v1/definitions/queues/q", body, 201));
+    json_decref(call(t, "PUT", "/api/v1/definitions/queues/q", body, 200));
 
     /* assignment rule sets: an unreachable entry, bad criteria, unknown queue, both targets */
-    json_decref(call(t, "PUT", "/api/v1/automation/assignment-rules/r",
+    json_decref(call(t, "PUT", "/api/v1/definitions/assignment-rules/r",
                      "{\"object\": \"lead\", \"entries\": [{\"queue\": \"q\"},"
                      " {\"criteria\": \"score > 1\", \"queue\": \"q\"}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/assignment-rules/r",
+    json_decref(call(t, "PUT", "/api/v1/definitions/assignment-rules/r",
                      "{\"object\": \"lead\", \"entries\": [{\"criteria\": \"nope = 1\","
                      " \"queue\": \"q\"}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/assignment-rules/r",
+    json_decref(call(t, "PUT", "/api/v1/definitions/assignment-rules/r",
                      "{\"object\": \"lead\", \"entries\": [{\"queue\": \"missing\"}]}", 422));
     snprintf(body, sizeof(body),
              "{\"object\": \"lead\", \"entries\": [{\"queue\": \"q\", \"user\": \"%s\"}]}", u1);
-    json_decref(call(t, "PUT", "/api/v1/automation/assignment-rules/r", body, 422));
-    json_decref(call(t, "PUT", "/api/v1/automation/assignment-rules/r",
+    json_decref(call(t, "PUT", "/api/v1/definitions/assignment-rules/r", body, 422));
+    json_decref(call(t, "PUT", "/api/v1/definitions/assignment-rules/r",
                      "{\"object\": \"product\", \"entries\": [{\"queue\": \"q\"}]}", 422));
-    json_decref(call(t, "PUT", "/api/v1/automation/assignment-rules/r",
+    json_decref(call(t, "PUT", "/api/v1/definitions/assignment-rules/r",
                      "{\"object\": \"lead\", \"entries\": [{\"queue\": \"q\"}]}", 201));
 
     /* rules naming them: unknown queue, a rule set of another object, unknown journey */
@@ -185,29 +185,29 @@ static void test_invalid_definitions(void **state)
                      422));
 
     /* journeys: bad wait, bad condition, an unknown action in a step */
-    json_decref(call(t, "PUT", "/api/v1/automation/journeys/j",
+    json_decref(call(t, "PUT", "/api/v1/definitions/journeys/j",
                      "{\"object\": \"contact\", \"steps\": [{\"wait_days\": -1, \"actions\":"
                      " [{\"type\": \"set_fields\", \"values\": {\"title\": \"x\"}}]}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/journeys/j",
+    json_decref(call(t, "PUT", "/api/v1/definitions/journeys/j",
                      "{\"object\": \"contact\", \"exit_when\": \"title +\", \"steps\":"
                      " [{\"actions\": [{\"type\": \"set_fields\", \"values\": {\"title\":"
                      " \"x\"}}]}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/journeys/j",
+    json_decref(call(t, "PUT", "/api/v1/definitions/journeys/j",
                      "{\"object\": \"contact\", \"steps\": [{\"actions\": [{\"type\":"
                      " \"launch\"}]}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/journeys/j", "{\"object\": \"contact\"}", 422));
+    json_decref(call(t, "PUT", "/api/v1/definitions/journeys/j", "{\"object\": \"contact\"}", 422));
 
     /* without manage_automation */
-    assert_int_equal(rp_test_request_as(t, tok, "GET", "/api/v1/automation/queues", NULL, &out),
+    assert_int_equal(rp_test_request_as(t, tok, "GET", "/api/v1/definitions/queues", NULL, &out),
                      403);
     free(out);
-    assert_int_equal(rp_test_request_as(t, tok, "PUT", "/api/v1/automation/queues/q2", body, &out),
+    assert_int_equal(rp_test_request_as(t, tok, "PUT", "/api/v1/definitions/queues/q2", body, &out),
                      403);
     free(out);
-    json_decref(call(t, "DELETE", "/api/v1/automation/journeys/never_made", NULL, 404));
+    json_decref(call(t, "DELETE", "/api/v1/definitions/journeys/never_made", NULL, 404));
 }
 
 static size_t count_subject(struct rp_test_app *t, const char *subject, const char *related)
@@ -246,7 +246,7 @@ static void test_journey(void **state)
     json_t *j;
 
     json_decref(call(
-        t, "PUT", "/api/v1/automation/journeys/onboarding",
+        t, "PUT", "/api/v1/definitions/journeys/onboarding",
         "{\"object\": \"contact\", \"exit_when\": \"do_not_email = true\", \"steps\": ["
         "{\"name\": \"welcome\", \"actions\": [{\"type\": \"create_record\", \"object\":"
         " \"activity\", \"values\": {\"type\": \"task\", \"subject\": \"Welcome\","
@@ -283,19 +283,19 @@ static void test_journey(void **state)
 
     /* B leaves by hand; enrolling A again changes nothing (no re-entry while active) */
     snprintf(body, sizeof(body), "{\"record_id\": \"%s\"}", b);
-    j = call(t, "POST", "/api/v1/automation/journeys/onboarding/leave", body, 200);
+    j = call(t, "POST", "/api/v1/journeys/onboarding/leave", body, 200);
     assert_true(json_is_true(json_object_get(j, "changed")));
     json_decref(j);
     snprintf(body, sizeof(body), "{\"record_id\": \"%s\"}", a);
-    j = call(t, "POST", "/api/v1/automation/journeys/onboarding/enrol", body, 200);
+    j = call(t, "POST", "/api/v1/journeys/onboarding/enrol", body, 200);
     assert_true(json_is_false(json_object_get(j, "changed")));
     json_decref(j);
-    json_decref(call(t, "POST", "/api/v1/automation/journeys/onboarding/enrol",
+    json_decref(call(t, "POST", "/api/v1/journeys/onboarding/enrol",
                      "{\"record_id\": \"not-an-id\"}", 400));
-    json_decref(call(t, "POST", "/api/v1/automation/journeys/onboarding/enrol",
+    json_decref(call(t, "POST", "/api/v1/journeys/onboarding/enrol",
                      "{\"record_id\": \"0190a000-0000-7000-8000-000000000000\"}", 404));
-    json_decref(call(t, "POST", "/api/v1/automation/journeys/nope/enrol", body, 404));
-    json_decref(call(t, "POST", "/api/v1/automation/journeys/onboarding/enrol",
+    json_decref(call(t, "POST", "/api/v1/journeys/nope/enrol", body, 404));
+    json_decref(call(t, "POST", "/api/v1/journeys/onboarding/enrol",
                      "{\"record_id\": \"x\", \"extra\": 1}", 400));
 
     rp_clock_advance(&t->app->clock, 7 * DAY_MS);
@@ -309,13 +309,12 @@ static void test_journey(void **state)
     assert_int_equal(count_subject(t, "Welcome", a), 1);
     assert_int_equal(count_subject(t, "Week%20two", a), 1);
 
-    j = call(t, "GET", "/api/v1/automation/journeys/onboarding/enrolments", NULL, 200);
+    j = call(t, "GET", "/api/v1/journeys/onboarding/enrolments", NULL, 200);
     assert_string_equal(state_of(j, a), "completed");
     assert_string_equal(state_of(j, b), "left");
     assert_string_equal(state_of(j, c), "exited");
     json_decref(j);
-    j = call(t, "GET", "/api/v1/automation/journeys/onboarding/enrolments?state=completed", NULL,
-             200);
+    j = call(t, "GET", "/api/v1/journeys/onboarding/enrolments?state=completed", NULL, 200);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
     json_decref(j);
 }

@@ -1,36 +1,29 @@
 /*
- * Named definitions (automation.h, "Definitions"): queues, assignment rules and journeys are
- * JSON documents of a kind, each checked by its kind's function and kept in rp_definition.
- * A new kind is a check function and one entry in the table below.
+ * Named definitions (records.h, "Definitions"): JSON documents of kinds that modules register
+ * (queues, journeys, duplicate rules, ...), each checked by its kind's function and kept in
+ * rp_definition.
  */
-#include "automation/automation_int.h"
 #include "base/arena.h"
 #include "base/sql.h"
 #include "base/str.h"
+#include "records/records_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-struct definition_kind {
-    const char *kind; /* the path segment: /api/v1/automation/{kind}/{name} */
-    const char *noun; /* in messages */
-    int (*check)(struct rp_automation *a, const struct rp_meta *m, const json_t *def,
-                 struct rp_arena *arena, struct rp_error *err);
-};
-
-static const struct definition_kind kinds[] = {
-    {RP_DEF_QUEUE, "queue", rp_queue_check},
-    {RP_DEF_ASSIGNMENT, "assignment rule set", rp_assignment_check},
-    {RP_DEF_JOURNEY, "journey", rp_journey_check},
-};
-
-static const struct definition_kind *kind_of(const char *kind, struct rp_error *err)
+void rp_records_definition_kind_add(struct rp_records *rs, const struct rp_definition_kind *k)
 {
-    for (size_t i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (strcmp(kinds[i].kind, kind) == 0)
-            return &kinds[i];
-    rp_error_set(err, RP_ENOTFOUND, "no such kind of automation definition \"%s\"",
-                 kind ? kind : "");
+    if (rs->ndefinition_kinds < RP_RECORDS_MAX_DEFINITION_KINDS)
+        rs->definition_kinds[rs->ndefinition_kinds++] = *k;
+}
+
+static const struct rp_definition_kind *kind_of(struct rp_records *rs, const char *kind,
+                                                struct rp_error *err)
+{
+    for (size_t i = 0; kind && i < rs->ndefinition_kinds; i++)
+        if (strcmp(rs->definition_kinds[i].kind, kind) == 0)
+            return &rs->definition_kinds[i];
+    rp_error_set(err, RP_ENOTFOUND, "no such kind of definition \"%s\"", kind ? kind : "");
     return NULL;
 }
 
@@ -89,20 +82,20 @@ out:
     return rc;
 }
 
-int rp_automation_definition_put(struct rp_automation *a, const struct rp_principal *p,
-                                 const char *kind, const char *name, const json_t *def,
-                                 bool *created, struct rp_error *err)
+int rp_records_definition_put(struct rp_records *rs, const struct rp_principal *p, const char *kind,
+                              const char *name, const json_t *def, bool *created,
+                              struct rp_error *err)
 {
-    const struct definition_kind *k;
-    struct definition_write x = {.name = name, .now = rp_clock_now_ms(a->clock)};
+    const struct rp_definition_kind *k;
+    struct definition_write x = {.name = name, .now = rp_clock_now_ms(rs->clock)};
     struct rp_meta *m;
     struct rp_arena arena;
     int rc;
 
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
-        return rc;
-    if (!(k = kind_of(kind, err)))
+    if (!(k = kind_of(rs, kind, err)))
         return err->code;
+    if ((rc = rp_policy_check(p, NULL, k->permission, err)) < 0)
+        return rc;
     if (!rp_str_is_name(name))
         return rp_error_field(err, RP_EVALIDATION, "name", "invalid",
                               "a %s name is 1-64 of a-z, 0-9 and '_', starting with a letter",
@@ -112,11 +105,11 @@ int rp_automation_definition_put(struct rp_automation *a, const struct rp_princi
     x.kind = k->kind;
     x.noun = k->noun;
     rp_arena_init(&arena);
-    m = rp_meta_acquire(a->meta);
-    if ((rc = k->check(a, m, def, &arena, err)) == 0) {
+    m = rp_meta_acquire(rs->meta);
+    if ((rc = k->check(k->ctx, m, def, &arena, err)) == 0) {
         x.object = json_string_value(json_object_get(def, "object"));
         x.text = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
-        rc = rp_store_write(a->store, definition_write_run, &x, err);
+        rc = rp_store_write(rs->store, definition_write_run, &x, err);
         free((char *)x.text);
         if (created)
             *created = x.created;
@@ -126,20 +119,20 @@ int rp_automation_definition_put(struct rp_automation *a, const struct rp_princi
     return rc;
 }
 
-int rp_automation_definition_delete(struct rp_automation *a, const struct rp_principal *p,
-                                    const char *kind, const char *name, struct rp_error *err)
+int rp_records_definition_delete(struct rp_records *rs, const struct rp_principal *p,
+                                 const char *kind, const char *name, struct rp_error *err)
 {
-    const struct definition_kind *k;
-    struct definition_write x = {.name = name, .now = rp_clock_now_ms(a->clock)};
+    const struct rp_definition_kind *k;
+    struct definition_write x = {.name = name, .now = rp_clock_now_ms(rs->clock)};
     int rc;
 
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
-        return rc;
-    if (!(k = kind_of(kind, err)))
+    if (!(k = kind_of(rs, kind, err)))
         return err->code;
+    if ((rc = rp_policy_check(p, NULL, k->permission, err)) < 0)
+        return rc;
     x.kind = k->kind;
     x.noun = k->noun;
-    return rp_store_write(a->store, definition_write_run, &x, err);
+    return rp_store_write(rs->store, definition_write_run, &x, err);
 }
 
 struct list_rows {
@@ -161,29 +154,29 @@ static int list_row(void *ctx, const struct rp_value *cols, size_t n)
     return 0;
 }
 
-int rp_automation_definitions(struct rp_automation *a, const struct rp_principal *p,
-                              const char *kind, struct rp_buf *out, struct rp_error *err)
+int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, const char *kind,
+                           struct rp_buf *out, struct rp_error *err)
 {
-    const struct definition_kind *k;
-    struct list_rows x = {json_array()};
+    const struct rp_definition_kind *k;
+    struct list_rows x;
     struct rp_store_conn *c;
     struct rp_arena arena;
     struct rp_sql q;
     int rc;
 
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0 ||
-        !(k = kind_of(kind, err))) {
-        json_decref(x.data);
-        return rc < 0 ? rc : err->code;
-    }
+    if (!(k = kind_of(rs, kind, err)))
+        return err->code;
+    if ((rc = rp_policy_check(p, NULL, k->permission, err)) < 0)
+        return rc;
+    x.data = json_array();
     rp_arena_init(&arena);
     rp_sql_init(&q, &arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT name, object, definition, updated_at FROM rp_definition WHERE kind = ");
     rp_sql_param(&q, rp_value_cstr(k->kind));
     rp_sql_add(&q, " ORDER BY name");
-    c = rp_store_reader_acquire(a->store);
+    c = rp_store_reader_acquire(rs->store);
     rc = rp_store_query(c, &q, list_row, &x, err);
-    rp_store_reader_release(a->store, c);
+    rp_store_reader_release(rs->store, c);
     if (rc == 0) {
         json_t *doc = json_pack("{so}", "data", x.data);
         char *text = json_dumps(doc, JSON_COMPACT);
@@ -210,18 +203,15 @@ static int load_row(void *ctx, const struct rp_value *cols, size_t n)
     return 1;
 }
 
-int rp_definition_load(struct rp_store_conn *c, const char *kind, const char *name, json_t **def,
-                       struct rp_error *err)
+int rp_records_definition_load(struct rp_store_conn *c, const char *kind, const char *noun,
+                               const char *name, json_t **def, struct rp_error *err)
 {
-    const struct definition_kind *k = kind_of(kind, err);
     struct load_row x = {NULL};
     struct rp_arena arena;
     struct rp_sql q;
     int rc;
 
     *def = NULL;
-    if (!k)
-        return err->code;
     rp_arena_init(&arena);
     rp_sql_init(&q, &arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT definition FROM rp_definition WHERE kind = ");
@@ -231,7 +221,7 @@ int rp_definition_load(struct rp_store_conn *c, const char *kind, const char *na
     rc = rp_store_query(c, &q, load_row, &x, err);
     rp_arena_release(&arena);
     if (rc == 0 && !x.def)
-        rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", k->noun, name ? name : "");
+        rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", noun, name ? name : "");
     *def = rc == 0 ? x.def : NULL;
     if (rc < 0)
         json_decref(x.def);
