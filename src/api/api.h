@@ -13,6 +13,7 @@
 
 #include "auth/auth.h"
 #include "automation/automation.h"
+#include "sales/sales.h"
 #include "http/http.h"
 #include "meta/meta.h"
 #include "records/records.h"
@@ -27,6 +28,7 @@ struct rp_api_config {
     struct rp_store *store;
     const struct rp_clock *clock;
     struct rp_automation *automation;
+    struct rp_sales *sales;
 };
 
 struct rp_api *rp_api_new(const struct rp_api_config *cfg);

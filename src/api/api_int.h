@@ -14,6 +14,7 @@ struct rp_api {
     struct rp_store *store;
     const struct rp_clock *clock;
     struct rp_automation *automation;
+    struct rp_sales *sales;
     struct rp_http_router *router;
     _Atomic bool ready;
     int64_t started_ms;
@@ -61,6 +62,7 @@ void api_register_audit(struct rp_http_router *r);
 void api_register_privacy(struct rp_http_router *r);
 void api_register_admin(struct rp_http_router *r);
 void api_register_automation(struct rp_http_router *r);
+void api_register_sales(struct rp_http_router *r);
 void api_register_web(struct rp_http_router *r);
 /** The authentication middleware. */
 int api_authenticate(struct rp_http_req *req, struct rp_http_resp *resp);

@@ -84,12 +84,15 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
                                                                        .records = app->records,
                                                                        .jobs = app->jobs,
                                                                        .clock = &app->clock});
+    app->sales = rp_sales_new(&(struct rp_sales_config){
+        .store = app->store, .meta = app->meta, .records = app->records, .clock = &app->clock});
     app->api = rp_api_new(&(struct rp_api_config){.records = app->records,
                                                   .auth = app->auth,
                                                   .meta = app->meta,
                                                   .store = app->store,
                                                   .clock = &app->clock,
-                                                  .automation = app->automation});
+                                                  .automation = app->automation,
+                                                  .sales = app->sales});
     app->router = rp_api_router_new(app->api);
     *out = app;
     return 0;
@@ -113,6 +116,7 @@ void rp_app_close(struct rp_app *app)
     pthread_cond_destroy(&app->_wake);
     pthread_mutex_destroy(&app->_lock);
     rp_automation_free(app->automation);
+    rp_sales_free(app->sales);
     rp_jobs_free(app->jobs);
     rp_api_free(app->api); /* frees the router */
     rp_records_free(app->records);

@@ -18,6 +18,7 @@
 #include "jobs/jobs.h"
 #include "meta/meta.h"
 #include "records/records.h"
+#include "sales/sales.h"
 #include "store/store.h"
 
 struct rp_app_config {
@@ -36,6 +37,7 @@ struct rp_app {
     struct rp_records *records;
     struct rp_jobs *jobs;
     struct rp_automation *automation;
+    struct rp_sales *sales;
     struct rp_api *api;
     struct rp_http_router *router;
     struct rp_http_server *server;

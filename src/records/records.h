@@ -81,6 +81,14 @@ int rp_records_list(struct rp_records *rs, const struct rp_principal *p, const c
                     const struct rp_list_query *lq, struct rp_arena *arena, struct rp_buf *out,
                     struct rp_error *err);
 
+/**
+ * Inside a writer unit (on its connection c): writes the JSON of a live record p may read
+ * (RP_ENOTFOUND otherwise), every field with unmasked (values for internal copying, never
+ * for showing to p), else as p sees it.
+ */
+int rp_records_read_in(struct rp_records *rs, struct rp_store_conn *c, const struct rp_principal *p,
+                       const char *object, const char *id, bool unmasked, struct rp_arena *a,
+                       struct rp_buf *out, struct rp_error *err);
 /** Writes one record's JSON; *version gets its version for the ETag. RP_ENOTFOUND when missing
  *  or invisible. fields as in rp_list_query. */
 int rp_records_get(struct rp_records *rs, const struct rp_principal *p, const char *object,
@@ -171,6 +179,20 @@ int rp_records_submit(struct rp_records *rs, struct rp_write_request *wr,
                       void (*done)(void *ctx, int rc), void *ctx);
 /** prepare + submit + wait: for the CLI, demo data and tests. */
 int rp_records_write(struct rp_records *rs, struct rp_write_request *wr);
+/**
+ * prepare + apply on c, inside a writer unit the caller runs: for operations that write several
+ * objects in one transaction (lead conversion, merges). The caller's unit must fail (roll back)
+ * when this returns an error; a single operation's error is in wr->err.
+ */
+int rp_records_write_in(struct rp_records *rs, struct rp_store_conn *c,
+                        struct rp_write_request *wr);
+/**
+ * Inside a writer unit: appends an event of type (a change event of object "event": rules,
+ * webhooks and the change feed see it) about record_id, with data (NULL: {}).
+ */
+int rp_records_event_in(struct rp_store_conn *c, int64_t now, const char *type,
+                        const char *record_id, const char *actor, const json_t *data,
+                        struct rp_arena *arena, struct rp_error *err);
 /** Releases the metadata reference a prepared request holds. Safe to call twice. */
 void rp_records_request_release(struct rp_write_request *wr);
 

@@ -727,6 +727,29 @@ out:
     return rc;
 }
 
+int rp_records_read_in(struct rp_records *rs, struct rp_store_conn *c, const struct rp_principal *p,
+                       const char *object, const char *id, bool unmasked, struct rp_arena *a,
+                       struct rp_buf *out, struct rp_error *err)
+{
+    static const struct rp_principal internal = {.user_id = "system", .is_admin = true};
+    struct rp_meta *m = rp_meta_acquire(rs->meta);
+    const struct rp_object *o = rp_meta_object(m, object);
+    struct rp_row row;
+    int rc;
+
+    if (!o)
+        rc = rp_error_set(err, RP_ENOTFOUND, "object \"%s\" does not exist", object);
+    else if ((rc = rp_policy_check(p, object, RP_ACT_READ, err)) == 0 &&
+             (rc = rp_records_fetch(c, m, p, o, id, a, &row, err)) == 0 && row.deleted_at)
+        rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", o->name, id);
+    if (rc == 0) {
+        rp_records_compute_formulas(c, m, &row, 1, rp_clock_now_ms(rs->clock), a);
+        rp_records_row_json(&row, NULL, unmasked ? &internal : p, a, out);
+    }
+    rp_meta_release(m);
+    return rc;
+}
+
 /* ---- history and change feed ---- */
 
 struct log_out {

@@ -15,6 +15,7 @@
 #include "expr/expr.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #define IDEMPOTENCY_TTL_MS (24 * 3600 * INT64_C(1000))
 
@@ -891,6 +892,39 @@ int rp_records_write(struct rp_records *rs, struct rp_write_request *wr)
             rp_error_set(wr->err, rc, "could not write");
     }
     rp_records_request_release(wr);
+    return rc;
+}
+
+int rp_records_write_in(struct rp_records *rs, struct rp_store_conn *c, struct rp_write_request *wr)
+{
+    struct rp_error ignore;
+    int rc = rp_records_prepare(rs, wr);
+
+    rp_error_init(&ignore, NULL);
+    if (rc == 0)
+        rc = write_unit(c, wr, &ignore);
+    rp_records_request_release(wr);
+    return rc;
+}
+
+int rp_records_event_in(struct rp_store_conn *c, int64_t now, const char *type,
+                        const char *record_id, const char *actor, const json_t *data,
+                        struct rp_arena *arena, struct rp_error *err)
+{
+    char *text = json_dumps(data ? data : json_object(), JSON_COMPACT);
+    struct rp_sql q;
+    int rc;
+
+    {
+        const struct rp_value row[] = {rp_value_int(now),        rp_value_cstr("event"),
+                                       rp_value_cstr(record_id), rp_value_cstr(type),
+                                       rp_value_cstr(actor),     rp_value_cstr(text)};
+        rp_sql_init(&q, arena, RP_SQL_SQLITE);
+        rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes) VALUES ");
+        rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
+        rc = rp_store_exec(c, &q, NULL, err);
+    }
+    free(text);
     return rc;
 }
 
