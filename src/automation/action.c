@@ -363,6 +363,8 @@ static const struct rp_action_kind kinds[] = {
     {"set_fields", true, set_fields_check, set_fields_run},
     {"create_record", false, create_record_check, create_record_run},
     {"assign", true, assign_check, assign_run},
+    {"start_sla", true, rp_sla_start_check, rp_sla_start_run},
+    {"stop_sla", true, rp_sla_stop_check, rp_sla_stop_run},
 };
 
 const struct rp_action_kind *rp_action_kind(const char *type)

@@ -1179,6 +1179,7 @@ struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg)
     pthread_cond_init(&a->wake, NULL);
     rp_jobs_register(a->jobs, RP_AUTOMATION_JOB, rule_job, a, 0);
     rp_webhook_register(a);
+    rp_sla_register(a);
     return a;
 }
 
@@ -1205,6 +1206,9 @@ static void *dispatcher_main(void *arg)
         rp_error_init(&err, NULL);
         if (rp_webhook_dispatch(a, NULL, &err) < 0)
             rp_log_error("webhook dispatch failed: %s", err.detail ? err.detail : "?");
+        rp_error_init(&err, NULL);
+        if (rp_sla_dispatch(a, NULL, &err) < 0)
+            rp_log_error("SLA dispatch failed: %s", err.detail ? err.detail : "?");
         if (rp_clock_monotonic_us() / 1000 >= next_scan) {
             rp_error_init(&err, NULL);
             if (rp_automation_scan(a, NULL, &err) < 0)

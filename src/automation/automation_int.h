@@ -84,4 +84,10 @@ int rp_action_resolve_values(const struct rp_action_run *x, const struct rp_obje
 int rp_action_write(const struct rp_action_run *x, const char *object, enum rp_write_op op,
                     const char *id, json_t *data, struct rp_error *err);
 
+/* The SLA actions of rules (sla.c): start_sla {"policy"?} and stop_sla {"target"?}. */
+int rp_sla_start_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err);
+int rp_sla_start_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
+int rp_sla_stop_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err);
+int rp_sla_stop_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
+
 #endif
