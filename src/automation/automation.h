@@ -14,7 +14,8 @@
  *                {"type": "create_record", "object": "activity",
  *                 "values": {"subject": "Call back", "case_id": {"expr": "id"}}},
  *                {"type": "assign", "strategy": "user" | "round_robin" | "least_loaded",
- *                 "users": ["<user id>", ...]}]}
+ *                 "users": ["<user id>", ...]},
+ *                {"type": "start_sla", "policy": "p1_cases"}, {"type": "stop_sla"}]}
  *
  * A value is a JSON literal, {"expr": "..."}, an expression evaluated on the triggering
  * record, or {"event": "name"}, a member of the data of the incoming event that fired the rule.

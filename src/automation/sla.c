@@ -977,6 +977,16 @@ static int clocks_load(struct rp_store_conn *c, struct plan *pl, const struct rp
     return rp_store_query(c, &q, clock_row, &pl->clocks, err);
 }
 
+/* The working time of k's running pause up to instant at. */
+static int paused_working_ms(const struct rp_calendar *cal, const struct clock *k, int64_t at,
+                             int64_t *ms, struct rp_error *err)
+{
+    if (rp_calendar_elapsed(cal, k->paused_since, at, ms) < 0)
+        return rp_error_set(err, RP_EINVAL, "SLA %s of %s %s: a pause outside the calendar's range",
+                            k->target, k->object, k->record_id);
+    return 0;
+}
+
 /* Moves clock k of a record at instant at to what its policy's verdict v says. */
 static int clock_judge(struct plan *pl, struct clock *k, const struct policy *pol,
                        const struct verdict *v, int64_t at, struct rp_error *err)
@@ -1009,7 +1019,7 @@ static int clock_judge(struct plan *pl, struct clock *k, const struct policy *po
         }
     } else if (strcmp(k->state, "paused") == 0) {
         int64_t ms = 0;
-        if ((rc = rp_calendar_elapsed(cal, k->paused_since, at, &ms)) < 0)
+        if ((rc = paused_working_ms(cal, k, at, &ms, err)) < 0)
             return rc;
         k->paused_ms += ms;
         k->paused_since = -1;
@@ -1022,7 +1032,7 @@ static int clock_judge(struct plan *pl, struct clock *k, const struct policy *po
     if (v->met[ti]) {
         if (k->paused_since >= 0) {
             int64_t ms = 0;
-            if ((rc = rp_calendar_elapsed(cal, k->paused_since, at, &ms)) < 0)
+            if ((rc = paused_working_ms(cal, k, at, &ms, err)) < 0)
                 return rc;
             k->paused_ms += ms;
             k->paused_since = -1;
