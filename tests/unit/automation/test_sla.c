@@ -219,8 +219,7 @@ static void test_pause_over_night_moves_deadline(void **state)
     k = clock_of(t, "case", id, "resolution");
     assert_string_equal(s_of(k, "state"), "running");
     assert_int_equal(json_integer_value(json_object_get(k, "paused_ms")), 90 * MINUTE_MS);
-    /* 60 minutes were left at 17:30; they run from 10:00 on Wednesday: 11:00... plus the 30
-       that had run means due = start + 120 + 90 working minutes = Wednesday 11:30. */
+    /* 30 working minutes ran before the pause; the other 90 run from Wednesday 10:00. */
     assert_string_equal(s_of(k, "due_at"), iso(WED_1130_CST, want, sizeof(want)));
     json_decref(k);
     c = record(t, "case", id);
@@ -309,6 +308,14 @@ static void test_warning_and_breach_fire_once(void **state)
              " {\"type\": \"assign\", \"strategy\": \"user\", \"users\": [\"%s\"]}]}]}",
              user);
     json_decref(call(t, "PUT", "/api/v1/sla/policies/p1", body, 201));
+    /* Rules react to the breach event like to any incoming event. */
+    json_decref(call(t, "PUT", "/api/v1/automation/rules/on_breach",
+                     "{\"object\": \"case\", \"trigger\": {\"on\": \"event\", \"type\":"
+                     " \"sla.breached\"}, \"actions\": [{\"type\": \"create_record\","
+                     " \"object\": \"activity\", \"values\": {\"type\": \"task\", \"subject\":"
+                     " \"Call the customer\", \"related_object\": \"case\", \"related_id\":"
+                     " {\"expr\": \"id\"}}}]}",
+                     201));
     rp_test_create(t, "case", "{\"subject\": \"Down\", \"priority\": \"p1\"}", id);
     settle(t);
     rp_clock_advance(&t->app->clock, 44 * MINUTE_MS);
@@ -341,6 +348,11 @@ static void test_warning_and_breach_fire_once(void **state)
     assert_true(json_is_true(json_object_get(c, "sla_breached")));
     assert_string_equal(s_of(c, "owner_id"), user);
     assert_non_null(json_string_value(json_object_get(c, "escalated_at")));
+    json_decref(c);
+    c = call(t, "GET", "/api/v1/records/activity?filter=subject%20%3D%20'Call%20the%20customer'",
+             NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(c, "data")), 1);
+    assert_string_equal(s_of(json_array_get(json_object_get(c, "data"), 0), "related_id"), id);
     json_decref(c);
     /* Responding late is recorded, and nothing fires again. */
     patch(t, "case", id, "{\"first_responded_at\": \"2026-11-22T10:00:00Z\"}");
