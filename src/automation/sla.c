@@ -581,7 +581,8 @@ static int text_row(void *ctx, const struct rp_value *cols, size_t n)
     return 1;
 }
 
-static int calendar_get(struct rp_automation *a, struct calendars *cs, const char *name,
+/* Reads on c, the planner's reader: a second reader while holding one could wait for ever. */
+static int calendar_get(struct rp_store_conn *c, struct calendars *cs, const char *name,
                         struct rp_arena *arena, const struct rp_calendar **out,
                         struct rp_error *err)
 {
@@ -597,14 +598,11 @@ static int calendar_get(struct rp_automation *a, struct calendars *cs, const cha
     if (cs->n == MAX_CALENDARS)
         return rp_error_set(err, RP_EINTERNAL, "too many business calendars in one pass");
     if (name) {
-        struct rp_store_conn *c = rp_store_reader_acquire(a->store);
         struct rp_sql q;
         rp_sql_init(&q, arena, RP_SQL_SQLITE);
         rp_sql_add(&q, "SELECT definition FROM rp_business_calendar WHERE name = ");
         rp_sql_param(&q, rp_value_cstr(name));
-        rc = rp_store_query(c, &q, text_row, &t, err);
-        rp_store_reader_release(a->store, c);
-        if (rc < 0)
+        if ((rc = rp_store_query(c, &q, text_row, &t, err)) < 0)
             return rc;
         if (!t.text)
             return rp_error_set(err, RP_EINVAL, "business calendar \"%s\" not found", name);
@@ -861,6 +859,7 @@ struct plan {
     struct rp_arena *arena;
     struct policy_set *ps;
     struct calendars *cals;
+    struct rp_store_conn *c; /* the reader the plan is made on */
     int64_t now;
     /* options of start_sla */
     const char *force_policy; /* start this policy, whatever its criteria */
@@ -1000,7 +999,7 @@ static int clock_judge(struct plan *pl, struct clock *k, const struct policy *po
 
     if (!t)
         return 0;
-    if ((rc = calendar_get(pl->a, pl->cals, pol->calendar, pl->arena, &cal, err)) < 0)
+    if ((rc = calendar_get(pl->c, pl->cals, pol->calendar, pl->arena, &cal, err)) < 0)
         return rc;
     snprintf(k->policy, sizeof(k->policy), "%s", pol->name);
     k->due_field = json_string_value(json_object_get(t, "due_field"));
@@ -1095,6 +1094,7 @@ static int plan_object(struct rp_store_conn *c, struct plan *pl, const struct rp
     struct clock *before;
     int rc;
 
+    pl->c = c;
     for (size_t i = 0; i < pl->ps->n; i++)
         if (strcmp(pl->ps->items[i].object, o->name) == 0)
             pols[np++] = &pl->ps->items[i];
