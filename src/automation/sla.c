@@ -1194,7 +1194,6 @@ static int plan_object(struct rp_store_conn *c, struct plan *pl, const struct rp
 /* ---- dispatching ---- */
 
 struct change_rows {
-    struct rp_arena *arena;
     struct {
         char object[RP_LIMIT_NAME_BYTES + 1];
         char id[40];
@@ -1376,7 +1375,6 @@ static int dispatch_batch(struct rp_automation *a, const struct rp_meta *m, size
         rc = policies_load(c, ps, err);
     if (rc == 0 && cursor >= 0 && end > cursor && ps->n > 0) {
         /* Only the objects of policies matter; the cursor still moves over the rest. */
-        rows->arena = &arena;
         rp_sql_init(&q, &arena, RP_SQL_SQLITE);
         rp_sql_add(&q, "SELECT seq, object, record_id, at FROM rp_change WHERE seq > ");
         rp_sql_param(&q, rp_value_int(cursor));
