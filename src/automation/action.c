@@ -263,6 +263,8 @@ static const struct rp_action_kind kinds[] = {
     {"request_approval", true, rp_approval_action_check, rp_approval_action_run},
     {"enrol_journey", true, rp_journey_action_check, rp_journey_enrol_run},
     {"leave_journey", true, rp_journey_action_check, rp_journey_leave_run},
+    {"start_sla", true, rp_sla_start_check, rp_sla_start_run},
+    {"stop_sla", true, rp_sla_stop_check, rp_sla_stop_run},
 };
 
 const struct rp_action_kind *rp_action_kind(const char *type)

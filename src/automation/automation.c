@@ -1212,6 +1212,7 @@ struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg)
                                                        .permission = RP_ACT_MANAGE_AUTOMATION,
                                                        .check = definition_kinds[i].check,
                                                        .ctx = a});
+    rp_sla_register(a);
     return a;
 }
 
@@ -1238,6 +1239,9 @@ static void *dispatcher_main(void *arg)
         rp_error_init(&err, NULL);
         if (rp_webhook_dispatch(a, NULL, &err) < 0)
             rp_log_error("webhook dispatch failed: %s", err.detail ? err.detail : "?");
+        rp_error_init(&err, NULL);
+        if (rp_sla_dispatch(a, NULL, &err) < 0)
+            rp_log_error("SLA dispatch failed: %s", err.detail ? err.detail : "?");
         if (rp_clock_monotonic_us() / 1000 >= next_scan) {
             rp_error_init(&err, NULL);
             if (rp_automation_scan(a, NULL, &err) < 0)

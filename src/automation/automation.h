@@ -14,7 +14,8 @@
  *                {"type": "create_record", "object": "activity",
  *                 "values": {"subject": "Call back", "case_id": {"expr": "id"}}},
  *                {"type": "assign", "strategy": "user" | "round_robin" | "least_loaded",
- *                 "users": ["<user id>", ...]}]}
+ *                 "users": ["<user id>", ...]},
+ *                {"type": "start_sla", "policy": "p1_cases"}, {"type": "stop_sla"}]}
  *
  * A value is a JSON literal, {"expr": "..."}, an expression evaluated on the triggering
  * record, or {"event": "name"}, a member of the data of the incoming event that fired the rule.
@@ -212,5 +213,60 @@ int rp_journey_enrol_record(struct rp_automation *a, const struct rp_principal *
 int rp_journey_enrolments(struct rp_automation *a, const struct rp_principal *p,
                           const char *journey, const char *state, struct rp_buf *out,
                           struct rp_error *err);
+/* ---- SLA (sla.c) ----
+ *
+ * Business calendars (rp_business_calendar) are the JSON form of base/calendar.h, stored by
+ * name. An SLA policy (rp_sla_policy) applies to records of its object that meet its criteria;
+ * the first by "order" (then name) wins:
+ *
+ *   {"object": "case", "criteria": "priority = 'p1'", "order": 10, "calendar": "cn_support",
+ *    "pause_when": "status = 'pending_customer'",
+ *    "targets": [{"name": "first_response", "minutes": 60, "due_field": "first_response_due",
+ *                 "met_when": "first_responded_at is not null", "warn_before_minutes": 15,
+ *                 "on_warning": [<rule actions>], "on_breach": [<rule actions>]}]}
+ *
+ * No calendar means 24x7. Every change of a record of a policy's object (the change log, read
+ * by a cursor of the engine's own) is judged against the policies: the applying policy's
+ * targets without a clock start; a clock pauses while pause_when holds (the paused working
+ * time, in whole minutes, moves the deadline later), is met when met_when holds, moves to the
+ * applying policy's target of the same name when the criteria change, and stops when the
+ * record is deleted. The deadline is the start plus the target's working minutes in the
+ * calendar (rp_calendar_add_minutes); it is shown in due_field, written as internal work.
+ * Warnings and breaches are jobs (RP_SLA_JOB) at the warning and due times: each fires at most
+ * once per clock, appends an "event" change (op "sla.warning" / "sla.breached", changes
+ * {"record_id", "data": {"object", "record_id", "policy", "target", "due_at"}}) for rules and
+ * webhooks, and performs the escalation actions (rule actions, run as rule "sla:<policy>").
+ * Rules start and stop clocks with the actions start_sla ({"policy"?}) and stop_sla
+ * ({"target"?}). Managing calendars and policies needs manage_automation.
+ */
+#define RP_SLA_JOB "sla.timer"
+
+/** Creates or replaces a calendar after parsing it (422 with field paths). */
+int rp_sla_calendar_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                        const json_t *def, bool *created, struct rp_error *err);
+/** RP_ENOTFOUND; RP_ECONFLICT while a policy names it. */
+int rp_sla_calendar_delete(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                           struct rp_error *err);
+/** Writes {"name","definition"} of one calendar (RP_ENOTFOUND), or for name NULL
+ *  {"data":[...]} of all. */
+int rp_sla_calendars(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                     struct rp_buf *out, struct rp_error *err);
+/** Creates or replaces a policy after checking it against the metadata and the calendars
+ *  (422 naming the part, e.g. "targets[0].on_breach[1]"). *created (may be NULL) tells which. */
+int rp_sla_policy_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                      const json_t *def, bool *created, struct rp_error *err);
+int rp_sla_policy_delete(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                         struct rp_error *err);
+/** As rp_sla_calendars, for policies. */
+int rp_sla_policies(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                    struct rp_buf *out, struct rp_error *err);
+/** Judges the change events after the engine's cursor; *queued (may be NULL): timers queued. */
+int rp_sla_dispatch(struct rp_automation *a, size_t *queued, struct rp_error *err);
+/** Writes {"data":[{"target","policy","state","started_at","due_at","warn_at","paused_since",
+ *  "paused_ms","warned","breached_at","met_at"}]} for a record p may read (404 otherwise). */
+int rp_sla_clocks(struct rp_automation *a, const struct rp_principal *p, const char *object,
+                  const char *id, struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
+/** Registers the timer job kind (rp_automation_new does). */
+void rp_sla_register(struct rp_automation *a);
 
 #endif

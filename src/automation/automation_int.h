@@ -132,5 +132,10 @@ int rp_journey_leave_run(const struct rp_action_run *x, const json_t *act, struc
 int rp_journey_enrol(struct rp_automation *a, const char *journey, const char *object,
                      const char *record_id, bool leave, bool *done, struct rp_error *err);
 void rp_journey_register(struct rp_automation *a);
+/* The SLA actions of rules (sla.c): start_sla {"policy"?} and stop_sla {"target"?}. */
+int rp_sla_start_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err);
+int rp_sla_start_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
+int rp_sla_stop_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err);
+int rp_sla_stop_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
 
 #endif

@@ -144,6 +144,25 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX rp_journey_active ON rp_journey_enrolment(journey, record_id)"
     " WHERE state = 'active';"
     "CREATE INDEX rp_journey_record ON rp_journey_enrolment(object, record_id);",
+    /*
+     * 10: the SLA engine (automation/sla.c): business calendars and policies as data, and one
+     * clock per record and target. gen moves whenever the clock's schedule does, so a timer
+     * job queued for an older schedule knows it is stale; warn_job and breach_job name the
+     * job that fired, so its retry performs the escalation actions without firing twice.
+     */
+    "CREATE TABLE rp_business_calendar ("
+    " name TEXT PRIMARY KEY, definition TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE rp_sla_policy ("
+    " name TEXT PRIMARY KEY, object TEXT NOT NULL, definition TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE rp_sla_clock ("
+    " object TEXT NOT NULL, record_id TEXT NOT NULL, target TEXT NOT NULL, policy TEXT NOT NULL,"
+    " state TEXT NOT NULL, started_at INTEGER NOT NULL, due_at INTEGER NOT NULL, warn_at INTEGER,"
+    " paused_since INTEGER, paused_ms INTEGER NOT NULL DEFAULT 0, gen INTEGER NOT NULL DEFAULT 0,"
+    " warned INTEGER NOT NULL DEFAULT 0, warn_job TEXT, breached_at INTEGER, breach_job TEXT,"
+    " met_at INTEGER, updated_at INTEGER NOT NULL, PRIMARY KEY (object, record_id, target));"
+    "CREATE INDEX rp_sla_clock_state ON rp_sla_clock(state, due_at);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
