@@ -44,6 +44,7 @@ struct rp_http_router *rp_api_router_new(struct rp_api *api)
     api_register_privacy(r);
     api_register_admin(r);
     api_register_automation(r);
+    api_register_email(r);
     api_register_web(r);
     api->router = r;
     return r;

@@ -363,6 +363,7 @@ static const struct rp_action_kind kinds[] = {
     {"set_fields", true, set_fields_check, set_fields_run},
     {"create_record", false, create_record_check, create_record_run},
     {"assign", true, assign_check, assign_run},
+    {"send_email", true, rp_email_action_check, rp_email_action_run},
 };
 
 const struct rp_action_kind *rp_action_kind(const char *type)

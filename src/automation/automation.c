@@ -1179,6 +1179,7 @@ struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg)
     pthread_cond_init(&a->wake, NULL);
     rp_jobs_register(a->jobs, RP_AUTOMATION_JOB, rule_job, a, 0);
     rp_webhook_register(a);
+    rp_email_register(a);
     return a;
 }
 

@@ -84,4 +84,8 @@ int rp_action_resolve_values(const struct rp_action_run *x, const struct rp_obje
 int rp_action_write(const struct rp_action_run *x, const char *object, enum rp_write_op op,
                     const char *id, json_t *data, struct rp_error *err);
 
+/* ---- the send_email action (email.c) ---- */
+int rp_email_action_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err);
+int rp_email_action_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
+
 #endif

@@ -130,6 +130,21 @@ static const char *const migrations[] = {
     "CREATE TABLE rp_webhook ("
     " name TEXT PRIMARY KEY, secret TEXT NOT NULL, definition TEXT NOT NULL,"
     " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);",
+    /*
+     * 10: email (automation/email.c): templates, and messages as rendered, each stored once
+     * under its idempotency key with its delivery state.
+     */
+    "CREATE TABLE rp_email_template ("
+    " name TEXT PRIMARY KEY, object TEXT NOT NULL, definition TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE rp_email_message ("
+    " id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, template TEXT NOT NULL,"
+    " object TEXT NOT NULL, record_id TEXT NOT NULL, to_addr TEXT NOT NULL,"
+    " subject TEXT NOT NULL, body_text TEXT NOT NULL, body_html TEXT, purpose TEXT NOT NULL,"
+    " unsubscribe_url TEXT, state TEXT NOT NULL, error TEXT, campaign_id TEXT, created_by TEXT,"
+    " created_at INTEGER NOT NULL, sent_at INTEGER);"
+    "CREATE INDEX rp_email_message_record ON rp_email_message(record_id, created_at);"
+    "CREATE INDEX rp_email_message_created ON rp_email_message(created_at);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
