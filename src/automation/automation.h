@@ -186,7 +186,7 @@ int rp_approval_history(struct rp_automation *a, const struct rp_principal *p, c
  *
  * Templates are data (rp_email_template, manage_automation):
  *
- *   {"object": "contact", "subject": "Renewal of {{account_id.name}}",
+ *   {"object": "contact", "subject": "Renewal of {{account.name}}",
  *    "text": "Hello {{first_name}} ... {{unsubscribe_url}}", "html": "<p>Hello {{first_name}}</p>",
  *    "to": "email", "purpose": "marketing", "campaign": "campaign_id"}
  *

@@ -894,8 +894,7 @@ static int render(struct rp_automation *a, const struct rp_meta *m, const struct
     msg->purpose = json_string_value(json_object_get(def, "purpose"));
     msg->purpose = msg->purpose ? msg->purpose : "marketing";
     if ((rc = render_add_expr(r, to, strlen(to))) < 0 ||
-        (rc = render_add_expr(r, campaign ? campaign : "null", campaign ? strlen(campaign) : 4)) <
-            0)
+        (rc = render_add_expr(r, campaign ? campaign : "''", campaign ? strlen(campaign) : 2)) < 0)
         return rc;
     if (scan(subject, collect_var, r) < 0 || scan(text, collect_var, r) < 0 ||
         (html && scan(html, collect_var, r) < 0))
@@ -1383,6 +1382,7 @@ static int internal_create(struct rp_automation *a, const char *object, json_t *
                            const char *key, struct rp_arena *arena, struct rp_error *err)
 {
     struct rp_write w = {.op = RP_WRITE_CREATE, .data = data, .if_match = -1};
+    struct rp_error werr; /* in arena, which err may outlive */
     struct rp_write_request wr = {.principal = &a->actor,
                                   .object = object,
                                   .writes = &w,
@@ -1390,15 +1390,17 @@ static int internal_create(struct rp_automation *a, const char *object, json_t *
                                   .idempotency_key = key,
                                   .fingerprint = key,
                                   .arena = arena,
-                                  .err = err};
-    int rc = rp_records_write(a->records, &wr);
+                                  .err = &werr};
+    int rc;
 
+    rp_error_init(&werr, arena);
+    rc = rp_records_write(a->records, &wr);
     rp_records_request_release(&wr);
-    if (rc == 0 && w.status >= 400) {
-        *err = w.err;
-        rc = w.err.code ? w.err.code : RP_EINTERNAL;
-    }
-    return rc;
+    if (rc < 0)
+        return rp_error_copy(err, &werr) ? err->code : rc;
+    if (w.status >= 400)
+        return w.err.code ? rp_error_copy(err, &w.err) : rp_error_set(err, RP_EINTERNAL, "?");
+    return 0;
 }
 
 static const char *now_text(struct rp_automation *a, struct rp_arena *arena)
