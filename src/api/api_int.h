@@ -64,6 +64,7 @@ void api_register_admin(struct rp_http_router *r);
 void api_register_automation(struct rp_http_router *r);
 void api_register_sales(struct rp_http_router *r);
 void api_register_sla(struct rp_http_router *r);
+void api_register_email(struct rp_http_router *r);
 void api_register_web(struct rp_http_router *r);
 /** The authentication middleware. */
 int api_authenticate(struct rp_http_req *req, struct rp_http_resp *resp);

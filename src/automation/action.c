@@ -175,6 +175,8 @@ int rp_action_write(const struct rp_action_run *x, const char *object, enum rp_w
     const char *cause = x->cause;
     struct rp_write w = {.op = op, .id = id, .data = data, .if_match = -1};
     char *fp = rp_arena_sprintf(arena, "%s:%zu", job->id, action);
+    /* The write path's errors live in the job's arena; err outlives it, so they are copied. */
+    struct rp_error werr;
     struct rp_write_request wr = {.principal = &a->actor,
                                   .object = object,
                                   .writes = &w,
@@ -184,14 +186,19 @@ int rp_action_write(const struct rp_action_run *x, const char *object, enum rp_w
                                   .fingerprint = fp,
                                   .cause = cause,
                                   .arena = arena,
-                                  .err = err};
-    int rc = rp_records_write(a->records, &wr);
+                                  .err = &werr};
+    int rc;
 
+    rp_error_init(&werr, arena);
+    rc = rp_records_write(a->records, &wr);
     rp_records_request_release(&wr);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) {
+        rp_error_copy(err, &werr);
+        /* A write the metadata refuses before it is queued will be refused again: no retry. */
+        return rc == RP_EVALIDATION || rc == RP_ENOTFOUND ? RP_EINVAL : rc;
+    }
     if (w.status >= 400) {
-        *err = w.err;
+        rp_error_copy(err, &w.err);
         /* A write the metadata refuses will be refused again: no retry. */
         return w.err.code == RP_EVALIDATION || w.err.code == RP_EINVAL ||
                        w.err.code == RP_ENOTFOUND || w.err.code == RP_ECONFLICT
@@ -265,6 +272,7 @@ static const struct rp_action_kind kinds[] = {
     {"leave_journey", true, rp_journey_action_check, rp_journey_leave_run},
     {"start_sla", true, rp_sla_start_check, rp_sla_start_run},
     {"stop_sla", true, rp_sla_stop_check, rp_sla_stop_run},
+    {"send_email", true, rp_email_action_check, rp_email_action_run},
 };
 
 const struct rp_action_kind *rp_action_kind(const char *type)

@@ -1213,6 +1213,7 @@ struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg)
                                                        .check = definition_kinds[i].check,
                                                        .ctx = a});
     rp_sla_register(a);
+    rp_email_register(a);
     return a;
 }
 

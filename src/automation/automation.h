@@ -268,5 +268,88 @@ int rp_sla_clocks(struct rp_automation *a, const struct rp_principal *p, const c
                   const char *id, struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
 /** Registers the timer job kind (rp_automation_new does). */
 void rp_sla_register(struct rp_automation *a);
+/* ---- email (email.c) ----
+ *
+ * Templates are data (rp_email_template, manage_automation):
+ *
+ *   {"object": "contact", "subject": "Renewal of {{account.name}}",
+ *    "text": "Hello {{first_name}} ... {{unsubscribe_url}}", "html": "<p>Hello {{first_name}}</p>",
+ *    "to": "email", "purpose": "marketing", "campaign": "campaign_id"}
+ *
+ * Each {{ ... }} is an expression of the expression language on the record (dotted paths
+ * through references read related records), checked when the template is saved; in the HTML
+ * part values are HTML-escaped. {{unsubscribe_url}} is the signed unsubscribe link. "to" (an
+ * expression, default "email") gives the address, "purpose" (a consent purpose, default
+ * "marketing") the consent that must not be withdrawn, "campaign" (an expression, optional)
+ * the campaign the message's touchpoints are attributed to.
+ *
+ * Sending renders the template on the record and stores the message (rp_email_message) under
+ * an idempotency key in the same transaction as a durable RP_EMAIL_JOB job, which delivers it
+ * by SMTP through libcurl with retries and backoff; a message already sent is not sent again.
+ * A contact or lead whose do_not_email is set, or whose latest email consent for the purpose is
+ * a withdrawal, is not mailed: the message is "suppressed" (checked when queued and again when
+ * sent). With the setting email.tracking_base_url, HTML links become signed click-tracking
+ * links, an open pixel is added, and the message carries List-Unsubscribe (RFC 2369) and
+ * List-Unsubscribe-Post (RFC 8058) headers. Links are HMAC-SHA256 signed under a key kept in
+ * rp_setting (made at first use); opening and clicking append touchpoints, unsubscribing
+ * appends a consent withdrawal, both through the records write path as internal work.
+ *
+ * Settings (records.h, manage_automation): email.smtp_url (smtp:// or smtps://), email.from,
+ * email.username, email.password (never shown or logged), email.tracking_base_url.
+ */
+#define RP_EMAIL_JOB "email.send"
+
+/** Creates or replaces a template after checking it (422 naming the part and variable). */
+int rp_email_template_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                          const json_t *def, bool *created, struct rp_error *err);
+int rp_email_template_delete(struct rp_automation *a, const struct rp_principal *p,
+                             const char *name, struct rp_error *err);
+/** Writes {"name","object","definition","updated_at"}; RP_ENOTFOUND. */
+int rp_email_template_get(struct rp_automation *a, const struct rp_principal *p, const char *name,
+                          struct rp_buf *out, struct rp_error *err);
+/** Writes {"data":[{"name","object","definition","updated_at"}]}. */
+int rp_email_templates(struct rp_automation *a, const struct rp_principal *p, struct rp_buf *out,
+                       struct rp_error *err);
+
+/** What to send: a template on one record. */
+struct rp_email_request {
+    const char *template_name;
+    const char *object;    /* must be the template's; NULL: the template's */
+    const char *record_id; /* a record p may read (404 otherwise) */
+    const char *to;        /* an expression replacing the template's "to"; NULL: none */
+    const char *key;       /* idempotency key; NULL: a new message every time */
+};
+
+/**
+ * Renders and queues a message for a record p may read; writes {"id","state"} (state
+ * "queued", or "suppressed" by consent; a known key answers its message). Errors:
+ * RP_ENOTFOUND (template, record), RP_EVALIDATION (object, recipient, header injection).
+ */
+int rp_email_send(struct rp_automation *a, const struct rp_principal *p,
+                  const struct rp_email_request *rq, struct rp_arena *arena, struct rp_buf *out,
+                  struct rp_error *err);
+/** Writes {"data":[{"id","template","object","record_id","to","subject","state","error",
+ *  "campaign_id","created_at","sent_at"}]}, newest first. Needs manage_automation. */
+int rp_email_messages(struct rp_automation *a, const struct rp_principal *p, const char *record_id,
+                      const char *state, size_t limit, struct rp_buf *out, struct rp_error *err);
+
+enum rp_email_link {
+    RP_EMAIL_LINK_UNSUBSCRIBE = 'u',
+    RP_EMAIL_LINK_OPEN = 'o',
+    RP_EMAIL_LINK_CLICK = 'c'
+};
+
+/** A signed link token of kind for message_id (url: the click's target); arena memory. */
+int rp_email_token(struct rp_automation *a, enum rp_email_link kind, const char *message_id,
+                   const char *url, struct rp_arena *arena, char **out, struct rp_error *err);
+/** Unsubscribes the recipient of the message the token names (a consent withdrawal).
+ *  RP_EINVAL for a token that is malformed, tampered with or of another kind. */
+int rp_email_unsubscribe(struct rp_automation *a, const char *token, struct rp_error *err);
+/** Records an open or a click (a touchpoint) for a token of that kind; *url (click) gets the
+ *  signed target, arena memory. RP_EINVAL for a bad token. */
+int rp_email_track(struct rp_automation *a, enum rp_email_link kind, const char *token,
+                   struct rp_arena *arena, const char **url, struct rp_error *err);
+/** Registers the delivery job kind (rp_automation_new does). */
+void rp_email_register(struct rp_automation *a);
 
 #endif

@@ -137,5 +137,8 @@ int rp_sla_start_check(const struct rp_action_check *c, const json_t *act, struc
 int rp_sla_start_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
 int rp_sla_stop_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err);
 int rp_sla_stop_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
+/* ---- the send_email action (email.c) ---- */
+int rp_email_action_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err);
+int rp_email_action_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
 
 #endif

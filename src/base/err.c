@@ -61,6 +61,20 @@ void rp_error_clear(struct rp_error *e)
     rp_error_init(e, e->_arena);
 }
 
+int rp_error_copy(struct rp_error *dst, const struct rp_error *src)
+{
+    if (dst->code != 0 || src->code == 0)
+        return dst->code;
+    for (size_t i = 0; i < src->nfields; i++)
+        rp_error_field(dst, src->code, src->fields[i].field, src->fields[i].code, "%s",
+                       src->fields[i].message);
+    if (dst->code == 0)
+        return rp_error_set(dst, src->code, "%s", src->detail ? src->detail : "");
+    if (src->detail && dst->_arena)
+        dst->detail = rp_arena_strdup(dst->_arena, src->detail);
+    return dst->code;
+}
+
 int rp_error_setv(struct rp_error *e, int code, const char *fmt, va_list ap)
 {
     if (e->code != 0)

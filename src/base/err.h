@@ -97,6 +97,11 @@ struct rp_buf;
  * with a code or status of its own (414, 431) while e is unset.
  */
 void rp_error_problem_members(const struct rp_error *e, int code, int status, struct rp_buf *out);
+/**
+ * Sets dst to src unless dst is already set (the first error wins): code, detail and field
+ * problems, copied into dst's arena so that src's arena may be released. Returns dst's code.
+ */
+int rp_error_copy(struct rp_error *dst, const struct rp_error *src);
 /** Forgets any set error. */
 void rp_error_clear(struct rp_error *e);
 

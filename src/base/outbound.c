@@ -385,7 +385,7 @@ static void curl_init_once(void)
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int curl_ready(struct rp_error *err)
+int rp_outbound_curl_ready(struct rp_error *err)
 {
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK)
@@ -601,7 +601,7 @@ int rp_outbound_check_url(const char *url, const struct rp_outbound_policy *poli
 {
     struct rp_outbound_target scratch;
     CURLU *u = NULL;
-    int rc = curl_ready(err);
+    int rc = rp_outbound_curl_ready(err);
     if (rc < 0)
         return rc;
     rc = parse_url(url, &u, err);
@@ -876,7 +876,7 @@ int rp_outbound_post(const struct rp_outbound_request *req_in,
         req.max_response_bytes = RP_OUTBOUND_MAX_RESPONSE;
 
     resp->failure = RP_OUTBOUND_REFUSED_URL;
-    rc = curl_ready(err);
+    rc = rp_outbound_curl_ready(err);
     if (rc < 0)
         goto out;
     rc = parse_url(req.url, &u, err);

@@ -170,4 +170,7 @@ int rp_outbound_post(const struct rp_outbound_request *req, const struct rp_outb
                      struct rp_outbound_response *resp, struct rp_buf *body_out,
                      struct rp_error *err);
 
+/** Sets up libcurl's global state once (thread-safe); for other libcurl users (SMTP). */
+int rp_outbound_curl_ready(struct rp_error *err);
+
 #endif

@@ -10,7 +10,10 @@ struct setting_def {
     const char *key;
     enum rp_policy_action permission;
     bool (*valid)(const char *value);
+    bool secret; /* shown and audited as SECRET_MASK, never in clear */
 };
+
+#define SECRET_MASK "********"
 
 static bool is_count(const char *v)
 {
@@ -38,9 +41,59 @@ static bool is_allow_list(const char *v)
     return true;
 }
 
+/* One line of printable text (no CR, LF or other control characters), at most max bytes. */
+static bool is_line(const char *v, size_t max)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+            return false;
+    return true;
+}
+
+static bool is_url_of(const char *v, const char *const *schemes)
+{
+    if (!is_line(v, 2048) || strchr(v, ' '))
+        return false;
+    for (size_t i = 0; schemes[i]; i++)
+        if (strncmp(v, schemes[i], strlen(schemes[i])) == 0 && v[strlen(schemes[i])] != '\0')
+            return true;
+    return false;
+}
+
+static bool is_smtp_url(const char *v)
+{
+    static const char *const schemes[] = {"smtp://", "smtps://", NULL};
+    return is_url_of(v, schemes);
+}
+
+static bool is_http_url(const char *v)
+{
+    static const char *const schemes[] = {"http://", "https://", NULL};
+    return is_url_of(v, schemes);
+}
+
+/* An address, optionally with a display name: "Rapport <crm@example.com>". */
+static bool is_mailbox(const char *v)
+{
+    return is_line(v, 320) && strchr(v, '@') != NULL;
+}
+
+static bool is_short_line(const char *v)
+{
+    return is_line(v, 1024);
+}
+
 static const struct setting_def settings[] = {
-    {RP_RECORDS_EXPORT_LIMIT_SETTING, RP_ACT_MANAGE_USERS, is_count},
-    {"webhooks.allow", RP_ACT_MANAGE_AUTOMATION, is_allow_list},
+    {RP_RECORDS_EXPORT_LIMIT_SETTING, RP_ACT_MANAGE_USERS, is_count, false},
+    {"webhooks.allow", RP_ACT_MANAGE_AUTOMATION, is_allow_list, false},
+    {"email.smtp_url", RP_ACT_MANAGE_AUTOMATION, is_smtp_url, false},
+    {"email.from", RP_ACT_MANAGE_AUTOMATION, is_mailbox, false},
+    {"email.username", RP_ACT_MANAGE_AUTOMATION, is_short_line, false},
+    {"email.password", RP_ACT_MANAGE_AUTOMATION, is_short_line, true},
+    {"email.tracking_base_url", RP_ACT_MANAGE_AUTOMATION, is_http_url, false},
 };
 
 static const struct setting_def *setting_of(const char *key)
@@ -53,6 +106,7 @@ static const struct setting_def *setting_of(const char *key)
 
 struct value_row {
     struct rp_buf *out;
+    bool secret;
     bool found;
 };
 
@@ -60,7 +114,10 @@ static int value_row(void *ctx, const struct rp_value *cols, size_t n)
 {
     struct value_row *x = ctx;
     if (n > 0 && cols[0].type == RP_V_TEXT) {
-        rp_buf_add_json_str(x->out, cols[0].u.s.p, cols[0].u.s.len);
+        if (x->secret)
+            rp_buf_adds(x->out, "\"" SECRET_MASK "\"");
+        else
+            rp_buf_add_json_str(x->out, cols[0].u.s.p, cols[0].u.s.len);
         x->found = true;
     }
     return 1;
@@ -70,7 +127,7 @@ int rp_records_setting_get(struct rp_records *rs, const struct rp_principal *p, 
                            struct rp_arena *arena, struct rp_buf *out, struct rp_error *err)
 {
     const struct setting_def *d = setting_of(key);
-    struct value_row x = {.out = out};
+    struct value_row x = {.out = out, .secret = d && d->secret};
     struct rp_store_conn *c;
     struct rp_sql q;
     int rc;
@@ -97,6 +154,7 @@ int rp_records_setting_get(struct rp_records *rs, const struct rp_principal *p, 
 struct put_unit {
     const struct rp_principal *p;
     const char *key, *value, *request_id;
+    bool secret;
     int64_t now;
     struct rp_arena *arena;
 };
@@ -125,7 +183,9 @@ static int put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     rp_buf_adds(&changes, "{\"key\":");
     rp_buf_add_json_str(&changes, x->key, strlen(x->key));
     rp_buf_adds(&changes, ",\"value\":");
-    if (x->value)
+    if (x->value && x->secret)
+        rp_buf_adds(&changes, "\"" SECRET_MASK "\"");
+    else if (x->value)
         rp_buf_add_json_str(&changes, x->value, strlen(x->value));
     else
         rp_buf_adds(&changes, "null");
@@ -156,6 +216,7 @@ int rp_records_setting_put(struct rp_records *rs, const struct rp_principal *p, 
         return rp_error_set(err, RP_ENOTFOUND, "there is no setting \"%s\"", key);
     if ((rc = rp_policy_check(p, NULL, d->permission, err)) < 0)
         return rc;
+    x.secret = d->secret;
     if (value && !d->valid(value))
         return rp_error_field(err, RP_EVALIDATION, "value", "invalid",
                               "not a valid value for setting \"%s\"", key);

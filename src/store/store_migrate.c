@@ -163,6 +163,21 @@ static const char *const migrations[] = {
     " warned INTEGER NOT NULL DEFAULT 0, warn_job TEXT, breached_at INTEGER, breach_job TEXT,"
     " met_at INTEGER, updated_at INTEGER NOT NULL, PRIMARY KEY (object, record_id, target));"
     "CREATE INDEX rp_sla_clock_state ON rp_sla_clock(state, due_at);",
+    /*
+     * 11: email (automation/email.c): templates, and messages as rendered, each stored once
+     * under its idempotency key with its delivery state.
+     */
+    "CREATE TABLE rp_email_template ("
+    " name TEXT PRIMARY KEY, object TEXT NOT NULL, definition TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE rp_email_message ("
+    " id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, template TEXT NOT NULL,"
+    " object TEXT NOT NULL, record_id TEXT NOT NULL, to_addr TEXT NOT NULL,"
+    " subject TEXT NOT NULL, body_text TEXT NOT NULL, body_html TEXT, purpose TEXT NOT NULL,"
+    " unsubscribe_url TEXT, state TEXT NOT NULL, error TEXT, campaign_id TEXT, created_by TEXT,"
+    " created_at INTEGER NOT NULL, sent_at INTEGER);"
+    "CREATE INDEX rp_email_message_record ON rp_email_message(record_id, created_at);"
+    "CREATE INDEX rp_email_message_created ON rp_email_message(created_at);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
