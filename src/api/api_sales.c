@@ -23,7 +23,18 @@ static int h_convert(struct rp_http_req *req, struct rp_http_resp *resp)
     return 0;
 }
 
+static int h_stages(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    int rc;
+
+    if ((rc = api_check_params(req, NULL)) < 0)
+        return rc;
+    return rp_sales_stage_history(api_of(req)->sales, principal_of(req), req->params[0],
+                                  req->params[1], &req->arena, &resp->body, &req->err);
+}
+
 void api_register_sales(struct rp_http_router *r)
 {
+    rp_http_route(r, RP_HTTP_GET, "/api/v1/records/{object}/{id}/stages", 0, h_stages);
     rp_http_route(r, RP_HTTP_POST, "/api/v1/records/lead/{id}/convert", 0, h_convert);
 }

@@ -364,6 +364,8 @@ static void fixed_paths(json_t *paths)
          "approval_process_put"},
         {"/api/v1/approvals/processes/{name}", "delete", "Delete an approval process",
          "approval_process_delete"},
+        {"/api/v1/records/{object}/{id}/stages", "get",
+         "A record's stages with the time spent in each", "stage_history"},
         {"/api/v1/records/lead/{id}/convert", "post",
          "Convert a lead into an account, contact and opportunity", "lead_convert"},
         {"/api/v1/records/{object}/{id}/approval", "get", "A record's approval history",

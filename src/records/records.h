@@ -137,6 +137,9 @@ struct rp_write {
     bool _invalid; /* failed validation in rp_records_prepare */
 };
 
+/* Flags of a write request that hooks read. */
+#define RP_WRITE_ALLOW_DUPLICATES 1u /* the caller saw the duplicate warning and saves anyway */
+
 /** A request to write: one operation, or a batch. */
 struct rp_write_request {
     const struct rp_principal *principal;
@@ -149,6 +152,7 @@ struct rp_write_request {
     const char *fingerprint;     /* hash of method, path and body, with the key */
     const char *request_id;
     const char *cause; /* JSON stored with the change events: what made this write (automation) */
+    unsigned flags;    /* RP_WRITE_* below, for write hooks */
     struct rp_arena *arena; /* the request's arena; outlives the write */
     struct rp_error *err;   /* request-level failure (idempotency conflict, store errors) */
     /* outcome */
@@ -326,6 +330,46 @@ int rp_records_setting_get(struct rp_records *rs, const struct rp_principal *p, 
 int rp_records_setting_put(struct rp_records *rs, const struct rp_principal *p, const char *key,
                            const char *value, const char *request_id, struct rp_arena *arena,
                            struct rp_error *err);
+
+/* ---- write hooks (records_write.c) ----
+ *
+ * Modules take part in the writes of an object through hooks (registered before serving). A
+ * hook runs inside the write's transaction after the row was written and passed its
+ * validation rules, before the change is logged: it sees the record as written and may refuse
+ * the write (return an error with err set: the write fails with it, nothing of it is kept),
+ * read on ev->c, or write more with rp_records_write_in (whose writes run hooks too, at most
+ * RP_RECORDS_HOOK_DEPTH deep).
+ */
+#define RP_RECORDS_HOOK_DEPTH 4
+
+struct rp_write_event {
+    struct rp_records *rs;
+    struct rp_store_conn *c;
+    const struct rp_meta *meta;
+    const struct rp_object *object;
+    const struct rp_principal *principal;
+    enum rp_write_op op; /* CREATE, UPDATE (an upsert is one of them), DELETE or RESTORE */
+    const char *id;
+    const struct rp_value *values; /* create, update: by field index, where changed[i] */
+    const bool *changed;           /* create, update: fields this write set to a new value */
+    const struct rp_value *old;    /* update: the row before, by field index; else NULL */
+    unsigned flags;                /* the request's RP_WRITE_* flags */
+    int64_t now;
+    const char *request_id, *cause;
+    struct rp_arena *arena;
+};
+
+struct rp_write_hook {
+    const char *object; /* NULL: every object */
+    int (*fn)(void *ctx, const struct rp_write_event *ev, struct rp_error *err);
+    void *ctx;
+};
+
+#define RP_RECORDS_MAX_HOOKS 32
+
+void rp_records_hook_add(struct rp_records *rs, const struct rp_write_hook *h);
+/** Whether field name of ev's object was changed by the write (create: set). */
+bool rp_write_event_changed(const struct rp_write_event *ev, const char *field);
 
 /* ---- named definitions (records_definition.c) ----
  *

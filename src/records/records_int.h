@@ -13,6 +13,8 @@ struct rp_records {
     pthread_mutex_t define_lock; /* serialises metadata changes */
     struct rp_definition_kind definition_kinds[RP_RECORDS_MAX_DEFINITION_KINDS];
     size_t ndefinition_kinds;
+    struct rp_write_hook hooks[RP_RECORDS_MAX_HOOKS];
+    size_t nhooks;
 };
 
 /** A row of an object as read: one value per field (field order), typed by field. */

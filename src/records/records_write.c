@@ -422,6 +422,62 @@ static int conflict_error(struct rp_store_conn *c, struct rp_write_request *wr, 
                           "another %s already has this value of \"%s\"", wr->object, field);
 }
 
+/* ---- hooks ---- */
+
+void rp_records_hook_add(struct rp_records *rs, const struct rp_write_hook *h)
+{
+    if (rs->nhooks < RP_RECORDS_MAX_HOOKS)
+        rs->hooks[rs->nhooks++] = *h;
+}
+
+bool rp_write_event_changed(const struct rp_write_event *ev, const char *field)
+{
+    const struct rp_field *f = ev->changed ? rp_meta_field(ev->object, field) : NULL;
+    return f && ev->changed[f - ev->object->fields];
+}
+
+/* How deep hooks are writing more, on this (the writer's) thread. */
+static _Thread_local int hook_depth;
+
+/* The hooks of a write, after its row and rules; the first refusal fails it. */
+static int run_hooks(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
+                     enum rp_write_op op, const char *id, const struct rp_value *old, int64_t now)
+{
+    struct rp_records *rs = wr->_rs;
+    struct rp_write_event ev = {.rs = rs,
+                                .c = c,
+                                .meta = wr->_meta,
+                                .object = wr->_object,
+                                .principal = wr->principal,
+                                .op = op,
+                                .id = id,
+                                .values = w->_values,
+                                .changed = w->_set,
+                                .old = old,
+                                .flags = wr->flags,
+                                .now = now,
+                                .request_id = wr->request_id,
+                                .cause = wr->cause,
+                                .arena = wr->arena};
+    int rc;
+
+    if (op == RP_WRITE_DELETE || op == RP_WRITE_RESTORE)
+        ev.values = NULL, ev.changed = NULL;
+    for (size_t i = 0; i < rs->nhooks; i++) {
+        const struct rp_write_hook *h = &rs->hooks[i];
+        if (h->object && strcmp(h->object, wr->_object->name) != 0)
+            continue;
+        if (hook_depth >= RP_RECORDS_HOOK_DEPTH)
+            return rp_error_set(&w->err, RP_EINTERNAL, "writes made by hooks go too deep");
+        hook_depth++;
+        rc = h->fn(h->ctx, &ev, &w->err);
+        hook_depth--;
+        if (rc < 0)
+            return w->err.code ? w->err.code : rc;
+    }
+    return 0;
+}
+
 static int read_back(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
                      const char *id, int64_t now)
 {
@@ -493,7 +549,8 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
-    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0)
+    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0 ||
+        (rc = run_hooks(c, wr, w, RP_WRITE_CREATE, id, NULL, now)) < 0)
         return rc;
     rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
     change_json(o, NULL, w, &changes);
@@ -607,7 +664,8 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
-    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0)
+    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0 ||
+        (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now)) < 0)
         return rc;
     rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
     change_json(o, &row, w, &changes);
@@ -686,6 +744,8 @@ static int apply_delete_restore(struct rp_store_conn *c, struct rp_write_request
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
     if (rc < 0 ||
+        (rc = run_hooks(c, wr, w, restore ? RP_WRITE_RESTORE : RP_WRITE_DELETE, w->id, row.values,
+                        now)) < 0 ||
         (rc = log_write(c, wr, w->id, restore ? "restore" : "delete", "{}", now, &w->err)) < 0)
         return rc;
     w->status = 200;

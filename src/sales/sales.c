@@ -4,6 +4,7 @@
 #include "base/arena.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct rp_sales *rp_sales_new(const struct rp_sales_config *cfg)
 {
@@ -13,7 +14,17 @@ struct rp_sales *rp_sales_new(const struct rp_sales_config *cfg)
     s->meta = cfg->meta;
     s->records = cfg->records;
     s->clock = cfg->clock;
+    rp_sales_pipeline_register(s);
     return s;
+}
+
+int rp_sales_row_text(void *ctx, const struct rp_value *cols, size_t n)
+{
+    char **out = ctx;
+
+    if (n > 0 && cols[0].type == RP_V_TEXT && !*out)
+        *out = rp_xstrndup(cols[0].u.s.p, cols[0].u.s.len);
+    return 1;
 }
 
 void rp_sales_free(struct rp_sales *s)

@@ -47,4 +47,29 @@ int rp_sales_convert_lead(struct rp_sales *s, const struct rp_principal *p, cons
                           const json_t *options, const char *request_id, struct rp_arena *arena,
                           struct rp_buf *out, bool *already, struct rp_error *err);
 
+/*
+ * Pipelines: a named definition of kind "pipelines" (manage_metadata) gives an object's stage
+ * field its stages in order, each with a probability, a forecast category, won/lost, and entry
+ * criteria:
+ *
+ *   {"object": "opportunity", "field": "stage", "stages": [
+ *     {"value": "proposal", "probability": 50, "forecast_category": "pipeline",
+ *      "entry_criteria": [{"condition": "pain_confirmed = true and economic_buyer_id is not
+ *                          null", "message": "Confirm the pain and the economic buyer"}]},
+ *     {"value": "closed_won", "probability": 100, "won": true}, ...]}
+ *
+ * A write that moves a record into a stage (create or update) is refused with 422 when any of
+ * the stage's criteria does not hold on the record as written: one error per failed criterion,
+ * on the stage field, code "entry_criteria", with its message.
+ */
+
+/**
+ * Writes {"data":[{"stage","entered_at","left_at","days","by"}]}: the record's stages in order
+ * from the change log, with the time spent in each (the current one up to now, left_at null).
+ * RP_ENOTFOUND when p cannot read the record or its object has no pipeline.
+ */
+int rp_sales_stage_history(struct rp_sales *s, const struct rp_principal *p, const char *object,
+                           const char *id, struct rp_arena *arena, struct rp_buf *out,
+                           struct rp_error *err);
+
 #endif
