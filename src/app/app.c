@@ -84,8 +84,11 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
                                                                        .records = app->records,
                                                                        .jobs = app->jobs,
                                                                        .clock = &app->clock});
-    app->sales = rp_sales_new(&(struct rp_sales_config){
-        .store = app->store, .meta = app->meta, .records = app->records, .clock = &app->clock});
+    app->sales = rp_sales_new(&(struct rp_sales_config){.automation = app->automation,
+                                                        .store = app->store,
+                                                        .meta = app->meta,
+                                                        .records = app->records,
+                                                        .clock = &app->clock});
     app->api = rp_api_new(&(struct rp_api_config){.records = app->records,
                                                   .auth = app->auth,
                                                   .meta = app->meta,

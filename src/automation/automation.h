@@ -278,7 +278,8 @@ void rp_sla_register(struct rp_automation *a);
  *
  * Each {{ ... }} is an expression of the expression language on the record (dotted paths
  * through references read related records), checked when the template is saved; in the HTML
- * part values are HTML-escaped. {{unsubscribe_url}} is the signed unsubscribe link. "to" (an
+ * part values are HTML-escaped. {{unsubscribe_url}} is the signed unsubscribe link;
+ * {{confirm_url}} the confirmation link of a web form's double opt-in ("" otherwise). "to" (an
  * expression, default "email") gives the address, "purpose" (a consent purpose, default
  * "marketing") the consent that must not be withdrawn, "campaign" (an expression, optional)
  * the campaign the message's touchpoints are attributed to.
@@ -314,10 +315,11 @@ int rp_email_templates(struct rp_automation *a, const struct rp_principal *p, st
 /** What to send: a template on one record. */
 struct rp_email_request {
     const char *template_name;
-    const char *object;    /* must be the template's; NULL: the template's */
-    const char *record_id; /* a record p may read (404 otherwise) */
-    const char *to;        /* an expression replacing the template's "to"; NULL: none */
-    const char *key;       /* idempotency key; NULL: a new message every time */
+    const char *object;      /* must be the template's; NULL: the template's */
+    const char *record_id;   /* a record p may read (404 otherwise) */
+    const char *to;          /* an expression replacing the template's "to"; NULL: none */
+    const char *key;         /* idempotency key; NULL: a new message every time */
+    const char *confirm_url; /* the {{confirm_url}} of the message (double opt-in); NULL: "" */
 };
 
 /**

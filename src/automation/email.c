@@ -329,9 +329,11 @@ static bool var_is(const struct var *v, const char *name)
     return v->len == strlen(name) && memcmp(v->p, name, v->len) == 0;
 }
 
+/* Links rapport makes per message rather than expressions: {{unsubscribe_url}} and
+   {{confirm_url}} (the double opt-in link of a web form, "" when sent otherwise). */
 static bool var_is_special(const struct var *v)
 {
-    return var_is(v, "unsubscribe_url");
+    return var_is(v, "unsubscribe_url") || var_is(v, "confirm_url");
 }
 
 /*
@@ -714,6 +716,7 @@ struct render {
     /* substitution */
     bool html;
     const char *unsubscribe_url; /* "" without a tracking base URL */
+    const char *confirm_url;     /* "" unless the sender gave one */
     struct rp_buf *out;
 };
 
@@ -775,7 +778,9 @@ static int substitute_var(void *ctx, bool is_var, const struct var *v)
         rp_buf_add(r->out, v->p, v->len);
         return 0;
     }
-    s = var_is_special(v) ? r->unsubscribe_url : r->values[r->next++];
+    s = !var_is_special(v)             ? r->values[r->next++]
+        : var_is(v, "unsubscribe_url") ? r->unsubscribe_url
+                                       : r->confirm_url;
     if (r->html)
         html_escape(r->out, s, strlen(s));
     else
@@ -869,10 +874,12 @@ struct rendered {
  */
 static int render(struct rp_automation *a, const struct rp_meta *m, const struct rp_object *o,
                   const json_t *def, const char *record_id, const char *to_override,
-                  const char *msg_id, struct rp_arena *arena, struct rendered *msg,
-                  struct rp_error *err)
+                  const char *confirm_url, const char *msg_id, struct rp_arena *arena,
+                  struct rendered *msg, struct rp_error *err)
 {
     struct render *r = rp_arena_calloc(arena, 1, sizeof(*r));
+
+    r->confirm_url = confirm_url ? confirm_url : "";
     const char *to = to_override ? to_override : json_string_value(json_object_get(def, "to"));
     const char *campaign = json_string_value(json_object_get(def, "campaign"));
     const char *subject = json_string_value(json_object_get(def, "subject"));
@@ -1081,9 +1088,9 @@ static int queue_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
  * unless consent suppresses it. *id and *state: the message under key (arena memory).
  */
 static int email_queue(struct rp_automation *a, const char *template_name, const char *object,
-                       const char *record_id, const char *to, const char *key,
-                       const char *created_by, struct rp_arena *arena, const char **id,
-                       const char **state, struct rp_error *err)
+                       const char *record_id, const char *to, const char *confirm_url,
+                       const char *key, const char *created_by, struct rp_arena *arena,
+                       const char **id, const char **state, struct rp_error *err)
 {
     struct rp_meta *m = rp_meta_acquire(a->meta);
     json_t *def = template_load(a, template_name, err);
@@ -1110,7 +1117,7 @@ static int email_queue(struct rp_automation *a, const char *template_name, const
     }
     x.now = rp_clock_now_ms(a->clock);
     rp_uuid_v7(msg_id, x.now);
-    if ((rc = render(a, m, o, def, record_id, to, msg_id, arena, &msg, err)) < 0)
+    if ((rc = render(a, m, o, def, record_id, to, confirm_url, msg_id, arena, &msg, err)) < 0)
         goto out;
     c = rp_store_reader_acquire(a->store);
     rc = suppression(c, m, o->name, record_id, msg.purpose, arena, &why, err);
@@ -1178,8 +1185,8 @@ int rp_email_send(struct rp_automation *a, const struct rp_principal *p,
         if (rc < 0)
             return rc;
     }
-    if ((rc = email_queue(a, rq->template_name, object, rq->record_id, rq->to, key, p->user_id,
-                          arena, &id, &state, err)) < 0)
+    if ((rc = email_queue(a, rq->template_name, object, rq->record_id, rq->to, rq->confirm_url, key,
+                          p->user_id, arena, &id, &state, err)) < 0)
         return rc;
     rp_buf_adds(out, "{\"id\":");
     rp_buf_add_json_str(out, id, strlen(id));
@@ -1222,7 +1229,7 @@ int rp_email_action_run(const struct rp_action_run *x, const json_t *act, struct
     const char *key = rp_arena_sprintf(x->arena, "job:%s:%zu", x->job->id, x->index);
     const char *id, *state;
     int rc = email_queue(x->a, json_string_value(json_object_get(act, "template")), x->object->name,
-                         x->record_id, json_string_value(json_object_get(act, "to")), key,
+                         x->record_id, json_string_value(json_object_get(act, "to")), NULL, key,
                          "automation", x->arena, &id, &state, err);
 
     if (rc == RP_EVALIDATION || rc == RP_ENOTFOUND)

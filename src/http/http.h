@@ -141,6 +141,13 @@ void rp_http_router_fallback(struct rp_http_router *r, rp_http_handler_fn fn);
 const char *rp_http_header(const struct rp_http_req *req, const char *name);
 /** Query parameter by exact name (the first if repeated), or NULL. */
 const char *rp_http_query(const struct rp_http_req *req, const char *name);
+/**
+ * Decodes application/x-www-form-urlencoded text q[0..n) (a query string or a form body) into
+ * at most max name/value pairs in arena, in order. 0, or RP_EINVAL: more than max pairs, a
+ * malformed escape, or text that is not UTF-8.
+ */
+int rp_http_form_decode(const char *q, size_t n, size_t max, struct rp_arena *arena,
+                        struct rp_http_pair **out, size_t *count, struct rp_error *err);
 
 /**
  * Suspends the request: call it before handing req to another thread, then

@@ -223,22 +223,24 @@ static int parse_path(struct http_ctx *c, const char *p, size_t n)
     return 0;
 }
 
-static int parse_query(struct rp_http_req *req, const char *q, size_t n)
+int rp_http_form_decode(const char *q, size_t n, size_t max, struct rp_arena *arena,
+                        struct rp_http_pair **out, size_t *count, struct rp_error *err)
 {
-    size_t count = 0, i = 0;
+    size_t total = 0, i = 0;
 
+    *out = NULL;
+    *count = 0;
     for (size_t j = 0; j <= n; j++) {
         if (j == n || q[j] == '&') {
-            count += j > i;
+            total += j > i;
             i = j + 1;
         }
     }
-    if (count > RP_LIMIT_QUERY_PARAMS)
-        return rp_error_set(&req->err, RP_EINVAL, "request has more than %d query parameters",
-                            RP_LIMIT_QUERY_PARAMS);
-    if (count == 0)
+    if (total > max)
+        return rp_error_set(err, RP_EINVAL, "more than %zu parameters", max);
+    if (total == 0)
         return 0;
-    req->query = rp_arena_alloc(&req->arena, count * sizeof(*req->query));
+    *out = rp_arena_alloc(arena, total * sizeof(**out));
     i = 0;
     for (size_t j = 0; j <= n; j++) {
         const char *piece = q + i, *eq;
@@ -253,15 +255,27 @@ static int parse_query(struct rp_http_req *req, const char *q, size_t n)
         eq = memchr(piece, '=', plen);
         nlen = eq ? (size_t)(eq - piece) : plen;
         vlen = eq ? plen - nlen - 1 : 0;
-        name = rp_arena_alloc(&req->arena, nlen + 1);
-        value = rp_arena_alloc(&req->arena, vlen + 1);
+        name = rp_arena_alloc(arena, nlen + 1);
+        value = rp_arena_alloc(arena, vlen + 1);
         if (!pct_decode(name, piece, nlen, true, &len) ||
             !pct_decode(value, eq ? eq + 1 : "", vlen, true, &len))
-            return rp_error_set(&req->err, RP_EINVAL,
-                                "query string is not valid percent-encoded UTF-8");
-        req->query[req->nquery].name = name;
-        req->query[req->nquery].value = value;
-        req->nquery++;
+            return rp_error_set(err, RP_EINVAL, "not valid percent-encoded UTF-8");
+        (*out)[*count].name = name;
+        (*out)[*count].value = value;
+        (*count)++;
+    }
+    return 0;
+}
+
+static int parse_query(struct rp_http_req *req, const char *q, size_t n)
+{
+    int rc = rp_http_form_decode(q, n, RP_LIMIT_QUERY_PARAMS, &req->arena, &req->query,
+                                 &req->nquery, &req->err);
+
+    if (rc < 0) {
+        const char *detail = rp_arena_sprintf(&req->arena, "query string: %s", req->err.detail);
+        rp_error_clear(&req->err);
+        return rp_error_set(&req->err, RP_EINVAL, "%s", detail);
     }
     return 0;
 }

@@ -14,7 +14,9 @@ struct rp_sales *rp_sales_new(const struct rp_sales_config *cfg)
     s->meta = cfg->meta;
     s->records = cfg->records;
     s->clock = cfg->clock;
+    s->automation = cfg->automation;
     rp_sales_pipeline_register(s);
+    rp_sales_form_register(s);
     return s;
 }
 

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "auth/auth.h"
+#include "automation/automation.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "meta/meta.h"
@@ -19,6 +20,7 @@
 struct rp_sales;
 
 struct rp_sales_config {
+    struct rp_automation *automation; /* e-mail (double opt-in); may be NULL */
     struct rp_store *store;
     struct rp_meta_registry *meta;
     struct rp_records *records;
@@ -62,6 +64,37 @@ int rp_sales_convert_lead(struct rp_sales *s, const struct rp_principal *p, cons
  * the stage's criteria does not hold on the record as written: one error per failed criterion,
  * on the stage field, code "entry_criteria", with its message.
  */
+
+/*
+ * Web-to-lead: a capture form is a named definition of kind "capture-forms" (manage_metadata);
+ * its name is the form key of the public endpoint:
+ *
+ *   {"fields": ["first_name", "last_name", "email", "company"], "required": ["last_name",
+ *    "email"], "values": {"source": "web"}, "campaign_id": "<campaign>", "owner_id"?: "<user>",
+ *    "honeypot": "website_url", "rate_limit_per_hour": 10,
+ *    "consent": {"field": "newsletter", "channel": "email", "purpose": "marketing",
+ *                "policy_version": "2026-01"},
+ *    "double_opt_in": {"template": "<email template with {{confirm_url}}>"}, "active": true}
+ */
+
+/**
+ * Takes a submission to form (public: no principal; input maps names to values), in one
+ * transaction as the internal "web_form" principal: counts it against the form's hourly limit
+ * per address (RP_ERATELIMIT), drops it quietly when the honeypot is filled, else creates the
+ * lead (or fills the blanks of the live unconverted lead with that e-mail), adds a form_submit
+ * touchpoint with the utm_* and page_url values (or the referer), campaign membership,
+ * consent when the form's box is ticked (with double opt-in: after the confirmation link,
+ * mailed after the commit), and the event "form.submitted". Writes {"id", "status":
+ * "accepted" | "confirmation_sent"} (the same for dropped spam). RP_ENOTFOUND: no such active
+ * form; RP_EINVAL / RP_EVALIDATION: unknown or missing fields, or values the lead refuses.
+ */
+int rp_sales_form_submit(struct rp_sales *s, const char *form, const json_t *input,
+                         const char *address, const char *referer, struct rp_arena *arena,
+                         struct rp_buf *out, struct rp_error *err);
+/** Confirms a double opt-in (the token of the link): records the consent once; a used link
+ *  changes nothing. RP_EINVAL for a malformed or unknown token. */
+int rp_sales_form_confirm(struct rp_sales *s, const char *token, struct rp_arena *arena,
+                          struct rp_error *err);
 
 /**
  * Writes {"data":[{"stage","entered_at","left_at","days","by"}]}: the record's stages in order

@@ -5,14 +5,20 @@
 #include "sales/sales.h"
 
 struct rp_sales {
+    struct rp_automation *automation; /* e-mail for double opt-in; may be NULL */
     struct rp_store *store;
     struct rp_meta_registry *meta;
     struct rp_records *records;
     const struct rp_clock *clock;
 };
 
-/* The kind of named definition (records.h) that holds pipelines. */
+/* The kinds of named definition (records.h) that hold pipelines and capture forms. */
 #define RP_SALES_PIPELINES "pipelines"
+#define RP_SALES_FORMS     "capture-forms"
+
+int rp_sales_form_check(void *ctx, const struct rp_meta *m, const json_t *def,
+                        struct rp_arena *arena, struct rp_error *err);
+void rp_sales_form_register(struct rp_sales *s);
 
 int rp_sales_pipeline_check(void *ctx, const struct rp_meta *m, const json_t *def,
                             struct rp_arena *arena, struct rp_error *err);

@@ -178,6 +178,14 @@ static const char *const migrations[] = {
     " created_at INTEGER NOT NULL, sent_at INTEGER);"
     "CREATE INDEX rp_email_message_record ON rp_email_message(record_id, created_at);"
     "CREATE INDEX rp_email_message_created ON rp_email_message(created_at);",
+    /*
+     * 12: web-to-lead submissions (sales/sales_capture.c): the rate limit counts them by
+     * address, and a double opt-in keeps the hash of its single-use confirmation secret.
+     */
+    "CREATE TABLE rp_form_submission ("
+    " id TEXT PRIMARY KEY, form TEXT NOT NULL, address TEXT NOT NULL, at INTEGER NOT NULL,"
+    " state TEXT NOT NULL, lead_id TEXT, confirm_hash TEXT, confirmed_at INTEGER);"
+    "CREATE INDEX rp_form_submission_rate ON rp_form_submission(form, address, at);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
