@@ -83,7 +83,8 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
                                                                        .meta = app->meta,
                                                                        .records = app->records,
                                                                        .jobs = app->jobs,
-                                                                       .clock = &app->clock});
+                                                                       .clock = &app->clock,
+                                                                       .nats_url = cfg->nats_url});
     app->api = rp_api_new(&(struct rp_api_config){.records = app->records,
                                                   .auth = app->auth,
                                                   .meta = app->meta,
@@ -112,8 +113,11 @@ void rp_app_close(struct rp_app *app)
     }
     pthread_cond_destroy(&app->_wake);
     pthread_mutex_destroy(&app->_lock);
-    rp_automation_free(app->automation);
+    /* The dispatcher queues jobs and the jobs use the automation handle: stop the dispatcher,
+       then the job workers, then free the handle. */
+    rp_automation_stop(app->automation);
     rp_jobs_free(app->jobs);
+    rp_automation_free(app->automation);
     rp_api_free(app->api); /* frees the router */
     rp_records_free(app->records);
     rp_auth_free(app->auth);

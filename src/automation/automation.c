@@ -937,6 +937,29 @@ int rp_automation_cursor_start(struct rp_store_conn *c, const char *key, struct 
     return rp_store_exec(c, &q, NULL, err);
 }
 
+void rp_automation_change_json(const struct rp_value *cols, struct rp_buf *out)
+{
+    struct rp_value at = rp_value_typed_int(RP_V_DATETIME, cols[1].u.i);
+
+    rp_buf_addf(out, "{\"id\":\"evt_%lld\",\"seq\":%lld,\"at\":", (long long)cols[0].u.i,
+                (long long)cols[0].u.i);
+    rp_value_to_json(out, &at);
+    rp_buf_adds(out, ",\"object\":");
+    rp_value_to_json(out, &cols[2]);
+    rp_buf_adds(out, ",\"record_id\":");
+    rp_value_to_json(out, &cols[3]);
+    rp_buf_adds(out, ",\"op\":");
+    rp_value_to_json(out, &cols[4]);
+    rp_buf_adds(out, ",\"actor\":");
+    rp_value_to_json(out, &cols[5]);
+    rp_buf_adds(out, ",\"changes\":");
+    if (cols[6].type == RP_V_TEXT)
+        rp_buf_add(out, cols[6].u.s.p, cols[6].u.s.len); /* written by rapport as JSON */
+    else
+        rp_buf_adds(out, "{}");
+    rp_buf_addc(out, '}');
+}
+
 /* ---- managing rules ---- */
 
 struct rule_put {
@@ -1177,6 +1200,7 @@ struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg)
     a->actor.is_admin = true;
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->wake, NULL);
+    a->bus = rp_bus_new(cfg->nats_url);
     rp_jobs_register(a->jobs, RP_AUTOMATION_JOB, rule_job, a, 0);
     rp_webhook_register(a);
     return a;
@@ -1205,6 +1229,8 @@ static void *dispatcher_main(void *arg)
         rp_error_init(&err, NULL);
         if (rp_webhook_dispatch(a, NULL, &err) < 0)
             rp_log_error("webhook dispatch failed: %s", err.detail ? err.detail : "?");
+        rp_error_init(&err, NULL);
+        rp_bus_dispatch(a, NULL, &err); /* logs an outage itself, once */
         if (rp_clock_monotonic_us() / 1000 >= next_scan) {
             rp_error_init(&err, NULL);
             if (rp_automation_scan(a, NULL, &err) < 0)
@@ -1225,17 +1251,24 @@ int rp_automation_start(struct rp_automation *a, struct rp_error *err)
     return 0;
 }
 
+void rp_automation_stop(struct rp_automation *a)
+{
+    if (!a || !a->running)
+        return;
+    pthread_mutex_lock(&a->lock);
+    a->stopping = true;
+    pthread_cond_signal(&a->wake);
+    pthread_mutex_unlock(&a->lock);
+    pthread_join(a->thread, NULL);
+    a->running = false;
+}
+
 void rp_automation_free(struct rp_automation *a)
 {
     if (!a)
         return;
-    if (a->running) {
-        pthread_mutex_lock(&a->lock);
-        a->stopping = true;
-        pthread_cond_signal(&a->wake);
-        pthread_mutex_unlock(&a->lock);
-        pthread_join(a->thread, NULL);
-    }
+    rp_automation_stop(a);
+    rp_bus_free(a->bus);
     pthread_cond_destroy(&a->wake);
     pthread_mutex_destroy(&a->lock);
     free(a);

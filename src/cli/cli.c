@@ -40,6 +40,7 @@ struct cli_opts {
     const char *expires;
     const char *state;
     const char *web;
+    const char *nats; /* serve: the message bus URL */
     const char *positional[4];
     size_t npositional;
 };
@@ -188,6 +189,8 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, bool *help)
             target = &o->state;
         else if (strcmp(a, "--web") == 0)
             target = &o->web;
+        else if (strcmp(a, "--nats") == 0)
+            target = &o->nats;
         else if (strcmp(a, "--threads") == 0) {
             char *end;
             long n;
@@ -219,7 +222,7 @@ static int open_app(const struct cli_opts *o, struct rp_app **app)
 {
     struct rp_arena a;
     struct rp_error err;
-    struct rp_app_config cfg = {.db = o->db ? o->db : DEFAULT_DB};
+    struct rp_app_config cfg = {.db = o->db ? o->db : DEFAULT_DB, .nats_url = o->nats};
     int rc;
 
     rp_arena_init(&a);
@@ -348,6 +351,10 @@ static int cmd_serve(struct cli_opts *o)
     if (parse_listen(o->listen ? o->listen : DEFAULT_LISTEN, addr, sizeof(addr), &port) < 0)
         return usage_error("--listen needs ADDRESS:PORT, e.g. 127.0.0.1:8080, not '%s'",
                            o->listen ? o->listen : "");
+    if (o->nats && !rp_records_setting_is_valid(RP_RECORDS_BUS_URL_SETTING, o->nats))
+        return usage_error("--nats needs a nats:// or tls:// URL, e.g. nats://127.0.0.1:4222, "
+                           "not '%s'",
+                           o->nats);
     if (open_app(o, &app) != 0)
         return 1;
     rp_arena_init(&a);
@@ -499,6 +506,10 @@ static int cmd_token(struct cli_opts *o)
             "usage: rapport token create USERNAME [--name NAME] [--expires RFC3339]");
     if (o->expires && rp_time_parse_datetime(o->expires, strlen(o->expires), &expires) < 0)
         return usage_error("--expires needs an RFC 3339 timestamp, not '%s'", o->expires);
+    if (o->nats && !rp_records_setting_is_valid(RP_RECORDS_BUS_URL_SETTING, o->nats))
+        return usage_error("--nats needs a nats:// or tls:// URL, e.g. nats://127.0.0.1:4222, "
+                           "not '%s'",
+                           o->nats);
     if (open_app(o, &app) != 0)
         return 1;
     rp_arena_init(&a);
@@ -529,6 +540,10 @@ static int cmd_backup(struct cli_opts *o)
         fprintf(stderr, "rapport: %s exists; refusing to overwrite it\n", o->positional[1]);
         return 1;
     }
+    if (o->nats && !rp_records_setting_is_valid(RP_RECORDS_BUS_URL_SETTING, o->nats))
+        return usage_error("--nats needs a nats:// or tls:// URL, e.g. nats://127.0.0.1:4222, "
+                           "not '%s'",
+                           o->nats);
     if (open_app(o, &app) != 0)
         return 1;
     rp_arena_init(&a);
@@ -555,6 +570,10 @@ static int cmd_jobs(struct cli_opts *o)
         !((strcmp(sub, "retry") == 0 || strcmp(sub, "cancel") == 0) && o->npositional == 3))
         return usage_error(
             "usage: rapport jobs list [--state STATE] | jobs retry ID | jobs cancel ID");
+    if (o->nats && !rp_records_setting_is_valid(RP_RECORDS_BUS_URL_SETTING, o->nats))
+        return usage_error("--nats needs a nats:// or tls:// URL, e.g. nats://127.0.0.1:4222, "
+                           "not '%s'",
+                           o->nats);
     if (open_app(o, &app) != 0)
         return 1;
     rp_arena_init(&a);
@@ -599,13 +618,14 @@ static const struct command commands[] = {
      "          [--max-connections N] [--max-per-ip N] [--max-inflight N]\n"
      "          [--conn-timeout S] [--header-timeout S] [--body-timeout S]\n"
      "          [--shutdown-timeout S]\n"
-     "          [--rate-limit RPS] [--ip-rate-limit RPS] [--rate-burst N]",
+     "          [--rate-limit RPS] [--ip-rate-limit RPS] [--rate-burst N] [--nats URL]",
      "serve the CRM over HTTP (creates the database and an admin on first start).\n"
      "Limits (defaults): --max-connections 1024, --max-per-ip 256 (more are closed at once),\n"
      "--max-inflight 256 (more requests get 503), --conn-timeout 30 s idle,\n"
      "--header-timeout 20 s per request's headers (and idle keep-alive),\n"
      "--body-timeout 60 s per body, --shutdown-timeout 10 s after SIGTERM/SIGINT,\n"
-     "--rate-limit and --ip-rate-limit 0 = off (429 past them), --rate-burst 2 s worth.",
+     "--rate-limit and --ip-rate-limit 0 = off (429 past them), --rate-burst 2 s worth.\n"
+     "--nats URL publishes change events to NATS (else the setting bus.nats_url; off).",
      cmd_serve},
     {"migrate", "migrate [--db FILE]", "create or upgrade the database schema", cmd_migrate},
     {"user", "user add USERNAME [--admin] [--name NAME] | user passwd USERNAME | user list",

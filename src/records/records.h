@@ -294,8 +294,13 @@ int rp_records_reveal(struct rp_records *rs, const struct rp_principal *p, const
  * A few behaviours are set per installation, as rows of rp_setting: the hourly export limit
  * (RP_RECORDS_EXPORT_LIMIT_SETTING: a number of rows, needs manage_users) and the webhook
  * allow-list ("webhooks.allow": comma-separated host names and CIDR ranges, needs
- * manage_automation). Each change is audited ("setting").
+ * manage_automation) and the message bus (RP_RECORDS_BUS_URL_SETTING: a nats:// or tls:// URL,
+ * needs manage_automation). Each change is audited ("setting").
  */
+#define RP_RECORDS_BUS_URL_SETTING "bus.nats_url"
+
+/** True when key is a known setting and value has its form. */
+bool rp_records_setting_is_valid(const char *key, const char *value);
 
 /** Writes {"key","value"} (value null when unset). RP_ENOTFOUND for a key not in the list. */
 int rp_records_setting_get(struct rp_records *rs, const struct rp_principal *p, const char *key,

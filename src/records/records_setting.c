@@ -38,9 +38,39 @@ static bool is_allow_list(const char *v)
     return true;
 }
 
+/*
+ * A NATS server URL: nats:// or tls://, optional user:password@, a host and an optional port;
+ * no path, no list. libnats parses it; this only keeps out what it would misread.
+ */
+static bool is_nats_url(const char *v)
+{
+    const char *rest = strncmp(v, "nats://", 7) == 0  ? v + 7
+                       : strncmp(v, "tls://", 6) == 0 ? v + 6
+                                                      : NULL;
+    const char *host;
+    size_t n;
+
+    if (!rest)
+        return false;
+    n = strlen(rest);
+    if (n == 0 || n > 512)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = rest[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']' || c == '@' ||
+              c == '%'))
+            return false;
+    }
+    host = strrchr(rest, '@');
+    host = host ? host + 1 : rest;
+    return *host != '\0' && *host != ':';
+}
+
 static const struct setting_def settings[] = {
     {RP_RECORDS_EXPORT_LIMIT_SETTING, RP_ACT_MANAGE_USERS, is_count},
     {"webhooks.allow", RP_ACT_MANAGE_AUTOMATION, is_allow_list},
+    {RP_RECORDS_BUS_URL_SETTING, RP_ACT_MANAGE_AUTOMATION, is_nats_url},
 };
 
 static const struct setting_def *setting_of(const char *key)
@@ -49,6 +79,12 @@ static const struct setting_def *setting_of(const char *key)
         if (strcmp(settings[i].key, key) == 0)
             return &settings[i];
     return NULL;
+}
+
+bool rp_records_setting_is_valid(const char *key, const char *value)
+{
+    const struct setting_def *d = setting_of(key);
+    return d && value && d->valid(value);
 }
 
 struct value_row {
