@@ -75,8 +75,11 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
         char host[64] = "host";
         gethostname(host, sizeof(host) - 1);
         snprintf(worker, sizeof(worker), "%s:%d", host, (int)getpid());
-        app->jobs = rp_jobs_new(&(struct rp_jobs_config){
-            .store = app->store, .clock = &app->clock, .worker = worker, .threads = 2});
+        app->jobs = rp_jobs_new(&(struct rp_jobs_config){.store = app->store,
+                                                         .clock = &app->clock,
+                                                         .worker = worker,
+                                                         .threads = 2,
+                                                         .lease_ms = cfg->job_lease_ms});
     }
     rp_jobs_register(app->jobs, RETENTION_JOB, retention_job, app, 5);
     app->automation = rp_automation_new(&(struct rp_automation_config){.store = app->store,

@@ -27,6 +27,7 @@ struct rp_app_config {
     int64_t fixed_clock_ms;
     bool fast_passwords;  /* tests: argon2id at its minimum cost */
     const char *nats_url; /* the message bus (automation.h); NULL: the setting "bus.nats_url" */
+    int64_t job_lease_ms; /* how long a claimed job is its worker's; 0: RP_JOBS_LEASE_MS */
 };
 
 struct rp_app {

@@ -856,17 +856,35 @@ out:
 struct outcome_unit {
     const char *rule, *object, *record_id, *trigger, *outcome, *detail, *job_id;
     int64_t at;
+    int attempt; /* of the job */
 };
 
 static int outcome_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 {
     struct outcome_unit *x = ctx;
     struct rp_arena a;
-    int rc;
+    struct rp_sql q;
+    bool logged = false;
+    int rc = 0;
 
     rp_arena_init(&a);
-    rc = log_run(c, x->rule, x->object, x->record_id, x->trigger, x->at, x->outcome, x->detail, 0,
-                 x->job_id, &a, err);
+    /*
+     * A job killed after this unit but before its own outcome was written runs again, and its
+     * writes, idempotent, change nothing: the run log keeps the one "done". Only a repeated
+     * attempt can find one, so first attempts do not pay for the look.
+     */
+    if (x->attempt > 1 && strcmp(x->outcome, "done") == 0) {
+        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_add(&q, "SELECT 1 FROM rp_automation_run WHERE rule = ");
+        rp_sql_param(&q, rp_value_cstr(x->rule));
+        rp_sql_add(&q, " AND job_id = ");
+        rp_sql_param(&q, rp_value_cstr(x->job_id));
+        rp_sql_add(&q, " AND outcome = 'done'");
+        rc = rp_store_query(c, &q, rp_store_row_exists, &logged, err);
+    }
+    if (rc == 0 && !logged)
+        rc = log_run(c, x->rule, x->object, x->record_id, x->trigger, x->at, x->outcome, x->detail,
+                     0, x->job_id, &a, err);
     rp_arena_release(&a);
     return rc;
 }
@@ -898,6 +916,7 @@ static int rule_job(void *ctx, const struct rp_job *job, struct rp_error *err)
     out.rule = name;
     out.record_id = record_id;
     out.job_id = job->id;
+    out.attempt = job->attempt;
     out.trigger = json_string_value(json_object_get(payload, "trigger"));
     out.trigger = out.trigger ? out.trigger : "?";
     if (rules->n == 0) {
