@@ -946,14 +946,7 @@ out:
 int rp_automation_cursor_start(struct rp_store_conn *c, const char *key, struct rp_arena *arena,
                                struct rp_error *err)
 {
-    struct rp_sql q;
-
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "INSERT INTO rp_setting (key, value) SELECT ");
-    rp_sql_param(&q, rp_value_cstr(key));
-    rp_sql_add(&q, ", CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rp_change WHERE true"
-                   " ON CONFLICT (key) DO NOTHING");
-    return rp_store_exec(c, &q, NULL, err);
+    return rp_records_change_cursor_start(c, key, arena, err);
 }
 
 void rp_automation_change_json(const struct rp_value *cols, struct rp_buf *out)
@@ -1219,7 +1212,7 @@ struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg)
     a->actor.is_admin = true;
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->wake, NULL);
-    a->bus = rp_bus_new(cfg->nats_url);
+    a->bus = rp_bus_new(cfg->nats_url, cfg->store);
     rp_jobs_register(a->jobs, RP_AUTOMATION_JOB, rule_job, a, 0);
     rp_webhook_register(a);
     return a;

@@ -191,7 +191,8 @@ int rp_approval_history(struct rp_automation *a, const struct rp_principal *p, c
  * Optional publishing of change events to NATS. It is on when `rapport serve --nats URL` or the
  * setting "bus.nats_url" (RP_RECORDS_BUS_URL_SETTING) names a server (nats:// or tls://; the
  * flag wins), off otherwise. A cursor of its own over the change log ("bus.cursor", started at
- * the log's end when the bus is first on) publishes every event to the subject
+ * the log's end in the unit that first sets the setting, or when a server starts with the flag)
+ * publishes every event to the subject
  * "rapport.<object>.<op>" (op as in the change log: create, update, delete, restore, ...;
  * incoming events: "rapport.event.<type>"), with the body webhooks deliver ({"id":
  * "evt_<seq>", "seq", "at", "object", "record_id", "op", "actor", "changes"}) and the header
@@ -206,7 +207,7 @@ int rp_approval_history(struct rp_automation *a, const struct rp_principal *p, c
  * job, and fails the attempt (retried with backoff) unless the server confirmed it; the id,
  * also the Nats-Msg-Id, is the same on every retry.
  */
-#define RP_BUS_CURSOR_KEY  "bus.cursor"
+#define RP_BUS_CURSOR_KEY  RP_RECORDS_BUS_CURSOR
 #define RP_BUS_SUBJECT_MAX 255
 
 struct rp_bus_stats {

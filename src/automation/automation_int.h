@@ -101,8 +101,11 @@ int rp_action_write(const struct rp_action_run *x, const char *object, enum rp_w
 
 struct rp_bus;
 
-/** A publisher; url (copied; NULL: read the setting at every tick) as from --nats. */
-struct rp_bus *rp_bus_new(const char *url);
+/**
+ * A publisher; url (copied; NULL: read the setting at every tick) as from --nats. With a url,
+ * starts the cursor at once, so that what commits from now on is published.
+ */
+struct rp_bus *rp_bus_new(const char *url, struct rp_store *store);
 /** Closes the connection and frees. NULL allowed. */
 void rp_bus_free(struct rp_bus *b);
 /** The action kind "publish". */

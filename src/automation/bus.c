@@ -56,13 +56,21 @@ static const char *url_for_log(const char *url, char *out, size_t n)
     return out;
 }
 
-struct rp_bus *rp_bus_new(const char *url)
+static int cursor_start_run(struct rp_store_conn *c, void *ctx, struct rp_error *err);
+
+struct rp_bus *rp_bus_new(const char *url, struct rp_store *store)
 {
     struct rp_bus *b = rp_xcalloc(1, sizeof(*b));
+    struct rp_error err;
 
     pthread_rwlock_init(&b->lock, NULL);
-    if (url && *url)
+    if (url && *url) {
         b->flag_url = rp_xstrdup(url);
+        rp_error_init(&err, NULL);
+        /* On failure the first tick starts it. */
+        if (rp_store_write(store, cursor_start_run, NULL, &err) == 0)
+            b->cursor_ready = true;
+    }
     return b;
 }
 
@@ -293,7 +301,7 @@ static int cursor_start_run(struct rp_store_conn *c, void *ctx, struct rp_error 
 
     (void)ctx;
     rp_arena_init(&arena);
-    rc = rp_automation_cursor_start(c, RP_BUS_CURSOR_KEY, &arena, err);
+    rc = rp_records_change_cursor_start(c, RP_BUS_CURSOR_KEY, &arena, err);
     rp_arena_release(&arena);
     return rc;
 }

@@ -10,6 +10,7 @@ struct setting_def {
     const char *key;
     enum rp_policy_action permission;
     bool (*valid)(const char *value);
+    const char *cursor; /* a change-log cursor started in the unit that sets it; NULL: none */
 };
 
 static bool is_count(const char *v)
@@ -68,9 +69,10 @@ static bool is_nats_url(const char *v)
 }
 
 static const struct setting_def settings[] = {
-    {RP_RECORDS_EXPORT_LIMIT_SETTING, RP_ACT_MANAGE_USERS, is_count},
-    {"webhooks.allow", RP_ACT_MANAGE_AUTOMATION, is_allow_list},
-    {RP_RECORDS_BUS_URL_SETTING, RP_ACT_MANAGE_AUTOMATION, is_nats_url},
+    {RP_RECORDS_EXPORT_LIMIT_SETTING, RP_ACT_MANAGE_USERS, is_count, NULL},
+    {"webhooks.allow", RP_ACT_MANAGE_AUTOMATION, is_allow_list, NULL},
+    /* The bus publishes what commits after it was turned on, even before it first connects. */
+    {RP_RECORDS_BUS_URL_SETTING, RP_ACT_MANAGE_AUTOMATION, is_nats_url, RP_RECORDS_BUS_CURSOR},
 };
 
 static const struct setting_def *setting_of(const char *key)
@@ -79,6 +81,19 @@ static const struct setting_def *setting_of(const char *key)
         if (strcmp(settings[i].key, key) == 0)
             return &settings[i];
     return NULL;
+}
+
+int rp_records_change_cursor_start(struct rp_store_conn *c, const char *key, struct rp_arena *arena,
+                                   struct rp_error *err)
+{
+    struct rp_sql q;
+
+    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_setting (key, value) SELECT ");
+    rp_sql_param(&q, rp_value_cstr(key));
+    rp_sql_add(&q, ", CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rp_change WHERE true"
+                   " ON CONFLICT (key) DO NOTHING");
+    return rp_store_exec(c, &q, NULL, err);
 }
 
 bool rp_records_setting_is_valid(const char *key, const char *value)
@@ -132,6 +147,7 @@ int rp_records_setting_get(struct rp_records *rs, const struct rp_principal *p, 
 
 struct put_unit {
     const struct rp_principal *p;
+    const struct setting_def *def;
     const char *key, *value, *request_id;
     int64_t now;
     struct rp_arena *arena;
@@ -157,6 +173,9 @@ static int put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     }
     if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
         return rc;
+    if (x->value && x->def->cursor &&
+        (rc = rp_records_change_cursor_start(c, x->def->cursor, x->arena, err)) < 0)
+        return rc;
     rp_buf_init(&changes, x->arena, 8192);
     rp_buf_adds(&changes, "{\"key\":");
     rp_buf_add_json_str(&changes, x->key, strlen(x->key));
@@ -181,6 +200,7 @@ int rp_records_setting_put(struct rp_records *rs, const struct rp_principal *p, 
 {
     const struct setting_def *d = setting_of(key);
     struct put_unit x = {.p = p,
+                         .def = d,
                          .key = key,
                          .value = value,
                          .request_id = request_id,

@@ -1,13 +1,13 @@
 /*
  * The message bus against a real nats-server on 127.0.0.1 (started here on a free port, killed
  * by its PID, and unable to outlive the test: PR_SET_PDEATHSIG). A libnats subscriber on
- * "rapport.>" sees every change event of records created, updated, deleted and restored
- * through the API, and of an incoming event, exactly once, on "rapport.<object>.<op>", with the
- * webhook body and Nats-Msg-Id. With the server stopped the events wait (the cursor does not
- * move); once it is back they are all published. The rule action "publish" arrives on its
- * subject with an id made of the job and the action, the same after a retry when NATS was
- * down; subjects with wildcards or under "rapport." are refused. Without nats-server the test
- * fails: it is installed by scripts/install-deps.sh.
+ * "rapport.>" sees every change event committed after the bus was turned on (records created,
+ * updated, deleted and restored through the API, an incoming event) exactly once, on
+ * "rapport.<object>.<op>", with the webhook body and Nats-Msg-Id. With the server stopped the
+ * events wait (the cursor does not move); once it is back they are all published. The rule
+ * action "publish" arrives on its subject with an id made of the job and the action, the same
+ * after a retry when NATS was down; subjects with wildcards or under "rapport." are refused.
+ * Without nats-server the test fails: it is installed by scripts/install-deps.sh.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -356,11 +356,12 @@ static void test_change_events(void **state)
                      "{\"value\": \"http://127.0.0.1:4222\"}", 422));
     json_decref(call(t, "PUT", "/api/v1/admin/settings/bus.nats_url",
                      "{\"value\": \"nats://127.0.0.1:4222/x\"}", 422));
+    rp_test_create(t, "account", "{\"name\": \"Before the bus\"}", acct);
+    assert_int_equal(setting_int(t, RP_BUS_CURSOR_KEY), -1);
+    /* the cursor starts with the setting: what commits before the first tick is published */
     set_bus_url(t, srv.port);
-    assert_int_equal(rp_bus_dispatch(t->app->automation, &published, &err), 0);
-    assert_int_equal(published, 0);
     seq0 = setting_int(t, RP_BUS_CURSOR_KEY);
-    assert_true(seq0 >= 0);
+    assert_true(seq0 >= 1);
 
     /* every kind of change, and an incoming event */
     rp_test_create(t, "lead", "{\"last_name\": \"Bus\", \"company\": \"NATS Ltd\"}", lead);
