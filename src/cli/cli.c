@@ -513,10 +513,6 @@ static int cmd_token(struct cli_opts *o)
             "usage: rapport token create USERNAME [--name NAME] [--expires RFC3339]");
     if (o->expires && rp_time_parse_datetime(o->expires, strlen(o->expires), &expires) < 0)
         return usage_error("--expires needs an RFC 3339 timestamp, not '%s'", o->expires);
-    if (o->nats && !rp_records_setting_is_valid(RP_RECORDS_BUS_URL_SETTING, o->nats))
-        return usage_error("--nats needs a nats:// or tls:// URL, e.g. nats://127.0.0.1:4222, "
-                           "not '%s'",
-                           o->nats);
     if (open_app(o, &app) != 0)
         return 1;
     rp_arena_init(&a);
@@ -547,10 +543,6 @@ static int cmd_backup(struct cli_opts *o)
         fprintf(stderr, "rapport: %s exists; refusing to overwrite it\n", o->positional[1]);
         return 1;
     }
-    if (o->nats && !rp_records_setting_is_valid(RP_RECORDS_BUS_URL_SETTING, o->nats))
-        return usage_error("--nats needs a nats:// or tls:// URL, e.g. nats://127.0.0.1:4222, "
-                           "not '%s'",
-                           o->nats);
     if (open_app(o, &app) != 0)
         return 1;
     rp_arena_init(&a);
@@ -577,10 +569,6 @@ static int cmd_jobs(struct cli_opts *o)
         !((strcmp(sub, "retry") == 0 || strcmp(sub, "cancel") == 0) && o->npositional == 3))
         return usage_error(
             "usage: rapport jobs list [--state STATE] | jobs retry ID | jobs cancel ID");
-    if (o->nats && !rp_records_setting_is_valid(RP_RECORDS_BUS_URL_SETTING, o->nats))
-        return usage_error("--nats needs a nats:// or tls:// URL, e.g. nats://127.0.0.1:4222, "
-                           "not '%s'",
-                           o->nats);
     if (open_app(o, &app) != 0)
         return 1;
     rp_arena_init(&a);
