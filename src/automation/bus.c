@@ -277,6 +277,19 @@ static int event_row(void *ctx, const struct rp_value *cols, size_t ncols)
     add_tokens(&x->subject, cols[4].u.s.p, cols[4].u.s.len, true);
     rp_buf_reset(&x->body);
     rp_automation_change_json(cols, &x->body);
+    if (rp_buf_error(&x->body) || (int64_t)x->body.len > natsConnection_GetMaxPayload(x->nc)) {
+        /*
+         * Larger than the server takes: sent without its changes rather than never, which
+         * would hold back every later event. Subscribers read the record instead.
+         */
+        struct rp_value lean[RP_CHANGE_JSON_NCOLS];
+        memcpy(lean, cols, sizeof(lean));
+        lean[6] = rp_value_null();
+        rp_buf_reset(&x->body);
+        rp_automation_change_json(lean, &x->body);
+        rp_buf_truncate(&x->body, x->body.len - 1);
+        rp_buf_adds(&x->body, ",\"changes_omitted\":true}");
+    }
     snprintf(id, sizeof(id), "evt_%lld", (long long)cols[0].u.i);
     if (rp_buf_error(&x->subject) || rp_buf_error(&x->body)) {
         x->s = NATS_MAX_PAYLOAD;
@@ -529,8 +542,9 @@ int rp_bus_publish_run(const struct rp_action_run *x, const json_t *act, struct 
         rc = rp_error_set(err, RP_EIO, "publish: the message bus is not connected");
     } else if ((s = publish(nc, subject, id, body, strlen(body))) != NATS_OK ||
                (s = natsConnection_FlushTimeout(nc, BUS_FLUSH_MS)) != NATS_OK) {
-        rc = rp_error_set(err, RP_EIO, "publish to \"%s\" failed: %s", subject,
-                          natsStatus_GetText(s));
+        /* A message larger than the server takes stays so: no retries for it. */
+        rc = rp_error_set(err, s == NATS_MAX_PAYLOAD ? RP_EINVAL : RP_EIO,
+                          "publish to \"%s\" failed: %s", subject, natsStatus_GetText(s));
     } else {
         atomic_fetch_add(&a->bus->published, 1);
         rc = 0;

@@ -6,7 +6,8 @@
  * "rapport.<object>.<op>", with the webhook body and Nats-Msg-Id. With the server stopped the
  * events wait (the cursor does not move); once it is back they are all published. The rule
  * action "publish" arrives on its subject with an id made of the job and the action, the same
- * after a retry when NATS was down; subjects with wildcards or under "rapport." are refused.
+ * after a retry when NATS was down; subjects with wildcards or under "rapport." are refused. An
+ * event over the server's max_payload goes out without its changes, not holding back the rest.
  * Without nats-server the test fails: it is installed by scripts/install-deps.sh.
  */
 #include <setjmp.h>
@@ -80,7 +81,8 @@ static bool accepts(int port)
     return ok;
 }
 
-static void server_start(int port)
+/* Starts nats-server on port, with the configuration file config unless NULL. */
+static void server_start_with(int port, const char *config)
 {
     pid_t parent = getpid(), pid;
     char p[16];
@@ -101,7 +103,11 @@ static void server_start(int port)
             dup2(null, 1);
             dup2(null, 2);
         }
-        execl(NATS_SERVER, "nats-server", "-a", "127.0.0.1", "-p", p, (char *)NULL);
+        if (config)
+            execl(NATS_SERVER, "nats-server", "-c", config, "-a", "127.0.0.1", "-p", p,
+                  (char *)NULL);
+        else
+            execl(NATS_SERVER, "nats-server", "-a", "127.0.0.1", "-p", p, (char *)NULL);
         _exit(127);
     }
     srv.pid = pid;
@@ -117,6 +123,11 @@ static void server_start(int port)
         pause_ms(50);
     }
     fail_msg("nats-server did not accept on port %d within 10 s", port);
+}
+
+static void server_start(int port)
+{
+    server_start_with(port, NULL);
 }
 
 static void server_stop(void)
@@ -438,6 +449,52 @@ static void test_change_events(void **state)
     free(l);
 }
 
+/* An event larger than the server's max_payload goes out without its changes, and the events
+ * after it are not held back. */
+static void test_oversized_event(void **state)
+{
+    struct rp_test_app *t = *state;
+    char config[] = "/tmp/rapport-nats-XXXXXX", big[40], small[40], body[4200];
+    struct sub s = {0};
+    struct rp_error err;
+    size_t published = 0;
+    const char *expect[] = {big, small};
+    int fd = mkstemp(config);
+
+    assert_true(fd >= 0);
+    assert_true(write(fd, "max_payload: 1024\n", 18) == 18);
+    close(fd);
+    rp_error_init(&err, NULL);
+    server_start_with(free_port(), config);
+    sub_open(&s, srv.port);
+    set_bus_url(t, srv.port);
+    {
+        char filler[3001];
+        memset(filler, 'x', 3000);
+        filler[3000] = '\0';
+        snprintf(body, sizeof(body), "{\"last_name\": \"Big\", \"description\": \"%s\"}", filler);
+    }
+    rp_test_create(t, "lead", body, big);
+    rp_test_create(t, "lead", "{\"last_name\": \"Small\"}", small);
+    assert_int_equal(rp_bus_dispatch(t->app->automation, &published, &err), 0);
+    assert_int_equal(published, 2);
+    for (size_t i = 0; i < 2; i++) {
+        natsMsg *m = NULL;
+        json_t *b;
+        assert_int_equal(natsSubscription_NextMsg(&m, s.changes, 5000), NATS_OK);
+        assert_string_equal(natsMsg_GetSubject(m), "rapport.lead.create");
+        b = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
+        assert_non_null(b);
+        assert_string_equal(str(b, "record_id"), expect[i]);
+        assert_int_equal(json_is_true(json_object_get(b, "changes_omitted")), i == 0);
+        assert_int_equal(json_object_size(json_object_get(b, "changes")) == 0, i == 0);
+        json_decref(b);
+        natsMsg_Destroy(m);
+    }
+    sub_close(&s);
+    unlink(config);
+}
+
 /* Dispatches the change log to rules and runs the due jobs once. */
 static void run_rules(struct rp_test_app *t)
 {
@@ -575,6 +632,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_change_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_action, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_event, setup, teardown),
     };
     int rc;
 
