@@ -28,8 +28,10 @@
 #define BUS_URL_MAX      600
 #define BUS_BATCH        500
 #define BUS_TICK_BATCHES 20 /* a backlog goes out over several ticks: rules and webhooks run too */
-#define BUS_FLUSH_MS     5000
+#define BUS_FLUSH_MS     2000
 #define BUS_RECONNECT_MS 500
+#define BUS_PING_MS      5000 /* a stalled server counts as lost after two unanswered pings */
+#define BUS_STALL_US     (2 * INT64_C(1000000)) /* no publishing this long after a timeout */
 #define BUS_BODY_MAX     (8u << 20)
 #define BUS_MSG_ID       "Nats-Msg-Id"
 
@@ -40,6 +42,7 @@ struct rp_bus {
     char *flag_url;        /* --nats: wins over the setting; NULL: none */
     bool cursor_ready;     /* the cursor row exists (dispatcher thread) */
     bool down;             /* the last tick could not publish (dispatcher thread) */
+    int64_t stalled_until; /* monotonic us: after a flush timeout (dispatcher thread) */
     atomic_uint_fast64_t published, errors;
 };
 
@@ -154,6 +157,10 @@ static natsConnection *bus_connect(const char *url)
         s = natsOptions_SetReconnectWait(opts, BUS_RECONNECT_MS);
     if (s == NATS_OK)
         s = natsOptions_SetTimeout(opts, 2000);
+    if (s == NATS_OK)
+        s = natsOptions_SetPingInterval(opts, BUS_PING_MS);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxPingsOut(opts, 2);
     /* An unreachable server at start is retried in the background, as a lost one is. */
     if (s == NATS_OK)
         s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, NULL);
@@ -408,6 +415,12 @@ int rp_bus_dispatch(struct rp_automation *a, size_t *published, struct rp_error 
         rc = rp_error_set(err, RP_EIO, "the message bus is not connected");
         goto out;
     }
+    /* The dispatcher also serves rules and webhooks: a stalled server must not hold it at
+       every tick until libnats' pings give up on it. */
+    if (rp_clock_monotonic_us() < b->stalled_until) {
+        rc = rp_error_set(err, RP_EIO, "the message bus timed out a moment ago");
+        goto out;
+    }
     rp_arena_init(&arena);
     x.nc = nc;
     rp_buf_init(&x.subject, &arena, RP_BUS_SUBJECT_MAX + 160);
@@ -423,6 +436,8 @@ int rp_bus_dispatch(struct rp_automation *a, size_t *published, struct rp_error 
             break;
         /* At least once: the cursor moves only after the server has everything before it. */
         if ((s = natsConnection_FlushTimeout(nc, BUS_FLUSH_MS)) != NATS_OK) {
+            if (s == NATS_TIMEOUT)
+                b->stalled_until = rp_clock_monotonic_us() + BUS_STALL_US;
             rc = rp_error_set(err, RP_EIO, "the message bus did not confirm: %s",
                               natsStatus_GetText(s));
             break;

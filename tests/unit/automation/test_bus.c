@@ -8,6 +8,7 @@
  * action "publish" arrives on its subject with an id made of the job and the action, the same
  * after a retry when NATS was down; subjects with wildcards or under "rapport." are refused. An
  * event over the server's max_payload goes out without its changes, not holding back the rest.
+ * A server that stops answering (SIGSTOP) costs the dispatcher one flush timeout, not one a tick.
  * Without nats-server the test fails: it is installed by scripts/install-deps.sh.
  */
 #include <setjmp.h>
@@ -134,7 +135,7 @@ static void server_stop(void)
 {
     if (srv.pid <= 0)
         return;
-    kill(srv.pid, SIGKILL);
+    kill(srv.pid, SIGKILL); /* also when stopped (SIGSTOP) */
     waitpid(srv.pid, NULL, 0);
     srv.pid = 0;
 }
@@ -495,6 +496,56 @@ static void test_oversized_event(void **state)
     unlink(config);
 }
 
+static int64_t now_ms(void)
+{
+    return rp_clock_monotonic_us() / 1000;
+}
+
+/* A server that stops answering (SIGSTOP) costs one flush timeout, then the dispatcher is not
+ * held again for a while; once it answers, the events are published, none lost. */
+static void test_stalled_server(void **state)
+{
+    struct rp_test_app *t = *state;
+    struct event_list *l = calloc(1, sizeof(*l));
+    struct sub s = {0};
+    struct rp_error err;
+    size_t published = 0;
+    int64_t seq0, started;
+    char id[40];
+
+    rp_error_init(&err, NULL);
+    server_start(free_port());
+    sub_open(&s, srv.port);
+    set_bus_url(t, srv.port);
+    seq0 = setting_int(t, RP_BUS_CURSOR_KEY);
+    assert_int_equal(rp_bus_dispatch(t->app->automation, &published, &err), 0);
+    assert_int_equal(kill(srv.pid, SIGSTOP), 0);
+    rp_test_create(t, "lead", "{\"last_name\": \"Stalled 1\"}", id);
+    rp_test_create(t, "lead", "{\"last_name\": \"Stalled 2\"}", id);
+    started = now_ms();
+    assert_int_equal(rp_bus_dispatch(t->app->automation, &published, &err), RP_EIO);
+    assert_true(now_ms() - started >= 1500); /* the flush timed out */
+    started = now_ms();
+    assert_int_equal(rp_bus_dispatch(t->app->automation, &published, &err), RP_EIO);
+    assert_true(now_ms() - started < 500); /* and the next tick does not wait for it again */
+    assert_int_equal(setting_int(t, RP_BUS_CURSOR_KEY), seq0);
+    assert_int_equal(kill(srv.pid, SIGCONT), 0);
+    for (int i = 0;; i++) {
+        int rc = rp_bus_dispatch(t->app->automation, &published, &err);
+        if (rc == 0 && published > 0)
+            break;
+        if (i == 300)
+            fail_msg("nothing was published after the server answered again");
+        pause_ms(50);
+    }
+    events_after(t, seq0, l);
+    assert_int_equal(l->n, 2);
+    expect_events(&s, l, false);
+    assert_int_equal(setting_int(t, RP_BUS_CURSOR_KEY), l->items[1].seq);
+    sub_close(&s);
+    free(l);
+}
+
 /* Dispatches the change log to rules and runs the due jobs once. */
 static void run_rules(struct rp_test_app *t)
 {
@@ -633,6 +684,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_change_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_action, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stalled_server, setup, teardown),
     };
     int rc;
 
