@@ -21,7 +21,7 @@
 # usage: bash tests/e2e/test_job_crash.sh /path/to/rapport
 # env:   RP_JOB_CRASH_LEADS (300), RP_JOB_CRASH_KILLS (4), RP_JOB_CRASH_DELAY_MS (40),
 #        RP_JOB_CRASH_SEED
-# shellcheck disable=SC2119  # rp_stop takes an optional PID
+# shellcheck disable=SC2015,SC2119  # "check && check || fail"; rp_stop takes an optional PID
 . "$(dirname "$0")/lib.sh"
 rp_init "$@"
 
@@ -94,7 +94,7 @@ wait_running()
 
 TOKEN=
 start
-[ -n "$(grep -m1 RP_FAULT_JOB_DELAY_MS "$RP_ERR")" ] ||
+grep -q RP_FAULT_JOB_DELAY_MS "$RP_ERR" ||
     fail "the server ignores RP_FAULT_JOB_DELAY_MS: the crash test needs a debug (or asan) build"
 api PUT /api/v1/automation/rules/lead_task \
     '{"object": "lead", "trigger": {"on": "created"}, "actions": [{"type": "create_record", "object": "activity", "values": {"type": "task", "subject": "Call the new lead", "related_object": "lead", "related_id": {"expr": "id"}}}]}'
