@@ -192,11 +192,11 @@ int rp_approval_history(struct rp_automation *a, const struct rp_principal *p, c
  * setting "bus.nats_url" (RP_RECORDS_BUS_URL_SETTING) names a server (nats:// or tls://; the
  * flag wins), off otherwise. A cursor of its own over the change log ("bus.cursor", started at
  * the log's end in the unit that first sets the setting, or when a server starts with the flag)
- * publishes every event to the subject
- * "rapport.<object>.<op>" (op as in the change log: create, update, delete, restore, ...;
- * incoming events: "rapport.event.<type>"), with the body webhooks deliver ({"id":
- * "evt_<seq>", "seq", "at", "object", "record_id", "op", "actor", "changes"}) and the header
- * Nats-Msg-Id: the event id, so a JetStream stream drops duplicates. At least once: the cursor
+ * publishes every event to the subject "rapport.<object>.<op>" (op as in the change log:
+ * create, update, delete, restore, ...; incoming events: "rapport.event.<type>"), with the body
+ * webhooks deliver ({"id": "evt_<seq>", "seq", "at", "object", "record_id", "op", "actor",
+ * "changes"}; an event over the server's max_payload without its changes, "changes_omitted":
+ * true) and the header Nats-Msg-Id: the event id, so a JetStream stream drops duplicates. At least once: the cursor
  * moves only after the server confirmed the batch (a flush round trip); while NATS is
  * unreachable it stays, the dispatcher tries again every tick (logging the outage once), and
  * libnats reconnects on its own. Several processes on one database may publish an event twice.
