@@ -55,6 +55,23 @@ static int h_metrics(struct rp_http_req *req, struct rp_http_resp *resp)
                 (unsigned long long)st.commits, (unsigned long long)st.units,
                 (unsigned long long)st.units_failed, (unsigned long long)st.queue_depth,
                 (long long)((rp_clock_now_ms(api->clock) - api->started_ms) / 1000));
+    if (api->automation) {
+        struct rp_bus_stats bus;
+        rp_bus_stats(api->automation, &bus);
+        rp_buf_addf(&resp->body,
+                    "# HELP rapport_bus_published_total Messages the NATS server confirmed (change "
+                    "events and publish actions).\n"
+                    "# TYPE rapport_bus_published_total counter\n"
+                    "rapport_bus_published_total %llu\n"
+                    "# HELP rapport_bus_errors_total Publish attempts to NATS that failed.\n"
+                    "# TYPE rapport_bus_errors_total counter\n"
+                    "rapport_bus_errors_total %llu\n"
+                    "# HELP rapport_bus_connected 1 when the message bus is on and connected.\n"
+                    "# TYPE rapport_bus_connected gauge\n"
+                    "rapport_bus_connected %d\n",
+                    (unsigned long long)bus.published, (unsigned long long)bus.errors,
+                    bus.connected ? 1 : 0);
+    }
     return 0;
 }
 

@@ -75,15 +75,19 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
         char host[64] = "host";
         gethostname(host, sizeof(host) - 1);
         snprintf(worker, sizeof(worker), "%s:%d", host, (int)getpid());
-        app->jobs = rp_jobs_new(&(struct rp_jobs_config){
-            .store = app->store, .clock = &app->clock, .worker = worker, .threads = 2});
+        app->jobs = rp_jobs_new(&(struct rp_jobs_config){.store = app->store,
+                                                         .clock = &app->clock,
+                                                         .worker = worker,
+                                                         .threads = 2,
+                                                         .lease_ms = cfg->job_lease_ms});
     }
     rp_jobs_register(app->jobs, RETENTION_JOB, retention_job, app, 5);
     app->automation = rp_automation_new(&(struct rp_automation_config){.store = app->store,
                                                                        .meta = app->meta,
                                                                        .records = app->records,
                                                                        .jobs = app->jobs,
-                                                                       .clock = &app->clock});
+                                                                       .clock = &app->clock,
+                                                                       .nats_url = cfg->nats_url});
     app->sales = rp_sales_new(&(struct rp_sales_config){.automation = app->automation,
                                                         .store = app->store,
                                                         .meta = app->meta,
@@ -118,10 +122,13 @@ void rp_app_close(struct rp_app *app)
     }
     pthread_cond_destroy(&app->_wake);
     pthread_mutex_destroy(&app->_lock);
-    rp_automation_free(app->automation);
-    rp_sales_free(app->sales);
+    /* The dispatcher queues jobs and the jobs use the automation handle: stop the dispatcher,
+       then the job workers, then free the handle. */
+    rp_automation_stop(app->automation);
     rp_jobs_free(app->jobs);
-    rp_api_free(app->api); /* frees the router */
+    rp_automation_free(app->automation);
+    rp_sales_free(app->sales); /* its write hooks ran in jobs too */
+    rp_api_free(app->api);     /* frees the router */
     rp_records_free(app->records);
     rp_auth_free(app->auth);
     rp_store_close(app->store);

@@ -26,7 +26,9 @@ struct rp_app_config {
     bool memory;      /* a private temporary database (tests) */
     bool fixed_clock; /* tests: start a fake clock at fixed_clock_ms */
     int64_t fixed_clock_ms;
-    bool fast_passwords; /* tests: argon2id at its minimum cost */
+    bool fast_passwords;  /* tests: argon2id at its minimum cost */
+    const char *nats_url; /* the message bus (automation.h); NULL: the setting "bus.nats_url" */
+    int64_t job_lease_ms; /* how long a claimed job is its worker's; 0: RP_JOBS_LEASE_MS */
 };
 
 struct rp_app {

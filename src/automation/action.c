@@ -6,6 +6,7 @@
 #include "automation/automation_int.h"
 #include "base/arena.h"
 #include "base/sql.h"
+#include "base/str.h"
 #include "expr/expr.h"
 
 #include <stdio.h>
@@ -38,9 +39,13 @@ int rp_action_check_values(const struct rp_action_check *c, const struct rp_obje
                               "\"values\" must map field names to values");
     json_object_foreach((json_t *)values, key, v)
     {
-        const struct rp_field *f = rp_meta_field(dst, key);
+        const struct rp_field *f = dst ? rp_meta_field(dst, key) : NULL;
         const char *e = value_expr(v);
-        if (!f || (f->system && strcmp(key, "owner_id") != 0) || f->type == RP_F_FORMULA)
+        if (!dst && !rp_str_is_name(key))
+            return rp_error_field(err, RP_EVALIDATION, where, "invalid_name",
+                                  "\"%s\" is not a name (a-z, 0-9 and '_', starting with a letter)",
+                                  key);
+        if (dst && (!f || (f->system && strcmp(key, "owner_id") != 0) || f->type == RP_F_FORMULA))
             return rp_error_field(err, RP_EVALIDATION, where, "unknown_field",
                                   "\"%s\" is not a field of %s that can be set", key, dst->name);
         if (value_event(v)) {
@@ -57,7 +62,7 @@ int rp_action_check_values(const struct rp_action_check *c, const struct rp_obje
             if (rp_meta_parse_expr(m, src, e, strlen(e), 0, a, &x, &sub) < 0)
                 return rp_error_field(err, RP_EVALIDATION, where, "invalid_expression",
                                       "value of \"%s\": %s", key, sub.detail);
-        } else if (strcmp(key, "owner_id") != 0) {
+        } else if (dst && strcmp(key, "owner_id") != 0) {
             struct rp_value out;
             struct rp_error sub;
             rp_error_init(&sub, a);
@@ -273,6 +278,7 @@ static const struct rp_action_kind kinds[] = {
     {"start_sla", true, rp_sla_start_check, rp_sla_start_run},
     {"stop_sla", true, rp_sla_stop_check, rp_sla_stop_run},
     {"send_email", true, rp_email_action_check, rp_email_action_run},
+    {"publish", false, rp_bus_publish_check, rp_bus_publish_run},
 };
 
 const struct rp_action_kind *rp_action_kind(const char *type)

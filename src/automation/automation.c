@@ -859,17 +859,35 @@ out:
 struct outcome_unit {
     const char *rule, *object, *record_id, *trigger, *outcome, *detail, *job_id;
     int64_t at;
+    int attempt; /* of the job */
 };
 
 static int outcome_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 {
     struct outcome_unit *x = ctx;
     struct rp_arena a;
-    int rc;
+    struct rp_sql q;
+    bool logged = false;
+    int rc = 0;
 
     rp_arena_init(&a);
-    rc = log_run(c, x->rule, x->object, x->record_id, x->trigger, x->at, x->outcome, x->detail, 0,
-                 x->job_id, &a, err);
+    /*
+     * A job killed after this unit but before its own outcome was written runs again, and its
+     * writes, idempotent, change nothing: the run log keeps the one "done". Only a repeated
+     * attempt can find one, so first attempts do not pay for the look.
+     */
+    if (x->attempt > 1 && strcmp(x->outcome, "done") == 0) {
+        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_add(&q, "SELECT 1 FROM rp_automation_run WHERE rule = ");
+        rp_sql_param(&q, rp_value_cstr(x->rule));
+        rp_sql_add(&q, " AND job_id = ");
+        rp_sql_param(&q, rp_value_cstr(x->job_id));
+        rp_sql_add(&q, " AND outcome = 'done'");
+        rc = rp_store_query(c, &q, rp_store_row_exists, &logged, err);
+    }
+    if (rc == 0 && !logged)
+        rc = log_run(c, x->rule, x->object, x->record_id, x->trigger, x->at, x->outcome, x->detail,
+                     0, x->job_id, &a, err);
     rp_arena_release(&a);
     return rc;
 }
@@ -901,6 +919,7 @@ static int rule_job(void *ctx, const struct rp_job *job, struct rp_error *err)
     out.rule = name;
     out.record_id = record_id;
     out.job_id = job->id;
+    out.attempt = job->attempt;
     out.trigger = json_string_value(json_object_get(payload, "trigger"));
     out.trigger = out.trigger ? out.trigger : "?";
     if (rules->n == 0) {
@@ -930,14 +949,30 @@ out:
 int rp_automation_cursor_start(struct rp_store_conn *c, const char *key, struct rp_arena *arena,
                                struct rp_error *err)
 {
-    struct rp_sql q;
+    return rp_records_change_cursor_start(c, key, arena, err);
+}
 
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "INSERT INTO rp_setting (key, value) SELECT ");
-    rp_sql_param(&q, rp_value_cstr(key));
-    rp_sql_add(&q, ", CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rp_change WHERE true"
-                   " ON CONFLICT (key) DO NOTHING");
-    return rp_store_exec(c, &q, NULL, err);
+void rp_automation_change_json(const struct rp_value *cols, struct rp_buf *out)
+{
+    struct rp_value at = rp_value_typed_int(RP_V_DATETIME, cols[1].u.i);
+
+    rp_buf_addf(out, "{\"id\":\"evt_%lld\",\"seq\":%lld,\"at\":", (long long)cols[0].u.i,
+                (long long)cols[0].u.i);
+    rp_value_to_json(out, &at);
+    rp_buf_adds(out, ",\"object\":");
+    rp_value_to_json(out, &cols[2]);
+    rp_buf_adds(out, ",\"record_id\":");
+    rp_value_to_json(out, &cols[3]);
+    rp_buf_adds(out, ",\"op\":");
+    rp_value_to_json(out, &cols[4]);
+    rp_buf_adds(out, ",\"actor\":");
+    rp_value_to_json(out, &cols[5]);
+    rp_buf_adds(out, ",\"changes\":");
+    if (cols[6].type == RP_V_TEXT)
+        rp_buf_add(out, cols[6].u.s.p, cols[6].u.s.len); /* written by rapport as JSON */
+    else
+        rp_buf_adds(out, "{}");
+    rp_buf_addc(out, '}');
 }
 
 /* ---- managing rules ---- */
@@ -1202,6 +1237,7 @@ struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg)
     a->actor.is_admin = true;
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->wake, NULL);
+    a->bus = rp_bus_new(cfg->nats_url, cfg->store);
     rp_jobs_register(a->jobs, RP_AUTOMATION_JOB, rule_job, a, 0);
     rp_webhook_register(a);
     rp_journey_register(a);
@@ -1243,6 +1279,7 @@ static void *dispatcher_main(void *arg)
         rp_error_init(&err, NULL);
         if (rp_sla_dispatch(a, NULL, &err) < 0)
             rp_log_error("SLA dispatch failed: %s", err.detail ? err.detail : "?");
+        rp_bus_dispatch(a, NULL, &err); /* logs an outage itself, once */
         if (rp_clock_monotonic_us() / 1000 >= next_scan) {
             rp_error_init(&err, NULL);
             if (rp_automation_scan(a, NULL, &err) < 0)
@@ -1263,17 +1300,24 @@ int rp_automation_start(struct rp_automation *a, struct rp_error *err)
     return 0;
 }
 
+void rp_automation_stop(struct rp_automation *a)
+{
+    if (!a || !a->running)
+        return;
+    pthread_mutex_lock(&a->lock);
+    a->stopping = true;
+    pthread_cond_signal(&a->wake);
+    pthread_mutex_unlock(&a->lock);
+    pthread_join(a->thread, NULL);
+    a->running = false;
+}
+
 void rp_automation_free(struct rp_automation *a)
 {
     if (!a)
         return;
-    if (a->running) {
-        pthread_mutex_lock(&a->lock);
-        a->stopping = true;
-        pthread_cond_signal(&a->wake);
-        pthread_mutex_unlock(&a->lock);
-        pthread_join(a->thread, NULL);
-    }
+    rp_automation_stop(a);
+    rp_bus_free(a->bus);
     pthread_cond_destroy(&a->wake);
     pthread_mutex_destroy(&a->lock);
     free(a);

@@ -40,6 +40,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "auth/auth.h"
 #include "base/buf.h"
@@ -60,10 +61,13 @@ struct rp_automation_config {
     struct rp_records *records;
     struct rp_jobs *jobs; /* the job kind RP_AUTOMATION_JOB is registered on it */
     const struct rp_clock *clock;
+    const char *nats_url; /* the message bus (rapport serve --nats); NULL: the setting decides */
 };
 
 struct rp_automation *rp_automation_new(const struct rp_automation_config *cfg);
-/** Stops the dispatcher and frees. NULL allowed. */
+/** Stops the dispatcher thread; the jobs it queued still run. NULL allowed. */
+void rp_automation_stop(struct rp_automation *a);
+/** Stops the dispatcher and frees: stop the job workers before. NULL allowed. */
 void rp_automation_free(struct rp_automation *a);
 /** Starts the dispatcher thread (change log every 200 ms, dated triggers every minute). */
 int rp_automation_start(struct rp_automation *a, struct rp_error *err);
@@ -353,5 +357,46 @@ int rp_email_track(struct rp_automation *a, enum rp_email_link kind, const char 
                    struct rp_arena *arena, const char **url, struct rp_error *err);
 /** Registers the delivery job kind (rp_automation_new does). */
 void rp_email_register(struct rp_automation *a);
+/* ---- message bus (bus.c) ----
+ *
+ * Optional publishing of change events to NATS. It is on when `rapport serve --nats URL` or the
+ * setting "bus.nats_url" (RP_RECORDS_BUS_URL_SETTING) names a server (nats:// or tls://; the
+ * flag wins), off otherwise. A cursor of its own over the change log ("bus.cursor", started at
+ * the log's end in the unit that first sets the setting, or when a server starts with the flag)
+ * publishes every event to the subject "rapport.<object>.<op>" (op as in the change log:
+ * create, update, delete, restore, ...; incoming events: "rapport.event.<type>"), with the body
+ * webhooks deliver ({"id": "evt_<seq>", "seq", "at", "object", "record_id", "op", "actor",
+ * "changes"}; an event over the server's max_payload without its changes, "changes_omitted":
+ * true) and the header Nats-Msg-Id: the event id, so a JetStream stream drops duplicates. At least once: the cursor
+ * moves only after the server confirmed the batch (a flush round trip); while NATS is
+ * unreachable it stays, the dispatcher tries again every tick (logging the outage once), and
+ * libnats reconnects on its own. Several processes on one database may publish an event twice.
+ *
+ * The rule action {"type": "publish", "subject": "crm.custom.x", "values": {...}} publishes
+ * {"id": "job:<job id>:<action index>", "rule", "object", "record_id", "values"} to its subject
+ * (tokens of A-Z, a-z, 0-9, '_' and '-'; no wildcards, not under "rapport.") within the rule's
+ * job, and fails the attempt (retried with backoff) unless the server confirmed it; the id,
+ * also the Nats-Msg-Id, is the same on every retry.
+ */
+#define RP_BUS_CURSOR_KEY  RP_RECORDS_BUS_CURSOR
+#define RP_BUS_SUBJECT_MAX 255
+
+struct rp_bus_stats {
+    uint64_t published; /* change events and action messages confirmed by the server */
+    uint64_t errors;    /* publish attempts that failed (not the ticks skipped while down) */
+    bool configured;    /* a URL is set */
+    bool connected;
+};
+
+/**
+ * Publishes the change events after the bus cursor (the dispatcher calls it every tick).
+ * *published (may be NULL): events confirmed. Off: 0 and nothing happens. NATS unreachable
+ * or the flush failed: RP_EIO, the cursor stays.
+ */
+int rp_bus_dispatch(struct rp_automation *a, size_t *published, struct rp_error *err);
+/** The counters of /metrics. Thread-safe. */
+void rp_bus_stats(struct rp_automation *a, struct rp_bus_stats *st);
+/** True for a subject a publish action may use (see above). */
+bool rp_bus_subject_is_valid(const char *subject);
 
 #endif

@@ -14,6 +14,7 @@ struct rp_automation {
     struct rp_jobs *jobs;
     const struct rp_clock *clock;
     struct rp_principal actor; /* "automation": unrestricted, named in audit and changes */
+    struct rp_bus *bus;        /* the message bus publisher (bus.c) */
 
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -27,6 +28,17 @@ struct rp_automation {
  */
 int rp_automation_cursor_start(struct rp_store_conn *c, const char *key, struct rp_arena *arena,
                                struct rp_error *err);
+
+/* The columns of rp_change that rp_automation_change_json reads, in this order. */
+#define RP_CHANGE_JSON_COLUMNS "seq, at, object, record_id, op, actor, changes"
+#define RP_CHANGE_JSON_NCOLS   7
+
+/**
+ * Writes one change event (a row of RP_CHANGE_JSON_COLUMNS) as the JSON that webhooks deliver
+ * and the message bus publishes: {"id": "evt_<seq>", "seq", "at", "object", "record_id", "op",
+ * "actor", "changes"}.
+ */
+void rp_automation_change_json(const struct rp_value *cols, struct rp_buf *out);
 
 /* ---- actions of rules (action.c) ----
  *
@@ -75,6 +87,7 @@ const struct rp_action_kind *rp_action_kinds(size_t *n);
 /**
  * Checks "values" for a write to dst: field names that can be set, and values that are JSON
  * literals valid for the field, {"expr": "..."} on the triggering record or {"event": "name"}.
+ * dst NULL: values of a message, whose keys are names and whose literals are any JSON.
  */
 int rp_action_check_values(const struct rp_action_check *c, const struct rp_object *dst,
                            const json_t *values, struct rp_error *err);
@@ -140,5 +153,19 @@ int rp_sla_stop_run(const struct rp_action_run *x, const json_t *act, struct rp_
 /* ---- the send_email action (email.c) ---- */
 int rp_email_action_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err);
 int rp_email_action_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
+/* ---- the message bus (bus.c) ---- */
+
+struct rp_bus;
+
+/**
+ * A publisher; url (copied; NULL: read the setting at every tick) as from --nats. With a url,
+ * starts the cursor at once, so that what commits from now on is published.
+ */
+struct rp_bus *rp_bus_new(const char *url, struct rp_store *store);
+/** Closes the connection and frees. NULL allowed. */
+void rp_bus_free(struct rp_bus *b);
+/** The action kind "publish". */
+int rp_bus_publish_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err);
+int rp_bus_publish_run(const struct rp_action_run *x, const json_t *act, struct rp_error *err);
 
 #endif

@@ -581,29 +581,11 @@ struct change_json {
 static int change_row(void *ctx, const struct rp_value *cols, size_t n)
 {
     struct change_json *x = ctx;
-    struct rp_value at;
 
-    if (n < 7)
+    if (n < RP_CHANGE_JSON_NCOLS)
         return 1;
     x->found = true;
-    at = rp_value_typed_int(RP_V_DATETIME, cols[1].u.i);
-    rp_buf_addf(x->out, "{\"id\":\"evt_%lld\",\"seq\":%lld,\"at\":", (long long)cols[0].u.i,
-                (long long)cols[0].u.i);
-    rp_value_to_json(x->out, &at);
-    rp_buf_adds(x->out, ",\"object\":");
-    rp_value_to_json(x->out, &cols[2]);
-    rp_buf_adds(x->out, ",\"record_id\":");
-    rp_value_to_json(x->out, &cols[3]);
-    rp_buf_adds(x->out, ",\"op\":");
-    rp_value_to_json(x->out, &cols[4]);
-    rp_buf_adds(x->out, ",\"actor\":");
-    rp_value_to_json(x->out, &cols[5]);
-    rp_buf_adds(x->out, ",\"changes\":");
-    if (cols[6].type == RP_V_TEXT)
-        rp_buf_add(x->out, cols[6].u.s.p, cols[6].u.s.len); /* written by rapport as JSON */
-    else
-        rp_buf_adds(x->out, "{}");
-    rp_buf_addc(x->out, '}');
+    rp_automation_change_json(cols, x->out);
     return 1;
 }
 
@@ -635,8 +617,7 @@ static int deliver_job(void *ctx, const struct rp_job *job, struct rp_error *err
         cj.found = true;
     } else if (rc == 0) {
         rp_sql_init(&q, &arena, RP_SQL_SQLITE);
-        rp_sql_add(&q, "SELECT seq, at, object, record_id, op, actor, changes FROM rp_change"
-                       " WHERE seq = ");
+        rp_sql_add(&q, "SELECT " RP_CHANGE_JSON_COLUMNS " FROM rp_change WHERE seq = ");
         rp_sql_param(&q, rp_value_int(seq));
         rc = rp_store_query(c, &q, change_row, &cj, err);
     }

@@ -36,10 +36,12 @@ struct cli_opts {
     unsigned threads;
     struct rp_http_server_config limits; /* serve: admission control; 0 = default */
     unsigned shutdown_timeout_s;         /* serve: bound on a graceful stop; 0 = default */
+    unsigned job_lease_s;                /* serve: lease of a claimed job; 0 = default */
     const char *name;
     const char *expires;
     const char *state;
     const char *web;
+    const char *nats; /* serve: the message bus URL */
     const char *positional[4];
     size_t npositional;
 };
@@ -70,6 +72,7 @@ static const struct num_opt num_opts[] = {
     {"--body-timeout", 1, 86400, true},      {"--rate-limit", 0, 1e9, false},
     {"--rate-burst", 1, 1e9, false},         {"--ip-rate-limit", 0, 1e9, false},
     {"--shutdown-timeout", 1, 86400, true},  {"--header-timeout", 1, 86400, true},
+    {"--job-lease", 1, 86400, true},
 };
 
 static void set_num_opt(struct cli_opts *o, size_t which, double v)
@@ -103,8 +106,11 @@ static void set_num_opt(struct cli_opts *o, size_t which, double v)
     case 8:
         o->shutdown_timeout_s = (unsigned)v;
         break;
-    default:
+    case 9:
         l->header_timeout_s = (unsigned)v;
+        break;
+    default:
+        o->job_lease_s = (unsigned)v;
         break;
     }
 }
@@ -188,6 +194,8 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, bool *help)
             target = &o->state;
         else if (strcmp(a, "--web") == 0)
             target = &o->web;
+        else if (strcmp(a, "--nats") == 0)
+            target = &o->nats;
         else if (strcmp(a, "--threads") == 0) {
             char *end;
             long n;
@@ -219,7 +227,9 @@ static int open_app(const struct cli_opts *o, struct rp_app **app)
 {
     struct rp_arena a;
     struct rp_error err;
-    struct rp_app_config cfg = {.db = o->db ? o->db : DEFAULT_DB};
+    struct rp_app_config cfg = {.db = o->db ? o->db : DEFAULT_DB,
+                                .nats_url = o->nats,
+                                .job_lease_ms = (int64_t)o->job_lease_s * 1000};
     int rc;
 
     rp_arena_init(&a);
@@ -348,6 +358,10 @@ static int cmd_serve(struct cli_opts *o)
     if (parse_listen(o->listen ? o->listen : DEFAULT_LISTEN, addr, sizeof(addr), &port) < 0)
         return usage_error("--listen needs ADDRESS:PORT, e.g. 127.0.0.1:8080, not '%s'",
                            o->listen ? o->listen : "");
+    if (o->nats && !rp_records_setting_is_valid(RP_RECORDS_BUS_URL_SETTING, o->nats))
+        return usage_error("--nats needs a nats:// or tls:// URL, e.g. nats://127.0.0.1:4222, "
+                           "not '%s'",
+                           o->nats);
     if (open_app(o, &app) != 0)
         return 1;
     rp_arena_init(&a);
@@ -599,13 +613,16 @@ static const struct command commands[] = {
      "          [--max-connections N] [--max-per-ip N] [--max-inflight N]\n"
      "          [--conn-timeout S] [--header-timeout S] [--body-timeout S]\n"
      "          [--shutdown-timeout S]\n"
-     "          [--rate-limit RPS] [--ip-rate-limit RPS] [--rate-burst N]",
+     "          [--rate-limit RPS] [--ip-rate-limit RPS] [--rate-burst N] [--nats URL]\n"
+     "          [--job-lease S]",
      "serve the CRM over HTTP (creates the database and an admin on first start).\n"
      "Limits (defaults): --max-connections 1024, --max-per-ip 256 (more are closed at once),\n"
      "--max-inflight 256 (more requests get 503), --conn-timeout 30 s idle,\n"
      "--header-timeout 20 s per request's headers (and idle keep-alive),\n"
      "--body-timeout 60 s per body, --shutdown-timeout 10 s after SIGTERM/SIGINT,\n"
-     "--rate-limit and --ip-rate-limit 0 = off (429 past them), --rate-burst 2 s worth.",
+     "--rate-limit and --ip-rate-limit 0 = off (429 past them), --rate-burst 2 s worth.\n"
+     "--nats URL publishes change events to NATS (else the setting bus.nats_url; off).\n"
+     "--job-lease 300 s: a job claimed by a process that died runs again after it.",
      cmd_serve},
     {"migrate", "migrate [--db FILE]", "create or upgrade the database schema", cmd_migrate},
     {"user", "user add USERNAME [--admin] [--name NAME] | user passwd USERNAME | user list",

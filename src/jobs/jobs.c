@@ -17,6 +17,10 @@
 #include <string.h>
 #include <time.h>
 
+#ifndef RP_FAULT_INJECTION
+#define RP_FAULT_INJECTION 0
+#endif
+
 #define MAX_KINDS   32
 #define CLAIM_BATCH 8
 #define ERROR_MAX   1000
@@ -33,6 +37,7 @@ struct rp_jobs {
     const struct rp_clock *clock;
     char worker[128];
     int64_t lease_ms, poll_ms;
+    int64_t delay_ms; /* debug builds: RP_FAULT_JOB_DELAY_MS before every attempt */
     unsigned nthreads;
     struct handler handlers[MAX_KINDS];
     size_t nhandlers;
@@ -67,6 +72,14 @@ struct rp_jobs *rp_jobs_new(const struct rp_jobs_config *cfg)
     j->lease_ms = cfg->lease_ms > 0 ? cfg->lease_ms : RP_JOBS_LEASE_MS;
     j->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 200;
     j->nthreads = cfg->threads ? cfg->threads : 1;
+    if (RP_FAULT_INJECTION) {
+        /* Slow handlers on demand, so a crash test can kill the process inside one. */
+        const char *d = getenv("RP_FAULT_JOB_DELAY_MS");
+        j->delay_ms = d ? strtoll(d, NULL, 10) : 0;
+        if (j->delay_ms > 0)
+            rp_log_warn("RP_FAULT_JOB_DELAY_MS: every job attempt waits %lld ms first",
+                        (long long)j->delay_ms);
+    }
     pthread_mutex_init(&j->lock, NULL);
     pthread_cond_init(&j->wake, NULL);
     return j;
@@ -373,6 +386,10 @@ static void attempt(struct rp_jobs *j, const struct claimed *cl, struct finish_u
     f->max_attempts = cl->max_attempts > 0 ? cl->max_attempts
                       : h                  ? h->max_attempts
                                            : RP_JOBS_DEFAULT_ATTEMPTS;
+    if (j->delay_ms > 0) {
+        struct timespec ts = {j->delay_ms / 1000, (j->delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (!h) {
         f->rc = rp_error_set(&herr, RP_EINVAL, "no handler for job kind \"%s\"", cl->kind);
     } else {

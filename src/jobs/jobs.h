@@ -14,6 +14,9 @@
  * attempt the job is dead (state "dead"), kept with its error for `rapport jobs retry`.
  * Every attempt is logged in rp_job_run.
  *
+ * In debug builds the environment variable RP_FAULT_JOB_DELAY_MS=N makes every attempt wait N ms
+ * before its handler runs (fault injection: the crash test kills a server inside running jobs).
+ *
  * Time comes from the injected clock, so tests run due jobs by moving a fake clock and calling
  * rp_jobs_run_due, without sleeping.
  *

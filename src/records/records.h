@@ -320,8 +320,23 @@ int rp_records_reveal(struct rp_records *rs, const struct rp_principal *p, const
  * A few behaviours are set per installation, as rows of rp_setting: the hourly export limit
  * (RP_RECORDS_EXPORT_LIMIT_SETTING: a number of rows, needs manage_users) and the webhook
  * allow-list ("webhooks.allow": comma-separated host names and CIDR ranges, needs
- * manage_automation). Each change is audited ("setting").
+ * manage_automation) and the message bus (RP_RECORDS_BUS_URL_SETTING: a nats:// or tls:// URL,
+ * needs manage_automation). Each change is audited ("setting").
  */
+#define RP_RECORDS_BUS_URL_SETTING "bus.nats_url"
+/* The message bus's change-log cursor, started when RP_RECORDS_BUS_URL_SETTING is first set. */
+#define RP_RECORDS_BUS_CURSOR "bus.cursor"
+
+/**
+ * Inside a writer unit: starts a change-log cursor (the rp_setting row key, holding the last
+ * rp_change seq its consumer handled) at the log's end, unless it exists. The consumer begins
+ * with what commits after this unit.
+ */
+int rp_records_change_cursor_start(struct rp_store_conn *c, const char *key, struct rp_arena *arena,
+                                   struct rp_error *err);
+
+/** True when key is a known setting and value has its form. */
+bool rp_records_setting_is_valid(const char *key, const char *value);
 
 /** Writes {"key","value"} (value null when unset). RP_ENOTFOUND for a key not in the list. */
 int rp_records_setting_get(struct rp_records *rs, const struct rp_principal *p, const char *key,

@@ -10,7 +10,8 @@ struct setting_def {
     const char *key;
     enum rp_policy_action permission;
     bool (*valid)(const char *value);
-    bool secret; /* shown and audited as SECRET_MASK, never in clear */
+    bool secret;        /* shown and audited as SECRET_MASK, never in clear */
+    const char *cursor; /* a change-log cursor started in the unit that sets it; NULL: none */
 };
 
 #define SECRET_MASK "********"
@@ -86,14 +87,46 @@ static bool is_short_line(const char *v)
     return is_line(v, 1024);
 }
 
+/*
+ * A NATS server URL: nats:// or tls://, optional user:password@, a host and an optional port;
+ * no path, no list. libnats parses it; this only keeps out what it would misread.
+ */
+static bool is_nats_url(const char *v)
+{
+    const char *rest = strncmp(v, "nats://", 7) == 0  ? v + 7
+                       : strncmp(v, "tls://", 6) == 0 ? v + 6
+                                                      : NULL;
+    const char *host;
+    size_t n;
+
+    if (!rest)
+        return false;
+    n = strlen(rest);
+    if (n == 0 || n > 512)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = rest[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']' || c == '@' ||
+              c == '%'))
+            return false;
+    }
+    host = strrchr(rest, '@');
+    host = host ? host + 1 : rest;
+    return *host != '\0' && *host != ':';
+}
+
 static const struct setting_def settings[] = {
-    {RP_RECORDS_EXPORT_LIMIT_SETTING, RP_ACT_MANAGE_USERS, is_count, false},
-    {"webhooks.allow", RP_ACT_MANAGE_AUTOMATION, is_allow_list, false},
-    {"email.smtp_url", RP_ACT_MANAGE_AUTOMATION, is_smtp_url, false},
-    {"email.from", RP_ACT_MANAGE_AUTOMATION, is_mailbox, false},
-    {"email.username", RP_ACT_MANAGE_AUTOMATION, is_short_line, false},
-    {"email.password", RP_ACT_MANAGE_AUTOMATION, is_short_line, true},
-    {"email.tracking_base_url", RP_ACT_MANAGE_AUTOMATION, is_http_url, false},
+    {RP_RECORDS_EXPORT_LIMIT_SETTING, RP_ACT_MANAGE_USERS, is_count, false, NULL},
+    {"webhooks.allow", RP_ACT_MANAGE_AUTOMATION, is_allow_list, false, NULL},
+    {"email.smtp_url", RP_ACT_MANAGE_AUTOMATION, is_smtp_url, false, NULL},
+    {"email.from", RP_ACT_MANAGE_AUTOMATION, is_mailbox, false, NULL},
+    {"email.username", RP_ACT_MANAGE_AUTOMATION, is_short_line, false, NULL},
+    {"email.password", RP_ACT_MANAGE_AUTOMATION, is_short_line, true, NULL},
+    {"email.tracking_base_url", RP_ACT_MANAGE_AUTOMATION, is_http_url, false, NULL},
+    /* The bus publishes what commits after it was turned on, even before it first connects. */
+    {RP_RECORDS_BUS_URL_SETTING, RP_ACT_MANAGE_AUTOMATION, is_nats_url, false,
+     RP_RECORDS_BUS_CURSOR},
 };
 
 static const struct setting_def *setting_of(const char *key)
@@ -102,6 +135,25 @@ static const struct setting_def *setting_of(const char *key)
         if (strcmp(settings[i].key, key) == 0)
             return &settings[i];
     return NULL;
+}
+
+int rp_records_change_cursor_start(struct rp_store_conn *c, const char *key, struct rp_arena *arena,
+                                   struct rp_error *err)
+{
+    struct rp_sql q;
+
+    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "INSERT INTO rp_setting (key, value) SELECT ");
+    rp_sql_param(&q, rp_value_cstr(key));
+    rp_sql_add(&q, ", CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rp_change WHERE true"
+                   " ON CONFLICT (key) DO NOTHING");
+    return rp_store_exec(c, &q, NULL, err);
+}
+
+bool rp_records_setting_is_valid(const char *key, const char *value)
+{
+    const struct setting_def *d = setting_of(key);
+    return d && value && d->valid(value);
 }
 
 struct value_row {
@@ -153,6 +205,7 @@ int rp_records_setting_get(struct rp_records *rs, const struct rp_principal *p, 
 
 struct put_unit {
     const struct rp_principal *p;
+    const struct setting_def *def;
     const char *key, *value, *request_id;
     bool secret;
     int64_t now;
@@ -178,6 +231,9 @@ static int put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         rp_sql_param(&q, rp_value_cstr(x->key));
     }
     if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+        return rc;
+    if (x->value && x->def->cursor &&
+        (rc = rp_records_change_cursor_start(c, x->def->cursor, x->arena, err)) < 0)
         return rc;
     rp_buf_init(&changes, x->arena, 8192);
     rp_buf_adds(&changes, "{\"key\":");
@@ -205,6 +261,7 @@ int rp_records_setting_put(struct rp_records *rs, const struct rp_principal *p, 
 {
     const struct setting_def *d = setting_of(key);
     struct put_unit x = {.p = p,
+                         .def = d,
                          .key = key,
                          .value = value,
                          .request_id = request_id,
