@@ -18,6 +18,7 @@ struct rp_sales *rp_sales_new(const struct rp_sales_config *cfg)
     rp_sales_pipeline_register(s);
     rp_sales_form_register(s);
     rp_sales_engagement_register(s);
+    rp_sales_order_register(s);
     return s;
 }
 

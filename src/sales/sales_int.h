@@ -19,6 +19,8 @@ struct rp_sales {
 int rp_sales_form_check(void *ctx, const struct rp_meta *m, const json_t *def,
                         struct rp_arena *arena, struct rp_error *err);
 void rp_sales_form_register(struct rp_sales *s);
+/** Registers the hooks from a signed quote to contract and order, and of an order's status. */
+void rp_sales_order_register(struct rp_sales *s);
 /** Registers the hook that counts e-mail touchpoints on leads and contacts. */
 void rp_sales_engagement_register(struct rp_sales *s);
 
