@@ -303,6 +303,43 @@ int rp_meta_value_from_json(const struct rp_field *f, const json_t *j, struct rp
 static const struct rp_meta_scope default_scope = {.alias = "t"};
 
 /*
+ * A formula field inside an expression: its own expression, compiled on the same row (alias),
+ * converted to the field's declared result as the in-memory computation does (a money formula
+ * rounds to 1/10,000; a number formula of money yields currency units).
+ */
+static int inline_formula(const struct rp_meta *m, const struct rp_object *o,
+                          const struct rp_field *f, const char *alias,
+                          const struct rp_meta_scope *sc, struct rp_sql *q, struct rp_error *err)
+{
+    struct rp_meta_scope inner = *sc;
+    struct rp_expr *e;
+    enum rp_vtype et;
+
+    if (sc->no_formulas)
+        return rp_error_set(err, RP_EINVAL,
+                            "formula field \"%s\" cannot be used inside another formula", f->name);
+    inner.alias = alias;
+    inner.no_formulas = true;
+    if (rp_meta_parse_expr_in(m, o, &inner, f->formula, strlen(f->formula), sc->now_ms,
+                              rp_sql_arena(q), &e, err) < 0)
+        return err->code;
+    et = rp_expr_type(e);
+    if (f->vtype == RP_V_MONEY && et != RP_V_MONEY)
+        rp_sql_add(q, "CAST(ROUND((");
+    else
+        rp_sql_add(q, "((");
+    if (rp_expr_compile_sql(e, q, err) < 0)
+        return err->code;
+    if (f->vtype == RP_V_MONEY && et != RP_V_MONEY)
+        rp_sql_addf(q, ") * %d) AS INTEGER)", RP_MONEY_SCALE);
+    else if (f->vtype == RP_V_NUM && et == RP_V_MONEY)
+        rp_sql_addf(q, ") / %d.0)", RP_MONEY_SCALE);
+    else
+        rp_sql_add(q, "))");
+    return 0;
+}
+
+/*
  * Resolves the segments of path from o's row under alias into q (a fragment: "?" markers).
  * A dotted path becomes a scalar subquery into the referenced object, limited by the scope's
  * rows condition, under an alias that extends the outer one so nested subqueries never
@@ -331,12 +368,10 @@ static int resolve_segments(const struct rp_meta *m, const struct rp_object *o, 
         return rp_error_set(err, RP_EINVAL, "unknown field \"%.*s\" on object \"%s\"", (int)n, path,
                             o->name);
     if (!dot) {
-        if (f->type == RP_F_FORMULA)
-            return rp_error_set(err, RP_EINVAL,
-                                "formula field \"%s\" cannot be used inside an expression yet",
-                                f->name);
-        rp_sql_addf(q, "\"%s\".\"%s\"", alias, f->name);
         *field = f;
+        if (f->type == RP_F_FORMULA)
+            return inline_formula(m, o, f, alias, sc, q, err);
+        rp_sql_addf(q, "\"%s\".\"%s\"", alias, f->name);
         return 0;
     }
     if (f->type != RP_F_REFERENCE || !f->target_object)
@@ -385,7 +420,7 @@ int rp_meta_resolve_path(const struct rp_meta *m, const struct rp_object *o, con
 struct resolve_ctx {
     const struct rp_meta *m;
     const struct rp_object *o;
-    const struct rp_meta_scope *scope;
+    struct rp_meta_scope scope; /* the caller's, with the parse's clock */
     struct rp_arena *a;
 };
 
@@ -413,9 +448,9 @@ static int expr_resolve(void *vctx, const char *path, struct rp_expr_field *out,
     struct resolve_ctx *ctx = vctx;
     int rc;
 
-    if (ctx->scope->resolve && (rc = ctx->scope->resolve(ctx->scope->ctx, path, out, err)) <= 0)
+    if (ctx->scope.resolve && (rc = ctx->scope.resolve(ctx->scope.ctx, path, out, err)) <= 0)
         return rc;
-    return rp_meta_resolve_field(ctx->m, ctx->o, ctx->scope, path, ctx->a, out, err);
+    return rp_meta_resolve_field(ctx->m, ctx->o, &ctx->scope, path, ctx->a, out, err);
 }
 
 int rp_meta_parse_expr_in(const struct rp_meta *m, const struct rp_object *o,
@@ -428,7 +463,8 @@ int rp_meta_parse_expr_in(const struct rp_meta *m, const struct rp_object *o,
 
     ctx->m = m;
     ctx->o = o;
-    ctx->scope = scope ? scope : &default_scope;
+    ctx->scope = scope ? *scope : default_scope;
+    ctx->scope.now_ms = now_ms;
     ctx->a = arena;
     return rp_expr_parse(arena, src, len, &env, out, err);
 }

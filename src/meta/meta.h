@@ -220,6 +220,10 @@ struct rp_meta_scope {
      * (a related record the caller may not see reads as null). */
     void (*rows)(void *ctx, const struct rp_object *o, const char *alias, struct rp_sql *q);
     void *ctx;
+    /* Formula fields are inlined as their expression (with the parse's clock, for today())
+     * unless this is set: formulas themselves, computed in memory, cannot use formulas. */
+    bool no_formulas;
+    int64_t now_ms; /* set by the parser: the clock of inlined formulas */
 };
 
 /**

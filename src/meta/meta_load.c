@@ -540,8 +540,9 @@ static int link_snapshot(struct builder *b)
             if (f->type != RP_F_FORMULA)
                 continue;
             rp_error_init(&sub, b->a);
-            if (rp_meta_parse_expr(m, o, f->formula, strlen(f->formula), b->now_ms, b->a,
-                                   &f->formula_expr, &sub) < 0)
+            if (rp_meta_parse_expr_in(m, o, &(struct rp_meta_scope){.no_formulas = true},
+                                      f->formula, strlen(f->formula), b->now_ms, b->a,
+                                      &f->formula_expr, &sub) < 0)
                 return rp_error_set(b->err, RP_EINVAL,
                                     "formula of field \"%s\" of object \"%s\": %s", f->name,
                                     o->name, sub.detail);

@@ -210,7 +210,8 @@ void rp_records_compute_formulas(struct rp_store_conn *c, const struct rp_meta *
             continue;
         rp_error_init(&err, arena);
         /* Parsed once per call with the reader's clock, so that today() in a formula is today. */
-        if (rp_meta_parse_expr(m, o, f->formula, strlen(f->formula), now_ms, arena, &e, &err) < 0)
+        if (rp_meta_parse_expr_in(m, o, &(struct rp_meta_scope){.no_formulas = true}, f->formula,
+                                  strlen(f->formula), now_ms, arena, &e, &err) < 0)
             e = NULL;
         for (size_t r = 0; r < nrows; r++) {
             struct formula_ctx ctx = {.c = c, .m = m, .row = &rows[r], .arena = arena};

@@ -132,14 +132,13 @@ static void configure(struct rp_test_app *t, const char *sdr1, const char *sdr2)
                      " [{\"type\": \"set_fields\", \"values\": {\"status\": \"nurturing\"}},"
                      " {\"type\": \"enrol_journey\", \"journey\": \"nurture\"}]}",
                      201));
-    json_decref(call(
-        t, "PUT", "/api/v1/automation/rules/wake_on_ctr",
-        "{\"object\": \"touchpoint\", \"trigger\": {\"on\": \"created\"},"
-        " \"condition\": \"type = 'clicked' and lead.email_clicks * 100 > lead.email_sends * 8 and lead.status ="
-        " 'nurturing'\", \"actions\": [{\"type\": \"create_record\", \"object\":"
-        " \"activity\", \"values\": {\"type\": \"task\", \"subject\": \"Hot lead\","
-        " \"lead_id\": {\"expr\": \"lead_id\"}}}]}",
-        201));
+    json_decref(call(t, "PUT", "/api/v1/automation/rules/wake_on_ctr",
+                     "{\"object\": \"touchpoint\", \"trigger\": {\"on\": \"created\"},"
+                     " \"condition\": \"type = 'clicked' and lead.email_ctr > 8 and lead.status ="
+                     " 'nurturing'\", \"actions\": [{\"type\": \"create_record\", \"object\":"
+                     " \"activity\", \"values\": {\"type\": \"task\", \"subject\": \"Hot lead\","
+                     " \"lead_id\": {\"expr\": \"lead_id\"}}}]}",
+                     201));
     json_decref(call(t, "PUT", "/api/v1/automation/rules/wake_on_download",
                      "{\"object\": \"touchpoint\", \"trigger\": {\"on\": \"created\"},"
                      " \"condition\": \"type = 'download' and url contains 'white-paper'\","
