@@ -86,13 +86,16 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
                                                                        .clock = &app->clock});
     app->sales = rp_sales_new(&(struct rp_sales_config){
         .store = app->store, .meta = app->meta, .records = app->records, .clock = &app->clock});
+    app->analytics = rp_analytics_new(&(struct rp_analytics_config){
+        .store = app->store, .meta = app->meta, .clock = &app->clock});
     app->api = rp_api_new(&(struct rp_api_config){.records = app->records,
                                                   .auth = app->auth,
                                                   .meta = app->meta,
                                                   .store = app->store,
                                                   .clock = &app->clock,
                                                   .automation = app->automation,
-                                                  .sales = app->sales});
+                                                  .sales = app->sales,
+                                                  .analytics = app->analytics});
     app->router = rp_api_router_new(app->api);
     *out = app;
     return 0;
@@ -117,6 +120,7 @@ void rp_app_close(struct rp_app *app)
     pthread_mutex_destroy(&app->_lock);
     rp_automation_free(app->automation);
     rp_sales_free(app->sales);
+    rp_analytics_free(app->analytics);
     rp_jobs_free(app->jobs);
     rp_api_free(app->api); /* frees the router */
     rp_records_free(app->records);
