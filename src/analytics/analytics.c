@@ -13,9 +13,9 @@
 #include <string.h>
 
 #define DAY_MS   (INT64_C(86400) * 1000)
-#define MAX_COLS 8
-/* Rows one KPI may read: a median reads one per record, the others one per point. */
-#define MAX_ROWS 1000000
+#define MAX_COLS 5 /* aggregate columns of a row (the funnel's five steps) */
+/* Data points one answer may hold (groups times periods). */
+#define MAX_ROWS 100000
 
 static const char *const PERIODS[] = {"day", "week", "month", "quarter", "year", NULL};
 
@@ -372,16 +372,34 @@ static void add_range(struct rp_sql *q, const struct plan *pl)
     }
 }
 
+/*
+ * A median is taken in SQL, so no per-record rows reach this process: the measure's rows are
+ * numbered within their group and period in measure order, and the middle one (odd count) or
+ * the mean of the middle two (even count) is kept.
+ */
+static const char MEDIAN_HEAD[] =
+    "SELECT \"g\", \"p\", AVG(\"x\"), MAX(\"n\") FROM (SELECT \"g\", \"p\", \"x\","
+    " ROW_NUMBER() OVER (PARTITION BY \"g\", \"p\" ORDER BY \"x\") AS \"rn\","
+    " COUNT(*) OVER (PARTITION BY \"g\", \"p\") AS \"n\" FROM (";
+static const char MEDIAN_TAIL[] = ")) WHERE \"rn\" IN ((\"n\" + 1) / 2, (\"n\" + 2) / 2)"
+                                  " GROUP BY \"g\", \"p\" ORDER BY \"g\", \"p\"";
+
 static void build(struct kpi_ctx *k, const struct plan *pl, struct rp_sql *q)
 {
     const struct rp_kpi *d = pl->def;
+    bool median = d->shape == KPI_MEDIAN;
 
     rp_sql_init(q, k->arena, RP_SQL_SQLITE);
+    if (median)
+        rp_sql_add(q, MEDIAN_HEAD);
     rp_sql_add(q, "SELECT ");
     rp_sql_add(q, pl->group_sql ? pl->group_sql : "NULL");
-    rp_sql_add(q, ", ");
+    rp_sql_add(q, " AS \"g\", ");
     add_period(q, pl);
+    rp_sql_add(q, " AS \"p\"");
     d->measures(k, q);
+    if (median)
+        rp_sql_add(q, " AS \"x\"");
     rp_sql_add(q, " FROM ");
     rp_sql_ident(q, k->o->name);
     rp_sql_add(q, " AS \"t\"");
@@ -392,7 +410,7 @@ static void build(struct kpi_ctx *k, const struct plan *pl, struct rp_sql *q)
     add_range(q, pl);
     if (d->where)
         d->where(k, q);
-    rp_sql_add(q, d->shape == KPI_MEDIAN ? " ORDER BY 1, 2, 3" : " GROUP BY 1, 2 ORDER BY 1, 2");
+    rp_sql_add(q, median ? MEDIAN_TAIL : " GROUP BY 1, 2 ORDER BY 1, 2");
 }
 
 /* ---- rows ---- */
@@ -461,17 +479,6 @@ static int64_t as_int(const struct rp_value *v)
                                                         : 0;
 }
 
-static bool same_key(const struct row *a, const struct row *b)
-{
-    bool pa = a->period != NULL, pb = b->period != NULL;
-
-    if (pa != pb || (pa && strcmp(a->period, b->period) != 0))
-        return false;
-    if (a->group.type == RP_V_NULL || b->group.type == RP_V_NULL)
-        return a->group.type == b->group.type;
-    return rp_value_equal(&a->group, &b->group);
-}
-
 /* ---- points ---- */
 
 static void add_real(struct rp_buf *out, double d)
@@ -535,6 +542,12 @@ static void write_point(struct rp_buf *out, const struct plan *pl, const struct 
         rp_buf_adds(out, ",\"count\":");
         rp_buf_add_i64(out, as_int(&r->v[1]));
         break;
+    case KPI_MEDIAN: /* the median and the count, as the statement computed them */
+        rp_buf_adds(out, "\"value\":");
+        add_amount(out, &r->v[0], false);
+        rp_buf_adds(out, ",\"count\":");
+        rp_buf_add_i64(out, as_int(&r->v[1]));
+        break;
     case KPI_AVG:
         ratio_point(out, as_double(&r->v[0]), as_double(&r->v[1]));
         rp_buf_adds(out, ",\"count\":");
@@ -543,21 +556,6 @@ static void write_point(struct rp_buf *out, const struct plan *pl, const struct 
     default:
         break;
     }
-    rp_buf_addc(out, '}');
-}
-
-/* Rows r[0..n) share a key and are sorted by their measure. */
-static void median_point(struct rp_buf *out, const struct plan *pl, const struct row *r, size_t n,
-                         bool *first)
-{
-    double m = n % 2 ? as_double(&r[n / 2].v[0])
-                     : (as_double(&r[n / 2 - 1].v[0]) + as_double(&r[n / 2].v[0])) / 2;
-
-    point_open(out, pl, r, first);
-    rp_buf_adds(out, "\"value\":");
-    add_real(out, m);
-    rp_buf_adds(out, ",\"count\":");
-    rp_buf_add_i64(out, (int64_t)n);
     rp_buf_addc(out, '}');
 }
 
@@ -609,11 +607,7 @@ static void write_result(struct rp_buf *out, const struct plan *pl, const struct
     rp_buf_adds(out, ",\"data\":[");
     for (size_t i = 0; i < rs->n;) {
         size_t j = i + 1;
-        if (pl->def->shape == KPI_MEDIAN) {
-            while (j < rs->n && same_key(&rs->r[i], &rs->r[j]))
-                j++;
-            median_point(out, pl, &rs->r[i], j - i, &first);
-        } else if (pl->def->shape == KPI_FUNNEL) {
+        if (pl->def->shape == KPI_FUNNEL) {
             funnel_points(out, pl, &rs->r[i], &first);
         } else {
             write_point(out, pl, &rs->r[i], &first);
@@ -659,9 +653,11 @@ int rp_analytics_kpi(struct rp_analytics *an, const struct rp_principal *p, cons
             rp_error_set(err, rc, "the KPI query is too large");
         else
             rc = rp_store_query(k.c, &q, row_fn, &rs, err);
-        if (rc == RP_ETOOBIG && !err->code)
-            rp_error_set(err, rc, "KPI \"%s\" reads more than %d rows; narrow from/to", d->name,
-                         MAX_ROWS);
+        if (rc == RP_ETOOBIG && !err->code) /* the client can ask for fewer points */
+            rc = rp_error_field(err, RP_EINVAL, pl.period ? "period" : "group", "too_many_points",
+                                "KPI \"%s\" would give more than %d data points; use a longer "
+                                "period, a narrower range or another grouping",
+                                d->name, MAX_ROWS);
     }
     rp_store_reader_release(an->store, k.c);
     if (rc == 0)

@@ -18,7 +18,7 @@ enum kpi_shape {
     KPI_RATIO,  /* numerator, denominator[, count]: value = numerator / denominator */
     KPI_SUM,    /* value, count */
     KPI_AVG,    /* sum, count: value = sum / count */
-    KPI_MEDIAN, /* one row per record with its measure: value = the median per point */
+    KPI_MEDIAN, /* the measure of each record: value = its median per point (in SQL), count */
     KPI_FUNNEL, /* leads, mql, sql, converted, won: one point per step */
 };
 
