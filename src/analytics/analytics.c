@@ -295,10 +295,10 @@ static int plan_make(struct kpi_ctx *k, struct plan *pl, const struct rp_kpi_par
             if (strcmp(PERIODS[i], kp->period) == 0)
                 pl->period = PERIODS[i];
         if (!pl->period)
-            return rp_error_field(err, RP_EINVAL, "period", "invalid_period",
-                                  "parameter \"period\" must be day, week, month, quarter or year, "
-                                  "not \"%s\"",
-                                  kp->period);
+            return rp_error_field(
+                err, RP_EINVAL, "period", "invalid_period",
+                "parameter \"period\" must be day, week, month, quarter or year, not \"%s\"",
+                kp->period);
     }
     if ((rc = plan_group(k, pl, kp->group ? kp->group : d->default_group, err)) < 0)
         return rc;

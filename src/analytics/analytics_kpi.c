@@ -21,7 +21,9 @@ static void where_won(struct kpi_ctx *k, struct rp_sql *q)
 
 static void where_open(struct kpi_ctx *k, struct rp_sql *q)
 {
-    rp_sql_add(q, " AND \"t\".\"stage\" IS NOT NULL AND NOT ");
+    rp_sql_add(q, " AND \"t\".");
+    rp_sql_ident(q, k->opp.field);
+    rp_sql_add(q, " IS NOT NULL AND NOT ");
     rp_analytics_stage_in(&k->opp, "t", q, true, true);
 }
 
@@ -183,8 +185,8 @@ static const char *const SLA_KEYS[] = {"target", "\"k\".\"target\"", "policy", "
 
 const struct rp_kpi rp_analytics_kpis[] = {
     {.name = "lead_funnel",
-     .description = "Leads created in the range and how many reached MQL, SQL, an opportunity "
-                    "(converted) and a won opportunity, with each step's rate",
+     .description =
+         "Leads created in the range and how many reached MQL, SQL, an opportunity (converted) and a won opportunity, with each step's rate",
      .object = "lead",
      .date_field = "created_at",
      .uses = "status,converted_at,converted_opportunity_id",
@@ -203,8 +205,8 @@ const struct rp_kpi rp_analytics_kpis[] = {
      .joins = j_lead_history,
      .measures = m_mql_to_sql},
     {.name = "win_rate",
-     .description = "Won opportunities over closed (won or lost) ones, by count, closed in the "
-                    "range",
+     .description =
+         "Won opportunities over closed (won or lost) ones, by count, closed in the range",
      .object = "opportunity",
      .date_field = "closed_at",
      .uses = "stage,closed_at",
@@ -253,8 +255,8 @@ const struct rp_kpi rp_analytics_kpis[] = {
      .where = where_open,
      .measures = m_amount},
     {.name = "weighted_pipeline",
-     .description = "Open opportunities' amount times probability (the opportunity's, else its "
-                    "stage's), by owner and expected close date",
+     .description =
+         "Open opportunities' amount times probability (the opportunity's, else its stage's), by owner and expected close date",
      .object = "opportunity",
      .date_field = "expected_close_date",
      .default_group = "owner_id",
@@ -265,8 +267,8 @@ const struct rp_kpi rp_analytics_kpis[] = {
      .where = where_open,
      .measures = m_weighted},
     {.name = "forecast",
-     .description = "Expected revenue by expected close date: won amounts whole plus open "
-                    "amounts times probability, by owner",
+     .description =
+         "Expected revenue by expected close date: won amounts whole plus open amounts times probability, by owner",
      .object = "opportunity",
      .date_field = "expected_close_date",
      .default_group = "owner_id",
@@ -276,8 +278,8 @@ const struct rp_kpi rp_analytics_kpis[] = {
      .money = true,
      .measures = m_forecast},
     {.name = "first_touch_time",
-     .description = "Average hours from a lead's creation to its first touch, over touched leads "
-                    "created in the range",
+     .description =
+         "Average hours from a lead's creation to its first touch, over touched leads created in the range",
      .object = "lead",
      .date_field = "created_at",
      .uses = "first_touched_at",
@@ -286,8 +288,8 @@ const struct rp_kpi rp_analytics_kpis[] = {
      .where = where_touched,
      .measures = m_first_touch_hours},
     {.name = "sla_attainment",
-     .description = "Share of decided SLA clocks (met or breached) that were met, per target, "
-                    "for clocks started in the range",
+     .description =
+         "Share of decided SLA clocks (met or breached) that were met, per target, for clocks started in the range",
      .date_sql = "\"k\".\"started_at\"",
      .default_group = "target",
      .keys = SLA_KEYS,
