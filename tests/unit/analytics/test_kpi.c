@@ -398,6 +398,31 @@ static void test_bad_parameters(void **state)
     assert_int_equal(rp_test_request_as(t, NULL, "GET", "/api/v1/kpis/win_rate", NULL, NULL), 401);
 }
 
+/* A KPI that reads a field hidden from the caller would reveal it: 403; one that does not is
+ * fine; grouping by the hidden field is an unknown field. */
+static void test_hidden_fields(void **state)
+{
+    struct rp_test_app *t = *state;
+    char bob[128], bob_id[40], target[160];
+
+    json_decref(call(t, "PUT", "/api/v1/admin/permission-sets/no_amounts",
+                     "{\"label\": \"No amounts\", \"definition\": {\"objects\": {\"*\": {\"read\":"
+                     " true, \"create\": true, \"edit\": true}, \"opportunity\": {\"read\": true,"
+                     " \"fields\": {\"amount\": \"none\", \"lost_reason\": \"none\"}}}}}",
+                     201));
+    rp_test_user(t, "bob", "bob-password-1", false, bob, sizeof(bob), bob_id);
+    snprintf(target, sizeof(target), "/api/v1/admin/users/%s", bob_id);
+    json_decref(call(t, "PATCH", target, "{\"permission_sets\": [\"no_amounts\"]}", 200));
+    opp(t, bob_id, "closed_won", "1000", "2026-01-01T00:00:00Z", "2026-01-11T00:00:00Z", NULL);
+
+    json_decref(call_as(t, bob, "GET", "/api/v1/kpis/won_revenue", NULL, 403));
+    json_decref(call_as(t, bob, "GET", "/api/v1/kpis/win_rate_amount", NULL, 403));
+    json_decref(call_as(t, bob, "GET", "/api/v1/kpis/pipeline_by_stage", NULL, 403));
+    json_decref(call_as(t, bob, "GET", "/api/v1/kpis/win_rate?group=lost_reason", NULL, 400));
+    json_decref(call_as(t, bob, "GET", "/api/v1/kpis/win_rate?group=owner_id", NULL, 200));
+    json_decref(call(t, "GET", "/api/v1/kpis/won_revenue", NULL, 200));
+}
+
 static void test_created_at_import(void **state)
 {
     struct rp_test_app *t = *state;
@@ -430,6 +455,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sla_attainment, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_bad_parameters, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_hidden_fields, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_created_at_import, rp_test_app_setup,
                                         rp_test_app_teardown),
