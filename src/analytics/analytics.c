@@ -81,7 +81,7 @@ void rp_analytics_kpi_list(struct rp_analytics *an, struct rp_buf *out)
         rp_buf_adds(out, ",\"object\":");
         add_str_or_null(out, d->object);
         rp_buf_adds(out, ",\"date_field\":");
-        add_str_or_null(out, d->date_field ? d->date_field : d->date_sql ? "started_at" : NULL);
+        add_str_or_null(out, d->date_field);
         rp_buf_adds(out, ",\"default_group\":");
         add_str_or_null(out, d->default_group);
         rp_buf_adds(out, ",\"unit\":");

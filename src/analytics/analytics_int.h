@@ -50,7 +50,8 @@ struct rp_kpi {
     const char *description;
     const char *object;        /* NULL: the "object" parameter */
     const char *date_field;    /* field of "t" that from/to and period apply to */
-    const char *date_sql;      /* or this SQL (a datetime in ms), when the date is not a field */
+    const char *date_sql;      /* if set, the date's SQL instead (a datetime in ms), for a date
+                                  that is not a field of "t"; date_field then only names it */
     const char *default_group; /* NULL: ungrouped unless group= is given */
     const char *uses;          /* comma-separated fields the KPI reads (field-level security) */
     const char *const *keys;   /* extra group keys: name, SQL, ..., NULL */

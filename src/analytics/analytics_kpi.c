@@ -290,6 +290,7 @@ const struct rp_kpi rp_analytics_kpis[] = {
     {.name = "sla_attainment",
      .description =
          "Share of decided SLA clocks (met or breached) that were met, per target, for clocks started in the range",
+     .date_field = "started_at", /* of the clock, not of the record */
      .date_sql = "\"k\".\"started_at\"",
      .default_group = "target",
      .keys = SLA_KEYS,
