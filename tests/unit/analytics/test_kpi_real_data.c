@@ -5,9 +5,9 @@
  * the 7 products, the 85 accounts (with their parents), and the 8,800 opportunities through
  * the batch endpoint, 1,000 at a time, with created_at and closed_at from the CSV's
  * engage_date and close_date. Then the win rate, the won revenue (in total, per agent and for
- * one manager's team, read as that manager) and the median sales cycle that GET /api/v1/kpis
- * reports are compared with values this file computes from the CSV on its own (plain C, no
- * SQL).
+ * one manager's team, read as that manager), the median sales cycle, the win rate by amount
+ * and the open pipeline by stage that GET /api/v1/kpis reports are compared with values this
+ * file computes from the CSV on its own (plain C, no SQL).
  *
  * The data lives outside the repository. Its folder is the environment variable
  * RP_SHARED_DATA, else the path CMake found at configure time (RP_SHARED_DATA_DEFAULT: the
@@ -578,6 +578,56 @@ static void check_per_agent(struct rp_test_app *t, const struct csv *pipe, const
     json_decref(d);
 }
 
+/* The data's lost deals have a close_value of 0, so by amount every closed dollar was won. */
+static void check_amounts(struct rp_test_app *t, const struct expected *e)
+{
+    json_t *d = kpi_as(t, t->token, "win_rate_amount");
+    const json_t *p = json_array_get(d, 0);
+
+    printf("win rate by amount: KPI %.4f / %.4f = %.6f (lost deals carry 0)\n", num(p, "numerator"),
+           num(p, "denominator"), num(p, "value"));
+    assert_true(num(p, "numerator") == (double)e->won_revenue);
+    assert_true(num(p, "denominator") == (double)e->won_revenue);
+    assert_int_equal((long)num(p, "count"), e->won + e->lost);
+    json_decref(d);
+}
+
+/* Open deals per stage, valued at their product's list price (the import's choice). */
+static void check_open_pipeline(struct rp_test_app *t, const struct csv *pipe,
+                                const struct csv *products)
+{
+    static const char *const stages[][2] = {{"Engaging", "qualification"},
+                                            {"Prospecting", "prospecting"}};
+    json_t *d = kpi_as(t, t->token, "pipeline_by_stage");
+
+    assert_int_equal(json_array_size(d), 2);
+    for (size_t s = 0; s < 2; s++) {
+        long long sum = 0;
+        long n = 0;
+        const json_t *p = NULL, *q;
+        size_t i;
+        for (size_t r = 1; r < pipe->nrows; r++) {
+            if (strcmp(cell(pipe, r, "deal_stage"), stages[s][0]) != 0)
+                continue;
+            for (size_t k = 1; k < products->nrows; k++)
+                if (same_product(cell(products, k, "product"), cell(pipe, r, "product")))
+                    sum += atoll(cell(products, k, "sales_price"));
+            n++;
+        }
+        json_array_foreach(d, i, q)
+        {
+            if (strcmp(json_string_value(json_object_get(q, "group")), stages[s][1]) == 0)
+                p = q;
+        }
+        assert_non_null(p);
+        printf("open pipeline %s: CSV %ld deals, %lld; KPI %ld deals, %.4f\n", stages[s][1], n, sum,
+               (long)num(p, "count"), num(p, "value"));
+        assert_int_equal((long)num(p, "count"), n);
+        assert_true(num(p, "value") == (double)sum);
+    }
+    json_decref(d);
+}
+
 static void test_real_data(void **state)
 {
     struct rp_test_app *t = *state;
@@ -611,6 +661,8 @@ static void test_real_data(void **state)
     expect_from_csv(&pipe, NULL, NULL, &all);
     check_totals(t, t->token, &all, "all");
     check_per_agent(t, &pipe, &l);
+    check_amounts(t, &all);
+    check_open_pipeline(t, &pipe, &products);
 
     /* a manager sees their team's deals only (role hierarchy): Dustin Brinkmann's */
     rp_test_user(t, "dustin", "dustin-password-1", false, mgr, sizeof(mgr), mgr_id);
