@@ -173,6 +173,13 @@ static void test_opportunity_kpis(void **state)
     d = kpi(t, t->token, "win_rate?period=quarter&group=owner_id");
     assert_int_equal(json_array_size(d), 3);
     json_decref(d);
+    d = kpi(t, t->token, "win_rate?period=quarter");
+    assert_int_equal(num(point_where(d, "period", "2026-Q1"), "denominator"), 3);
+    assert_int_equal(num(point_where(d, "period", "2026-Q2"), "denominator"), 1);
+    json_decref(d);
+    d = kpi(t, t->token, "win_rate?period=year");
+    assert_near(num(point_where(d, "period", "2026"), "value"), 0.75);
+    json_decref(d);
     d = kpi(t, t->token, "win_rate?from=2026-02-01&to=2026-04-02");
     assert_int_equal(num(only(d), "numerator"), 1);
     assert_int_equal(num(only(d), "denominator"), 2);
@@ -197,6 +204,13 @@ static void test_opportunity_kpis(void **state)
     d = kpi(t, t->token, "weighted_pipeline?group=none&period=month");
     assert_near(num(point_where(d, "period", "2026-12"), "value"), 5000);
     assert_near(num(point_where(d, "period", "2027-01"), "value"), 333.333);
+    json_decref(d);
+    /* a date field (day numbers) in the range */
+    d = kpi(t, t->token, "weighted_pipeline?from=2027-01-01&group=none");
+    assert_near(num(only(d), "value"), 333.333);
+    json_decref(d);
+    d = kpi(t, t->token, "weighted_pipeline?to=2026-12-15&group=none");
+    assert_near(num(only(d), "value"), 5000);
     json_decref(d);
     d = kpi(t, t->token, "forecast");
     assert_near(num(point_where(d, "group", t->user_id), "value"), 3000.5 + 5000 + 333.333);
