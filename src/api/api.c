@@ -16,6 +16,7 @@ struct rp_api *rp_api_new(const struct rp_api_config *cfg)
     api->clock = cfg->clock;
     api->automation = cfg->automation;
     api->sales = cfg->sales;
+    api->analytics = cfg->analytics;
     api->started_ms = rp_clock_now_ms(cfg->clock);
     return api;
 }
@@ -46,6 +47,7 @@ struct rp_http_router *rp_api_router_new(struct rp_api *api)
     api_register_admin(r);
     api_register_automation(r);
     api_register_sales(r);
+    api_register_kpi(r);
     api_register_sla(r);
     api_register_email(r);
     api_register_web(r);

@@ -11,6 +11,7 @@
 #ifndef RP_API_API_H
 #define RP_API_API_H
 
+#include "analytics/analytics.h"
 #include "auth/auth.h"
 #include "automation/automation.h"
 #include "sales/sales.h"
@@ -29,6 +30,7 @@ struct rp_api_config {
     const struct rp_clock *clock;
     struct rp_automation *automation;
     struct rp_sales *sales;
+    struct rp_analytics *analytics;
 };
 
 struct rp_api *rp_api_new(const struct rp_api_config *cfg);

@@ -15,6 +15,7 @@ struct rp_api {
     const struct rp_clock *clock;
     struct rp_automation *automation;
     struct rp_sales *sales;
+    struct rp_analytics *analytics;
     struct rp_http_router *router;
     _Atomic bool ready;
     int64_t started_ms;
@@ -63,6 +64,7 @@ void api_register_privacy(struct rp_http_router *r);
 void api_register_admin(struct rp_http_router *r);
 void api_register_automation(struct rp_http_router *r);
 void api_register_sales(struct rp_http_router *r);
+void api_register_kpi(struct rp_http_router *r);
 void api_register_sla(struct rp_http_router *r);
 void api_register_email(struct rp_http_router *r);
 void api_register_web(struct rp_http_router *r);

@@ -392,6 +392,8 @@ static void fixed_paths(json_t *paths)
          "approval_history"},
         {"/api/v1/records/{object}/{id}/approval/{action}", "post",
          "Submit, approve, reject or recall a record's approval", "approval_act"},
+        {"/api/v1/kpis", "get", "The KPI catalogue", "kpis"},
+        {"/api/v1/kpis/{name}", "get", "One KPI (from, to, period, group, object)", "kpi"},
         {"/api/v1/sla/calendars", "get", "Business calendars", "sla_calendars"},
         {"/api/v1/sla/calendars/{name}", "get", "One business calendar", "sla_calendar"},
         {"/api/v1/sla/calendars/{name}", "put", "Create or replace a business calendar",

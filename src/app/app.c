@@ -93,13 +93,16 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
                                                         .meta = app->meta,
                                                         .records = app->records,
                                                         .clock = &app->clock});
+    app->analytics = rp_analytics_new(&(struct rp_analytics_config){
+        .store = app->store, .meta = app->meta, .clock = &app->clock});
     app->api = rp_api_new(&(struct rp_api_config){.records = app->records,
                                                   .auth = app->auth,
                                                   .meta = app->meta,
                                                   .store = app->store,
                                                   .clock = &app->clock,
                                                   .automation = app->automation,
-                                                  .sales = app->sales});
+                                                  .sales = app->sales,
+                                                  .analytics = app->analytics});
     app->router = rp_api_router_new(app->api);
     *out = app;
     return 0;
@@ -128,7 +131,8 @@ void rp_app_close(struct rp_app *app)
     rp_jobs_free(app->jobs);
     rp_automation_free(app->automation);
     rp_sales_free(app->sales); /* its write hooks ran in jobs too */
-    rp_api_free(app->api);     /* frees the router */
+    rp_analytics_free(app->analytics);
+    rp_api_free(app->api); /* frees the router */
     rp_records_free(app->records);
     rp_auth_free(app->auth);
     rp_store_close(app->store);

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "analytics/analytics.h"
 #include "api/api.h"
 #include "auth/auth.h"
 #include "automation/automation.h"
@@ -40,6 +41,7 @@ struct rp_app {
     struct rp_jobs *jobs;
     struct rp_automation *automation;
     struct rp_sales *sales;
+    struct rp_analytics *analytics;
     struct rp_api *api;
     struct rp_http_router *router;
     struct rp_http_server *server;

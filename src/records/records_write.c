@@ -38,6 +38,29 @@ static const char *op_name(enum rp_write_op op)
 
 /* ---- prepare: validation on the request's thread ---- */
 
+/*
+ * An import of history may set created_at when creating a record, so that ages, cycles and
+ * cohorts (docs/kpis.md) keep their dates; only administrators (and internal work) may, and
+ * never to a time after now. Everyone else gets the usual read_only error.
+ */
+static int prepare_created_at(struct rp_write_request *wr, struct rp_write *w,
+                              const struct rp_field *f, const json_t *v)
+{
+    if (w->op != RP_WRITE_CREATE || !rp_policy_is_unrestricted(wr->principal))
+        return rp_error_field(&w->err, RP_EVALIDATION, f->name, "read_only",
+                              "field \"%s\" is maintained by the system and cannot be set "
+                              "(administrators may set created_at when creating, for imports)",
+                              f->name);
+    if (rp_meta_value_from_json(f, v, wr->arena, &w->_values[f->index], &w->err) < 0)
+        return w->err.code;
+    if (w->_values[f->index].type != RP_V_DATETIME ||
+        w->_values[f->index].u.i > rp_clock_now_ms(wr->_rs->clock))
+        return rp_error_field(&w->err, RP_EVALIDATION, f->name, "invalid",
+                              "field \"%s\" must be a time not after now", f->name);
+    w->_set[f->index] = true;
+    return 0;
+}
+
 static int prepare_values(struct rp_write_request *wr, struct rp_write *w)
 {
     const struct rp_object *o = wr->_object;
@@ -61,6 +84,10 @@ static int prepare_values(struct rp_write_request *wr, struct rp_write *w)
     json_object_foreach((json_t *)w->data, key, v)
     {
         const struct rp_field *f = rp_meta_field(o, key);
+        if (strcmp(f->name, "created_at") == 0) {
+            prepare_created_at(wr, w, f, v);
+            continue;
+        }
         if (f->system && strcmp(f->name, "owner_id") != 0) {
             rp_error_field(&w->err, RP_EVALIDATION, key, "read_only",
                            "field \"%s\" is maintained by the system and cannot be set", key);
@@ -530,7 +557,7 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
     rp_sql_add(&q, ") VALUES (");
     rp_sql_param(&q, rp_value_cstr(id));
     rp_sql_add(&q, ", 1, ");
-    rp_sql_param(&q, rp_value_int(now));
+    rp_sql_param(&q, rp_value_int(w->_set[2] ? w->_values[2].u.i : now)); /* an import's */
     rp_sql_add(&q, ", ");
     rp_sql_param(&q, rp_value_int(now));
     rp_sql_add(&q, ", ");

@@ -6,8 +6,8 @@
  * users), then asks every route as every user and checks, for every marker of the data set,
  * that it appears in the response exactly when the oracle says it may: get, list with count,
  * search (also for hidden values, which must not find their records), filters, history, the
- * change feed, CSV export, batch updates (whose per-item statuses are checked too) and the
- * OpenAPI document. Each marker compared against one response counts as one check.
+ * change feed, CSV export, batch updates (whose per-item statuses are checked too), a KPI's
+ * count of opportunities and the OpenAPI document. Each marker compared against one response counts as one check.
  *
  * The world: a role tree top > mid_a > {rep_a1, rep_a2}, top > mid_b > rep_b1, a user
  * without a role, and the admin; permission sets that hide or limit fields, grant view_all on
@@ -485,6 +485,23 @@ static void check_lists(struct world *w, int u)
             json_decref(j);
         }
         free(body);
+        if (strcmp(objects[o].name, "opportunity") == 0) {
+            /* A KPI counts the same records a list shows (every opportunity here is open). */
+            body = get_as(w, u, "/api/v1/kpis/pipeline_by_stage?group=none", &status);
+            assert_int_equal(status, perms & P_READ ? 200 : 403);
+            if (status == 200) {
+                const json_t *data;
+                j = json_loads(body, 0, NULL);
+                data = json_object_get(j, "data");
+                assert_int_equal(json_array_size(data) ? json_integer_value(json_object_get(
+                                                             json_array_get(data, 0), "count"))
+                                                       : 0,
+                                 count);
+                w->checks++;
+                json_decref(j);
+            }
+            free(body);
+        }
         if (perms & P_EXPORT)
             memcpy(ex_export, expected, sizeof(expected));
         snprintf(target, sizeof(target), "/api/v1/records/%s/export?format=csv", objects[o].name);
