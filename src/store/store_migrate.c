@@ -186,6 +186,8 @@ static const char *const migrations[] = {
     " id TEXT PRIMARY KEY, form TEXT NOT NULL, address TEXT NOT NULL, at INTEGER NOT NULL,"
     " state TEXT NOT NULL, lead_id TEXT, confirm_hash TEXT, confirmed_at INTEGER);"
     "CREATE INDEX rp_form_submission_rate ON rp_form_submission(form, address, at);",
+    /* 13: the change log by record: stage history, the lead funnel's status history */
+    "CREATE INDEX rp_change_record ON rp_change(object, record_id, seq);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
