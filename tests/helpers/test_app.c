@@ -1,8 +1,16 @@
 /* The shared test fixture; see test_app.h. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
 #include "test_app.h"
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 void rp_test_app_open(struct rp_test_app *t)
 {
@@ -144,4 +152,46 @@ struct rp_meta *rp_test_catalogue(void)
     }
     rp_arena_release(&a);
     return m;
+}
+
+json_t *rp_test_call_as(struct rp_test_app *t, const char *token, const char *method,
+                        const char *target, const char *body, int expect)
+{
+    char *out = NULL;
+    int status = rp_test_request_as(t, token, method, target, body, &out);
+    json_t *j;
+
+    if (status != expect)
+        fprintf(stderr, "%s %s: %d %s\n", method, target, status, out ? out : "");
+    assert_int_equal(status, expect);
+    j = out && *out ? json_loads(out, 0, NULL) : NULL;
+    free(out);
+    return j ? j : json_object();
+}
+
+json_t *rp_test_call(struct rp_test_app *t, const char *method, const char *target,
+                     const char *body, int expect)
+{
+    return rp_test_call_as(t, t->token, method, target, body, expect);
+}
+
+size_t rp_test_settle(struct rp_test_app *t)
+{
+    struct rp_error err;
+    size_t rules = 0, hooks = 0, clocks = 0, ran = 0, total = 0;
+
+    rp_error_init(&err, NULL);
+    do {
+        assert_int_equal(rp_automation_dispatch(t->app->automation, &rules, &err), 0);
+        assert_int_equal(rp_webhook_dispatch(t->app->automation, &hooks, &err), 0);
+        assert_int_equal(rp_sla_dispatch(t->app->automation, &clocks, &err), 0);
+        assert_int_equal(rp_jobs_run_due(t->app->jobs, 1000, &ran, &err), 0);
+        total += ran;
+    } while (rules || hooks || clocks || ran);
+    return total;
+}
+
+const char *rp_test_str(const json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
 }

@@ -5,6 +5,8 @@
 #ifndef RP_TEST_APP_H
 #define RP_TEST_APP_H
 
+#include <jansson.h>
+
 #include "app/app.h"
 
 /* 2026-11-22T08:00:00Z, the clock every fixture starts at. */
@@ -44,6 +46,23 @@ void rp_test_user(struct rp_test_app *t, const char *username, const char *passw
 
 /** The standard catalogue as a snapshot at RP_TEST_NOW_MS (caller releases); aborts on failure. */
 struct rp_meta *rp_test_catalogue(void);
+
+/**
+ * Sends a request as the admin (rp_test_call) or with token (NULL: none) and checks its status,
+ * printing the body when it differs. Returns the JSON body, an empty object when there is none;
+ * the caller decrefs it.
+ */
+json_t *rp_test_call(struct rp_test_app *t, const char *method, const char *target,
+                     const char *body, int expect);
+json_t *rp_test_call_as(struct rp_test_app *t, const char *token, const char *method,
+                        const char *target, const char *body, int expect);
+/**
+ * Runs the background work of a serving app by hand until none is left: the rule, webhook and
+ * SLA dispatchers over the change log and the jobs due on the fake clock. Returns the jobs run.
+ */
+size_t rp_test_settle(struct rp_test_app *t);
+/** The string member key of j, or NULL. */
+const char *rp_test_str(const json_t *j, const char *key);
 
 /** Creates a record as the admin and copies its id into id (40 bytes); aborts unless 201. */
 void rp_test_create(struct rp_test_app *t, const char *object, const char *json, char *id);

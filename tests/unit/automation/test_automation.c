@@ -20,43 +20,7 @@
 
 #define DAY_MS (INT64_C(86400) * 1000)
 
-static json_t *call(struct rp_test_app *t, const char *method, const char *target, const char *body,
-                    int expect)
-{
-    char *out = NULL;
-    int status = rp_test_request(t, method, target, body, &out);
-    json_t *j;
-
-    if (status != expect)
-        fprintf(stderr, "%s %s: %d %s\n", method, target, status, out ? out : "");
-    assert_int_equal(status, expect);
-    j = out && *out ? json_loads(out, 0, NULL) : json_object();
-    free(out);
-    if (!j)
-        j = json_object();
-    return j;
-}
-
 /* Dispatches the change log and runs the due jobs; returns the jobs run. */
-static size_t settle(struct rp_test_app *t)
-{
-    struct rp_error err;
-    size_t queued = 0, ran = 0, total = 0;
-
-    rp_error_init(&err, NULL);
-    do {
-        assert_int_equal(rp_automation_dispatch(t->app->automation, &queued, &err), 0);
-        assert_int_equal(rp_jobs_run_due(t->app->jobs, 1000, &ran, &err), 0);
-        total += ran;
-    } while (queued || ran);
-    return total;
-}
-
-static const char *str(const json_t *j, const char *key)
-{
-    return json_string_value(json_object_get(j, key));
-}
-
 static size_t runs_with(struct rp_test_app *t, const char *rule, const char *outcome)
 {
     char target[128];
@@ -64,10 +28,10 @@ static size_t runs_with(struct rp_test_app *t, const char *rule, const char *out
     size_t i, n = 0;
 
     snprintf(target, sizeof(target), "/api/v1/automation/runs?rule=%s&limit=1000", rule);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     json_array_foreach(json_object_get(j, "data"), i, e)
     {
-        if (strcmp(str(e, "outcome"), outcome) == 0)
+        if (strcmp(rp_test_str(e, "outcome"), outcome) == 0)
             n++;
     }
     json_decref(j);
@@ -80,7 +44,8 @@ static void test_fires_once_when_condition_holds(void **state)
     char p1[40], p2[40], target[128];
     json_t *j;
 
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/escalate_p1",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/escalate_p1",
                      "{\"object\": \"case\", \"trigger\": {\"on\": \"created\"},"
                      " \"condition\": \"priority = 'p1'\","
                      " \"actions\": [{\"type\": \"set_fields\", \"values\": {\"escalated\": true,"
@@ -93,23 +58,25 @@ static void test_fires_once_when_condition_holds(void **state)
                    p1);
     rp_test_create(t, "case", "{\"subject\": \"Slow\", \"priority\": \"p2\", \"status\": \"new\"}",
                    p2);
-    assert_int_equal(settle(t), 1);
-    assert_int_equal(settle(t), 0); /* exactly once */
+    assert_int_equal(rp_test_settle(t), 1);
+    assert_int_equal(rp_test_settle(t), 0); /* exactly once */
 
     snprintf(target, sizeof(target), "/api/v1/records/case/%s", p1);
-    j = call(t, "GET", target, NULL, 200);
-    assert_string_equal(str(j, "status"), "escalated");
+    j = rp_test_call(t, "GET", target, NULL, 200);
+    assert_string_equal(rp_test_str(j, "status"), "escalated");
     assert_true(json_is_true(json_object_get(j, "escalated")));
-    assert_string_equal(str(j, "updated_by"), "automation");
+    assert_string_equal(rp_test_str(j, "updated_by"), "automation");
     json_decref(j);
     snprintf(target, sizeof(target), "/api/v1/records/case/%s", p2);
-    j = call(t, "GET", target, NULL, 200);
-    assert_string_equal(str(j, "status"), "new");
+    j = rp_test_call(t, "GET", target, NULL, 200);
+    assert_string_equal(rp_test_str(j, "status"), "new");
     json_decref(j);
-    j = call(t, "GET", "/api/v1/records/activity?count=true", NULL, 200);
+    j = rp_test_call(t, "GET", "/api/v1/records/activity?count=true", NULL, 200);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
-    assert_string_equal(str(json_array_get(json_object_get(j, "data"), 0), "subject"), "Down");
-    assert_string_equal(str(json_array_get(json_object_get(j, "data"), 0), "related_id"), p1);
+    assert_string_equal(rp_test_str(json_array_get(json_object_get(j, "data"), 0), "subject"),
+                        "Down");
+    assert_string_equal(rp_test_str(json_array_get(json_object_get(j, "data"), 0), "related_id"),
+                        p1);
     json_decref(j);
     assert_int_equal(runs_with(t, "escalate_p1", "queued"), 1);
     assert_int_equal(runs_with(t, "escalate_p1", "done"), 1);
@@ -121,7 +88,8 @@ static void test_loop_is_stopped(void **state)
     char id[40];
 
     /* Every update of an account updates it again: its own change must not fire it again. */
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/touch",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/touch",
                      "{\"object\": \"account\", \"trigger\": {\"on\": \"updated\"},"
                      " \"actions\": [{\"type\": \"set_fields\", \"values\": {\"description\":"
                      " {\"expr\": \"name\"}}}]}",
@@ -133,7 +101,7 @@ static void test_loop_is_stopped(void **state)
         assert_int_equal(rp_test_request(t, "PATCH", target, "{\"tier\": \"vip\"}", &out), 200);
         free(out);
     }
-    assert_int_equal(settle(t), 1);
+    assert_int_equal(rp_test_settle(t), 1);
     assert_int_equal(runs_with(t, "touch", "done"), 1);
     assert_int_equal(runs_with(t, "touch", "loop_stopped"), 1);
 }
@@ -150,15 +118,15 @@ static void test_round_robin(void **state)
              "{\"object\": \"lead\", \"trigger\": {\"on\": \"created\"}, \"actions\": [{\"type\":"
              " \"assign\", \"strategy\": \"round_robin\", \"users\": [\"%s\", \"%s\"]}]}",
              u1, u2);
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/route_leads", body, 201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/automation/rules/route_leads", body, 201));
     for (int i = 0; i < 3; i++)
         rp_test_create(t, "lead", "{\"last_name\": \"Lead\", \"status\": \"new\"}", id[i]);
-    assert_int_equal(settle(t), 3);
+    assert_int_equal(rp_test_settle(t), 3);
     for (int i = 0; i < 3; i++) {
         char target[128];
         snprintf(target, sizeof(target), "/api/v1/records/lead/%s", id[i]);
-        j = call(t, "GET", target, NULL, 200);
-        assert_string_equal(str(j, "owner_id"), i % 2 ? u2 : u1);
+        j = rp_test_call(t, "GET", target, NULL, 200);
+        assert_string_equal(rp_test_str(j, "owner_id"), i % 2 ? u2 : u1);
         json_decref(j);
     }
 }
@@ -172,7 +140,8 @@ static void test_date_and_schedule_triggers(void **state)
     json_t *j;
 
     rp_error_init(&err, NULL);
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/renewal_90",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/renewal_90",
                      "{\"object\": \"contract\", \"trigger\": {\"on\": \"date\", \"field\":"
                      " \"end_date\", \"offset_days\": -90}, \"condition\": \"status = 'active'\","
                      " \"actions\": [{\"type\": \"create_record\", \"object\": \"activity\","
@@ -196,12 +165,13 @@ static void test_date_and_schedule_triggers(void **state)
     assert_int_equal(queued, 1);
     assert_int_equal(rp_automation_scan(t->app->automation, &queued, &err), 0);
     assert_int_equal(queued, 0);
-    settle(t);
-    j = call(t, "GET",
-             "/api/v1/records/activity?filter=subject%20%3D%20%27Renewal%20in%2090%20days%27", NULL,
-             200);
+    rp_test_settle(t);
+    j = rp_test_call(
+        t, "GET", "/api/v1/records/activity?filter=subject%20%3D%20%27Renewal%20in%2090%20days%27",
+        NULL, 200);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
-    assert_string_equal(str(json_array_get(json_object_get(j, "data"), 0), "account_id"), acct);
+    assert_string_equal(rp_test_str(json_array_get(json_object_get(j, "data"), 0), "account_id"),
+                        acct);
     json_decref(j);
     /* the next day nothing is due */
     rp_clock_advance(&t->app->clock, DAY_MS);
@@ -209,7 +179,8 @@ static void test_date_and_schedule_triggers(void **state)
     assert_int_equal(queued, 0);
 
     /* a schedule: once per slot */
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/hourly_note",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/hourly_note",
                      "{\"object\": \"activity\", \"trigger\": {\"on\": \"schedule\","
                      " \"every_minutes\": 60}, \"actions\": [{\"type\": \"create_record\","
                      " \"object\": \"activity\", \"values\": {\"type\": \"note\", \"subject\":"
@@ -231,7 +202,8 @@ static void test_incoming_events(void **state)
     json_t *j;
 
     rp_test_create(t, "account", "{\"name\": \"Shipping Co\"}", order_acct);
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/shipment_note",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/shipment_note",
                      "{\"object\": \"account\", \"trigger\": {\"on\": \"event\", \"type\":"
                      " \"shipment.updated\"}, \"actions\": [{\"type\": \"create_record\","
                      " \"object\": \"activity\", \"values\": {\"type\": \"note\", \"subject\":"
@@ -240,25 +212,26 @@ static void test_incoming_events(void **state)
     snprintf(body, sizeof(body),
              "{\"id\": \"evt-1\", \"record_id\": \"%s\", \"data\": {\"status\": \"shipped\"}}",
              order_acct);
-    j = call(t, "POST", "/api/v1/events/shipment.updated", body, 202);
+    j = rp_test_call(t, "POST", "/api/v1/events/shipment.updated", body, 202);
     assert_false(json_is_true(json_object_get(j, "duplicate")));
     json_decref(j);
     /* the same event id again: accepted, recorded once */
-    j = call(t, "POST", "/api/v1/events/shipment.updated", body, 202);
+    j = rp_test_call(t, "POST", "/api/v1/events/shipment.updated", body, 202);
     assert_true(json_is_true(json_object_get(j, "duplicate")));
     json_decref(j);
-    json_decref(call(t, "POST", "/api/v1/events/other.type", "{\"data\": {}}", 202));
-    assert_int_equal(settle(t), 1);
+    json_decref(rp_test_call(t, "POST", "/api/v1/events/other.type", "{\"data\": {}}", 202));
+    assert_int_equal(rp_test_settle(t), 1);
     snprintf(target, sizeof(target),
              "/api/v1/records/activity?filter=account_id%%20%%3D%%20%%27%s%%27", order_acct);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
-    assert_string_equal(str(json_array_get(json_object_get(j, "data"), 0), "subject"), "shipped");
+    assert_string_equal(rp_test_str(json_array_get(json_object_get(j, "data"), 0), "subject"),
+                        "shipped");
     json_decref(j);
     /* bad input and missing permission */
-    json_decref(call(t, "POST", "/api/v1/events/Bad%20Type", "{}", 404));
-    json_decref(call(t, "POST", "/api/v1/events/x.y", "{\"extra\": 1}", 400));
-    json_decref(call(t, "POST", "/api/v1/events/x.y", "{\"data\": [1]}", 422));
+    json_decref(rp_test_call(t, "POST", "/api/v1/events/Bad%20Type", "{}", 404));
+    json_decref(rp_test_call(t, "POST", "/api/v1/events/x.y", "{\"extra\": 1}", 400));
+    json_decref(rp_test_call(t, "POST", "/api/v1/events/x.y", "{\"data\": [1]}", 422));
     rp_test_user(t, "clerk2", "clerk2-password", false, tok, sizeof(tok), NULL);
     assert_int_equal(rp_test_request_as(t, tok, "POST", "/api/v1/events/x.y", "{}", &out), 403);
     free(out);
@@ -269,28 +242,34 @@ static void test_invalid_rules(void **state)
     struct rp_test_app *t = *state;
     char tok[128], *out = NULL;
 
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/x",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/x",
                      "{\"object\": \"nope\", \"trigger\": {\"on\": \"created\"}, \"actions\":"
                      " [{\"type\": \"set_fields\", \"values\": {\"a\": 1}}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/x",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/x",
                      "{\"object\": \"case\", \"trigger\": {\"on\": \"sometimes\"}, \"actions\":"
                      " [{\"type\": \"set_fields\", \"values\": {\"status\": \"open\"}}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/x",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/x",
                      "{\"object\": \"case\", \"trigger\": {\"on\": \"created\"}, \"condition\":"
                      " \"priorty = 'p1'\", \"actions\": [{\"type\": \"set_fields\", \"values\":"
                      " {\"status\": \"open\"}}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/x",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/x",
                      "{\"object\": \"case\", \"trigger\": {\"on\": \"created\"}, \"actions\":"
                      " [{\"type\": \"set_fields\", \"values\": {\"status\": \"sideways\"}}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/x",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/x",
                      "{\"object\": \"case\", \"trigger\": {\"on\": \"created\"}, \"actions\":"
                      " [{\"type\": \"teleport\"}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/Bad-Name",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/Bad-Name",
                      "{\"object\": \"case\", \"trigger\": {\"on\": \"created\"}, \"actions\":"
                      " [{\"type\": \"set_fields\", \"values\": {\"status\": \"open\"}}]}",
                      422));
@@ -300,7 +279,7 @@ static void test_invalid_rules(void **state)
     free(out);
     assert_int_equal(rp_test_request_as(t, tok, "GET", "/api/v1/jobs", NULL, &out), 403);
     free(out);
-    json_decref(call(t, "DELETE", "/api/v1/automation/rules/never_made", NULL, 404));
+    json_decref(rp_test_call(t, "DELETE", "/api/v1/automation/rules/never_made", NULL, 404));
 }
 
 int main(void)

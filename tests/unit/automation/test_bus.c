@@ -185,26 +185,11 @@ static void sub_wait_reconnected(struct sub *s)
 
 /* ---- the app ---- */
 
-static json_t *call(struct rp_test_app *t, const char *method, const char *target, const char *body,
-                    int expect)
-{
-    char *out = NULL;
-    int status = rp_test_request(t, method, target, body, &out);
-    json_t *j;
-
-    if (status != expect)
-        fprintf(stderr, "%s %s: %d %s\n", method, target, status, out ? out : "");
-    assert_int_equal(status, expect);
-    j = out && *out ? json_loads(out, 0, NULL) : json_object();
-    free(out);
-    return j ? j : json_object();
-}
-
 static void set_bus_url(struct rp_test_app *t, int port)
 {
     char body[128];
     snprintf(body, sizeof(body), "{\"value\": \"nats://127.0.0.1:%d\"}", port);
-    json_decref(call(t, "PUT", "/api/v1/admin/settings/bus.nats_url", body, 200));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/admin/settings/bus.nats_url", body, 200));
 }
 
 struct event {
@@ -272,11 +257,6 @@ static int64_t setting_int(struct rp_test_app *t, const char *key)
     return v;
 }
 
-static const char *str(const json_t *j, const char *key)
-{
-    return json_string_value(json_object_get(j, key));
-}
-
 /*
  * Receives the change events of l: each must arrive with its subject, body and Nats-Msg-Id;
  * once exactly (a quiet half second after the last), or at least once when duplicates are
@@ -312,14 +292,14 @@ static void expect_events(struct sub *s, struct event_list *l, bool exactly_once
         snprintf(subject, sizeof(subject), "rapport.%s.%s", e->object, e->op);
         snprintf(id, sizeof(id), "evt_%lld", (long long)e->seq);
         assert_string_equal(natsMsg_GetSubject(m), subject);
-        assert_string_equal(str(body, "id"), id);
+        assert_string_equal(rp_test_str(body, "id"), id);
         assert_int_equal(natsMsgHeader_Get(m, "Nats-Msg-Id", &hdr), NATS_OK);
         assert_string_equal(hdr, id);
-        assert_string_equal(str(body, "object"), e->object);
-        assert_string_equal(str(body, "op"), e->op);
-        assert_string_equal(str(body, "record_id"), e->record_id);
-        assert_non_null(str(body, "at"));
-        assert_non_null(str(body, "actor"));
+        assert_string_equal(rp_test_str(body, "object"), e->object);
+        assert_string_equal(rp_test_str(body, "op"), e->op);
+        assert_string_equal(rp_test_str(body, "record_id"), e->record_id);
+        assert_non_null(rp_test_str(body, "at"));
+        assert_non_null(rp_test_str(body, "actor"));
         assert_true(json_is_object(json_object_get(body, "changes")));
         if (e->seen++ == 0)
             distinct++;
@@ -364,10 +344,10 @@ static void test_change_events(void **state)
     /* off until configured; the setting takes nats:// and tls:// URLs only */
     assert_int_equal(rp_bus_dispatch(t->app->automation, &published, &err), 0);
     assert_int_equal(published, 0);
-    json_decref(call(t, "PUT", "/api/v1/admin/settings/bus.nats_url",
-                     "{\"value\": \"http://127.0.0.1:4222\"}", 422));
-    json_decref(call(t, "PUT", "/api/v1/admin/settings/bus.nats_url",
-                     "{\"value\": \"nats://127.0.0.1:4222/x\"}", 422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/admin/settings/bus.nats_url",
+                             "{\"value\": \"http://127.0.0.1:4222\"}", 422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/admin/settings/bus.nats_url",
+                             "{\"value\": \"nats://127.0.0.1:4222/x\"}", 422));
     rp_test_create(t, "account", "{\"name\": \"Before the bus\"}", acct);
     assert_int_equal(setting_int(t, RP_BUS_CURSOR_KEY), -1);
     /* the cursor starts with the setting: what commits before the first tick is published */
@@ -378,13 +358,13 @@ static void test_change_events(void **state)
     /* every kind of change, and an incoming event */
     rp_test_create(t, "lead", "{\"last_name\": \"Bus\", \"company\": \"NATS Ltd\"}", lead);
     snprintf(target, sizeof(target), "/api/v1/records/lead/%s", lead);
-    json_decref(call(t, "PATCH", target, "{\"title\": \"CTO\"}", 200));
+    json_decref(rp_test_call(t, "PATCH", target, "{\"title\": \"CTO\"}", 200));
     rp_test_create(t, "account", "{\"name\": \"Bus Account\"}", acct);
-    json_decref(call(t, "DELETE", target, NULL, 200));
+    json_decref(rp_test_call(t, "DELETE", target, NULL, 200));
     snprintf(target, sizeof(target), "/api/v1/records/lead/%s/restore", lead);
-    json_decref(call(t, "POST", target, NULL, 200));
-    json_decref(call(t, "POST", "/api/v1/events/shipment.updated",
-                     "{\"id\": \"ship-1\", \"data\": {\"status\": \"shipped\"}}", 202));
+    json_decref(rp_test_call(t, "POST", target, NULL, 200));
+    json_decref(rp_test_call(t, "POST", "/api/v1/events/shipment.updated",
+                             "{\"id\": \"ship-1\", \"data\": {\"status\": \"shipped\"}}", 202));
     events_after(t, seq0, l);
     assert_int_equal(l->n, 6);
     assert_string_equal(l->items[5].object, "event");
@@ -486,7 +466,7 @@ static void test_oversized_event(void **state)
         assert_string_equal(natsMsg_GetSubject(m), "rapport.lead.create");
         b = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
         assert_non_null(b);
-        assert_string_equal(str(b, "record_id"), expect[i]);
+        assert_string_equal(rp_test_str(b, "record_id"), expect[i]);
         assert_int_equal(json_is_true(json_object_get(b, "changes_omitted")), i == 0);
         assert_int_equal(json_object_size(json_object_get(b, "changes")) == 0, i == 0);
         json_decref(b);
@@ -560,13 +540,13 @@ static void run_rules(struct rp_test_app *t)
 /* The newest done automation.run job's id; returns how many are done. */
 static size_t newest_rule_job(struct rp_test_app *t, char *id, size_t n)
 {
-    json_t *j = call(t, "GET", "/api/v1/jobs?state=done&limit=100", NULL, 200), *e;
+    json_t *j = rp_test_call(t, "GET", "/api/v1/jobs?state=done&limit=100", NULL, 200), *e;
     size_t i, found = 0;
 
     json_array_foreach(json_object_get(j, "data"), i, e)
     {
-        if (strcmp(str(e, "kind"), RP_AUTOMATION_JOB) == 0 && found++ == 0)
-            snprintf(id, n, "%s", str(e, "id"));
+        if (strcmp(rp_test_str(e, "kind"), RP_AUTOMATION_JOB) == 0 && found++ == 0)
+            snprintf(id, n, "%s", rp_test_str(e, "id"));
     }
     json_decref(j);
     return found;
@@ -585,14 +565,14 @@ static void expect_custom(struct sub *s, const char *job_id, const char *name)
     assert_string_equal(natsMsg_GetSubject(m), "crm.custom.lead_created");
     body = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
     assert_non_null(body);
-    assert_string_equal(str(body, "id"), id);
+    assert_string_equal(rp_test_str(body, "id"), id);
     assert_int_equal(natsMsgHeader_Get(m, "Nats-Msg-Id", &hdr), NATS_OK);
     assert_string_equal(hdr, id);
-    assert_string_equal(str(body, "rule"), "notify");
-    assert_string_equal(str(body, "object"), "lead");
-    assert_non_null(str(body, "record_id"));
-    assert_string_equal(str(json_object_get(body, "values"), "name"), name);
-    assert_string_equal(str(json_object_get(body, "values"), "source"), "web");
+    assert_string_equal(rp_test_str(body, "rule"), "notify");
+    assert_string_equal(rp_test_str(body, "object"), "lead");
+    assert_non_null(rp_test_str(body, "record_id"));
+    assert_string_equal(rp_test_str(json_object_get(body, "values"), "name"), name);
+    assert_string_equal(rp_test_str(json_object_get(body, "values"), "source"), "web");
     json_decref(body);
     natsMsg_Destroy(m);
     /* once */
@@ -615,18 +595,21 @@ static void test_publish_action(void **state)
                  "{\"object\": \"lead\", \"trigger\": {\"on\": \"created\"}, \"actions\":"
                  " [{\"type\": \"publish\", \"subject\": \"%s\"}]}",
                  bad[i]);
-        json_decref(call(t, "PUT", "/api/v1/automation/rules/bad", body, 422));
+        json_decref(rp_test_call(t, "PUT", "/api/v1/automation/rules/bad", body, 422));
     }
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/bad",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/bad",
                      "{\"object\": \"lead\", \"trigger\": {\"on\": \"created\"}, \"actions\":"
                      " [{\"type\": \"publish\", \"subject\": \"crm.x\", \"values\": {\"Bad-Key\":"
                      " 1}}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/bad",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/bad",
                      "{\"object\": \"lead\", \"trigger\": {\"on\": \"created\"}, \"actions\":"
                      " [{\"type\": \"publish\", \"subject\": \"crm.x\", \"to\": \"y\"}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/notify",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/notify",
                      "{\"object\": \"lead\", \"trigger\": {\"on\": \"created\"}, \"actions\":"
                      " [{\"type\": \"publish\", \"subject\": \"crm.custom.lead_created\","
                      " \"values\": {\"name\": {\"expr\": \"last_name\"}, \"source\": \"web\","
@@ -664,12 +647,14 @@ static void test_publish_action(void **state)
     expect_custom(&s, job, "Late");
     {
         /* the run log shows the failed attempt before the one that published */
-        json_t *j = call(t, "GET", "/api/v1/automation/runs?rule=notify&limit=100", NULL, 200), *e;
+        json_t *j = rp_test_call(t, "GET", "/api/v1/automation/runs?rule=notify&limit=100", NULL,
+                                 200),
+               *e;
         size_t i, retrying = 0, done = 0;
         json_array_foreach(json_object_get(j, "data"), i, e)
         {
-            retrying += strcmp(str(e, "outcome"), "retrying") == 0;
-            done += strcmp(str(e, "outcome"), "done") == 0;
+            retrying += strcmp(rp_test_str(e, "outcome"), "retrying") == 0;
+            done += strcmp(rp_test_str(e, "outcome"), "done") == 0;
         }
         json_decref(j);
         assert_true(retrying >= 2); /* bus off, then NATS down */

@@ -218,28 +218,13 @@ static int teardown(void **state)
     return 0;
 }
 
-static json_t *call(struct rp_test_app *t, const char *method, const char *target, const char *body,
-                    int expect)
-{
-    char *out = NULL;
-    int status = rp_test_request(t, method, target, body, &out);
-    json_t *j;
-
-    if (status != expect)
-        fprintf(stderr, "%s %s: %d %s\n", method, target, status, out ? out : "");
-    assert_int_equal(status, expect);
-    j = out && *out ? json_loads(out, 0, NULL) : NULL;
-    free(out);
-    return j ? j : json_object();
-}
-
 static void setting(struct rp_test_app *t, const char *key, const char *value)
 {
     char target[128];
     json_t *body = json_pack("{ss}", "value", value);
     char *text = json_dumps(body, 0);
     snprintf(target, sizeof(target), "/api/v1/admin/settings/%s", key);
-    json_decref(call(t, "PUT", target, text, 200));
+    json_decref(rp_test_call(t, "PUT", target, text, 200));
     free(text);
     json_decref(body);
 }
@@ -254,20 +239,6 @@ static void configure(struct fixture *f)
 }
 
 /* Dispatches the change log and runs due jobs until nothing is left to run now. */
-static size_t settle(struct rp_test_app *t)
-{
-    struct rp_error err;
-    size_t queued = 0, ran = 0, total = 0;
-
-    rp_error_init(&err, NULL);
-    do {
-        assert_int_equal(rp_automation_dispatch(t->app->automation, &queued, &err), 0);
-        assert_int_equal(rp_jobs_run_due(t->app->jobs, 1000, &ran, &err), 0);
-        total += ran;
-    } while (queued || ran);
-    return total;
-}
-
 static size_t sink_count(struct sink *s)
 {
     size_t n;
@@ -338,16 +309,11 @@ static char *header(const char *data, const char *name)
     return NULL;
 }
 
-static const char *str(const json_t *j, const char *key)
-{
-    return json_string_value(json_object_get(j, key));
-}
-
 static json_t *messages(struct rp_test_app *t, const char *record_id)
 {
     char target[160];
     snprintf(target, sizeof(target), "/api/v1/email/messages?record_id=%s", record_id);
-    return call(t, "GET", target, NULL, 200);
+    return rp_test_call(t, "GET", target, NULL, 200);
 }
 
 static size_t count_records(struct rp_test_app *t, const char *object, const char *filter)
@@ -377,7 +343,7 @@ static size_t count_records(struct rp_test_app *t, const char *object, const cha
         q[k] = '\0';
         snprintf(target, sizeof(target), "/api/v1/records/%s?limit=100&filter=%s", object, q);
     }
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     n = json_array_size(json_object_get(j, "data"));
     json_decref(j);
     return n;
@@ -398,7 +364,8 @@ static void people(struct rp_test_app *t, const char *first, const char *email, 
 
 static void renewal_template(struct rp_test_app *t)
 {
-    json_decref(call(t, "PUT", "/api/v1/email/templates/renewal",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/email/templates/renewal",
                      "{\"object\": \"contact\", \"subject\": \"续约 renewal of {{account.name}}\","
                      " \"text\": \"Hello {{first_name}} of {{account.name}}. Stop: "
                      "{{unsubscribe_url}}\","
@@ -415,9 +382,9 @@ static const char *send_one(struct rp_test_app *t, const char *tpl, const char *
     char body[256];
     json_t *j;
     snprintf(body, sizeof(body), "{\"template\": \"%s\", \"record_id\": \"%s\"}", tpl, contact);
-    j = call(t, "POST", "/api/v1/email/send", body, 202);
-    assert_string_equal(str(j, "state"), want_state);
-    snprintf(id, sizeof(id), "%s", str(j, "id"));
+    j = rp_test_call(t, "POST", "/api/v1/email/send", body, 202);
+    assert_string_equal(rp_test_str(j, "state"), want_state);
+    snprintf(id, sizeof(id), "%s", rp_test_str(j, "id"));
     json_decref(j);
     return id;
 }
@@ -434,12 +401,13 @@ static void test_rule_delivers_with_headers(void **state)
 
     configure(f);
     renewal_template(t);
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/welcome",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/welcome",
                      "{\"object\": \"contact\", \"trigger\": {\"on\": \"created\"},"
                      " \"actions\": [{\"type\": \"send_email\", \"template\": \"renewal\"}]}",
                      201));
     people(t, "Li <b>", "li.wang@example.com", contact);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(sink_count(&f->sink), 1);
     data = f->sink.msgs[0].data;
     assert_string_equal(f->sink.msgs[0].from, "<crm@rapport.test>");
@@ -490,8 +458,9 @@ static void test_rule_delivers_with_headers(void **state)
     /* the message log, and a "sent" touchpoint */
     j = messages(t, contact);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
-    assert_string_equal(str(json_array_get(json_object_get(j, "data"), 0), "state"), "sent");
-    assert_string_equal(str(json_array_get(json_object_get(j, "data"), 0), "subject"),
+    assert_string_equal(rp_test_str(json_array_get(json_object_get(j, "data"), 0), "state"),
+                        "sent");
+    assert_string_equal(rp_test_str(json_array_get(json_object_get(j, "data"), 0), "subject"),
                         "续约 renewal of Acme & <Sons>");
     json_decref(j);
     assert_int_equal(count_records(t, "touchpoint", "type = 'sent'"), 1);
@@ -509,24 +478,26 @@ static void test_retry_after_451(void **state)
     people(t, "Mei", "mei@example.com", contact);
     f->sink.fail_next = 2;
     send_one(t, "renewal", contact, "queued");
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(sink_count(&f->sink), 0);
     assert_int_equal(f->sink.tries, 1);
     j = messages(t, contact);
-    assert_string_equal(str(json_array_get(json_object_get(j, "data"), 0), "state"), "queued");
+    assert_string_equal(rp_test_str(json_array_get(json_object_get(j, "data"), 0), "state"),
+                        "queued");
     json_decref(j);
     for (int i = 0; i < 4 && sink_count(&f->sink) == 0; i++) {
         rp_clock_advance(&t->app->clock, RP_JOBS_BACKOFF_MAX_MS);
-        settle(t);
+        rp_test_settle(t);
     }
     assert_int_equal(f->sink.tries, 3);
     assert_int_equal(sink_count(&f->sink), 1);
     j = messages(t, contact);
-    assert_string_equal(str(json_array_get(json_object_get(j, "data"), 0), "state"), "sent");
+    assert_string_equal(rp_test_str(json_array_get(json_object_get(j, "data"), 0), "state"),
+                        "sent");
     json_decref(j);
     /* nothing more to send, however long we wait */
     rp_clock_advance(&t->app->clock, RP_JOBS_BACKOFF_MAX_MS);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(sink_count(&f->sink), 1);
 }
 
@@ -541,31 +512,31 @@ static void test_rule_job_retry_sends_once(void **state)
     configure(f);
     renewal_template(t);
     /* the second action's write is refused, so the rule's job dies after sending */
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/mail_then_fail",
-                     "{\"object\": \"contact\", \"trigger\": {\"on\": \"created\"},"
-                     " \"actions\": [{\"type\": \"send_email\", \"template\": \"renewal\"},"
-                     " {\"type\": \"set_fields\", \"values\": {\"email\": {\"expr\": "
-                     "\"'not an address'\"}}}]}",
-                     201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/automation/rules/mail_then_fail",
+                             "{\"object\": \"contact\", \"trigger\": {\"on\": \"created\"},"
+                             " \"actions\": [{\"type\": \"send_email\", \"template\": \"renewal\"},"
+                             " {\"type\": \"set_fields\", \"values\": {\"email\": {\"expr\": "
+                             "\"'not an address'\"}}}]}",
+                             201));
     people(t, "Hao", "hao@example.com", contact);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(sink_count(&f->sink), 1);
     /* the rule's job runs again (retried by hand): the same message, nothing sent again */
-    jobs = call(t, "GET", "/api/v1/jobs?state=dead&limit=100", NULL, 200);
+    jobs = rp_test_call(t, "GET", "/api/v1/jobs?state=dead&limit=100", NULL, 200);
     assert_int_equal(json_array_size(json_object_get(jobs, "data")), 1);
     json_array_foreach(json_object_get(jobs, "data"), i, job)
     {
         char target[128];
-        assert_string_equal(str(job, "kind"), "automation.run");
-        snprintf(target, sizeof(target), "/api/v1/jobs/%s/retry", str(job, "id"));
+        assert_string_equal(rp_test_str(job, "kind"), "automation.run");
+        snprintf(target, sizeof(target), "/api/v1/jobs/%s/retry", rp_test_str(job, "id"));
         assert_int_equal(rp_test_request(t, "POST", target, NULL, &out), 204);
         free(out);
         out = NULL;
     }
     json_decref(jobs);
-    settle(t);
+    rp_test_settle(t);
     rp_clock_advance(&t->app->clock, RP_JOBS_BACKOFF_MAX_MS);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(sink_count(&f->sink), 1);
     jobs = messages(t, contact);
     assert_int_equal(json_array_size(json_object_get(jobs, "data")), 1);
@@ -596,7 +567,7 @@ static void test_suppressed_by_consent_and_do_not_email(void **state)
     rp_test_create(t, "consent", body, id);
     /* c2 does not want email */
     snprintf(target, sizeof(target), "/api/v1/records/contact/%s", c2);
-    json_decref(call(t, "PATCH", target, "{\"do_not_email\": true}", 200));
+    json_decref(rp_test_call(t, "PATCH", target, "{\"do_not_email\": true}", 200));
     /* c3 withdrew, then granted again: mailed */
     snprintf(body, sizeof(body),
              "{\"contact_id\": \"%s\", \"channel\": \"email\", \"purpose\": \"marketing\","
@@ -611,7 +582,7 @@ static void test_suppressed_by_consent_and_do_not_email(void **state)
     send_one(t, "renewal", c1, "suppressed");
     send_one(t, "renewal", c2, "suppressed");
     send_one(t, "renewal", c3, "queued");
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(sink_count(&f->sink), 1);
     assert_string_equal(f->sink.msgs[0].rcpt, "<c@example.com>");
 
@@ -626,13 +597,13 @@ static void test_suppressed_by_consent_and_do_not_email(void **state)
                  " \"action\": \"withdraw\", \"occurred_at\": \"2026-03-01T00:00:00Z\"}",
                  c3);
         rp_test_create(t, "consent", body, id);
-        settle(t);
+        rp_test_settle(t);
         assert_int_equal(sink_count(&f->sink), 1);
         j = messages(t, c3);
         json_array_foreach(json_object_get(j, "data"), i, m)
         {
-            if (strcmp(str(m, "id"), msg_id) == 0)
-                assert_string_equal(str(m, "state"), "suppressed");
+            if (strcmp(rp_test_str(m, "id"), msg_id) == 0)
+                assert_string_equal(rp_test_str(m, "state"), "suppressed");
         }
         json_decref(j);
     }
@@ -663,7 +634,7 @@ static void test_unsubscribe_then_suppressed(void **state)
     renewal_template(t);
     people(t, "Yu", "yu@example.com", contact);
     send_one(t, "renewal", contact, "queued");
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(sink_count(&f->sink), 1);
     text = mime_part(f->sink.msgs[0].data, "text/plain");
     token_after(text, "unsubscribe?t=", token, sizeof(token));
@@ -694,7 +665,7 @@ static void test_unsubscribe_then_suppressed(void **state)
     assert_int_equal(n, 2);
     /* the next message is suppressed */
     send_one(t, "renewal", contact, "suppressed");
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(sink_count(&f->sink), 1);
     /* an open token is no unsubscribe token */
     text = mime_part(f->sink.msgs[0].data, "text/html");
@@ -713,7 +684,8 @@ static void test_open_and_click(void **state)
 
     configure(f);
     rp_test_create(t, "campaign", "{\"name\": \"Spring\"}", campaign);
-    json_decref(call(t, "PUT", "/api/v1/email/templates/lead_offer",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/email/templates/lead_offer",
                      "{\"object\": \"lead\", \"subject\": \"Offer for {{company}}\","
                      " \"text\": \"Hi\", \"campaign\": \"campaign_id\","
                      " \"html\": \"<html><body><a href='https://example.com/a?x=1&amp;y=2'>a</a>"
@@ -728,7 +700,7 @@ static void test_open_and_click(void **state)
         rp_test_create(t, "lead", body, contact);
     }
     send_one(t, "lead_offer", contact, "queued");
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(sink_count(&f->sink), 1);
     html = mime_part(f->sink.msgs[0].data, "text/html");
     assert_non_null(strstr(html, "</body></html>"));
@@ -807,9 +779,9 @@ static void test_header_injection_refused(void **state)
                      422);
     free(out);
     /* ... or arriving from a record value */
-    json_decref(call(t, "PUT", "/api/v1/email/templates/by_title",
-                     "{\"object\": \"contact\", \"subject\": \"Hi {{title}}\", \"text\": \"x\"}",
-                     201));
+    json_decref(rp_test_call(
+        t, "PUT", "/api/v1/email/templates/by_title",
+        "{\"object\": \"contact\", \"subject\": \"Hi {{title}}\", \"text\": \"x\"}", 201));
     rp_test_create(t, "contact",
                    "{\"last_name\": \"Evil\", \"email\": \"e@example.com\", \"title\": "
                    "\"x\\r\\nBcc: victim@evil.test\"}",
@@ -823,7 +795,8 @@ static void test_header_injection_refused(void **state)
                    "{\"last_name\": \"Evil\", \"email\": \"e@example.com\", \"title\": "
                    "\"e@example.com>\\r\\nRCPT TO:<x@evil.test\"}",
                    contact);
-    json_decref(call(t, "PUT", "/api/v1/email/templates/to_title",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/email/templates/to_title",
                      "{\"object\": \"contact\", \"subject\": \"Hi\", \"text\": \"x\", \"to\": "
                      "\"title\"}",
                      201));
@@ -831,7 +804,7 @@ static void test_header_injection_refused(void **state)
     assert_int_equal(rp_test_request(t, "POST", "/api/v1/email/send", body, &out), 422);
     assert_non_null(strstr(out, "recipient"));
     free(out);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(sink_count(&f->sink), 0);
     /* settings refuse line breaks too */
     assert_int_equal(rp_test_request(t, "PUT", "/api/v1/admin/settings/email.from",

@@ -39,39 +39,7 @@ static const char calendar[] =
     "[\"13:00\",\"18:00\"]], \"fri\": [[\"09:00\",\"12:00\"],[\"13:00\",\"18:00\"]]},"
     " \"holidays\": [\"2026-11-30\"]}";
 
-static json_t *call(struct rp_test_app *t, const char *method, const char *target, const char *body,
-                    int expect)
-{
-    char *out = NULL;
-    int status = rp_test_request(t, method, target, body, &out);
-    json_t *j;
-
-    if (status != expect)
-        fprintf(stderr, "%s %s: %d %s\n", method, target, status, out ? out : "");
-    assert_int_equal(status, expect);
-    j = out && *out ? json_loads(out, 0, NULL) : json_object();
-    free(out);
-    if (!j)
-        j = json_object();
-    return j;
-}
-
 /* Runs the SLA engine, the rules and the due jobs until nothing is left; returns jobs run. */
-static size_t settle(struct rp_test_app *t)
-{
-    struct rp_error err;
-    size_t queued = 0, rules = 0, ran = 0, total = 0;
-
-    rp_error_init(&err, NULL);
-    do {
-        assert_int_equal(rp_sla_dispatch(t->app->automation, &queued, &err), 0);
-        assert_int_equal(rp_automation_dispatch(t->app->automation, &rules, &err), 0);
-        assert_int_equal(rp_jobs_run_due(t->app->jobs, 1000, &ran, &err), 0);
-        total += ran;
-    } while (queued || rules || ran);
-    return total;
-}
-
 static void at(struct rp_test_app *t, int64_t ms)
 {
     rp_clock_set(&t->app->clock, ms);
@@ -99,7 +67,7 @@ static json_t *clock_of(struct rp_test_app *t, const char *object, const char *i
     size_t i;
 
     snprintf(path, sizeof(path), "/api/v1/records/%s/%s/sla", object, id);
-    j = call(t, "GET", path, NULL, 200);
+    j = rp_test_call(t, "GET", path, NULL, 200);
     json_array_foreach(json_object_get(j, "data"), i, e)
     {
         if (strcmp(json_string_value(json_object_get(e, "target")), target) == 0)
@@ -120,20 +88,21 @@ static json_t *record(struct rp_test_app *t, const char *object, const char *id)
 {
     char path[160];
     snprintf(path, sizeof(path), "/api/v1/records/%s/%s", object, id);
-    return call(t, "GET", path, NULL, 200);
+    return rp_test_call(t, "GET", path, NULL, 200);
 }
 
 static void patch(struct rp_test_app *t, const char *object, const char *id, const char *body)
 {
     char path[160];
     snprintf(path, sizeof(path), "/api/v1/records/%s/%s", object, id);
-    json_decref(call(t, "PATCH", path, body, 200));
+    json_decref(rp_test_call(t, "PATCH", path, body, 200));
 }
 
 /* Change events of op (e.g. "sla.breached") about record id. */
 static size_t events(struct rp_test_app *t, const char *op, const char *id)
 {
-    json_t *j = call(t, "GET", "/api/v1/changes?after=0&limit=1000&objects=event", NULL, 200);
+    json_t *j =
+        rp_test_call(t, "GET", "/api/v1/changes?after=0&limit=1000&objects=event", NULL, 200);
     json_t *e;
     size_t i, n = 0;
 
@@ -153,8 +122,9 @@ static void test_deadline_across_weekend_and_holiday(void **state)
     char id[40], want[64];
     json_t *k, *c;
 
-    json_decref(call(t, "PUT", "/api/v1/sla/calendars/cn_support", calendar, 201));
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/standard",
+    json_decref(rp_test_call(t, "PUT", "/api/v1/sla/calendars/cn_support", calendar, 201));
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/sla/policies/standard",
                      "{\"object\": \"case\", \"calendar\": \"cn_support\", \"targets\":"
                      " [{\"name\": \"first_response\", \"minutes\": 120, \"due_field\":"
                      " \"first_response_due\", \"met_when\": \"first_responded_at is not null\"}]}",
@@ -163,7 +133,7 @@ static void test_deadline_across_weekend_and_holiday(void **state)
        the second hour is Tuesday 09:00-10:00. */
     at(t, FRI_1700_CST);
     rp_test_create(t, "case", "{\"subject\": \"Printer\", \"priority\": \"p3\"}", id);
-    settle(t);
+    rp_test_settle(t);
     k = clock_of(t, "case", id, "first_response");
     assert_string_equal(s_of(k, "state"), "running");
     assert_string_equal(s_of(k, "policy"), "standard");
@@ -174,7 +144,7 @@ static void test_deadline_across_weekend_and_holiday(void **state)
     assert_string_equal(s_of(c, "first_response_due"), iso(TUE_1000_CST, want, sizeof(want)));
     json_decref(c);
     /* The due-field write is itself a change: judging it again changes nothing. */
-    assert_int_equal(settle(t), 0);
+    assert_int_equal(rp_test_settle(t), 0);
 }
 
 static void test_pause_over_night_moves_deadline(void **state)
@@ -183,18 +153,18 @@ static void test_pause_over_night_moves_deadline(void **state)
     char id[40], want[64];
     json_t *k, *c;
 
-    json_decref(call(t, "PUT", "/api/v1/sla/calendars/cn_support", calendar, 201));
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/standard",
-                     "{\"object\": \"case\", \"calendar\": \"cn_support\","
-                     " \"pause_when\": \"status = 'pending_customer'\", \"targets\":"
-                     " [{\"name\": \"resolution\", \"minutes\": 120, \"due_field\":"
-                     " \"resolution_due\", \"met_when\": \"resolved_at is not null\","
-                     " \"on_breach\": [{\"type\": \"set_fields\", \"values\":"
-                     " {\"sla_breached\": true}}]}]}",
-                     201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/sla/calendars/cn_support", calendar, 201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/sla/policies/standard",
+                             "{\"object\": \"case\", \"calendar\": \"cn_support\","
+                             " \"pause_when\": \"status = 'pending_customer'\", \"targets\":"
+                             " [{\"name\": \"resolution\", \"minutes\": 120, \"due_field\":"
+                             " \"resolution_due\", \"met_when\": \"resolved_at is not null\","
+                             " \"on_breach\": [{\"type\": \"set_fields\", \"values\":"
+                             " {\"sla_breached\": true}}]}]}",
+                             201));
     at(t, TUE_1700_CST);
     rp_test_create(t, "case", "{\"subject\": \"Invoice\", \"status\": \"open\"}", id);
-    settle(t);
+    rp_test_settle(t);
     k = clock_of(t, "case", id, "resolution");
     /* Tuesday 17:00-18:00, then Wednesday 09:00-10:00. */
     assert_string_equal(s_of(k, "due_at"), iso(WED_1000_CST, want, sizeof(want)));
@@ -203,19 +173,19 @@ static void test_pause_over_night_moves_deadline(void **state)
     /* Waiting on the customer from 17:30 until Wednesday 10:00: 30 + 60 working minutes. */
     at(t, TUE_1730_CST);
     patch(t, "case", id, "{\"status\": \"pending_customer\"}");
-    settle(t);
+    rp_test_settle(t);
     k = clock_of(t, "case", id, "resolution");
     assert_string_equal(s_of(k, "state"), "paused");
     assert_string_equal(s_of(k, "paused_since"), iso(TUE_1730_CST, want, sizeof(want)));
     json_decref(k);
     /* The old deadline passes while paused: the breach timer finds it paused and does nothing. */
     at(t, WED_1000_CST);
-    settle(t);
+    rp_test_settle(t);
     k = clock_of(t, "case", id, "resolution");
     assert_string_equal(s_of(k, "state"), "paused");
     json_decref(k);
     patch(t, "case", id, "{\"status\": \"open\"}");
-    settle(t);
+    rp_test_settle(t);
     k = clock_of(t, "case", id, "resolution");
     assert_string_equal(s_of(k, "state"), "running");
     assert_int_equal(json_integer_value(json_object_get(k, "paused_ms")), 90 * MINUTE_MS);
@@ -227,7 +197,7 @@ static void test_pause_over_night_moves_deadline(void **state)
     json_decref(c);
     /* The breach timer was queued again at the new deadline. */
     {
-        json_t *j = call(t, "GET", "/api/v1/jobs?state=queued", NULL, 200), *e;
+        json_t *j = rp_test_call(t, "GET", "/api/v1/jobs?state=queued", NULL, 200), *e;
         size_t i, n = 0;
         json_array_foreach(json_object_get(j, "data"), i, e)
         {
@@ -239,10 +209,10 @@ static void test_pause_over_night_moves_deadline(void **state)
         assert_int_equal(n, 1);
     }
     at(t, WED_1130_CST - MINUTE_MS);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(events(t, "sla.breached", id), 0);
     at(t, WED_1130_CST);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(events(t, "sla.breached", id), 1);
     c = record(t, "case", id);
     assert_true(json_is_true(json_object_get(c, "sla_breached")));
@@ -256,21 +226,23 @@ static void test_policy_chosen_by_criteria_and_order(void **state)
     json_t *k;
 
     /* The p1 policies both match a p1 case: the lower order wins, whatever the names. */
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/a_p1_late",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/sla/policies/a_p1_late",
                      "{\"object\": \"case\", \"criteria\": \"priority = 'p1'\", \"order\": 30,"
                      " \"targets\": [{\"name\": \"first_response\", \"minutes\": 240}]}",
                      201));
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/p1",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/sla/policies/p1",
                      "{\"object\": \"case\", \"criteria\": \"priority = 'p1'\", \"order\": 10,"
                      " \"targets\": [{\"name\": \"first_response\", \"minutes\": 60}]}",
                      201));
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/standard",
-                     "{\"object\": \"case\", \"order\": 100, \"targets\": [{\"name\":"
-                     " \"first_response\", \"minutes\": 480}]}",
-                     201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/sla/policies/standard",
+                             "{\"object\": \"case\", \"order\": 100, \"targets\": [{\"name\":"
+                             " \"first_response\", \"minutes\": 480}]}",
+                             201));
     rp_test_create(t, "case", "{\"subject\": \"Down\", \"priority\": \"p1\"}", p1);
     rp_test_create(t, "case", "{\"subject\": \"Slow\", \"priority\": \"p3\"}", p3);
-    settle(t);
+    rp_test_settle(t);
     k = clock_of(t, "case", p1, "first_response");
     assert_string_equal(s_of(k, "policy"), "p1");
     assert_string_equal(s_of(k, "due_at"), iso(RP_TEST_NOW_MS + 60 * MINUTE_MS, want, 64));
@@ -282,7 +254,7 @@ static void test_policy_chosen_by_criteria_and_order(void **state)
     /* Raised to p1 ten minutes later: the clock keeps its start and takes p1's target. */
     rp_clock_advance(&t->app->clock, 10 * MINUTE_MS);
     patch(t, "case", p3, "{\"priority\": \"p1\"}");
-    settle(t);
+    rp_test_settle(t);
     k = clock_of(t, "case", p3, "first_response");
     assert_string_equal(s_of(k, "policy"), "p1");
     assert_string_equal(s_of(k, "started_at"), iso(RP_TEST_NOW_MS, want, 64));
@@ -307,9 +279,10 @@ static void test_warning_and_breach_fire_once(void **state)
              " \"values\": {\"sla_breached\": true, \"escalated_at\": {\"expr\": \"now()\"}}},"
              " {\"type\": \"assign\", \"strategy\": \"user\", \"users\": [\"%s\"]}]}]}",
              user);
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/p1", body, 201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/sla/policies/p1", body, 201));
     /* Rules react to the breach event like to any incoming event. */
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/on_breach",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/on_breach",
                      "{\"object\": \"case\", \"trigger\": {\"on\": \"event\", \"type\":"
                      " \"sla.breached\"}, \"actions\": [{\"type\": \"create_record\","
                      " \"object\": \"activity\", \"values\": {\"type\": \"task\", \"subject\":"
@@ -317,13 +290,13 @@ static void test_warning_and_breach_fire_once(void **state)
                      " {\"expr\": \"id\"}}}]}",
                      201));
     rp_test_create(t, "case", "{\"subject\": \"Down\", \"priority\": \"p1\"}", id);
-    settle(t);
+    rp_test_settle(t);
     rp_clock_advance(&t->app->clock, 44 * MINUTE_MS);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(events(t, "sla.warning", id), 0);
     rp_clock_advance(&t->app->clock, 1 * MINUTE_MS);
-    settle(t);
-    settle(t);
+    rp_test_settle(t);
+    rp_test_settle(t);
     assert_int_equal(events(t, "sla.warning", id), 1);
     c = record(t, "case", id);
     assert_true(json_is_true(json_object_get(c, "escalated")));
@@ -336,7 +309,7 @@ static void test_warning_and_breach_fire_once(void **state)
 
     rp_clock_advance(&t->app->clock, 15 * MINUTE_MS);
     for (int i = 0; i < 3; i++) {
-        settle(t);
+        rp_test_settle(t);
         rp_clock_advance(&t->app->clock, MINUTE_MS);
     }
     assert_int_equal(events(t, "sla.warning", id), 1);
@@ -349,14 +322,15 @@ static void test_warning_and_breach_fire_once(void **state)
     assert_string_equal(s_of(c, "owner_id"), user);
     assert_non_null(json_string_value(json_object_get(c, "escalated_at")));
     json_decref(c);
-    c = call(t, "GET", "/api/v1/records/activity?filter=subject%20%3D%20'Call%20the%20customer'",
-             NULL, 200);
+    c = rp_test_call(t, "GET",
+                     "/api/v1/records/activity?filter=subject%20%3D%20'Call%20the%20customer'",
+                     NULL, 200);
     assert_int_equal(json_array_size(json_object_get(c, "data")), 1);
     assert_string_equal(s_of(json_array_get(json_object_get(c, "data"), 0), "related_id"), id);
     json_decref(c);
     /* Responding late is recorded, and nothing fires again. */
     patch(t, "case", id, "{\"first_responded_at\": \"2026-11-22T10:00:00Z\"}");
-    settle(t);
+    rp_test_settle(t);
     k = clock_of(t, "case", id, "first_response");
     assert_string_equal(s_of(k, "state"), "breached");
     assert_non_null(json_string_value(json_object_get(k, "met_at")));
@@ -370,19 +344,19 @@ static void test_met_in_time_never_breaches(void **state)
     char id[40];
     json_t *k, *c;
 
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/std",
-                     "{\"object\": \"case\", \"targets\": [{\"name\": \"first_response\","
-                     " \"minutes\": 60, \"met_when\": \"first_responded_at is not null\","
-                     " \"on_breach\": [{\"type\": \"set_fields\", \"values\":"
-                     " {\"sla_breached\": true}}]}]}",
-                     201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/sla/policies/std",
+                             "{\"object\": \"case\", \"targets\": [{\"name\": \"first_response\","
+                             " \"minutes\": 60, \"met_when\": \"first_responded_at is not null\","
+                             " \"on_breach\": [{\"type\": \"set_fields\", \"values\":"
+                             " {\"sla_breached\": true}}]}]}",
+                             201));
     rp_test_create(t, "case", "{\"subject\": \"Question\"}", id);
-    settle(t);
+    rp_test_settle(t);
     rp_clock_advance(&t->app->clock, 30 * MINUTE_MS);
     patch(t, "case", id, "{\"first_responded_at\": \"2026-11-22T08:30:00Z\"}");
-    settle(t);
+    rp_test_settle(t);
     rp_clock_advance(&t->app->clock, 2 * 60 * MINUTE_MS);
-    settle(t);
+    rp_test_settle(t);
     k = clock_of(t, "case", id, "first_response");
     assert_string_equal(s_of(k, "state"), "met");
     json_decref(k);
@@ -400,33 +374,35 @@ static void test_start_and_stop_actions(void **state)
 
     /* A lead's first touch, stopped by a rule when the lead goes to nurturing and started again
        (a fresh clock) when it is reopened. */
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/lead_touch",
-                     "{\"object\": \"lead\", \"targets\": [{\"name\": \"first_touch\","
-                     " \"minutes\": 30, \"due_field\": \"first_touch_due\","
-                     " \"met_when\": \"first_touched_at is not null\"}]}",
-                     201));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/stop_on_nurture",
+    json_decref(rp_test_call(t, "PUT", "/api/v1/sla/policies/lead_touch",
+                             "{\"object\": \"lead\", \"targets\": [{\"name\": \"first_touch\","
+                             " \"minutes\": 30, \"due_field\": \"first_touch_due\","
+                             " \"met_when\": \"first_touched_at is not null\"}]}",
+                             201));
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/stop_on_nurture",
                      "{\"object\": \"lead\", \"trigger\": {\"on\": \"changed\", \"fields\":"
                      " [\"status\"]}, \"condition\": \"status = 'nurturing'\","
                      " \"actions\": [{\"type\": \"stop_sla\", \"target\": \"first_touch\"}]}",
                      201));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/restart_on_reopen",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/restart_on_reopen",
                      "{\"object\": \"lead\", \"trigger\": {\"on\": \"changed\", \"fields\":"
                      " [\"status\"]}, \"condition\": \"status = 'new'\","
                      " \"actions\": [{\"type\": \"start_sla\", \"policy\": \"lead_touch\"}]}",
                      201));
     rp_test_create(t, "lead", "{\"last_name\": \"Wang\", \"status\": \"new\"}", id);
-    settle(t);
+    rp_test_settle(t);
     patch(t, "lead", id, "{\"status\": \"nurturing\"}");
-    settle(t);
+    rp_test_settle(t);
     k = clock_of(t, "lead", id, "first_touch");
     assert_string_equal(s_of(k, "state"), "stopped");
     json_decref(k);
     rp_clock_advance(&t->app->clock, 60 * MINUTE_MS);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(events(t, "sla.breached", id), 0);
     patch(t, "lead", id, "{\"status\": \"new\"}");
-    settle(t);
+    rp_test_settle(t);
     k = clock_of(t, "lead", id, "first_touch");
     assert_string_equal(s_of(k, "state"), "running");
     {
@@ -436,7 +412,7 @@ static void test_start_and_stop_actions(void **state)
     }
     json_decref(k);
     rp_clock_advance(&t->app->clock, 30 * MINUTE_MS);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(events(t, "sla.breached", id), 1);
 }
 
@@ -444,27 +420,30 @@ static void test_invalid_definitions(void **state)
 {
     struct rp_test_app *t = *state;
 
-    json_decref(call(t, "PUT", "/api/v1/sla/calendars/bad",
-                     "{\"time_zone\": \"Asia/Shanghai\", \"hours\": {\"mon\": [[\"9:00\","
-                     " \"18:00\"]]}}",
-                     422));
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/x",
-                     "{\"object\": \"case\", \"calendar\": \"nowhere\", \"targets\":"
-                     " [{\"name\": \"r\", \"minutes\": 5}]}",
-                     422));
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/x",
+    json_decref(rp_test_call(t, "PUT", "/api/v1/sla/calendars/bad",
+                             "{\"time_zone\": \"Asia/Shanghai\", \"hours\": {\"mon\": [[\"9:00\","
+                             " \"18:00\"]]}}",
+                             422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/sla/policies/x",
+                             "{\"object\": \"case\", \"calendar\": \"nowhere\", \"targets\":"
+                             " [{\"name\": \"r\", \"minutes\": 5}]}",
+                             422));
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/sla/policies/x",
                      "{\"object\": \"case\", \"targets\": [{\"name\": \"r\", \"minutes\": 5,"
                      " \"due_field\": \"subject\"}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/x",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/sla/policies/x",
                      "{\"object\": \"case\", \"targets\": [{\"name\": \"r\", \"minutes\": 5,"
                      " \"warn_before_minutes\": 5}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/x",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/sla/policies/x",
                      "{\"object\": \"case\", \"targets\": [{\"name\": \"r\", \"minutes\": 5,"
                      " \"on_breach\": [{\"type\": \"set_fields\", \"values\": {\"nope\": 1}}]}]}",
                      422));
-    json_decref(call(t, "GET", "/api/v1/sla/policies/x", NULL, 404));
+    json_decref(rp_test_call(t, "GET", "/api/v1/sla/policies/x", NULL, 404));
 }
 
 int main(void)

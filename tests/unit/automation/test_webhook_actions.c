@@ -125,35 +125,7 @@ static void receiver_stop(struct receiver *rv)
     pthread_mutex_destroy(&rv->lock);
 }
 
-static json_t *call(struct rp_test_app *t, const char *method, const char *target, const char *body,
-                    int expect)
-{
-    char *out = NULL;
-    int status = rp_test_request(t, method, target, body, &out);
-    json_t *j;
-
-    if (status != expect)
-        fprintf(stderr, "%s %s: %d %s\n", method, target, status, out ? out : "");
-    assert_int_equal(status, expect);
-    j = out && *out ? json_loads(out, 0, NULL) : json_object();
-    free(out);
-    return j ? j : json_object();
-}
-
 /* Dispatches rules and webhooks and runs due jobs until nothing is left. */
-static void settle(struct rp_test_app *t)
-{
-    struct rp_error err;
-    size_t queued = 0, hooks = 0, ran = 0;
-
-    rp_error_init(&err, NULL);
-    do {
-        assert_int_equal(rp_automation_dispatch(t->app->automation, &queued, &err), 0);
-        assert_int_equal(rp_webhook_dispatch(t->app->automation, &hooks, &err), 0);
-        assert_int_equal(rp_jobs_run_due(t->app->jobs, 1000, &ran, &err), 0);
-    } while (queued || hooks || ran);
-}
-
 /* Creates a subscription to the receiver; its secret goes to the receiver. */
 static void subscribe(struct rp_test_app *t, struct receiver *rv, const char *name,
                       const char *rest)
@@ -163,7 +135,7 @@ static void subscribe(struct rp_test_app *t, struct receiver *rv, const char *na
 
     snprintf(target, sizeof(target), "/api/v1/webhooks/%s", name);
     snprintf(body, sizeof(body), "{\"url\": \"http://127.0.0.1:%u/hook\", %s}", rv->port, rest);
-    j = call(t, "PUT", target, body, 201);
+    j = rp_test_call(t, "PUT", target, body, 201);
     snprintf(rv->secret, sizeof(rv->secret), "%s", json_string_value(json_object_get(j, "secret")));
     json_decref(j);
 }
@@ -176,47 +148,47 @@ static void test_filter(void **state)
     json_t *b;
 
     receiver_start(&rv);
-    json_decref(call(t, "PUT", "/api/v1/admin/settings/webhooks.allow",
-                     "{\"value\": \"127.0.0.1/32\"}", 200));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/admin/settings/webhooks.allow",
+                             "{\"value\": \"127.0.0.1/32\"}", 200));
     subscribe(t, &rv, "won_deals",
               "\"objects\": [\"opportunity\"], \"filter\": \"stage = 'closed_won'\"");
     rp_test_create(t, "opportunity",
                    "{\"name\": \"Big deal\", \"stage\": \"prospecting\", \"amount\": 1000}", won);
     rp_test_create(t, "opportunity",
                    "{\"name\": \"Lost deal\", \"stage\": \"prospecting\", \"amount\": 10}", lost);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(rv.n, 0); /* neither is won yet */
     snprintf(target, sizeof(target), "/api/v1/records/opportunity/%s", won);
-    json_decref(call(t, "PATCH", target, "{\"stage\": \"closed_won\"}", 200));
+    json_decref(rp_test_call(t, "PATCH", target, "{\"stage\": \"closed_won\"}", 200));
     snprintf(target, sizeof(target), "/api/v1/records/opportunity/%s", lost);
-    json_decref(
-        call(t, "PATCH", target, "{\"stage\": \"closed_lost\", \"lost_reason\": \"price\"}", 200));
-    settle(t);
+    json_decref(rp_test_call(t, "PATCH", target,
+                             "{\"stage\": \"closed_lost\", \"lost_reason\": \"price\"}", 200));
+    rp_test_settle(t);
     assert_int_equal(rv.n, 1);
     assert_int_equal(rv.bad_signatures, 0);
     b = json_loads(rv.bodies[0], 0, NULL);
     assert_string_equal(json_string_value(json_object_get(b, "record_id")), won);
     assert_string_equal(json_string_value(json_object_get(b, "op")), "update");
     json_decref(b);
-    b = call(t, "GET", "/api/v1/webhooks", NULL, 200);
+    b = rp_test_call(t, "GET", "/api/v1/webhooks", NULL, 200);
     assert_string_equal(
         json_string_value(json_object_get(json_array_get(json_object_get(b, "data"), 0), "filter")),
         "stage = 'closed_won'");
     json_decref(b);
 
     /* a filter needs one object and a condition on it */
-    json_decref(call(t, "PUT", "/api/v1/webhooks/two",
-                     "{\"url\": \"http://127.0.0.1:9/\", \"objects\": [\"lead\", \"case\"],"
-                     " \"filter\": \"true\"}",
-                     422));
-    json_decref(call(t, "PUT", "/api/v1/webhooks/bad",
-                     "{\"url\": \"http://127.0.0.1:9/\", \"objects\": [\"lead\"],"
-                     " \"filter\": \"no_such_field = 1\"}",
-                     422));
-    json_decref(call(t, "PUT", "/api/v1/webhooks/bad",
-                     "{\"url\": \"http://127.0.0.1:9/\", \"objects\": [\"lead\"],"
-                     " \"filter\": \"last_name\"}",
-                     422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/webhooks/two",
+                             "{\"url\": \"http://127.0.0.1:9/\", \"objects\": [\"lead\", \"case\"],"
+                             " \"filter\": \"true\"}",
+                             422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/webhooks/bad",
+                             "{\"url\": \"http://127.0.0.1:9/\", \"objects\": [\"lead\"],"
+                             " \"filter\": \"no_such_field = 1\"}",
+                             422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/webhooks/bad",
+                             "{\"url\": \"http://127.0.0.1:9/\", \"objects\": [\"lead\"],"
+                             " \"filter\": \"last_name\"}",
+                             422));
     receiver_stop(&rv);
 }
 
@@ -228,11 +200,12 @@ static void test_call_webhook_action(void **state)
     json_t *b;
 
     receiver_start(&rv);
-    json_decref(call(t, "PUT", "/api/v1/admin/settings/webhooks.allow",
-                     "{\"value\": \"127.0.0.1/32\"}", 200));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/admin/settings/webhooks.allow",
+                             "{\"value\": \"127.0.0.1/32\"}", 200));
     /* subscribed to no change events: it is called only by the rule */
     subscribe(t, &rv, "pager", "\"objects\": [\"kb_article\"], \"events\": [\"deleted\"]");
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/page_p1",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/page_p1",
                      "{\"object\": \"case\", \"trigger\": {\"on\": \"created\"}, \"condition\":"
                      " \"priority = 'p1'\", \"actions\": [{\"type\": \"call_webhook\", \"webhook\":"
                      " \"pager\", \"values\": {\"summary\": {\"expr\": \"lower(subject)\"},"
@@ -240,8 +213,8 @@ static void test_call_webhook_action(void **state)
                      201));
     rp_test_create(t, "case", "{\"subject\": \"Down\", \"priority\": \"p1\"}", p1);
     rp_test_create(t, "case", "{\"subject\": \"Slow\", \"priority\": \"p3\"}", p2);
-    settle(t);
-    settle(t);
+    rp_test_settle(t);
+    rp_test_settle(t);
     assert_int_equal(rv.n, 1);
     assert_int_equal(rv.bad_signatures, 0);
     assert_int_equal(strncmp(rv.ids[0], "act_", 4), 0);
@@ -258,11 +231,13 @@ static void test_call_webhook_action(void **state)
                         "Down");
     json_decref(b);
 
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/nowhere",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/nowhere",
                      "{\"object\": \"case\", \"trigger\": {\"on\": \"created\"}, \"actions\":"
                      " [{\"type\": \"call_webhook\", \"webhook\": \"missing\"}]}",
                      422));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/nowhere",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/nowhere",
                      "{\"object\": \"case\", \"trigger\": {\"on\": \"created\"}, \"actions\":"
                      " [{\"type\": \"call_webhook\", \"webhook\": \"pager\", \"values\": {\"x\":"
                      " {\"expr\": \"nope\"}}}]}",
@@ -281,17 +256,18 @@ static void test_request_approval_action(void **state)
              " [{\"approver\": {\"type\": \"user\", \"user_id\": \"%s\"}}], \"on_submit\":"
              " {\"status\": \"pending_approval\"}, \"on_approve\": {\"status\": \"approved\"}}",
              t->user_id);
-    json_decref(call(t, "PUT", "/api/v1/approvals/processes/deep_discount", body, 201));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/ask",
+    json_decref(rp_test_call(t, "PUT", "/api/v1/approvals/processes/deep_discount", body, 201));
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/ask",
                      "{\"object\": \"quote\", \"trigger\": {\"on\": \"created\"}, \"condition\":"
                      " \"discount_percent > 20\", \"actions\": [{\"type\": \"request_approval\","
                      " \"comment\": \"discount over 20%\"}]}",
                      201));
     rp_test_create(t, "quote", "{\"name\": \"Deep\", \"discount_percent\": 35}", q1);
     rp_test_create(t, "quote", "{\"name\": \"Shallow\", \"discount_percent\": 5}", q2);
-    settle(t);
+    rp_test_settle(t);
     snprintf(target, sizeof(target), "/api/v1/records/quote/%s/approval", q1);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     {
         const json_t *first = json_array_get(json_object_get(j, "data"), 0);
         assert_non_null(first);
@@ -301,11 +277,11 @@ static void test_request_approval_action(void **state)
     }
     json_decref(j);
     snprintf(target, sizeof(target), "/api/v1/records/quote/%s", q1);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "pending_approval");
     json_decref(j);
     snprintf(target, sizeof(target), "/api/v1/records/quote/%s/approval", q2);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 0);
     json_decref(j);
 }

@@ -17,21 +17,6 @@
 
 #define DAY_MS (INT64_C(86400) * 1000)
 
-static json_t *call(struct rp_test_app *t, const char *method, const char *target, const char *body,
-                    int expect)
-{
-    char *out = NULL;
-    int status = rp_test_request(t, method, target, body, &out);
-    json_t *j;
-
-    if (status != expect)
-        fprintf(stderr, "%s %s: %d %s\n", method, target, status, out ? out : "");
-    assert_int_equal(status, expect);
-    j = out && *out ? json_loads(out, 0, NULL) : json_object();
-    free(out);
-    return j;
-}
-
 static int64_t records_of(const json_t *run, const char *object)
 {
     size_t i;
@@ -50,19 +35,20 @@ static void test_policies_are_validated(void **state)
     char token[128];
     char *out = NULL;
 
-    json_decref(call(t, "PUT", "/api/v1/privacy/retention/no_such_object",
-                     "{\"days\": 30, \"action\": \"purge\"}", 404));
-    json_decref(call(t, "PUT", "/api/v1/privacy/retention/account",
-                     "{\"days\": 30, \"action\": \"shred\"}", 422));
-    json_decref(call(t, "PUT", "/api/v1/privacy/retention/account", "{\"days\": -1}", 422));
-    json_decref(call(t, "PUT", "/api/v1/privacy/retention/account", "{\"days\": \"30\"}", 422));
-    json_decref(call(t, "PUT", "/api/v1/privacy/retention/account",
-                     "{\"days\": 30, \"action\": \"purge\", \"x\": 1}", 400));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/privacy/retention/no_such_object",
+                             "{\"days\": 30, \"action\": \"purge\"}", 404));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/privacy/retention/account",
+                             "{\"days\": 30, \"action\": \"shred\"}", 422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/privacy/retention/account", "{\"days\": -1}", 422));
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/privacy/retention/account", "{\"days\": \"30\"}", 422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/privacy/retention/account",
+                             "{\"days\": 30, \"action\": \"purge\", \"x\": 1}", 400));
     /* the consent ledger is the legal record: anonymised, never purged */
-    json_decref(call(t, "PUT", "/api/v1/privacy/retention/consent",
-                     "{\"days\": 30, \"action\": \"purge\"}", 422));
-    json_decref(call(t, "PUT", "/api/v1/privacy/retention/consent",
-                     "{\"days\": 30, \"action\": \"anonymise\"}", 200));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/privacy/retention/consent",
+                             "{\"days\": 30, \"action\": \"purge\"}", 422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/privacy/retention/consent",
+                             "{\"days\": 30, \"action\": \"anonymise\"}", 200));
     /* without the privacy permission */
     rp_test_user(t, "clerk", "clerk-password", false, token, sizeof(token), NULL);
     assert_int_equal(rp_test_request_as(t, token, "PUT", "/api/v1/privacy/retention/account",
@@ -74,7 +60,8 @@ static void test_policies_are_validated(void **state)
     free(out);
     /* removing a policy */
     {
-        json_t *l = call(t, "PUT", "/api/v1/privacy/retention/consent", "{\"days\": 0}", 200);
+        json_t *l =
+            rp_test_call(t, "PUT", "/api/v1/privacy/retention/consent", "{\"days\": 0}", 200);
         assert_int_equal(json_array_size(json_object_get(l, "data")), 0);
         json_decref(l);
     }
@@ -97,17 +84,17 @@ static void test_purge_anonymise_and_audit(void **state)
     rp_clock_advance(&t->app->clock, 10 * DAY_MS);
     rp_test_create(t, "account", "{\"name\": \"New Co\"}", new_acct);
     snprintf(target, sizeof(target), "/api/v1/records/contact/%s", fresh_contact);
-    json_decref(call(t, "PATCH", target, "{\"title\": \"CEO\"}", 200));
+    json_decref(rp_test_call(t, "PATCH", target, "{\"title\": \"CEO\"}", 200));
 
-    json_decref(call(t, "PUT", "/api/v1/privacy/retention/account",
-                     "{\"days\": 5, \"action\": \"purge\"}", 200));
-    json_decref(call(t, "PUT", "/api/v1/privacy/retention/contact",
-                     "{\"days\": 5, \"action\": \"anonymise\"}", 200));
-    j = call(t, "PUT", "/api/v1/privacy/retention/audit", "{\"days\": 3}", 200);
+    json_decref(rp_test_call(t, "PUT", "/api/v1/privacy/retention/account",
+                             "{\"days\": 5, \"action\": \"purge\"}", 200));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/privacy/retention/contact",
+                             "{\"days\": 5, \"action\": \"anonymise\"}", 200));
+    j = rp_test_call(t, "PUT", "/api/v1/privacy/retention/audit", "{\"days\": 3}", 200);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 3);
     json_decref(j);
 
-    run = call(t, "POST", "/api/v1/privacy/retention/run", NULL, 200);
+    run = rp_test_call(t, "POST", "/api/v1/privacy/retention/run", NULL, 200);
     assert_int_equal(records_of(run, "account"), 1);
     assert_int_equal(records_of(run, "contact"), 1);
     assert_true(records_of(run, "audit") >= 4); /* the creates of day 0 */
@@ -115,12 +102,12 @@ static void test_purge_anonymise_and_audit(void **state)
 
     /* the old account is gone, the new one stays */
     snprintf(target, sizeof(target), "/api/v1/records/account/%s", old_acct);
-    json_decref(call(t, "GET", target, NULL, 404));
+    json_decref(rp_test_call(t, "GET", target, NULL, 404));
     snprintf(target, sizeof(target), "/api/v1/records/account/%s", new_acct);
-    json_decref(call(t, "GET", target, NULL, 200));
+    json_decref(rp_test_call(t, "GET", target, NULL, 200));
     /* its purge is audited and announced, with nothing of its values */
     snprintf(target, sizeof(target), "/api/v1/audit?action=purge&record_id=%s", old_acct);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
     json_decref(j);
     assert_int_equal(rp_test_request(t, "GET", "/api/v1/changes?limit=1000", NULL, &out), 200);
@@ -131,23 +118,23 @@ static void test_purge_anonymise_and_audit(void **state)
 
     /* the old contact is anonymised, the recently changed one is not */
     snprintf(target, sizeof(target), "/api/v1/records/contact/%s", old_contact);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     assert_true(json_is_null(json_object_get(j, "mobile")));
     assert_string_equal(json_string_value(json_object_get(j, "last_name")), "[erased]");
     assert_string_equal(json_string_value(json_object_get(j, "title")), "CFO");
     json_decref(j);
     snprintf(target, sizeof(target), "/api/v1/records/contact/%s", fresh_contact);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     assert_string_equal(json_string_value(json_object_get(j, "mobile")), "13900002222");
     json_decref(j);
 
     /* audit entries of day 0 are gone; today's remain */
-    j = call(t, "GET", "/api/v1/audit?action=create&limit=100", NULL, 200);
+    j = rp_test_call(t, "GET", "/api/v1/audit?action=create&limit=100", NULL, 200);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 1); /* New Co */
     json_decref(j);
 
     /* a second run finds nothing more to do */
-    run = call(t, "POST", "/api/v1/privacy/retention/run", NULL, 200);
+    run = rp_test_call(t, "POST", "/api/v1/privacy/retention/run", NULL, 200);
     assert_int_equal(records_of(run, "account"), 0);
     assert_int_equal(records_of(run, "contact"), 0);
     json_decref(run);

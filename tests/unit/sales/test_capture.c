@@ -22,21 +22,6 @@
 
 #define HOUR_MS (INT64_C(3600) * 1000)
 
-static json_t *call(struct rp_test_app *t, const char *method, const char *target, const char *body,
-                    int expect)
-{
-    char *out = NULL;
-    int status = rp_test_request(t, method, target, body, &out);
-    json_t *j;
-
-    if (status != expect)
-        fprintf(stderr, "%s %s: %d %s\n", method, target, status, out ? out : "");
-    assert_int_equal(status, expect);
-    j = out && *out ? json_loads(out, 0, NULL) : json_object();
-    free(out);
-    return j ? j : json_object();
-}
-
 /* A public request (no token) with a content type of our choosing. */
 static int post_public(struct rp_test_app *t, const char *target, const char *type,
                        const char *body, char **out)
@@ -81,7 +66,7 @@ static size_t count(struct rp_test_app *t, const char *object)
     size_t n;
 
     snprintf(target, sizeof(target), "/api/v1/records/%s?limit=200", object);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     n = json_array_size(json_object_get(j, "data"));
     json_decref(j);
     return n;
@@ -93,7 +78,7 @@ static json_t *first(struct rp_test_app *t, const char *object)
     json_t *j, *r;
 
     snprintf(target, sizeof(target), "/api/v1/records/%s?limit=1", object);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     r = json_incref(json_array_get(json_object_get(j, "data"), 0));
     json_decref(j);
     return r;
@@ -113,7 +98,7 @@ static void put_form(struct rp_test_app *t, const char *campaign)
              " \"consent\": {\"field\": \"newsletter\", \"channel\": \"email\", \"purpose\":"
              " \"marketing\", \"policy_version\": \"v1\"}}",
              campaign);
-    json_decref(call(t, "PUT", "/api/v1/definitions/capture-forms/webinar", body, 201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/capture-forms/webinar", body, 201));
 }
 
 static void test_capture_and_enrich(void **state)
@@ -151,7 +136,7 @@ static void test_capture_and_enrich(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "source")), "web_form");
     assert_string_equal(json_string_value(json_object_get(j, "policy_version")), "v1");
     json_decref(j);
-    j = call(t, "GET", "/api/v1/changes?objects=event&limit=100", NULL, 200);
+    j = rp_test_call(t, "GET", "/api/v1/changes?objects=event&limit=100", NULL, 200);
     assert_string_equal(
         json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "op")),
         "form.submitted");
@@ -203,18 +188,20 @@ static void test_refusals(void **state)
     submit(t, "webinar", FORM, "last_name=%ZZ", 400);
     assert_int_equal(count(t, "lead"), 0);
 
-    json_decref(
-        call(t, "PUT", "/api/v1/definitions/capture-forms/bad", "{\"fields\": [\"salary\"]}", 422));
-    json_decref(call(t, "PUT", "/api/v1/definitions/capture-forms/bad",
-                     "{\"fields\": [\"email\"], \"required\": [\"last_name\"]}", 422));
-    json_decref(call(t, "PUT", "/api/v1/definitions/capture-forms/bad",
-                     "{\"fields\": [\"email\"], \"double_opt_in\": {\"template\": \"x\"}}", 422));
-    json_decref(
-        call(t, "PUT", "/api/v1/definitions/capture-forms/bad", "{\"fields\": [\"status\"]}", 422));
-    json_decref(call(t, "PUT", "/api/v1/definitions/capture-forms/bad",
-                     "{\"fields\": [\"email\"], \"values\": {\"source\": \"pigeon\"}}", 422));
-    json_decref(call(t, "PUT", "/api/v1/definitions/capture-forms/off",
-                     "{\"fields\": [\"last_name\"], \"active\": false}", 201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/capture-forms/bad",
+                             "{\"fields\": [\"salary\"]}", 422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/capture-forms/bad",
+                             "{\"fields\": [\"email\"], \"required\": [\"last_name\"]}", 422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/capture-forms/bad",
+                             "{\"fields\": [\"email\"], \"double_opt_in\": {\"template\": \"x\"}}",
+                             422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/capture-forms/bad",
+                             "{\"fields\": [\"status\"]}", 422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/capture-forms/bad",
+                             "{\"fields\": [\"email\"], \"values\": {\"source\": \"pigeon\"}}",
+                             422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/capture-forms/off",
+                             "{\"fields\": [\"last_name\"], \"active\": false}", 201));
     submit(t, "off", JSON, "{\"last_name\": \"A\"}", 404);
     rp_test_user(t, "marketer", "marketer-password", false, tok, sizeof(tok), NULL);
     assert_int_equal(rp_test_request_as(t, tok, "PUT", "/api/v1/definitions/capture-forms/m",
@@ -245,13 +232,15 @@ static void test_double_opt_in(void **state)
     struct rp_error err;
     char target[512], *link, *out = NULL;
 
-    json_decref(call(t, "PUT", "/api/v1/admin/settings/email.tracking_base_url",
-                     "{\"value\": \"https://crm.example.com\"}", 200));
-    json_decref(call(t, "PUT", "/api/v1/email/templates/confirm_subscription",
+    json_decref(rp_test_call(t, "PUT", "/api/v1/admin/settings/email.tracking_base_url",
+                             "{\"value\": \"https://crm.example.com\"}", 200));
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/email/templates/confirm_subscription",
                      "{\"object\": \"lead\", \"subject\": \"Please confirm\", \"text\": \"Hello"
                      " {{first_name}}, confirm here: {{confirm_url}}\", \"to\": \"email\"}",
                      201));
-    json_decref(call(t, "PUT", "/api/v1/definitions/capture-forms/newsletter",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/definitions/capture-forms/newsletter",
                      "{\"fields\": [\"first_name\", \"last_name\", \"email\"], \"required\":"
                      " [\"email\", \"last_name\"], \"consent\": {\"field\": \"subscribe\","
                      " \"channel\": \"email\", \"purpose\": \"newsletter\"}, \"double_opt_in\":"

@@ -18,31 +18,11 @@
 
 #include "test_app.h"
 
-static json_t *call(struct rp_test_app *t, const char *method, const char *target, const char *body,
-                    int expect)
-{
-    char *out = NULL;
-    int status = rp_test_request(t, method, target, body, &out);
-    json_t *j;
-
-    if (status != expect)
-        fprintf(stderr, "%s %s: %d %s\n", method, target, status, out ? out : "");
-    assert_int_equal(status, expect);
-    j = out && *out ? json_loads(out, 0, NULL) : json_object();
-    free(out);
-    return j ? j : json_object();
-}
-
-static const char *str(const json_t *j, const char *key)
-{
-    return json_string_value(json_object_get(j, key));
-}
-
 static json_t *get(struct rp_test_app *t, const char *object, const char *id)
 {
     char target[160];
     snprintf(target, sizeof(target), "/api/v1/records/%s/%s", object, id);
-    return call(t, "GET", target, NULL, 200);
+    return rp_test_call(t, "GET", target, NULL, 200);
 }
 
 static size_t count(struct rp_test_app *t, const char *object, const char *filter)
@@ -53,7 +33,7 @@ static size_t count(struct rp_test_app *t, const char *object, const char *filte
 
     snprintf(target, sizeof(target), "/api/v1/records/%s?limit=200%s%s", object,
              filter ? "&filter=" : "", filter ? filter : "");
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     n = json_array_size(json_object_get(j, "data"));
     json_decref(j);
     return n;
@@ -100,74 +80,79 @@ static void test_convert_carries_everything(void **state)
     rp_test_create(t, "consent", body, consent);
 
     convert_url(target, sizeof(target), lead);
-    r = call(t, "POST", target,
-             "{\"opportunity\": {\"amount\": 120000, \"stage\":"
-             " \"qualification\"}}",
-             201);
+    r = rp_test_call(t, "POST", target,
+                     "{\"opportunity\": {\"amount\": 120000, \"stage\":"
+                     " \"qualification\"}}",
+                     201);
     assert_false(json_is_true(json_object_get(r, "already_converted")));
     assert_true(json_is_true(json_object_get(json_object_get(r, "created"), "account")));
-    assert_non_null(str(r, "converted_at"));
+    assert_non_null(rp_test_str(r, "converted_at"));
 
-    j = get(t, "account", str(r, "account_id"));
-    assert_string_equal(str(j, "name"), "Hangzhou Tea Co");
-    assert_string_equal(str(j, "city"), "Hangzhou");
+    j = get(t, "account", rp_test_str(r, "account_id"));
+    assert_string_equal(rp_test_str(j, "name"), "Hangzhou Tea Co");
+    assert_string_equal(rp_test_str(j, "city"), "Hangzhou");
     json_decref(j);
-    j = get(t, "contact", str(r, "contact_id"));
-    assert_string_equal(str(j, "last_name"), "Wei");
-    assert_string_equal(str(j, "email"), "li.wei@tea.example");
-    assert_string_equal(str(j, "account_id"), str(r, "account_id"));
-    assert_string_equal(str(j, "lead_source"), "web");
-    assert_string_equal(str(j, "mailing_city"), "Hangzhou");
+    j = get(t, "contact", rp_test_str(r, "contact_id"));
+    assert_string_equal(rp_test_str(j, "last_name"), "Wei");
+    assert_string_equal(rp_test_str(j, "email"), "li.wei@tea.example");
+    assert_string_equal(rp_test_str(j, "account_id"), rp_test_str(r, "account_id"));
+    assert_string_equal(rp_test_str(j, "lead_source"), "web");
+    assert_string_equal(rp_test_str(j, "mailing_city"), "Hangzhou");
     json_decref(j);
-    j = get(t, "opportunity", str(r, "opportunity_id"));
-    assert_string_equal(str(j, "name"), "Hangzhou Tea Co");
-    assert_string_equal(str(j, "account_id"), str(r, "account_id"));
-    assert_string_equal(str(j, "primary_contact_id"), str(r, "contact_id"));
-    assert_string_equal(str(j, "campaign_id"), campaign);
-    assert_string_equal(str(j, "stage"), "qualification");
+    j = get(t, "opportunity", rp_test_str(r, "opportunity_id"));
+    assert_string_equal(rp_test_str(j, "name"), "Hangzhou Tea Co");
+    assert_string_equal(rp_test_str(j, "account_id"), rp_test_str(r, "account_id"));
+    assert_string_equal(rp_test_str(j, "primary_contact_id"), rp_test_str(r, "contact_id"));
+    assert_string_equal(rp_test_str(j, "campaign_id"), campaign);
+    assert_string_equal(rp_test_str(j, "stage"), "qualification");
     json_decref(j);
     j = get(t, "lead", lead);
-    assert_string_equal(str(j, "status"), "converted");
-    assert_string_equal(str(j, "converted_account_id"), str(r, "account_id"));
-    assert_string_equal(str(j, "converted_contact_id"), str(r, "contact_id"));
-    assert_string_equal(str(j, "converted_opportunity_id"), str(r, "opportunity_id"));
-    assert_string_equal(str(j, "converted_at"), str(r, "converted_at"));
+    assert_string_equal(rp_test_str(j, "status"), "converted");
+    assert_string_equal(rp_test_str(j, "converted_account_id"), rp_test_str(r, "account_id"));
+    assert_string_equal(rp_test_str(j, "converted_contact_id"), rp_test_str(r, "contact_id"));
+    assert_string_equal(rp_test_str(j, "converted_opportunity_id"),
+                        rp_test_str(r, "opportunity_id"));
+    assert_string_equal(rp_test_str(j, "converted_at"), rp_test_str(r, "converted_at"));
     json_decref(j);
 
     /* lineage */
     j = get(t, "activity", act);
-    assert_string_equal(str(j, "contact_id"), str(r, "contact_id"));
-    assert_string_equal(str(j, "account_id"), str(r, "account_id"));
-    assert_string_equal(str(j, "lead_id"), lead);
+    assert_string_equal(rp_test_str(j, "contact_id"), rp_test_str(r, "contact_id"));
+    assert_string_equal(rp_test_str(j, "account_id"), rp_test_str(r, "account_id"));
+    assert_string_equal(rp_test_str(j, "lead_id"), lead);
     json_decref(j);
     j = get(t, "campaign_member", member);
-    assert_string_equal(str(j, "contact_id"), str(r, "contact_id"));
+    assert_string_equal(rp_test_str(j, "contact_id"), rp_test_str(r, "contact_id"));
     json_decref(j);
     j = get(t, "touchpoint", touch);
-    assert_string_equal(str(j, "contact_id"), str(r, "contact_id"));
+    assert_string_equal(rp_test_str(j, "contact_id"), rp_test_str(r, "contact_id"));
     json_decref(j);
     {
         char filter[160];
-        snprintf(filter, sizeof(filter), "contact_id%%20%%3D%%20%%27%s%%27", str(r, "contact_id"));
+        snprintf(filter, sizeof(filter), "contact_id%%20%%3D%%20%%27%s%%27",
+                 rp_test_str(r, "contact_id"));
         char list[320];
         snprintf(list, sizeof(list), "/api/v1/records/consent?filter=%s", filter);
-        j = call(t, "GET", list, NULL, 200);
+        j = rp_test_call(t, "GET", list, NULL, 200);
         assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
-        assert_string_equal(str(json_array_get(json_object_get(j, "data"), 0), "action"),
+        assert_string_equal(rp_test_str(json_array_get(json_object_get(j, "data"), 0), "action"),
                             "withdraw");
-        assert_string_equal(str(json_array_get(json_object_get(j, "data"), 0), "occurred_at"),
-                            "2026-11-21T09:00:00Z");
+        assert_string_equal(
+            rp_test_str(json_array_get(json_object_get(j, "data"), 0), "occurred_at"),
+            "2026-11-21T09:00:00Z");
         json_decref(j);
     }
     /* the event, in the change feed */
-    j = call(t, "GET", "/api/v1/changes?limit=1000&objects=event", NULL, 200);
+    j = rp_test_call(t, "GET", "/api/v1/changes?limit=1000&objects=event", NULL, 200);
     {
         size_t i, found = 0;
         const json_t *e;
         json_array_foreach(json_object_get(j, "data"), i, e)
         {
-            if (strcmp(str(e, "op"), "lead.converted") == 0 && strcmp(str(e, "id"), lead) == 0 &&
-                strcmp(str(json_object_get(e, "changes"), "contact_id"), str(r, "contact_id")) == 0)
+            if (strcmp(rp_test_str(e, "op"), "lead.converted") == 0 &&
+                strcmp(rp_test_str(e, "id"), lead) == 0 &&
+                strcmp(rp_test_str(json_object_get(e, "changes"), "contact_id"),
+                       rp_test_str(r, "contact_id")) == 0)
                 found++;
         }
         assert_int_equal(found, 1);
@@ -175,11 +160,11 @@ static void test_convert_carries_everything(void **state)
     json_decref(j);
 
     /* again: the same links, nothing new */
-    j = call(t, "POST", target, NULL, 200);
+    j = rp_test_call(t, "POST", target, NULL, 200);
     assert_true(json_is_true(json_object_get(j, "already_converted")));
-    assert_string_equal(str(j, "account_id"), str(r, "account_id"));
-    assert_string_equal(str(j, "opportunity_id"), str(r, "opportunity_id"));
-    assert_string_equal(str(j, "converted_at"), str(r, "converted_at"));
+    assert_string_equal(rp_test_str(j, "account_id"), rp_test_str(r, "account_id"));
+    assert_string_equal(rp_test_str(j, "opportunity_id"), rp_test_str(r, "opportunity_id"));
+    assert_string_equal(rp_test_str(j, "converted_at"), rp_test_str(r, "converted_at"));
     json_decref(j);
     assert_int_equal(count(t, "account", NULL), 1);
     assert_int_equal(count(t, "contact", NULL), 1);
@@ -198,15 +183,15 @@ static void test_link_existing_and_no_opportunity(void **state)
     convert_url(target, sizeof(target), lead);
     snprintf(body, sizeof(body), "{\"account_id\": \"%s\", \"create_opportunity\": false}",
              account);
-    r = call(t, "POST", target, body, 201);
-    assert_string_equal(str(r, "account_id"), account);
+    r = rp_test_call(t, "POST", target, body, 201);
+    assert_string_equal(rp_test_str(r, "account_id"), account);
     assert_true(json_is_null(json_object_get(r, "opportunity_id")));
     assert_false(json_is_true(json_object_get(json_object_get(r, "created"), "account")));
     assert_int_equal(count(t, "account", NULL), 1);
     assert_int_equal(count(t, "opportunity", NULL), 0);
-    j = get(t, "contact", str(r, "contact_id"));
-    assert_string_equal(str(j, "account_id"), account);
-    assert_string_equal(str(j, "last_name"), "Zhao");
+    j = get(t, "contact", rp_test_str(r, "contact_id"));
+    assert_string_equal(rp_test_str(j, "account_id"), account);
+    assert_string_equal(rp_test_str(j, "last_name"), "Zhao");
     json_decref(j);
     json_decref(r);
 }
@@ -220,35 +205,37 @@ static void test_refusals_write_nothing(void **state)
     rp_test_create(t, "lead", "{\"last_name\": \"Qian\", \"company\": \"Qian Co\"}", lead);
     convert_url(target, sizeof(target), lead);
     /* the opportunity fails its validation: account and contact are rolled back with it */
-    j = call(t, "POST", target, "{\"opportunity\": {\"stage\": \"nope\"}}", 422);
-    assert_non_null(strstr(str(j, "detail"), "opportunity"));
+    j = rp_test_call(t, "POST", target, "{\"opportunity\": {\"stage\": \"nope\"}}", 422);
+    assert_non_null(strstr(rp_test_str(j, "detail"), "opportunity"));
     json_decref(j);
     assert_int_equal(count(t, "account", NULL), 0);
     assert_int_equal(count(t, "contact", NULL), 0);
     j = get(t, "lead", lead);
-    assert_string_equal(str(j, "status"), "new");
+    assert_string_equal(rp_test_str(j, "status"), "new");
     json_decref(j);
 
-    json_decref(call(t, "POST", target, "{\"colour\": \"red\"}", 400));
-    json_decref(call(t, "POST", target, "{\"account_id\": \"x\"}", 400));
-    json_decref(call(t, "POST", target, "{\"create_opportunity\": \"yes\"}", 400));
-    json_decref(call(t, "POST", target,
-                     "{\"create_opportunity\": false, \"opportunity\": {\"amount\": 1}}", 400));
-    json_decref(call(t, "POST", target, "[1]", 400));
-    j = call(t, "POST", target, "{\"account_id\": \"0190a000-0000-7000-8000-000000000000\"}", 422);
-    assert_string_equal(str(json_array_get(json_object_get(j, "errors"), 0), "field"),
+    json_decref(rp_test_call(t, "POST", target, "{\"colour\": \"red\"}", 400));
+    json_decref(rp_test_call(t, "POST", target, "{\"account_id\": \"x\"}", 400));
+    json_decref(rp_test_call(t, "POST", target, "{\"create_opportunity\": \"yes\"}", 400));
+    json_decref(rp_test_call(t, "POST", target,
+                             "{\"create_opportunity\": false, \"opportunity\": {\"amount\": 1}}",
+                             400));
+    json_decref(rp_test_call(t, "POST", target, "[1]", 400));
+    j = rp_test_call(t, "POST", target,
+                     "{\"account_id\": \"0190a000-0000-7000-8000-000000000000\"}", 422);
+    assert_string_equal(rp_test_str(json_array_get(json_object_get(j, "errors"), 0), "field"),
                         "account_id");
     json_decref(j);
-    json_decref(call(t, "POST", "/api/v1/records/lead/0190a000-0000-7000-8000-000000000000/convert",
-                     NULL, 404));
-    json_decref(call(t, "POST", "/api/v1/records/lead/not-an-id/convert", NULL, 404));
+    json_decref(rp_test_call(
+        t, "POST", "/api/v1/records/lead/0190a000-0000-7000-8000-000000000000/convert", NULL, 404));
+    json_decref(rp_test_call(t, "POST", "/api/v1/records/lead/not-an-id/convert", NULL, 404));
 
     rp_test_create(t, "lead",
                    "{\"last_name\": \"Sun\", \"status\": \"disqualified\","
                    " \"disqualified_reason\": \"spam\"}",
                    dq);
     convert_url(target, sizeof(target), dq);
-    json_decref(call(t, "POST", target, NULL, 409));
+    json_decref(rp_test_call(t, "POST", target, NULL, 409));
     assert_int_equal(count(t, "account", NULL), 0);
 
     /* without a token */

@@ -19,38 +19,6 @@
 
 #include "test_app.h"
 
-static json_t *call(struct rp_test_app *t, const char *method, const char *target, const char *body,
-                    int expect)
-{
-    char *out = NULL;
-    int status = rp_test_request(t, method, target, body, &out);
-    json_t *j;
-
-    if (status != expect)
-        fprintf(stderr, "%s %s: %d %s\n", method, target, status, out ? out : "");
-    assert_int_equal(status, expect);
-    j = out && *out ? json_loads(out, 0, NULL) : json_object();
-    free(out);
-    return j ? j : json_object();
-}
-
-static void settle(struct rp_test_app *t)
-{
-    struct rp_error err;
-    size_t rules = 0, ran = 0;
-
-    rp_error_init(&err, NULL);
-    do {
-        assert_int_equal(rp_automation_dispatch(t->app->automation, &rules, &err), 0);
-        assert_int_equal(rp_jobs_run_due(t->app->jobs, 1000, &ran, &err), 0);
-    } while (rules || ran);
-}
-
-static const char *str(const json_t *j, const char *key)
-{
-    return json_string_value(json_object_get(j, key));
-}
-
 /* The only live record of object whose field is value. */
 static json_t *only(struct rp_test_app *t, const char *object, const char *field, const char *value)
 {
@@ -59,7 +27,7 @@ static json_t *only(struct rp_test_app *t, const char *object, const char *field
 
     snprintf(target, sizeof(target), "/api/v1/records/%s?filter=%s%%20%%3D%%20%%27%s%%27", object,
              field, value);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
     r = json_incref(json_array_get(json_object_get(j, "data"), 0));
     json_decref(j);
@@ -68,13 +36,14 @@ static json_t *only(struct rp_test_app *t, const char *object, const char *field
 
 static size_t events(struct rp_test_app *t, const char *type, const char *id)
 {
-    json_t *j = call(t, "GET", "/api/v1/changes?objects=event&limit=1000", NULL, 200);
+    json_t *j = rp_test_call(t, "GET", "/api/v1/changes?objects=event&limit=1000", NULL, 200);
     size_t i, n = 0;
     const json_t *e;
 
     json_array_foreach(json_object_get(j, "data"), i, e)
     {
-        if (strcmp(str(e, "op"), type) == 0 && (!id || strcmp(str(e, "id"), id) == 0))
+        if (strcmp(rp_test_str(e, "op"), type) == 0 &&
+            (!id || strcmp(rp_test_str(e, "id"), id) == 0))
             n++;
     }
     json_decref(j);
@@ -108,46 +77,47 @@ static void test_signed_quote_to_invoice_request(void **state)
         rp_test_create(t, "quote_line", body, line);
     }
     snprintf(target, sizeof(target), "/api/v1/records/quote/%s", quote);
-    json_decref(call(t, "PATCH", target, "{\"status\": \"signed\"}", 200));
+    json_decref(rp_test_call(t, "PATCH", target, "{\"status\": \"signed\"}", 200));
 
     contract = only(t, "contract", "quote_id", quote);
-    assert_string_equal(str(contract, "account_id"), account);
-    assert_string_equal(str(contract, "opportunity_id"), opp);
-    assert_string_equal(str(contract, "status"), "active");
-    assert_string_equal(str(contract, "start_date"), "2026-11-22");
-    assert_string_equal(str(contract, "end_date"), "2027-11-21");
-    assert_string_equal(str(contract, "signed_at"), "2026-11-22T08:00:00Z");
+    assert_string_equal(rp_test_str(contract, "account_id"), account);
+    assert_string_equal(rp_test_str(contract, "opportunity_id"), opp);
+    assert_string_equal(rp_test_str(contract, "status"), "active");
+    assert_string_equal(rp_test_str(contract, "start_date"), "2026-11-22");
+    assert_string_equal(rp_test_str(contract, "end_date"), "2027-11-21");
+    assert_string_equal(rp_test_str(contract, "signed_at"), "2026-11-22T08:00:00Z");
     order = only(t, "order", "quote_id", quote);
-    assert_string_equal(str(order, "contract_id"), str(contract, "id"));
-    assert_string_equal(str(order, "status"), "created");
+    assert_string_equal(rp_test_str(order, "contract_id"), rp_test_str(contract, "id"));
+    assert_string_equal(rp_test_str(order, "status"), "created");
     {
         char filter[160];
         snprintf(filter, sizeof(filter),
                  "/api/v1/records/order_line?filter=order_id%%20%%3D%%20%%27%s%%27",
-                 str(order, "id"));
-        j = call(t, "GET", filter, NULL, 200);
+                 rp_test_str(order, "id"));
+        j = rp_test_call(t, "GET", filter, NULL, 200);
         assert_int_equal(json_array_size(json_object_get(j, "data")), 2);
-        assert_string_equal(str(json_array_get(json_object_get(j, "data"), 0), "product_id"),
-                            product);
+        assert_string_equal(
+            rp_test_str(json_array_get(json_object_get(j, "data"), 0), "product_id"), product);
         json_decref(j);
     }
     snprintf(target, sizeof(target), "/api/v1/records/opportunity/%s", opp);
-    j = call(t, "GET", target, NULL, 200);
-    assert_string_equal(str(j, "stage"), "closed_won");
-    assert_string_equal(str(j, "closed_at"), "2026-11-22T08:00:00Z");
+    j = rp_test_call(t, "GET", target, NULL, 200);
+    assert_string_equal(rp_test_str(j, "stage"), "closed_won");
+    assert_string_equal(rp_test_str(j, "closed_at"), "2026-11-22T08:00:00Z");
     json_decref(j);
-    assert_int_equal(events(t, "contract.signed", str(contract, "id")), 1);
-    assert_int_equal(events(t, "order.created", str(order, "id")), 1);
+    assert_int_equal(events(t, "contract.signed", rp_test_str(contract, "id")), 1);
+    assert_int_equal(events(t, "order.created", rp_test_str(order, "id")), 1);
 
     /* signed once more (after a detour): nothing new */
     snprintf(target, sizeof(target), "/api/v1/records/quote/%s", quote);
-    json_decref(call(t, "PATCH", target, "{\"status\": \"sent\"}", 200));
-    json_decref(call(t, "PATCH", target, "{\"status\": \"signed\"}", 200));
+    json_decref(rp_test_call(t, "PATCH", target, "{\"status\": \"sent\"}", 200));
+    json_decref(rp_test_call(t, "PATCH", target, "{\"status\": \"signed\"}", 200));
     json_decref(only(t, "contract", "quote_id", quote));
     json_decref(only(t, "order", "quote_id", quote));
 
     /* shipment events from the warehouse, through a configured rule */
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/shipments",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/shipments",
                      "{\"object\": \"order\", \"trigger\": {\"on\": \"event\", \"type\":"
                      " \"shipment.updated\"}, \"actions\": [{\"type\": \"set_fields\","
                      " \"values\": {\"status\": {\"event\": \"status\"}, \"carrier\": {\"event\":"
@@ -156,14 +126,14 @@ static void test_signed_quote_to_invoice_request(void **state)
     snprintf(body, sizeof(body),
              "{\"id\": \"shp-1\", \"record_id\": \"%s\", \"data\": {\"status\": \"shipped\","
              " \"carrier\": \"SF Express\", \"tracking_number\": \"SF1234567\"}}",
-             str(order, "id"));
-    json_decref(call(t, "POST", "/api/v1/events/shipment.updated", body, 202));
-    settle(t);
-    snprintf(target, sizeof(target), "/api/v1/records/order/%s", str(order, "id"));
-    j = call(t, "GET", target, NULL, 200);
-    assert_string_equal(str(j, "status"), "shipped");
-    assert_string_equal(str(j, "carrier"), "SF Express");
-    assert_string_equal(str(j, "shipped_at"), "2026-11-22T08:00:00Z");
+             rp_test_str(order, "id"));
+    json_decref(rp_test_call(t, "POST", "/api/v1/events/shipment.updated", body, 202));
+    rp_test_settle(t);
+    snprintf(target, sizeof(target), "/api/v1/records/order/%s", rp_test_str(order, "id"));
+    j = rp_test_call(t, "GET", target, NULL, 200);
+    assert_string_equal(rp_test_str(j, "status"), "shipped");
+    assert_string_equal(rp_test_str(j, "carrier"), "SF Express");
+    assert_string_equal(rp_test_str(j, "shipped_at"), "2026-11-22T08:00:00Z");
     assert_true(json_is_null(json_object_get(j, "delivered_at")));
     json_decref(j);
     assert_int_equal(events(t, "invoice.requested", NULL), 0);
@@ -171,14 +141,14 @@ static void test_signed_quote_to_invoice_request(void **state)
     snprintf(body, sizeof(body),
              "{\"id\": \"shp-2\", \"record_id\": \"%s\", \"data\": {\"status\": \"delivered\","
              " \"carrier\": \"SF Express\", \"tracking_number\": \"SF1234567\"}}",
-             str(order, "id"));
-    json_decref(call(t, "POST", "/api/v1/events/shipment.updated", body, 202));
-    settle(t);
-    j = call(t, "GET", target, NULL, 200);
-    assert_string_equal(str(j, "status"), "delivered");
-    assert_string_equal(str(j, "delivered_at"), "2026-11-24T08:00:00Z");
+             rp_test_str(order, "id"));
+    json_decref(rp_test_call(t, "POST", "/api/v1/events/shipment.updated", body, 202));
+    rp_test_settle(t);
+    j = rp_test_call(t, "GET", target, NULL, 200);
+    assert_string_equal(rp_test_str(j, "status"), "delivered");
+    assert_string_equal(rp_test_str(j, "delivered_at"), "2026-11-24T08:00:00Z");
     json_decref(j);
-    assert_int_equal(events(t, "invoice.requested", str(order, "id")), 1);
+    assert_int_equal(events(t, "invoice.requested", rp_test_str(order, "id")), 1);
     json_decref(contract);
     json_decref(order);
 }
@@ -191,14 +161,14 @@ static void test_quote_without_account(void **state)
 
     rp_test_create(t, "quote", "{\"name\": \"Nobody's\", \"status\": \"sent\"}", quote);
     snprintf(target, sizeof(target), "/api/v1/records/quote/%s", quote);
-    j = call(t, "PATCH", target, "{\"status\": \"signed\"}", 422);
-    assert_string_equal(str(json_array_get(json_object_get(j, "errors"), 0), "field"),
+    j = rp_test_call(t, "PATCH", target, "{\"status\": \"signed\"}", 422);
+    assert_string_equal(rp_test_str(json_array_get(json_object_get(j, "errors"), 0), "field"),
                         "account_id");
     json_decref(j);
-    j = call(t, "GET", target, NULL, 200);
-    assert_string_equal(str(j, "status"), "sent");
+    j = rp_test_call(t, "GET", target, NULL, 200);
+    assert_string_equal(rp_test_str(j, "status"), "sent");
     json_decref(j);
-    j = call(t, "GET", "/api/v1/records/contract", NULL, 200);
+    j = rp_test_call(t, "GET", "/api/v1/records/contract", NULL, 200);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 0);
     json_decref(j);
 }

@@ -20,21 +20,6 @@
 
 #define DAY_MS (INT64_C(86400) * 1000)
 
-static json_t *call(struct rp_test_app *t, const char *method, const char *target, const char *body,
-                    int expect)
-{
-    char *out = NULL;
-    int status = rp_test_request(t, method, target, body, &out);
-    json_t *j;
-
-    if (status != expect)
-        fprintf(stderr, "%s %s: %d %s\n", method, target, status, out ? out : "");
-    assert_int_equal(status, expect);
-    j = out && *out ? json_loads(out, 0, NULL) : json_object();
-    free(out);
-    return j ? j : json_object();
-}
-
 static const char *PIPELINE =
     "{\"object\": \"opportunity\", \"field\": \"stage\", \"stages\": ["
     "{\"value\": \"prospecting\", \"probability\": 10},"
@@ -67,28 +52,29 @@ static void test_entry_criteria(void **state)
     char opp[40], buyer[40], target[160], body[256];
     json_t *j;
 
-    json_decref(call(t, "PUT", "/api/v1/definitions/pipelines/sales", PIPELINE, 201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/pipelines/sales", PIPELINE, 201));
     rp_test_create(t, "opportunity", "{\"name\": \"Deal\", \"stage\": \"prospecting\"}", opp);
     snprintf(target, sizeof(target), "/api/v1/records/opportunity/%s", opp);
 
-    j = call(t, "PATCH", target, "{\"stage\": \"proposal\"}", 422);
+    j = rp_test_call(t, "PATCH", target, "{\"stage\": \"proposal\"}", 422);
     assert_int_equal(count_errors(j, "entry_criteria"), 2);
     json_decref(j);
-    j = call(t, "PATCH", target, "{\"stage\": \"proposal\", \"pain_confirmed\": true}", 422);
+    j = rp_test_call(t, "PATCH", target, "{\"stage\": \"proposal\", \"pain_confirmed\": true}",
+                     422);
     assert_int_equal(count_errors(j, "entry_criteria"), 1);
     assert_string_equal(json_string_value(json_object_get(
                             json_array_get(json_object_get(j, "errors"), 0), "message")),
                         "Name the economic buyer");
     json_decref(j);
     /* nothing of a refused write is kept */
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     assert_string_equal(json_string_value(json_object_get(j, "stage")), "prospecting");
     assert_false(json_is_true(json_object_get(j, "pain_confirmed")));
     json_decref(j);
 
     /* a create straight into the stage is judged the same */
-    j = call(t, "POST", "/api/v1/records/opportunity",
-             "{\"name\": \"Skipper\", \"stage\": \"proposal\"}", 422);
+    j = rp_test_call(t, "POST", "/api/v1/records/opportunity",
+                     "{\"name\": \"Skipper\", \"stage\": \"proposal\"}", 422);
     assert_int_equal(count_errors(j, "entry_criteria"), 2);
     json_decref(j);
 
@@ -97,15 +83,15 @@ static void test_entry_criteria(void **state)
     snprintf(body, sizeof(body),
              "{\"stage\": \"proposal\", \"pain_confirmed\": true, \"economic_buyer_id\": \"%s\"}",
              buyer);
-    json_decref(call(t, "PATCH", target, body, 200));
+    json_decref(rp_test_call(t, "PATCH", target, body, 200));
     /* a write that leaves the stage as it is does not judge it again */
-    json_decref(call(t, "PATCH", target, "{\"next_step\": \"Send the proposal\"}", 200));
+    json_decref(rp_test_call(t, "PATCH", target, "{\"next_step\": \"Send the proposal\"}", 200));
     rp_clock_advance(&t->app->clock, 2 * DAY_MS);
-    json_decref(call(t, "PATCH", target, "{\"stage\": \"negotiation\"}", 200));
+    json_decref(rp_test_call(t, "PATCH", target, "{\"stage\": \"negotiation\"}", 200));
     rp_clock_advance(&t->app->clock, DAY_MS / 2);
 
     snprintf(target, sizeof(target), "/api/v1/records/opportunity/%s/stages", opp);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     {
         const json_t *d = json_object_get(j, "data");
         assert_int_equal(json_array_size(d), 3);
@@ -132,15 +118,15 @@ static void test_entry_criteria(void **state)
         char account[40];
         rp_test_create(t, "account", "{\"name\": \"Acme\"}", account);
         snprintf(target, sizeof(target), "/api/v1/records/account/%s/stages", account);
-        json_decref(call(t, "GET", target, NULL, 404));
+        json_decref(rp_test_call(t, "GET", target, NULL, 404));
     }
-    json_decref(call(t, "GET",
-                     "/api/v1/records/opportunity/0190a000-0000-7000-8000-000000000000/stages",
-                     NULL, 404));
+    json_decref(rp_test_call(
+        t, "GET", "/api/v1/records/opportunity/0190a000-0000-7000-8000-000000000000/stages", NULL,
+        404));
     /* removing the pipeline removes the gate */
-    json_decref(call(t, "DELETE", "/api/v1/definitions/pipelines/sales", NULL, 204));
-    json_decref(call(t, "POST", "/api/v1/records/opportunity",
-                     "{\"name\": \"Free\", \"stage\": \"proposal\"}", 201));
+    json_decref(rp_test_call(t, "DELETE", "/api/v1/definitions/pipelines/sales", NULL, 204));
+    json_decref(rp_test_call(t, "POST", "/api/v1/records/opportunity",
+                             "{\"name\": \"Free\", \"stage\": \"proposal\"}", 201));
 }
 
 static void test_invalid_pipelines(void **state)
@@ -148,36 +134,36 @@ static void test_invalid_pipelines(void **state)
     struct rp_test_app *t = *state;
     char tok[128], *out = NULL;
 
-    json_decref(call(t, "PUT", "/api/v1/definitions/pipelines/p",
-                     "{\"object\": \"opportunity\", \"field\": \"name\", \"stages\":"
-                     " [{\"value\": \"x\"}]}",
-                     422));
-    json_decref(call(t, "PUT", "/api/v1/definitions/pipelines/p",
-                     "{\"object\": \"opportunity\", \"field\": \"stage\", \"stages\":"
-                     " [{\"value\": \"dreaming\"}]}",
-                     422));
-    json_decref(call(t, "PUT", "/api/v1/definitions/pipelines/p",
-                     "{\"object\": \"opportunity\", \"field\": \"stage\", \"stages\":"
-                     " [{\"value\": \"proposal\", \"probability\": 150}]}",
-                     422));
-    json_decref(call(t, "PUT", "/api/v1/definitions/pipelines/p",
-                     "{\"object\": \"opportunity\", \"field\": \"stage\", \"stages\":"
-                     " [{\"value\": \"proposal\"}, {\"value\": \"proposal\"}]}",
-                     422));
-    json_decref(call(t, "PUT", "/api/v1/definitions/pipelines/p",
-                     "{\"object\": \"opportunity\", \"field\": \"stage\", \"stages\":"
-                     " [{\"value\": \"proposal\", \"entry_criteria\": [{\"condition\":"
-                     " \"amount >\", \"message\": \"m\"}]}]}",
-                     422));
-    json_decref(call(t, "PUT", "/api/v1/definitions/pipelines/p",
-                     "{\"object\": \"opportunity\", \"field\": \"stage\", \"stages\":"
-                     " [{\"value\": \"proposal\", \"entry_criteria\": [{\"condition\":"
-                     " \"amount > 0\"}]}]}",
-                     422));
-    json_decref(call(t, "PUT", "/api/v1/definitions/pipelines/p",
-                     "{\"object\": \"opportunity\", \"field\": \"stage\", \"colour\": 1,"
-                     " \"stages\": [{\"value\": \"proposal\"}]}",
-                     422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/pipelines/p",
+                             "{\"object\": \"opportunity\", \"field\": \"name\", \"stages\":"
+                             " [{\"value\": \"x\"}]}",
+                             422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/pipelines/p",
+                             "{\"object\": \"opportunity\", \"field\": \"stage\", \"stages\":"
+                             " [{\"value\": \"dreaming\"}]}",
+                             422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/pipelines/p",
+                             "{\"object\": \"opportunity\", \"field\": \"stage\", \"stages\":"
+                             " [{\"value\": \"proposal\", \"probability\": 150}]}",
+                             422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/pipelines/p",
+                             "{\"object\": \"opportunity\", \"field\": \"stage\", \"stages\":"
+                             " [{\"value\": \"proposal\"}, {\"value\": \"proposal\"}]}",
+                             422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/pipelines/p",
+                             "{\"object\": \"opportunity\", \"field\": \"stage\", \"stages\":"
+                             " [{\"value\": \"proposal\", \"entry_criteria\": [{\"condition\":"
+                             " \"amount >\", \"message\": \"m\"}]}]}",
+                             422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/pipelines/p",
+                             "{\"object\": \"opportunity\", \"field\": \"stage\", \"stages\":"
+                             " [{\"value\": \"proposal\", \"entry_criteria\": [{\"condition\":"
+                             " \"amount > 0\"}]}]}",
+                             422));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/pipelines/p",
+                             "{\"object\": \"opportunity\", \"field\": \"stage\", \"colour\": 1,"
+                             " \"stages\": [{\"value\": \"proposal\"}]}",
+                             422));
     rp_test_user(t, "rep", "rep-password", false, tok, sizeof(tok), NULL);
     assert_int_equal(
         rp_test_request_as(t, tok, "PUT", "/api/v1/definitions/pipelines/p", PIPELINE, &out), 403);

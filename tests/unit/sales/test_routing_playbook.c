@@ -19,45 +19,12 @@
 
 #include "test_app.h"
 
-static json_t *call(struct rp_test_app *t, const char *method, const char *target, const char *body,
-                    int expect)
-{
-    char *out = NULL;
-    int status = rp_test_request(t, method, target, body, &out);
-    json_t *j;
-
-    if (status != expect)
-        fprintf(stderr, "%s %s: %d %s\n", method, target, status, out ? out : "");
-    assert_int_equal(status, expect);
-    j = out && *out ? json_loads(out, 0, NULL) : json_object();
-    free(out);
-    return j ? j : json_object();
-}
-
 /* Dispatches rules and SLA clocks and runs due jobs until nothing is left. */
-static void settle(struct rp_test_app *t)
-{
-    struct rp_error err;
-    size_t rules = 0, clocks = 0, ran = 0;
-
-    rp_error_init(&err, NULL);
-    do {
-        assert_int_equal(rp_automation_dispatch(t->app->automation, &rules, &err), 0);
-        assert_int_equal(rp_sla_dispatch(t->app->automation, &clocks, &err), 0);
-        assert_int_equal(rp_jobs_run_due(t->app->jobs, 1000, &ran, &err), 0);
-    } while (rules || clocks || ran);
-}
-
 static json_t *get(struct rp_test_app *t, const char *object, const char *id)
 {
     char target[160];
     snprintf(target, sizeof(target), "/api/v1/records/%s/%s", object, id);
-    return call(t, "GET", target, NULL, 200);
-}
-
-static const char *str(const json_t *j, const char *key)
-{
-    return json_string_value(json_object_get(j, key));
+    return rp_test_call(t, "GET", target, NULL, 200);
 }
 
 /* Tasks whose subject is s, and the owner of the first. */
@@ -69,10 +36,11 @@ static size_t tasks(struct rp_test_app *t, const char *subject, char *owner)
 
     snprintf(target, sizeof(target),
              "/api/v1/records/activity?filter=subject%%20%%3D%%20%%27%s%%27", subject);
-    j = call(t, "GET", target, NULL, 200);
+    j = rp_test_call(t, "GET", target, NULL, 200);
     n = json_array_size(json_object_get(j, "data"));
     if (owner && n)
-        snprintf(owner, 40, "%s", str(json_array_get(json_object_get(j, "data"), 0), "owner_id"));
+        snprintf(owner, 40, "%s",
+                 rp_test_str(json_array_get(json_object_get(j, "data"), 0), "owner_id"));
     json_decref(j);
     return n;
 }
@@ -97,28 +65,32 @@ static void configure(struct rp_test_app *t, const char *sdr1, const char *sdr2)
 
     snprintf(body, sizeof(body), "{\"members\": [\"%s\", \"%s\"], \"strategy\": \"round_robin\"}",
              sdr1, sdr2);
-    json_decref(call(t, "PUT", "/api/v1/definitions/queues/sdr_team", body, 201));
-    json_decref(call(t, "PUT", "/api/v1/definitions/assignment-rules/mql_routing",
-                     "{\"object\": \"lead\", \"entries\": [{\"queue\": \"sdr_team\"}]}", 201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/queues/sdr_team", body, 201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/assignment-rules/mql_routing",
+                             "{\"object\": \"lead\", \"entries\": [{\"queue\": \"sdr_team\"}]}",
+                             201));
+    json_decref(rp_test_call(
+        t, "PUT", "/api/v1/sla/calendars/cn_business",
+        "{\"time_zone\": \"Asia/Shanghai\", \"hours\": {\"mon\": [[\"09:00\", \"18:00\"]],"
+        " \"tue\": [[\"09:00\", \"18:00\"]], \"wed\": [[\"09:00\", \"18:00\"]], \"thu\":"
+        " [[\"09:00\", \"18:00\"]], \"fri\": [[\"09:00\", \"18:00\"]]}}",
+        201));
     json_decref(
-        call(t, "PUT", "/api/v1/sla/calendars/cn_business",
-             "{\"time_zone\": \"Asia/Shanghai\", \"hours\": {\"mon\": [[\"09:00\", \"18:00\"]],"
-             " \"tue\": [[\"09:00\", \"18:00\"]], \"wed\": [[\"09:00\", \"18:00\"]], \"thu\":"
-             " [[\"09:00\", \"18:00\"]], \"fri\": [[\"09:00\", \"18:00\"]]}}",
-             201));
-    json_decref(call(t, "PUT", "/api/v1/sla/policies/lead_first_touch",
+        rp_test_call(t, "PUT", "/api/v1/sla/policies/lead_first_touch",
                      "{\"object\": \"lead\", \"criteria\": \"status = 'mql'\", \"calendar\":"
                      " \"cn_business\", \"targets\": [{\"name\": \"first_touch\", \"minutes\": 300,"
                      " \"due_field\": \"first_touch_due\", \"met_when\": \"first_touched_at is not"
                      " null\"}]}",
                      201));
-    json_decref(call(t, "PUT", "/api/v1/definitions/journeys/nurture",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/definitions/journeys/nurture",
                      "{\"object\": \"lead\", \"exit_when\": \"status != 'nurturing'\", \"steps\":"
                      " [{\"actions\": [{\"type\": \"set_fields\", \"values\": {\"rating\":"
                      " \"cold\"}}]}, {\"wait_days\": 7, \"actions\": [{\"type\": \"set_fields\","
                      " \"values\": {\"rating\": \"warm\"}}]}]}",
                      201));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/mql",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/mql",
                      "{\"object\": \"lead\", \"trigger\": {\"on\": \"changed\", \"fields\":"
                      " [\"score\"]}, \"condition\": \"score >= 80 and status in ('new', 'working',"
                      " 'nurturing')\", \"actions\": [{\"type\": \"set_fields\", \"values\":"
@@ -126,20 +98,23 @@ static void configure(struct rp_test_app *t, const char *sdr1, const char *sdr2)
                      " \"rules\": \"mql_routing\"}, {\"type\": \"leave_journey\", \"journey\":"
                      " \"nurture\"}]}",
                      201));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/nurture",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/nurture",
                      "{\"object\": \"lead\", \"trigger\": {\"on\": \"changed\", \"fields\":"
                      " [\"score\"]}, \"condition\": \"score < 60 and status = 'new'\", \"actions\":"
                      " [{\"type\": \"set_fields\", \"values\": {\"status\": \"nurturing\"}},"
                      " {\"type\": \"enrol_journey\", \"journey\": \"nurture\"}]}",
                      201));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/wake_on_ctr",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/wake_on_ctr",
                      "{\"object\": \"touchpoint\", \"trigger\": {\"on\": \"created\"},"
                      " \"condition\": \"type = 'clicked' and lead.email_ctr > 8 and lead.status ="
                      " 'nurturing'\", \"actions\": [{\"type\": \"create_record\", \"object\":"
                      " \"activity\", \"values\": {\"type\": \"task\", \"subject\": \"Hot lead\","
                      " \"lead_id\": {\"expr\": \"lead_id\"}}}]}",
                      201));
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/wake_on_download",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/wake_on_download",
                      "{\"object\": \"touchpoint\", \"trigger\": {\"on\": \"created\"},"
                      " \"condition\": \"type = 'download' and url contains 'white-paper'\","
                      " \"actions\": [{\"type\": \"create_record\", \"object\": \"activity\","
@@ -147,7 +122,8 @@ static void configure(struct rp_test_app *t, const char *sdr1, const char *sdr2)
                      " \"lead_id\": {\"expr\": \"lead_id\"}}}]}",
                      201));
     /* the tasks go to the SDRs in turn too */
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/tasks_to_sdrs",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/tasks_to_sdrs",
                      "{\"object\": \"activity\", \"trigger\": {\"on\": \"created\"}, \"condition\":"
                      " \"type = 'task' and lead_id is not null\", \"actions\": [{\"type\":"
                      " \"assign\", \"strategy\": \"queue\", \"queue\": \"sdr_team\"}]}",
@@ -170,46 +146,47 @@ static void test_playbook(void **state)
     rp_test_create(t, "lead", "{\"last_name\": \"Hotter\", \"score\": 92}", hot[1]);
     rp_test_create(t, "lead", "{\"last_name\": \"Cold\", \"score\": 40}", cold);
     rp_test_create(t, "lead", "{\"last_name\": \"Reader\", \"score\": 55}", reader);
-    settle(t);
+    rp_test_settle(t);
 
     j = get(t, "lead", hot[0]);
-    assert_string_equal(str(j, "status"), "mql");
-    assert_string_equal(str(j, "owner_id"), sdr1);
+    assert_string_equal(rp_test_str(j, "status"), "mql");
+    assert_string_equal(rp_test_str(j, "owner_id"), sdr1);
     /* Monday 09:00 in Shanghai + 5 business hours = 14:00 CST = 06:00 UTC */
-    assert_string_equal(str(j, "first_touch_due"), "2026-11-23T06:00:00Z");
+    assert_string_equal(rp_test_str(j, "first_touch_due"), "2026-11-23T06:00:00Z");
     json_decref(j);
     j = get(t, "lead", hot[1]);
-    assert_string_equal(str(j, "owner_id"), sdr2);
+    assert_string_equal(rp_test_str(j, "owner_id"), sdr2);
     json_decref(j);
     j = get(t, "lead", cold);
-    assert_string_equal(str(j, "status"), "nurturing");
-    assert_string_equal(str(j, "rating"), "cold"); /* the journey's first step */
+    assert_string_equal(rp_test_str(j, "status"), "nurturing");
+    assert_string_equal(rp_test_str(j, "rating"), "cold"); /* the journey's first step */
     assert_true(json_is_null(json_object_get(j, "first_touch_due")));
     json_decref(j);
 
     /* 13 sent and 1 click: 7.7 % is not above 8 %; the second click (15.4 %) is */
     touch(t, cold, "sent", NULL, 13);
     touch(t, cold, "clicked", NULL, 1);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(tasks(t, "Hot%20lead", NULL), 0);
     j = get(t, "lead", cold);
     assert_true(json_number_value(json_object_get(j, "email_sends")) == 13);
     assert_true(json_number_value(json_object_get(j, "email_clicks")) == 1);
     json_decref(j);
     touch(t, cold, "clicked", NULL, 1);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(tasks(t, "Hot%20lead", owner), 1);
     assert_true(strcmp(owner, sdr1) == 0 || strcmp(owner, sdr2) == 0);
 
     /* a white paper read wakes an SDR too; another download does not */
     touch(t, reader, "download", "https://example.com/white-paper.pdf", 1);
     touch(t, reader, "download", "https://example.com/price-list.pdf", 1);
-    settle(t);
+    rp_test_settle(t);
     assert_int_equal(tasks(t, "Read%20the%20white%20paper", owner), 1);
     assert_true(strcmp(owner, sdr1) == 0 || strcmp(owner, sdr2) == 0);
 
     /* the threshold is configuration: from 70 up, a lead is an MQL */
-    json_decref(call(t, "PUT", "/api/v1/automation/rules/mql",
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/automation/rules/mql",
                      "{\"object\": \"lead\", \"trigger\": {\"on\": \"changed\", \"fields\":"
                      " [\"score\"]}, \"condition\": \"score >= 70 and status in ('new', 'working',"
                      " 'nurturing')\", \"actions\": [{\"type\": \"set_fields\", \"values\":"
@@ -220,21 +197,22 @@ static void test_playbook(void **state)
     rp_test_create(t, "lead", "{\"last_name\": \"Later\", \"score\": 75}", later);
     /* and the nurtured lead warms up: it leaves the journey */
     snprintf(target, sizeof(target), "/api/v1/records/lead/%s", cold);
-    json_decref(call(t, "PATCH", target, "{\"score\": 81}", 200));
-    settle(t);
+    json_decref(rp_test_call(t, "PATCH", target, "{\"score\": 81}", 200));
+    rp_test_settle(t);
     j = get(t, "lead", later);
-    assert_string_equal(str(j, "status"), "mql");
+    assert_string_equal(rp_test_str(j, "status"), "mql");
     json_decref(j);
     j = get(t, "lead", cold);
-    assert_string_equal(str(j, "status"), "mql");
+    assert_string_equal(rp_test_str(j, "status"), "mql");
     json_decref(j);
-    j = call(t, "GET", "/api/v1/journeys/nurture/enrolments", NULL, 200);
+    j = rp_test_call(t, "GET", "/api/v1/journeys/nurture/enrolments", NULL, 200);
     {
         size_t i, left = 0;
         const json_t *e;
         json_array_foreach(json_object_get(j, "data"), i, e)
         {
-            if (strcmp(str(e, "record_id"), cold) == 0 && strcmp(str(e, "state"), "left") == 0)
+            if (strcmp(rp_test_str(e, "record_id"), cold) == 0 &&
+                strcmp(rp_test_str(e, "state"), "left") == 0)
                 left++;
         }
         assert_int_equal(left, 1);
