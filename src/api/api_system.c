@@ -368,6 +368,8 @@ static void fixed_paths(json_t *paths)
          "A record's stages with the time spent in each", "stage_history"},
         {"/api/v1/records/lead/{id}/convert", "post",
          "Convert a lead into an account, contact and opportunity", "lead_convert"},
+        {"/api/v1/records/quote/{id}/pdf", "get", "The quote as a PDF (application/pdf)",
+         "quote_pdf"},
         {"/api/v1/records/{object}/{id}/approval", "get", "A record's approval history",
          "approval_history"},
         {"/api/v1/records/{object}/{id}/approval/{action}", "post",

@@ -84,8 +84,11 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
                                                                        .records = app->records,
                                                                        .jobs = app->jobs,
                                                                        .clock = &app->clock});
-    app->sales = rp_sales_new(&(struct rp_sales_config){
-        .store = app->store, .meta = app->meta, .records = app->records, .clock = &app->clock});
+    app->sales = rp_sales_new(&(struct rp_sales_config){.store = app->store,
+                                                        .meta = app->meta,
+                                                        .records = app->records,
+                                                        .jobs = app->jobs,
+                                                        .clock = &app->clock});
     app->api = rp_api_new(&(struct rp_api_config){.records = app->records,
                                                   .auth = app->auth,
                                                   .meta = app->meta,
@@ -116,8 +119,8 @@ void rp_app_close(struct rp_app *app)
     pthread_cond_destroy(&app->_wake);
     pthread_mutex_destroy(&app->_lock);
     rp_automation_free(app->automation);
+    rp_jobs_free(app->jobs); /* waits for running handlers, the quote expiry among them */
     rp_sales_free(app->sales);
-    rp_jobs_free(app->jobs);
     rp_api_free(app->api); /* frees the router */
     rp_records_free(app->records);
     rp_auth_free(app->auth);
@@ -126,7 +129,8 @@ void rp_app_close(struct rp_app *app)
     free(app);
 }
 
-/* Queues this hour's retention run (once per hour across every process on the database). */
+/* Queues this hour's retention run (once per hour across every process on the database) and
+   today's quote expiry (once per day). */
 static void maintain(struct rp_app *app)
 {
     struct rp_error err;
@@ -138,6 +142,11 @@ static void maintain(struct rp_app *app)
     if (rp_jobs_enqueue(app->jobs, &(struct rp_job_spec){.kind = RETENTION_JOB, .dedup_key = key},
                         NULL, NULL, &err) < 0)
         rp_log_error("queueing the retention run failed: %s",
+                     err.detail ? err.detail : "unknown error");
+    /* quote expiry: once per UTC day, whichever process queues it first */
+    rp_error_clear(&err);
+    if (rp_sales_quote_expiry_queue(app->sales, &err) < 0)
+        rp_log_error("queueing the quote expiry failed: %s",
                      err.detail ? err.detail : "unknown error");
 }
 
