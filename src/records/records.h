@@ -363,9 +363,9 @@ struct rp_write_event {
 };
 
 /*
- * A before hook (before = true) runs for creates and updates before the row is written (an
- * update's after its access, lock and version checks, once some field changes; a create's
- * before its required fields are checked and before its id exists: ev->id is NULL). It reads on
+ * A before hook (before = true) runs for creates and updates before the row is written, after
+ * the write's own checks (access, lock, version, required fields, references; an update's only
+ * once some field changes; a create's before its id exists: ev->id is NULL). It reads on
  * ev->c and may change the values the write stores with rp_write_event_set (they are audited
  * and logged like the caller's); values set there skip the metadata checks, so a hook sets only
  * values valid for their field and never references. Validation rules and after hooks see them.

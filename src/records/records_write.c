@@ -537,8 +537,6 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
     struct rp_sql q;
     int rc;
 
-    if ((rc = run_hooks(c, wr, w, RP_WRITE_CREATE, NULL, NULL, now, true)) < 0)
-        return rc;
     for (size_t i = 0; i < o->nfields; i++) {
         const struct rp_field *f = &o->fields[i];
         if (f->required && (!w->_set[i] || w->_values[i].type == RP_V_NULL))
@@ -552,6 +550,10 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
         w->_values[6] = rp_value_cstr(actor);
         w->_set[6] = true;
     }
+    /* before hooks see only writes that may happen: references checked, so nothing leaks */
+    if ((rc = check_references(c, wr, w, false)) < 0 ||
+        (rc = run_hooks(c, wr, w, RP_WRITE_CREATE, NULL, NULL, now, true)) < 0)
+        return rc;
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
     rp_sql_addf(&q,
                 "INSERT INTO \"%s\" (\"id\", \"version\", \"created_at\", \"updated_at\","
@@ -579,8 +581,6 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
         rp_sql_param(&q, w->_values[i]);
     }
     rp_sql_add(&q, ")");
-    if ((rc = check_references(c, wr, w, false)) < 0)
-        return rc;
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
@@ -679,8 +679,8 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     w->status = 200;
     if (nchanged == 0)
         return read_back(c, wr, w, id, now);
-    if ((rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, true)) < 0 ||
-        (rc = check_references(c, wr, w, true)) < 0)
+    if ((rc = check_references(c, wr, w, true)) < 0 ||
+        (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, true)) < 0)
         return rc;
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
     rp_sql_addf(&q, "UPDATE \"%s\" SET \"version\" = \"version\" + 1, \"updated_at\" = ", o->name);
