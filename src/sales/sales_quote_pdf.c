@@ -149,7 +149,8 @@ static int read_quote_doc(struct rp_store_conn *c, const char *id, struct rp_are
                    " AS l LEFT JOIN \"product\" AS p ON p.\"id\" = l.\"product_id\" WHERE"
                    " l.\"deleted_at\" IS NULL AND l.\"quote_id\" = ");
     rp_sql_param(&q, rp_value_cstr(id));
-    rp_sql_addf(&q, " ORDER BY COALESCE(l.\"sort_order\", 0), l.\"created_at\", l.\"id\" LIMIT %d",
+    rp_sql_addf(&q,
+                " ORDER BY COALESCE(l.\"sort_order\", 0), l.\"created_at\", l.\"rowid\" LIMIT %d",
                 LINES_MAX);
     return rp_store_query(c, &q, line_row, x, err);
 }
@@ -316,6 +317,19 @@ static const char *fit(struct render *r, float size, float width, const char *s)
     return rp_arena_strndup(r->arena, s, n);
 }
 
+/* As fit, for a line of wrapped text: broken at a space or a Chinese character when one fits,
+   so English words stay whole. */
+static const char *fit_words(struct render *r, float size, float width, const char *s)
+{
+    HPDF_UINT n;
+
+    HPDF_Page_SetFontAndSize(r->page, r->font, size);
+    n = HPDF_Page_MeasureText(r->page, s, width, HPDF_TRUE, NULL);
+    if (n == 0)
+        n = HPDF_Page_MeasureText(r->page, s, width, HPDF_FALSE, NULL);
+    return rp_arena_strndup(r->arena, s, n);
+}
+
 static void rule(struct render *r, float y, float width)
 {
     HPDF_Page_SetLineWidth(r->page, width);
@@ -371,7 +385,7 @@ static void terms(struct render *r, const char *text)
         size_t len = nl ? (size_t)(nl - s) : strlen(s);
         const char *para = rp_arena_strndup(r->arena, s, len);
         do {
-            const char *part = fit(r, 9, PAGE_W - 2 * MARGIN, para);
+            const char *part = fit_words(r, 9, PAGE_W - 2 * MARGIN, para);
             size_t n = strlen(part);
             need(r, 14);
             draw(r, r->font, 9, MARGIN, r->y, 'l', part);
@@ -408,6 +422,16 @@ static const char *ascii(struct rp_arena *a, const char *s)
     for (char *p = out; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7E)
             *p = '?';
+    return out;
+}
+
+/* "cny" → "CNY" (ISO 4217 letters; the catalogue's values are lower case). */
+static const char *currency_code(struct rp_arena *a, const char *currency)
+{
+    char *out = rp_arena_strdup(a, ascii(a, currency ? currency : "cny"));
+    for (char *p = out; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
     return out;
 }
 
@@ -458,7 +482,7 @@ static void render_doc(struct render *r, const struct quote_doc *q,
     label_value(r, MARGIN, "联系人 Contact", contact);
     label_value(r, 300, "有效期至 Valid until", date_text(r, &q->valid_until));
     r->y -= 16;
-    label_value(r, MARGIN, "币种 Currency", ascii(r->arena, q->currency ? q->currency : "cny"));
+    label_value(r, MARGIN, "币种 Currency", currency_code(r->arena, q->currency));
     label_value(r, 300, "状态 Status", status_label(q->status));
     r->y -= 30;
 
@@ -497,16 +521,9 @@ static void render_doc(struct render *r, const struct quote_doc *q,
     if (q->tax_pct.type == RP_V_NUM)
         total_row(r, rp_arena_sprintf(r->arena, "税额 Tax (%s%%)", number_text(r, &q->tax_pct)),
                   money_text(r, &q->tax_amount), false);
-    {
-        char cur[8] = "CNY";
-        for (size_t i = 0; q->currency && q->currency[i] && i < sizeof(cur) - 1; i++) {
-            cur[i] = (char)(q->currency[i] >= 'a' && q->currency[i] <= 'z' ? q->currency[i] - 32
-                                                                           : q->currency[i]);
-            cur[i + 1] = '\0';
-        }
-        total_row(r, rp_arena_sprintf(r->arena, "总计 Total (%s)", cur), money_text(r, &q->total),
-                  true);
-    }
+    total_row(r,
+              rp_arena_sprintf(r->arena, "总计 Total (%s)", currency_code(r->arena, q->currency)),
+              money_text(r, &q->total), true);
     if (q->terms && *q->terms)
         terms(r, q->terms);
 }

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/arena.h"
@@ -514,6 +515,12 @@ static void test_pdf(void **state)
     assert_non_null(memmem(b1.data, b1.len, number, strlen(number)));
     assert_non_null(memmem(b1.data, b1.len, "GBK-EUC-H", 9));
     assert_non_null(memmem(b1.data, b1.len, "%%EOF", 5));
+    if (getenv("RP_QUOTE_PDF_OUT")) { /* to look at it: RP_QUOTE_PDF_OUT=/tmp/q.pdf */
+        FILE *fp = fopen(getenv("RP_QUOTE_PDF_OUT"), "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(b1.data, 1, b1.len, fp), b1.len);
+        fclose(fp);
+    }
     /* the same data a day later: the same bytes */
     rp_clock_advance(&t->app->clock, DAY_MS);
     assert_int_equal(rp_sales_quote_pdf(t->app->sales, &admin, q, &a, &b2, &err), 0);
