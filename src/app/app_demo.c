@@ -929,7 +929,8 @@ static const struct {
 /* What every band does to the quote's status. */
 static const char quote_outcomes[] =
     "{\"guards\": [{\"condition\": \"total > 0\", \"message\": \"add priced lines before"
-    " submitting the quote\"}], \"on_submit\": {\"status\": \"pending_approval\"},"
+    " submitting the quote\"}, {\"condition\": \"status = 'draft' or status = 'rejected'\","
+    " \"message\": \"only a draft or rejected quote is submitted; re-open it first\"}], \"on_submit\": {\"status\": \"pending_approval\"},"
     " \"on_approve\": {\"status\": \"approved\"}, \"on_reject\": {\"status\": \"rejected\"},"
     " \"on_recall\": {\"status\": \"draft\"}}";
 

@@ -102,7 +102,8 @@ int rp_sales_quote_expire(struct rp_sales *s, size_t *n, struct rp_error *err);
 int rp_sales_quote_expiry_queue(struct rp_sales *s, struct rp_error *err);
 
 /**
- * Renders quote id, which p must be able to read (RP_ENOTFOUND otherwise), as a PDF into out
+ * Renders quote id, which p must be able to read (RP_ENOTFOUND otherwise; internal callers such
+ * as signing pass an unrestricted principal), as a PDF into out
  * (binary; out's cap bounds it, RP_ETOOBIG past it): header with the quote number, name,
  * status and validity, the account and contact, the lines (product or description, quantity,
  * unit price, discount, line total), the totals and the terms, in Chinese and English

@@ -315,7 +315,8 @@ static void matrix(struct rp_test_app *t, struct people *u)
     static const char *const outcome =
         "\"on_submit\": {\"status\": \"pending_approval\"}, \"on_approve\": {\"status\":"
         " \"approved\"}, \"on_reject\": {\"status\": \"rejected\"}, \"on_recall\": {\"status\":"
-        " \"draft\"}, \"guards\": [{\"condition\": \"total > 0\", \"message\": \"add lines first\"}]";
+        " \"draft\"}, \"guards\": [{\"condition\": \"total > 0\", \"message\": \"add lines first\"},"
+        " {\"condition\": \"status = 'draft' or status = 'rejected'\", \"message\": \"re-open\"}]";
     char body[1024];
 
     json_decref(call(t, "PUT", "/api/v1/admin/roles/cfo", "{\"label\": \"CFO\"}", 201));
@@ -440,6 +441,8 @@ static void test_approval_bands(void **state)
     json_decref(act(t, u.rep, q, "approve", 403));
     expect_state(act(t, u.manager, q, "approve", 200), "approved", 0);
     expect_status(t, q, "approved");
+    /* an approved quote is not submitted again before it is re-opened */
+    json_decref(act(t, u.rep, q, "submit", 422));
 
     /* ≤ 30%: the manager, then a director */
     rep_quote(t, &u, p, "25", q);
@@ -486,7 +489,7 @@ static void test_pdf(void **state)
     struct rp_arena a;
     struct rp_buf b1, b2;
     struct rp_error err;
-    json_t *j;
+    json_t *j, *j2;
     const char *number;
     char *out = NULL;
 
@@ -535,6 +538,34 @@ static void test_pdf(void **state)
     assert_int_equal(rp_sales_quote_pdf(t->app->sales, &admin,
                                         "0190d5a8-0000-7000-8000-000000000000", &a, &b2, &err),
                      RP_ENOTFOUND);
+
+    /* many lines flow onto more pages, still the same bytes twice */
+    {
+        char q2[40], *ops = malloc(64 * 1024);
+        size_t n = 0;
+        rp_test_create(t, "quote", "{\"name\": \"长报价单 Long quote\"}", q2);
+        n += (size_t)snprintf(ops + n, 64 * 1024 - n, "{\"atomic\": true, \"operations\": [");
+        for (int i = 0; i < 90; i++)
+            n += (size_t)snprintf(ops + n, 64 * 1024 - n,
+                                  "%s{\"op\": \"create\", \"data\": {\"quote_id\": \"%s\","
+                                  " \"product_id\": \"%s\", \"quantity\": %d,"
+                                  " \"sort_order\": %d}}",
+                                  i ? "," : "", q2, i % 2 ? p1 : p2, i + 1, i);
+        snprintf(ops + n, 64 * 1024 - n, "]}");
+        json_decref(call(t, "POST", "/api/v1/records/quote_line/batch", ops, 200));
+        free(ops);
+        j2 = get(t, "quote", q2);
+        /* 45 × 1288 × (2 + 4 + ... + 90) + 45 × 33.33 × (1 + 3 + ... + 89) */
+        assert_true(num(j2, "subtotal") == 1288.0 * 2070 + 33.33 * 2025);
+        json_decref(j2);
+        rp_buf_reset(&b1);
+        rp_buf_reset(&b2);
+        assert_int_equal(rp_sales_quote_pdf(t->app->sales, &admin, q2, &a, &b1, &err), 0);
+        assert_int_equal(rp_sales_quote_pdf(t->app->sales, &admin, q2, &a, &b2, &err), 0);
+        assert_non_null(memmem(b1.data, b1.len, "/Count 3", 8));
+        assert_int_equal(b1.len, b2.len);
+        assert_memory_equal(b1.data, b2.data, b1.len);
+    }
     rp_arena_release(&a);
 
     /* through the API; someone who cannot read the quote gets 404 */
