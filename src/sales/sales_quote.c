@@ -29,6 +29,8 @@
 #define QTY_MAX      1e9              /* larger quantities are refused */
 #define LINES_MAX    500              /* live lines one quote may have */
 #define NUMBER_TRIES 100
+/* Largest line total (10^12 currency units): LINES_MAX of them still sum within 64 bits. */
+#define LINE_TOTAL_MAX (INT64_C(1000000000000) * RP_MONEY_SCALE)
 
 /* ---- exact arithmetic ---- */
 
@@ -502,6 +504,9 @@ static int line_before(void *ctx, const struct rp_write_event *ev, struct rp_err
                                   prod.sku ? prod.sku : product_id, prod.ceiling.u.d);
         }
     }
+    if ((__int128)qty * unit / QTY_SCALE > LINE_TOTAL_MAX)
+        return rp_error_field(err, RP_EVALIDATION, "quantity", "out_of_range",
+                              "the line's amount is out of range");
     rp_write_event_set(ev, "list_price", money_value(list));
     rp_write_event_set(ev, "unit_price", money_value(unit));
     rp_write_event_set(ev, "line_total", money_value(line_amount(qty, unit, disc, step)));

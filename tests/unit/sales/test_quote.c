@@ -205,6 +205,12 @@ static void test_exact_totals(void **state)
     json_decref(j);
     /* more than 4 decimals of quantity are refused */
     json_decref(add_line(t, NULL, q, c, "\"quantity\": 1.00001", 422));
+    /* an amount past 10^12 is refused rather than overflowing */
+    json_decref(
+        add_line(t, NULL, q, NULL, "\"unit_price\": 99999999, \"quantity\": 100000000", 422));
+    j = get(t, "quote", q);
+    assert_true(num(j, "total") == 88.99);
+    json_decref(j);
 }
 
 static void test_ceiling(void **state)
