@@ -213,6 +213,38 @@ static void test_exact_totals(void **state)
     json_decref(j);
 }
 
+static void test_yen(void **state)
+{
+    struct rp_test_app *t = *state;
+    char y[40], c[40], q[40];
+    json_t *l, *j;
+
+    rp_test_create(t, "product",
+                   "{\"sku\": \"JP-1\", \"name\": \"Tokyo seat\", \"list_price\": 999,"
+                   " \"currency\": \"jpy\"}",
+                   y);
+    product(t, "CN-1", "Beijing seat", "100", NULL, c);
+    rp_test_create(t, "quote", "{\"name\": \"Yen\", \"currency\": \"jpy\", \"tax_percent\": 10}",
+                   q);
+    /* 999 × 0.875 = 874.125: whole yen */
+    l = add_line(t, NULL, q, y, "\"discount_percent\": 12.5", 201);
+    assert_true(num(l, "line_total") == 874);
+    json_decref(l);
+    /* 3 × 999 less 33.3333% = 1998.0002 → 1998 */
+    l = add_line(t, NULL, q, y, "\"quantity\": 3, \"discount_percent\": 33.3333", 201);
+    assert_true(num(l, "line_total") == 1998);
+    json_decref(l);
+    j = get(t, "quote", q);
+    assert_true(num(j, "subtotal") == 2872);
+    assert_true(num(j, "tax_amount") == 287); /* 287.2 */
+    assert_true(num(j, "total") == 3159);
+    json_decref(j);
+    /* a product priced only in yuan has no price on a yen quote */
+    l = add_line(t, NULL, q, c, NULL, 422);
+    assert_string_equal(str(json_array_get(json_object_get(l, "errors"), 0), "code"), "no_price");
+    json_decref(l);
+}
+
 static void test_ceiling(void **state)
 {
     struct rp_test_app *t = *state;
@@ -647,6 +679,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_price_book_pricing, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_exact_totals, rp_test_app_setup, rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_yen, rp_test_app_setup, rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_ceiling, rp_test_app_setup, rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_delete_restore, rp_test_app_setup,
                                         rp_test_app_teardown),
