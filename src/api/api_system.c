@@ -388,6 +388,8 @@ static void fixed_paths(json_t *paths)
         {"/api/v1/forms/confirm", "get", "Confirm a double opt-in (public link)", "form_confirm"},
         {"/api/v1/records/lead/{id}/convert", "post",
          "Convert a lead into an account, contact and opportunity", "lead_convert"},
+        {"/api/v1/records/quote/{id}/pdf", "get", "The quote as a PDF (application/pdf)",
+         "quote_pdf"},
         {"/api/v1/records/{object}/{id}/approval", "get", "A record's approval history",
          "approval_history"},
         {"/api/v1/records/{object}/{id}/approval/{action}", "post",

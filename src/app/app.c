@@ -92,6 +92,7 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
                                                         .store = app->store,
                                                         .meta = app->meta,
                                                         .records = app->records,
+                                                        .jobs = app->jobs,
                                                         .clock = &app->clock});
     app->analytics = rp_analytics_new(&(struct rp_analytics_config){
         .store = app->store, .meta = app->meta, .clock = &app->clock});
@@ -140,7 +141,8 @@ void rp_app_close(struct rp_app *app)
     free(app);
 }
 
-/* Queues this hour's retention run (once per hour across every process on the database). */
+/* Queues this hour's retention run (once per hour across every process on the database) and
+   today's quote expiry (once per day). */
 static void maintain(struct rp_app *app)
 {
     struct rp_error err;
@@ -152,6 +154,11 @@ static void maintain(struct rp_app *app)
     if (rp_jobs_enqueue(app->jobs, &(struct rp_job_spec){.kind = RETENTION_JOB, .dedup_key = key},
                         NULL, NULL, &err) < 0)
         rp_log_error("queueing the retention run failed: %s",
+                     err.detail ? err.detail : "unknown error");
+    /* quote expiry: once per UTC day, whichever process queues it first */
+    rp_error_clear(&err);
+    if (rp_sales_quote_expiry_queue(app->sales, &err) < 0)
+        rp_log_error("queueing the quote expiry failed: %s",
                      err.detail ? err.detail : "unknown error");
 }
 

@@ -900,6 +900,90 @@ static int load_products(struct demo *d)
     return batch_write(d, pe);
 }
 
+/* ---- quotes and the approval matrix (docs/api.md, "Quotes") ---- */
+
+/*
+ * The approval matrix by effective discount, as data: processes chosen by order and criteria.
+ * Up to 10% needs nobody; up to 20% the owner's manager; up to 30% the manager, then a
+ * director; beyond, the manager, a director and the CFO.
+ */
+static const struct {
+    const char *name, *definition;
+} quote_matrix[] = {
+    {"quote_discount_10",
+     "{\"object\": \"quote\", \"order\": 10, \"criteria\": \"effective_discount_percent <= 10\","
+     " \"steps\": []}"},
+    {"quote_discount_20",
+     "{\"object\": \"quote\", \"order\": 20, \"criteria\": \"effective_discount_percent <= 20\","
+     " \"steps\": [{\"approver\": {\"type\": \"manager\"}}]}"},
+    {"quote_discount_30",
+     "{\"object\": \"quote\", \"order\": 30, \"criteria\": \"effective_discount_percent <= 30\","
+     " \"steps\": [{\"approver\": {\"type\": \"manager\"}}, {\"approver\": {\"type\": \"role\","
+     " \"role\": \"director\"}}]}"},
+    {"quote_discount_cfo",
+     "{\"object\": \"quote\", \"order\": 40, \"steps\": [{\"approver\": {\"type\": \"manager\"}},"
+     " {\"approver\": {\"type\": \"role\", \"role\": \"director\"}}, {\"approver\": {\"type\":"
+     " \"role\", \"role\": \"cfo\"}}]}"},
+};
+
+/* What every band does to the quote's status. */
+static const char quote_outcomes[] =
+    "{\"guards\": [{\"condition\": \"total > 0\", \"message\": \"add priced lines before"
+    " submitting the quote\"}, {\"condition\": \"status = 'draft' or status = 'rejected'\","
+    " \"message\": \"only a draft or rejected quote is submitted; re-open it first\"}], \"on_submit\": {\"status\": \"pending_approval\"},"
+    " \"on_approve\": {\"status\": \"approved\"}, \"on_reject\": {\"status\": \"rejected\"},"
+    " \"on_recall\": {\"status\": \"draft\"}}";
+
+/* Quotes of the first accounts: a discount in each of the three lower bands. */
+static const struct {
+    int account, product, quantity, discount;
+} quote_plans[] = {{0, 1, 20, 5}, {1, 1, 50, 15}, {2, 2, 120, 25}};
+
+static int load_quotes(struct demo *d)
+{
+    struct batch *q = batch_new(d, "quote"), *l = batch_new(d, "quote_line");
+    json_t *o, *outcomes = json_loads(quote_outcomes, 0, NULL);
+    int rc = 0;
+
+    for (size_t i = 0; i < NELEMS(quote_matrix) && rc == 0; i++) {
+        json_t *def = json_loads(quote_matrix[i].definition, 0, NULL);
+        json_object_update(def, outcomes);
+        rc = rp_approval_process_put(d->app->automation, &d->app->system, quote_matrix[i].name, def,
+                                     NULL, d->err);
+        json_decref(def);
+    }
+    json_decref(outcomes);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < NELEMS(quote_plans) && quote_plans[i].account < d->naccounts; i++) {
+        const struct acct *a = &d->accounts[quote_plans[i].account];
+        o = batch_row(d, q);
+        put_s(o, "name", fmt(d, "%s 年度订阅报价 / Annual subscription", a->name));
+        put_s(o, "account_id", a->id);
+        put_date(d, o, "valid_until", d->today + 30);
+        put_i(o, "tax_percent", 6);
+        put_s(o, "terms",
+              "付款方式：合同签订后 30 日内一次付清。报价有效期内价格不变。\n"
+              "Payment in full within 30 days of signature. Prices hold until the validity date.");
+    }
+    if ((rc = batch_write(d, q)) < 0)
+        return rc;
+    for (size_t i = 0; i < q->n; i++) {
+        o = batch_row(d, l);
+        put_s(o, "quote_id", q->ids[i]);
+        put_s(o, "product_id", d->product_ids[quote_plans[i].product]);
+        put_i(o, "quantity", quote_plans[i].quantity);
+        put_i(o, "discount_percent", quote_plans[i].discount);
+        put_i(o, "sort_order", 1);
+        o = batch_row(d, l);
+        put_s(o, "quote_id", q->ids[i]);
+        put_s(o, "product_id", d->product_ids[6]); /* implementation days */
+        put_i(o, "quantity", 10);
+        put_i(o, "sort_order", 2);
+    }
+    return batch_write(d, l);
+}
+
 /* ---- accounts ---- */
 
 static const char *const cn_focus[] = {"销售过程数字化",       "客服工单与 SLA 管理",
@@ -1920,7 +2004,8 @@ int rp_app_load_demo(struct rp_app *app, struct rp_error *err)
     if ((rc = load_campaigns(d)) < 0 || (rc = load_products(d)) < 0 ||
         (rc = load_accounts(d)) < 0 || (rc = load_contacts(d)) < 0 ||
         (rc = load_opportunities(d)) < 0 || (rc = load_leads(d)) < 0 ||
-        (rc = load_members(d)) < 0 || (rc = load_cases(d)) < 0 || (rc = load_activities(d)) < 0)
+        (rc = load_members(d)) < 0 || (rc = load_cases(d)) < 0 || (rc = load_activities(d)) < 0 ||
+        (rc = load_quotes(d)) < 0)
         goto out;
     rc = d->created;
 out:

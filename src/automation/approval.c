@@ -97,9 +97,10 @@ static int check_process(const struct rp_meta *m, const json_t *def, struct rp_a
         (rc = check_condition(m, o, json_string_value(json_object_get(def, "criteria")), "criteria",
                               a, err)) < 0)
         return rc;
-    if (!json_is_array(steps) || json_array_size(steps) == 0 || json_array_size(steps) > MAX_STEPS)
+    /* no steps: approved as it is submitted (the band of a matrix that needs nobody) */
+    if (!json_is_array(steps) || json_array_size(steps) > MAX_STEPS)
         return rp_error_field(err, RP_EVALIDATION, "steps", "invalid",
-                              "\"steps\" must be an array of 1-%d steps", MAX_STEPS);
+                              "\"steps\" must be an array of 0-%d steps", MAX_STEPS);
     json_array_foreach(steps, i, v)
     {
         const json_t *ap = json_object_get(v, "approver");
@@ -364,8 +365,9 @@ static int act_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     rp_arena_init(&a);
     rp_sql_init(&q, &a, RP_SQL_SQLITE);
     if (x->action == RP_APPROVAL_SUBMIT) {
+        bool decided = strcmp(x->state, "pending") != 0;
         rp_sql_add(&q, "INSERT INTO rp_approval (id, process, object, record_id, state, step,"
-                       " submitted_by, submitted_at) VALUES (");
+                       " submitted_by, submitted_at, decided_at) VALUES (");
         rp_sql_param(&q, rp_value_cstr(x->approval_id));
         rp_sql_add(&q, ", ");
         rp_sql_param(&q, rp_value_cstr(x->process));
@@ -373,10 +375,14 @@ static int act_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         rp_sql_param(&q, rp_value_cstr(x->object));
         rp_sql_add(&q, ", ");
         rp_sql_param(&q, rp_value_cstr(x->record_id));
-        rp_sql_add(&q, ", 'pending', 0, ");
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, rp_value_cstr(x->state));
+        rp_sql_add(&q, ", 0, ");
         rp_sql_param(&q, rp_value_cstr(x->p->user_id));
         rp_sql_add(&q, ", ");
         rp_sql_param(&q, rp_value_int(x->now));
+        rp_sql_add(&q, ", ");
+        rp_sql_param(&q, decided ? rp_value_int(x->now) : rp_value_null());
         rp_sql_add(&q, ")");
         if ((rc = rp_store_exec(c, &q, NULL, err)) < 0) {
             if (rc == RP_ECONFLICT)
@@ -385,17 +391,22 @@ static int act_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
             goto out;
         }
         rp_sql_init(&q, &a, RP_SQL_SQLITE);
-        rp_sql_add(&q, "INSERT INTO rp_record_lock (object, record_id, reason, created_at)"
-                       " VALUES (");
-        rp_sql_param(&q, rp_value_cstr(x->object));
-        rp_sql_add(&q, ", ");
-        rp_sql_param(&q, rp_value_cstr(x->record_id));
-        rp_sql_add(&q, ", ");
-        rp_sql_param(&q,
-                     rp_value_cstr(rp_arena_sprintf(&a, "approval \"%s\" is pending", x->process)));
-        rp_sql_add(&q, ", ");
-        rp_sql_param(&q, rp_value_int(x->now));
-        rp_sql_add(&q, ") ON CONFLICT (object, record_id) DO UPDATE SET reason = excluded.reason");
+        if (decided) { /* nothing to wait for: no lock */
+            rp_sql_add(&q, "SELECT 1");
+        } else {
+            rp_sql_add(&q, "INSERT INTO rp_record_lock (object, record_id, reason, created_at)"
+                           " VALUES (");
+            rp_sql_param(&q, rp_value_cstr(x->object));
+            rp_sql_add(&q, ", ");
+            rp_sql_param(&q, rp_value_cstr(x->record_id));
+            rp_sql_add(&q, ", ");
+            rp_sql_param(
+                &q, rp_value_cstr(rp_arena_sprintf(&a, "approval \"%s\" is pending", x->process)));
+            rp_sql_add(&q, ", ");
+            rp_sql_param(&q, rp_value_int(x->now));
+            rp_sql_add(&q, ") ON CONFLICT (object, record_id) DO UPDATE SET reason ="
+                           " excluded.reason");
+        }
     } else {
         /* The state the caller saw must still be there: a concurrent decision wins once. */
         int64_t changed = 0;
@@ -631,8 +642,8 @@ int rp_approval_act(struct rp_automation *a, const struct rp_principal *p, const
         }
         rp_uuid_v7(approval_id, x.now);
         x.approval_id = approval_id;
-        x.state = "pending";
-        x.next_step = 0;
+        x.state = json_array_size(json_object_get(def, "steps")) ? "pending" : "approved";
+        x.next_step = json_array_size(json_object_get(def, "steps")) ? 0 : -1;
     } else {
         if (!pend.found) {
             rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" has no pending approval", object, id);
@@ -673,7 +684,8 @@ int rp_approval_act(struct rp_automation *a, const struct rp_principal *p, const
     if ((rc = rp_store_write(a->store, act_run, &x, err)) < 0)
         goto out;
     if (def) {
-        const char *key = action == RP_APPROVAL_SUBMIT       ? "on_submit"
+        const char *key = action == RP_APPROVAL_SUBMIT && strcmp(x.state, "pending") == 0
+                              ? "on_submit"
                           : strcmp(x.state, "approved") == 0 ? "on_approve"
                           : strcmp(x.state, "rejected") == 0 ? "on_reject"
                           : strcmp(x.state, "recalled") == 0 ? "on_recall"

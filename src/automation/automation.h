@@ -156,7 +156,9 @@ void rp_webhook_register(struct rp_automation *a);
  * owner's); the last approval approves, a rejection rejects, the submitter may recall. Every
  * action is kept with its comment, audited ("approval.submit", "approval.approve", ...), and
  * is an event of the change log (object "event") for rules and integrations; the on_* values
- * are written as internal work.
+ * are written as internal work. A process with no steps ("steps": []) approves at submission
+ * (state "approved" at once, on_approve applied, nothing locked): the band of an approval
+ * matrix that needs nobody.
  */
 enum rp_approval_action {
     RP_APPROVAL_SUBMIT,

@@ -372,12 +372,24 @@ struct rp_write_event {
     int64_t now;
     const char *request_id, *cause;
     struct rp_arena *arena;
+    /* private: what a before hook may change (rp_write_event_set) */
+    struct rp_value *_values;
+    bool *_set;
 };
 
+/*
+ * A before hook (before = true) runs for creates and updates before the row is written, after
+ * the write's own checks (access, lock, version, required fields, references; an update's only
+ * once some field changes; a create's before its id exists: ev->id is NULL). It reads on
+ * ev->c and may change the values the write stores with rp_write_event_set (they are audited
+ * and logged like the caller's); values set there skip the metadata checks, so a hook sets only
+ * values valid for their field and never references. Validation rules and after hooks see them.
+ */
 struct rp_write_hook {
     const char *object; /* NULL: every object */
     int (*fn)(void *ctx, const struct rp_write_event *ev, struct rp_error *err);
     void *ctx;
+    bool before; /* run before the row is written (create, update) instead of after */
 };
 
 #define RP_RECORDS_MAX_HOOKS 32
@@ -385,6 +397,12 @@ struct rp_write_hook {
 void rp_records_hook_add(struct rp_records *rs, const struct rp_write_hook *h);
 /** Whether field name of ev's object was changed by the write (create: set). */
 bool rp_write_event_changed(const struct rp_write_event *ev, const char *field);
+/** The value field will have after the write (changed: the new one, else the row's; unknown
+ *  field or unset on create: null). Borrowed from ev. */
+const struct rp_value *rp_write_event_value(const struct rp_write_event *ev, const char *field);
+/** In a before hook: the write stores v in field (an update marks it changed only when it
+ *  differs from the row). Ignored in other hooks and for system fields. */
+void rp_write_event_set(const struct rp_write_event *ev, const char *field, struct rp_value v);
 
 /* ---- named definitions (records_definition.c) ----
  *

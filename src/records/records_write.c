@@ -463,12 +463,41 @@ bool rp_write_event_changed(const struct rp_write_event *ev, const char *field)
     return f && ev->changed[f - ev->object->fields];
 }
 
+const struct rp_value *rp_write_event_value(const struct rp_write_event *ev, const char *field)
+{
+    static const struct rp_value null_value = {.type = RP_V_NULL};
+    const struct rp_field *f = rp_meta_field(ev->object, field);
+    size_t i;
+
+    if (!f)
+        return &null_value;
+    i = (size_t)(f - ev->object->fields);
+    if (ev->changed && ev->changed[i])
+        return &ev->values[i];
+    return ev->old ? &ev->old[i] : &null_value;
+}
+
+void rp_write_event_set(const struct rp_write_event *ev, const char *field, struct rp_value v)
+{
+    const struct rp_field *f = ev->_values ? rp_meta_field(ev->object, field) : NULL;
+    size_t i;
+
+    if (!f || f->system)
+        return;
+    i = (size_t)(f - ev->object->fields);
+    ev->_values[i] = v;
+    /* an update writes only what differs from the row */
+    ev->_set[i] = !ev->old || !(rp_value_equal(&ev->old[i], &v) ||
+                                (ev->old[i].type == RP_V_NULL && v.type == RP_V_NULL));
+}
+
 /* How deep hooks are writing more, on this (the writer's) thread. */
 static _Thread_local int hook_depth;
 
 /* The hooks of a write, after its row and rules; the first refusal fails it. */
 static int run_hooks(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
-                     enum rp_write_op op, const char *id, const struct rp_value *old, int64_t now)
+                     enum rp_write_op op, const char *id, const struct rp_value *old, int64_t now,
+                     bool before)
 {
     struct rp_records *rs = wr->_rs;
     struct rp_write_event ev = {.rs = rs,
@@ -490,9 +519,13 @@ static int run_hooks(struct rp_store_conn *c, struct rp_write_request *wr, struc
 
     if (op == RP_WRITE_DELETE || op == RP_WRITE_RESTORE)
         ev.values = NULL, ev.changed = NULL;
+    if (before) {
+        ev._values = w->_values;
+        ev._set = w->_set;
+    }
     for (size_t i = 0; i < rs->nhooks; i++) {
         const struct rp_write_hook *h = &rs->hooks[i];
-        if (h->object && strcmp(h->object, wr->_object->name) != 0)
+        if (h->before != before || (h->object && strcmp(h->object, wr->_object->name) != 0))
             continue;
         if (hook_depth >= RP_RECORDS_HOOK_DEPTH)
             return rp_error_set(&w->err, RP_EINTERNAL, "writes made by hooks go too deep");
@@ -544,6 +577,10 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
         w->_values[6] = rp_value_cstr(actor);
         w->_set[6] = true;
     }
+    /* before hooks see only writes that may happen: references checked, so nothing leaks */
+    if ((rc = check_references(c, wr, w, false)) < 0 ||
+        (rc = run_hooks(c, wr, w, RP_WRITE_CREATE, NULL, NULL, now, true)) < 0)
+        return rc;
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
     rp_sql_addf(&q,
                 "INSERT INTO \"%s\" (\"id\", \"version\", \"created_at\", \"updated_at\","
@@ -571,13 +608,11 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
         rp_sql_param(&q, w->_values[i]);
     }
     rp_sql_add(&q, ")");
-    if ((rc = check_references(c, wr, w, false)) < 0)
-        return rc;
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
     if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0 ||
-        (rc = run_hooks(c, wr, w, RP_WRITE_CREATE, id, NULL, now)) < 0)
+        (rc = run_hooks(c, wr, w, RP_WRITE_CREATE, id, NULL, now, false)) < 0)
         return rc;
     rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
     change_json(o, NULL, w, &changes);
@@ -671,7 +706,8 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     w->status = 200;
     if (nchanged == 0)
         return read_back(c, wr, w, id, now);
-    if ((rc = check_references(c, wr, w, true)) < 0)
+    if ((rc = check_references(c, wr, w, true)) < 0 ||
+        (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, true)) < 0)
         return rc;
     rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
     rp_sql_addf(&q, "UPDATE \"%s\" SET \"version\" = \"version\" + 1, \"updated_at\" = ", o->name);
@@ -692,7 +728,7 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
     if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0 ||
-        (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now)) < 0)
+        (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, false)) < 0)
         return rc;
     rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
     change_json(o, &row, w, &changes);
@@ -772,7 +808,7 @@ static int apply_delete_restore(struct rp_store_conn *c, struct rp_write_request
         return conflict_error(c, wr, w);
     if (rc < 0 ||
         (rc = run_hooks(c, wr, w, restore ? RP_WRITE_RESTORE : RP_WRITE_DELETE, w->id, row.values,
-                        now)) < 0 ||
+                        now, false)) < 0 ||
         (rc = log_write(c, wr, w->id, restore ? "restore" : "delete", "{}", now, &w->err)) < 0)
         return rc;
     w->status = 200;
@@ -998,7 +1034,7 @@ int rp_records_event_in(struct rp_store_conn *c, int64_t now, const char *type,
                         const char *record_id, const char *actor, const json_t *data,
                         struct rp_arena *arena, struct rp_error *err)
 {
-    char *text = json_dumps(data ? data : json_object(), JSON_COMPACT);
+    char *text = data ? json_dumps(data, JSON_COMPACT) : rp_xstrdup("{}");
     struct rp_sql q;
     int rc;
 

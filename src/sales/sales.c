@@ -13,9 +13,15 @@ struct rp_sales *rp_sales_new(const struct rp_sales_config *cfg)
     s->store = cfg->store;
     s->meta = cfg->meta;
     s->records = cfg->records;
+    s->jobs = cfg->jobs;
     s->clock = cfg->clock;
     s->automation = cfg->automation;
+    s->internal.user_id = "system";
+    s->internal.username = "system";
+    s->internal.display_name = "Rapport";
+    s->internal.is_admin = true;
     rp_sales_pipeline_register(s);
+    rp_sales_quote_register(s);
     rp_sales_form_register(s);
     rp_sales_engagement_register(s);
     rp_sales_order_register(s);

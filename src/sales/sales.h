@@ -13,6 +13,7 @@
 #include "automation/automation.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "jobs/jobs.h"
 #include "meta/meta.h"
 #include "records/records.h"
 #include "store/store.h"
@@ -24,6 +25,7 @@ struct rp_sales_config {
     struct rp_store *store;
     struct rp_meta_registry *meta;
     struct rp_records *records;
+    struct rp_jobs *jobs; /* may be NULL (no quote expiry job); the kind is registered on it */
     const struct rp_clock *clock;
 };
 
@@ -104,5 +106,44 @@ int rp_sales_form_confirm(struct rp_sales *s, const char *token, struct rp_arena
 int rp_sales_stage_history(struct rp_sales *s, const struct rp_principal *p, const char *object,
                            const char *id, struct rp_arena *arena, struct rp_buf *out,
                            struct rp_error *err);
+
+/*
+ * CPQ (docs/api.md, "Quotes"). Write hooks price every quote line in the write's transaction:
+ * list_price from the best active entry of the quote's price book (else of the standard price
+ * book) for the product, the quote's currency and the quantity (highest min_quantity reached),
+ * else the product's list_price; unit_price defaults to (and follows) list_price unless set;
+ * line_total = quantity × unit_price × (1 − discount_percent), exact, rounded half up to the
+ * currency's minor unit. No line may sell its product further below list (unit price, line
+ * discount and quote discount together) than the product's discount_ceiling: 422 on the field
+ * that went past it. The quote's subtotal, discount_amount, tax_amount, total and
+ * effective_discount_percent (how far the net lies below the lines' list amounts, the measure
+ * approval processes use) follow its live lines. Lines of a quote that is not draft or
+ * rejected, and its discount and tax, are read-only (409) until the quote is re-opened
+ * (status draft); people cannot set approval, signing or expiry states themselves.
+ */
+
+/** The job kind that expires quotes (queued daily by rp_sales_quote_expiry_queue). */
+#define RP_SALES_QUOTE_EXPIRE_JOB "quote.expire"
+
+/**
+ * Marks "expired", as internal work, every live quote in draft, approved or sent whose
+ * valid_until is before today (UTC, from the clock), with a "quote.expired" event each; *n (may
+ * be NULL) gets how many. At most 1,000 per call (the job runs again the next day).
+ */
+int rp_sales_quote_expire(struct rp_sales *s, size_t *n, struct rp_error *err);
+/** Queues today's expiry job (dedup key per UTC day; again the same day does nothing). */
+int rp_sales_quote_expiry_queue(struct rp_sales *s, struct rp_error *err);
+
+/**
+ * Renders quote id, which p must be able to read (RP_ENOTFOUND otherwise; internal callers such
+ * as signing pass an unrestricted principal), as a PDF into out
+ * (binary; out's cap bounds it, RP_ETOOBIG past it): header with the quote number, name,
+ * status and validity, the account and contact, the lines (product or description, quantity,
+ * unit price, discount, line total), the totals and the terms, in Chinese and English
+ * (SimSun, GBK). The bytes depend only on the quote's data: the same data gives the same
+ * bytes (the document dates are the quote's updated_at), which signing relies on.
+ */
+int rp_sales_quote_pdf(struct rp_sales *s, const struct rp_principal *p, const char *id,
+                       struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
 
 #endif

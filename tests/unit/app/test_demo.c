@@ -20,9 +20,19 @@
 #include "base/limits.h"
 
 static const char *const objects[] = {
-    "account",    "contact",          "lead",     "opportunity",     "product",
-    "price_book", "price_book_entry", "campaign", "campaign_member", "case",
+    "account",
+    "contact",
+    "lead",
+    "opportunity",
+    "product",
+    "price_book",
+    "price_book_entry",
+    "campaign",
+    "campaign_member",
+    "case",
     "activity",
+    "quote",
+    "quote_line",
 };
 
 struct fx {

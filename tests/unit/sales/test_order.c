@@ -65,8 +65,7 @@ static void test_signed_quote_to_invoice_request(void **state)
     rp_test_create(t, "product", "{\"name\": \"Arm\", \"sku\": \"ARM-1\", \"list_price\": 12000}",
                    product);
     snprintf(body, sizeof(body),
-             "{\"name\": \"Robots Q1\", \"account_id\": \"%s\", \"opportunity_id\": \"%s\","
-             " \"status\": \"sent\"}",
+             "{\"name\": \"Robots Q1\", \"account_id\": \"%s\", \"opportunity_id\": \"%s\"}",
              account, opp);
     rp_test_create(t, "quote", body, quote);
     for (int i = 0; i < 2; i++) {
@@ -108,10 +107,9 @@ static void test_signed_quote_to_invoice_request(void **state)
     assert_int_equal(events(t, "contract.signed", rp_test_str(contract, "id")), 1);
     assert_int_equal(events(t, "order.created", rp_test_str(order, "id")), 1);
 
-    /* signed once more (after a detour): nothing new */
+    /* a signed quote stays signed: no second contract can come of it */
     snprintf(target, sizeof(target), "/api/v1/records/quote/%s", quote);
-    json_decref(rp_test_call(t, "PATCH", target, "{\"status\": \"sent\"}", 200));
-    json_decref(rp_test_call(t, "PATCH", target, "{\"status\": \"signed\"}", 200));
+    json_decref(rp_test_call(t, "PATCH", target, "{\"status\": \"sent\"}", 409));
     json_decref(only(t, "contract", "quote_id", quote));
     json_decref(only(t, "order", "quote_id", quote));
 
@@ -159,14 +157,14 @@ static void test_quote_without_account(void **state)
     char quote[40], target[160];
     json_t *j;
 
-    rp_test_create(t, "quote", "{\"name\": \"Nobody's\", \"status\": \"sent\"}", quote);
+    rp_test_create(t, "quote", "{\"name\": \"Nobody's\"}", quote);
     snprintf(target, sizeof(target), "/api/v1/records/quote/%s", quote);
     j = rp_test_call(t, "PATCH", target, "{\"status\": \"signed\"}", 422);
     assert_string_equal(rp_test_str(json_array_get(json_object_get(j, "errors"), 0), "field"),
                         "account_id");
     json_decref(j);
     j = rp_test_call(t, "GET", target, NULL, 200);
-    assert_string_equal(rp_test_str(j, "status"), "sent");
+    assert_string_equal(rp_test_str(j, "status"), "draft");
     json_decref(j);
     j = rp_test_call(t, "GET", "/api/v1/records/contract", NULL, 200);
     assert_int_equal(json_array_size(json_object_get(j, "data")), 0);
