@@ -86,6 +86,13 @@ static bool is_short_line(const char *v)
     return is_line(v, 1024);
 }
 
+/* A country calling code: 1-3 digits, not starting with 0 ("86", "1", "852"). */
+static bool is_country_code(const char *v)
+{
+    size_t n = strlen(v);
+    return n >= 1 && n <= 3 && v[0] != '0' && is_count(v);
+}
+
 static const struct setting_def settings[] = {
     {RP_RECORDS_EXPORT_LIMIT_SETTING, RP_ACT_MANAGE_USERS, is_count, false},
     {"webhooks.allow", RP_ACT_MANAGE_AUTOMATION, is_allow_list, false},
@@ -94,6 +101,7 @@ static const struct setting_def settings[] = {
     {"email.username", RP_ACT_MANAGE_AUTOMATION, is_short_line, false},
     {"email.password", RP_ACT_MANAGE_AUTOMATION, is_short_line, true},
     {"email.tracking_base_url", RP_ACT_MANAGE_AUTOMATION, is_http_url, false},
+    {"dedup.default_country", RP_ACT_MANAGE_METADATA, is_country_code, false},
 };
 
 static const struct setting_def *setting_of(const char *key)

@@ -15,6 +15,7 @@ struct rp_sales *rp_sales_new(const struct rp_sales_config *cfg)
     s->records = cfg->records;
     s->clock = cfg->clock;
     rp_sales_pipeline_register(s);
+    rp_sales_dedup_register(s);
     return s;
 }
 
