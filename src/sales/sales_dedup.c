@@ -39,6 +39,7 @@ struct criterion {
     size_t nfields;
     double threshold;
     const char *block_by; /* fuzzy: the method whose key makes candidates */
+    bool block_only;      /* keeps blocking keys only: a block_by method the rule does not match */
 };
 
 struct rule {
@@ -161,10 +162,13 @@ static int check_criterion(const struct rp_object *o, const json_t *match, const
     if (t && (!json_is_number(t) || json_number_value(t) <= 0 || json_number_value(t) > 1))
         return rp_error_field(err, RP_EVALIDATION, where, "invalid",
                               "\"threshold\" is a similarity above 0 and at most 1");
-    if (!block_by || !has_method(match, block_by))
+    if (!block_by || !rp_sales_match_method(block_by) || rp_sales_match_method(block_by)->fuzzy ||
+        (!has_method(match, block_by) && !text_field(rp_meta_field(o, block_by))))
         return rp_error_field(err, RP_EVALIDATION, where, "invalid",
-                              "\"block_by\" must name an exact method of this rule (fuzzy names"
-                              " are compared among records sharing its key)");
+                              "\"block_by\" must name an exact method of this rule, or one whose"
+                              " name is a text field of %s (fuzzy names are compared among records"
+                              " sharing its key)",
+                              o->name);
     return 0;
 }
 
@@ -213,6 +217,35 @@ struct rules_rows {
     struct rp_arena *arena;
 };
 
+static bool rule_has_exact(const struct rule *r, const char *method)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (!r->c[i].method->fuzzy && strcmp(r->c[i].method->name, method) == 0)
+            return true;
+    return false;
+}
+
+/* A fuzzy criterion blocked by a method the rule does not match on reads that method's key from
+ * the field of the same name: a criterion that keeps keys and matches nothing. */
+static void add_blocking(const struct rp_object *o, struct rule *r)
+{
+    size_t n = r->n;
+
+    for (size_t i = 0; i < n && r->n < MAX_CRITERIA; i++) {
+        const struct criterion *c = &r->c[i];
+        const struct rp_field *f = c->block_by ? rp_meta_field(o, c->block_by) : NULL;
+        struct criterion *b = &r->c[r->n];
+        if (!c->method->fuzzy || !c->block_by || rule_has_exact(r, c->block_by) || !text_field(f))
+            continue;
+        memset(b, 0, sizeof(*b));
+        b->method = rp_sales_match_method(c->block_by);
+        b->fields[0] = f;
+        b->nfields = 1;
+        b->block_only = true;
+        r->n++;
+    }
+}
+
 static void parse_rule(const struct rp_object *o, const json_t *def, struct rule *r)
 {
     const char *action = json_string_value(json_object_get(def, "action"));
@@ -255,6 +288,7 @@ static void parse_rule(const struct rp_object *o, const json_t *def, struct rule
         if (c->nfields > 0 && text_field(c->fields[0]))
             r->n++; /* a field gone from the metadata drops its criterion */
     }
+    add_blocking(o, r);
 }
 
 static int rules_row(void *ctx, const struct rp_value *cols, size_t n)
@@ -544,7 +578,8 @@ static int find_matches(struct rp_store_conn *c, const struct rp_object *o, cons
     ms->n = 0;
     for (size_t i = 0; rc == 0 && i < rules->n; i++)
         for (size_t k = 0; rc == 0 && k < rules->r[i].n; k++)
-            if (criterion_changed(&rules->r[i], &rules->r[i].c[k], changed))
+            if (!rules->r[i].c[k].block_only &&
+                criterion_changed(&rules->r[i], &rules->r[i].c[k], changed))
                 rc = criterion_matches(c, o, id, &rules->r[i], &rules->r[i].c[k], ks, arena, ms,
                                        err);
     return rc;
@@ -1027,7 +1062,7 @@ static int repoint_field(struct merge_unit *x, struct rp_store_conn *c, const st
         json_object_set_new(data, field, self ? json_null() : json_string(x->master_id));
         rc = write_one(x, c, &x->internal, o->name, RP_WRITE_UPDATE, id, data);
         json_decref(data);
-        json_array_append_new(repointed, json_pack("{sssssss?}", "object", o->name, "field", field,
+        json_array_append_new(repointed, json_pack("{ssssssss?}", "object", o->name, "field", field,
                                                    "id", id, "to", self ? NULL : x->master_id));
     }
     json_decref(l.ids);
