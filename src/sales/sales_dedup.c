@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_RULES      8
+#define MAX_RULES      8 /* applied per object, first by name; more are ignored */
 #define MAX_CRITERIA   16
 #define MAX_NAME_PARTS 4
 #define MAX_KEYS       64
@@ -80,6 +80,12 @@ struct matches {
 
 /* ---- the rule definition ---- */
 
+/* The field of o called name (NULL when name is: a definition may lack it). */
+static const struct rp_field *field_of(const struct rp_object *o, const char *name)
+{
+    return name ? rp_meta_field(o, name) : NULL;
+}
+
 static bool text_field(const struct rp_field *f)
 {
     return f && !f->system &&
@@ -99,8 +105,8 @@ static int check_keys(const json_t *j, const char *const *keys, size_t n, const 
         while (i < n && strcmp(keys[i], key))
             i++;
         if (i == n)
-            return rp_error_field(err, RP_EVALIDATION, where, "unknown_key", "unknown key \"%s\"",
-                                  key);
+            return rp_error_field(err, RP_EVALIDATION, where ? where : key, "unknown_key",
+                                  "unknown key \"%s\"", key);
     }
     return 0;
 }
@@ -140,8 +146,8 @@ static int check_criterion(const struct rp_object *o, const json_t *match, const
         return rp_error_field(err, RP_EVALIDATION, where, "unknown_method",
                               "\"method\" must be email, phone, company, uscc or name");
     if (!m->fuzzy) {
-        if (!text_field(rp_meta_field(o, json_string_value(json_object_get(cr, "field")))) ||
-            fields || block_by || json_object_get(cr, "threshold"))
+        if (!text_field(field_of(o, json_string_value(json_object_get(cr, "field")))) || fields ||
+            block_by || json_object_get(cr, "threshold"))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid",
                                   "method \"%s\" takes \"field\": a text field of %s", m->name,
                                   o->name);
@@ -154,7 +160,7 @@ static int check_criterion(const struct rp_object *o, const json_t *match, const
                               MAX_NAME_PARTS, o->name);
     json_array_foreach(fields, i, f)
     {
-        if (!text_field(rp_meta_field(o, json_string_value(f))))
+        if (!text_field(field_of(o, json_string_value(f))))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid",
                                   "\"fields\" must name text fields of %s", o->name);
     }
@@ -163,7 +169,7 @@ static int check_criterion(const struct rp_object *o, const json_t *match, const
         return rp_error_field(err, RP_EVALIDATION, where, "invalid",
                               "\"threshold\" is a similarity above 0 and at most 1");
     if (!block_by || !rp_sales_match_method(block_by) || rp_sales_match_method(block_by)->fuzzy ||
-        (!has_method(match, block_by) && !text_field(rp_meta_field(o, block_by))))
+        (!has_method(match, block_by) && !text_field(field_of(o, block_by))))
         return rp_error_field(err, RP_EVALIDATION, where, "invalid",
                               "\"block_by\" must name an exact method of this rule, or one whose"
                               " name is a text field of %s (fuzzy names are compared among records"
@@ -233,7 +239,7 @@ static void add_blocking(const struct rp_object *o, struct rule *r)
 
     for (size_t i = 0; i < n && r->n < MAX_CRITERIA; i++) {
         const struct criterion *c = &r->c[i];
-        const struct rp_field *f = c->block_by ? rp_meta_field(o, c->block_by) : NULL;
+        const struct rp_field *f = field_of(o, c->block_by);
         struct criterion *b = &r->c[r->n];
         if (!c->method->fuzzy || !c->block_by || rule_has_exact(r, c->block_by) || !text_field(f))
             continue;
@@ -269,12 +275,12 @@ static void parse_rule(const struct rp_object *o, const json_t *def, struct rule
         if (!c->method)
             continue;
         if (!c->method->fuzzy) {
-            c->fields[0] = rp_meta_field(o, json_string_value(json_object_get(cr, "field")));
+            c->fields[0] = field_of(o, json_string_value(json_object_get(cr, "field")));
             c->nfields = c->fields[0] ? 1 : 0;
         }
         json_array_foreach(fields, k, f)
         {
-            const struct rp_field *fd = rp_meta_field(o, json_string_value(f));
+            const struct rp_field *fd = field_of(o, json_string_value(f));
             if (fd && c->nfields < MAX_NAME_PARTS)
                 c->fields[c->nfields++] = fd;
         }
@@ -327,12 +333,14 @@ static int load_rules(struct rp_store_conn *c, const struct rp_object *o, struct
 
 /* ---- keys ---- */
 
+struct text_out {
+    struct rp_arena *arena;
+    const char *out; /* the first column of the first row, or NULL */
+};
+
 static int text_row_arena(void *ctx, const struct rp_value *cols, size_t n)
 {
-    struct {
-        struct rp_arena *arena;
-        const char *out;
-    } *x = ctx;
+    struct text_out *x = ctx;
 
     if (n > 0 && cols[0].type == RP_V_TEXT)
         x->out = rp_arena_strndup(x->arena, cols[0].u.s.p, cols[0].u.s.len);
@@ -342,10 +350,7 @@ static int text_row_arena(void *ctx, const struct rp_value *cols, size_t n)
 /* The installation's default country calling code for phone numbers ("86" unless set). */
 static const char *default_country(struct rp_store_conn *c, struct rp_arena *arena)
 {
-    struct {
-        struct rp_arena *arena;
-        const char *out;
-    } x = {arena, NULL};
+    struct text_out x = {arena, NULL};
     struct rp_error ignore;
     struct rp_sql q;
 
@@ -526,18 +531,20 @@ static int criterion_matches(struct rp_store_conn *c, const struct rp_object *o,
         struct candidates x = {ms, r, cr, name};
         struct rp_sql q;
         rp_sql_init(&q, arena, RP_SQL_SQLITE);
-        if (cr->method->fuzzy)
+        if (cr->method->fuzzy) {
+            rp_sql_add(&q, "SELECT k.record_id, n.key FROM rp_match_key AS k JOIN rp_match_key AS n"
+                           " ON n.object = k.object AND n.record_id = k.record_id AND n.method = ");
+            rp_sql_param(&q, rp_value_cstr(cr->method->name));
             rp_sql_addf(&q,
-                        "SELECT k.record_id, n.key FROM rp_match_key AS k JOIN rp_match_key AS n"
-                        " ON n.object = k.object AND n.record_id = k.record_id AND n.method = '%s'"
                         " JOIN \"%s\" AS t ON t.id = k.record_id AND t.deleted_at IS NULL"
                         " WHERE k.object = ",
-                        cr->method->name, o->name);
-        else
+                        o->name);
+        } else {
             rp_sql_addf(&q,
                         "SELECT k.record_id FROM rp_match_key AS k JOIN \"%s\" AS t"
                         " ON t.id = k.record_id AND t.deleted_at IS NULL WHERE k.object = ",
                         o->name);
+        }
         rp_sql_param(&q, rp_value_cstr(o->name));
         rp_sql_add(&q, " AND k.method = ");
         rp_sql_param(&q, rp_value_cstr(cr->method->fuzzy ? cr->block_by : cr->method->name));
@@ -749,6 +756,13 @@ static int dedup_hook(void *ctx, const struct rp_write_event *ev, struct rp_erro
 
 /* ---- building the keys of an object's records when its rules change ---- */
 
+/* Keys inserted by one statement: a fixed size, so one prepared statement serves them. */
+#define BUILD_INSERT 200
+
+struct build_key {
+    const char *id, *method, *key;
+};
+
 struct build_page {
     const struct rp_object *o;
     const struct rules *rules;
@@ -758,8 +772,8 @@ struct build_page {
     const struct rp_field **fields;
     char last[RP_UUID_STRLEN + 1];
     size_t rows;
-    struct rp_sql insert;
-    size_t ninsert;
+    struct build_key *keys; /* the page's keys, inserted once the page is read */
+    size_t nkeys, cap;
 };
 
 static int build_row(void *ctx, const struct rp_value *cols, size_t n)
@@ -781,12 +795,38 @@ static int build_row(void *ctx, const struct rp_value *cols, size_t n)
                 : rp_value_null();
     record_keys(x->rules, values, x->country, x->arena, &ks);
     for (size_t i = 0; i < ks.n; i++) {
-        const struct rp_value row[] = {rp_value_cstr(x->o->name), rp_value_cstr(id),
-                                       rp_value_cstr(ks.k[i].method), rp_value_cstr(ks.k[i].key)};
-        rp_sql_add(&x->insert, x->ninsert++ ? ", " : "");
-        rp_sql_param_list(&x->insert, row, 4);
+        if (x->nkeys == x->cap) {
+            struct build_key *more = rp_arena_calloc(x->arena, x->cap * 2 + 64, sizeof(*more));
+            if (x->nkeys)
+                memcpy(more, x->keys, x->nkeys * sizeof(*more));
+            x->keys = more;
+            x->cap = x->cap * 2 + 64;
+        }
+        x->keys[x->nkeys++] = (struct build_key){id, ks.k[i].method, ks.k[i].key};
     }
     return 0;
+}
+
+static int build_insert(struct rp_store_conn *c, const struct build_page *x, struct rp_error *err)
+{
+    int rc = 0;
+
+    for (size_t at = 0; rc == 0 && at < x->nkeys; at += BUILD_INSERT) {
+        size_t n = x->nkeys - at < BUILD_INSERT ? x->nkeys - at : BUILD_INSERT;
+        struct rp_sql q;
+        rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+        rp_sql_add(&q, "INSERT INTO rp_match_key (object, record_id, method, key) VALUES ");
+        for (size_t i = 0; i < n; i++) {
+            const struct build_key *k = &x->keys[at + i];
+            const struct rp_value row[] = {rp_value_cstr(x->o->name), rp_value_cstr(k->id),
+                                           rp_value_cstr(k->method), rp_value_cstr(k->key)};
+            if (i)
+                rp_sql_add(&q, ", ");
+            rp_sql_param_list(&q, row, 4);
+        }
+        rc = rp_store_exec(c, &q, NULL, err);
+    }
+    return rc;
 }
 
 static int build_object(struct rp_sales *s, struct rp_store_conn *c, const char *object,
@@ -836,7 +876,8 @@ static int build_object(struct rp_sales *s, struct rp_store_conn *c, const char 
         struct rp_sql q;
         x.arena = &page;
         x.rows = 0;
-        x.ninsert = 0;
+        x.keys = NULL;
+        x.nkeys = x.cap = 0;
         rp_sql_init(&q, &page, RP_SQL_SQLITE);
         rp_sql_add(&q, "SELECT \"id\"");
         for (size_t i = 0; i < x.nfields; i++) {
@@ -846,11 +887,8 @@ static int build_object(struct rp_sales *s, struct rp_store_conn *c, const char 
         rp_sql_addf(&q, " FROM \"%s\" WHERE \"deleted_at\" IS NULL AND \"id\" > ", o->name);
         rp_sql_param(&q, rp_value_cstr(x.last));
         rp_sql_addf(&q, " ORDER BY \"id\" LIMIT %d", BUILD_PAGE);
-        rp_sql_init(&x.insert, &page, RP_SQL_SQLITE);
-        rp_sql_add(&x.insert, "INSERT INTO rp_match_key (object, record_id, method, key) VALUES ");
-        if ((rc = rp_store_query(c, &q, build_row, &x, err)) < 0)
-            break;
-        if (x.ninsert && (rc = rp_store_exec(c, &x.insert, NULL, err)) < 0)
+        if ((rc = rp_store_query(c, &q, build_row, &x, err)) < 0 ||
+            (rc = build_insert(c, &x, err)) < 0)
             break;
         rp_arena_reset(&page);
         if (x.rows < BUILD_PAGE)

@@ -136,6 +136,15 @@ static void test_rule_checks(void **state)
          " \"fields\": [\"first_name\"], \"threshold\": 1.5, \"block_by\": \"company\"}]}"},
         {"{\"object\": \"lead\", \"action\": \"block\", \"match\": [{\"method\": \"email\","
          " \"field\": \"email\", \"extra\": 1}]}"},
+        {"{\"object\": \"lead\", \"action\": \"block\", \"match\": [{\"method\": \"email\"}]}"},
+        {"{\"object\": \"lead\", \"action\": \"block\", \"match\": [{\"method\": \"name\","
+         " \"fields\": [7], \"block_by\": \"company\"}]}"},
+        {"{\"object\": \"lead\", \"action\": \"block\", \"match\": [{\"method\": \"name\","
+         " \"fields\": [\"last_name\"], \"block_by\": \"name\"}]}"},
+        {"{\"object\": \"lead\", \"match\": [{\"method\": \"email\", \"field\": \"email\"}],"
+         " \"colour\": 1}"},
+        {"{\"object\": 7, \"action\": \"block\", \"match\": [{\"method\": 7}]}"},
+        {"{\"object\": \"lead\", \"action\": \"block\", \"match\": [7]}"},
         {"{\"object\": \"consent\", \"action\": \"flag\", \"match\": [{\"method\": \"email\","
          " \"field\": \"evidence\"}]}"},
     };
@@ -206,6 +215,47 @@ static void test_block(void **state)
     ok(t, "DELETE", "/api/v1/definitions/duplicate-rules/leads", NULL, 204);
     assert_string_equal(duplicates(t, NULL, "lead", d, buf, sizeof(buf)), "");
     rp_test_create(t, "lead", "{\"last_name\": \"L\", \"email\": \"li.wei@tea.example.cn\"}", d);
+}
+
+/* A rule stored over an object with more records than one page of the key build (1,000). */
+static void test_rule_builds_many(void **state)
+{
+    struct rp_test_app *t = *state;
+    char first[40], again[40], late[40], buf[256];
+    json_t *j;
+
+    for (int b = 0; b < 3; b++) {
+        json_t *ops = json_array(), *body;
+        char *text, *out = NULL;
+        for (int i = 0; i < 800; i++) {
+            char email[64];
+            snprintf(email, sizeof(email), "person%d@many.example.com", b * 800 + i);
+            json_array_append_new(ops, json_pack("{sss{ssss}}", "op", "create", "data", "last_name",
+                                                 "Many", "email", email));
+        }
+        body = json_pack("{soso}", "atomic", json_true(), "operations", ops);
+        text = json_dumps(body, JSON_COMPACT);
+        assert_int_equal(rp_test_request(t, "POST", "/api/v1/records/lead/batch", text, &out), 200);
+        free(out);
+        free(text);
+        json_decref(body);
+    }
+    j = call(t, "GET", "/api/v1/records/lead?filter=email%20%3D%20%27person0%40many.example.com%27",
+             NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
+    snprintf(first, sizeof(first), "%s", str(json_array_get(json_object_get(j, "data"), 0), "id"));
+    json_decref(j);
+    /* duplicates written before the rule: the first and the last of the 2,400 */
+    rp_test_create(t, "lead", "{\"last_name\": \"Again\", \"email\": \"PERSON0@many.example.com\"}",
+                   again);
+    rp_test_create(t, "lead",
+                   "{\"last_name\": \"Late\", \"email\": \"person2399@many.example.com\"}", late);
+    rule(t, "emails",
+         "{\"object\": \"lead\", \"action\": \"flag\", \"match\": [{\"method\": \"email\","
+         " \"field\": \"email\"}]}");
+    assert_string_equal(duplicates(t, NULL, "lead", again, buf, sizeof(buf)), first);
+    assert_int_equal(strlen(duplicates(t, NULL, "lead", late, buf, sizeof(buf))), 36);
+    assert_string_not_equal(buf, late);
 }
 
 static void test_warn(void **state)
@@ -604,6 +654,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rule_checks, rp_test_app_setup, rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_block, rp_test_app_setup, rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_rule_builds_many, rp_test_app_setup,
+                                        rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_warn, rp_test_app_setup, rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_flag_and_fuzzy_names, rp_test_app_setup,
                                         rp_test_app_teardown),
