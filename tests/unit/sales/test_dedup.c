@@ -393,6 +393,27 @@ static void test_duplicates_access(void **state)
     json_decref(j);
 }
 
+/* Erasure writes rows directly: the erased person's keys go with the values. */
+static void test_erasure_forgets_keys(void **state)
+{
+    struct rp_test_app *t = *state;
+    char a[40], b[40], target[160], buf[256];
+
+    rule(t, "emails",
+         "{\"object\": \"contact\", \"action\": \"flag\", \"match\": [{\"method\": \"email\","
+         " \"field\": \"email\"}, {\"method\": \"phone\", \"field\": \"mobile\"}]}");
+    rp_test_create(t, "contact",
+                   "{\"last_name\": \"Wang\", \"email\": \"wang@x.example.cn\", \"mobile\":"
+                   " \"13812345678\"}",
+                   a);
+    rp_test_create(t, "contact", "{\"last_name\": \"Wang\", \"email\": \"WANG@x.example.cn\"}", b);
+    assert_string_equal(duplicates(t, NULL, "contact", b, buf, sizeof(buf)), a);
+    snprintf(target, sizeof(target), "/api/v1/privacy/subjects/%s/erase", a);
+    ok(t, "POST", target, NULL, 200);
+    assert_string_equal(duplicates(t, NULL, "contact", b, buf, sizeof(buf)), "");
+    assert_string_equal(duplicates(t, NULL, "contact", a, buf, sizeof(buf)), "");
+}
+
 /* ---- merge ---- */
 
 /* How many live records hold id in a reference field to object (every object and field of the
@@ -660,6 +681,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flag_and_fuzzy_names, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_duplicates_access, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_erasure_forgets_keys, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_merge_and_undo, rp_test_app_setup,
                                         rp_test_app_teardown),
