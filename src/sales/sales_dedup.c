@@ -302,6 +302,8 @@ static int rules_row(void *ctx, const struct rp_value *cols, size_t n)
     struct rules_rows *x = ctx;
     json_t *def;
 
+    if (!x->rules) /* only objects with rules pay for the room */
+        x->rules = rp_arena_calloc(x->arena, 1, sizeof(*x->rules));
     if (n < 2 || cols[1].type != RP_V_TEXT || x->rules->n == MAX_RULES)
         return 0;
     if (!(def = json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL)))
@@ -315,20 +317,23 @@ static int rules_row(void *ctx, const struct rp_value *cols, size_t n)
     return 0;
 }
 
-static int load_rules(struct rp_store_conn *c, const struct rp_object *o, struct rules *rules,
+/* *rules: the object's rules, or NULL when it has none. */
+static int load_rules(struct rp_store_conn *c, const struct rp_object *o, struct rules **rules,
                       struct rp_arena *arena, struct rp_error *err)
 {
-    struct rules_rows x = {o, rules, arena};
+    struct rules_rows x = {o, NULL, arena};
     struct rp_sql q;
+    int rc;
 
-    rules->n = 0;
     rp_sql_init(&q, arena, RP_SQL_SQLITE);
     rp_sql_add(&q,
                "SELECT name, definition FROM rp_definition WHERE kind = '" RP_SALES_DUPLICATE_RULES
                "' AND object = ");
     rp_sql_param(&q, rp_value_cstr(o->name));
     rp_sql_add(&q, " ORDER BY name");
-    return rp_store_query(c, &q, rules_row, &x, err);
+    rc = rp_store_query(c, &q, rules_row, &x, err);
+    *rules = rc == 0 && x.rules && x.rules->n > 0 ? x.rules : NULL;
+    return rc;
 }
 
 /* ---- keys ---- */
@@ -713,14 +718,14 @@ static struct rp_value *values_after(const struct rp_write_event *ev)
 
 static int dedup_hook(void *ctx, const struct rp_write_event *ev, struct rp_error *err)
 {
-    struct rules *rules = rp_arena_calloc(ev->arena, 1, sizeof(*rules));
+    struct rules *rules;
     struct keyset *ks;
     struct matches *ms;
     enum action worst = ACTION_FLAG;
     int rc;
 
     (void)ctx;
-    if ((rc = load_rules(ev->c, ev->object, rules, ev->arena, err)) < 0 || rules->n == 0)
+    if ((rc = load_rules(ev->c, ev->object, &rules, ev->arena, err)) < 0 || !rules)
         return rc;
     if (ev->op == RP_WRITE_DELETE)
         return delete_keys(ev->c, ev->object->name, ev->id, ev->arena, err);
@@ -844,9 +849,8 @@ static int build_object(struct rp_sales *s, struct rp_store_conn *c, const char 
     rp_arena_init(&page);
     if (!o)
         goto out;
-    rules = rp_arena_calloc(&arena, 1, sizeof(*rules));
     if ((rc = delete_keys(c, o->name, NULL, &arena, err)) < 0 ||
-        (rc = load_rules(c, o, rules, &arena, err)) < 0 || rules->n == 0)
+        (rc = load_rules(c, o, &rules, &arena, err)) < 0 || !rules)
         goto out;
     {
         struct rp_sql q;
@@ -949,7 +953,7 @@ int rp_sales_duplicates(struct rp_sales *s, const struct rp_principal *p, const 
                         const char *id, struct rp_arena *arena, struct rp_buf *out,
                         struct rp_error *err)
 {
-    struct rules *rules = rp_arena_calloc(arena, 1, sizeof(*rules));
+    struct rules *rules = NULL;
     struct keyset *ks = rp_arena_calloc(arena, 1, sizeof(*ks));
     struct matches *ms = rp_arena_calloc(arena, 1, sizeof(*ms));
     struct key_rows kr = {ks, arena};
@@ -968,8 +972,9 @@ int rp_sales_duplicates(struct rp_sales *s, const struct rp_principal *p, const 
     m = rp_meta_acquire(s->meta);
     o = rp_meta_object(m, object);
     c = rp_store_reader_acquire(s->store);
-    rc = o ? load_rules(c, o, rules, arena, err) : rp_error_set(err, RP_ENOTFOUND, "no %s", object);
-    if (rc == 0 && rules->n > 0) {
+    rc =
+        o ? load_rules(c, o, &rules, arena, err) : rp_error_set(err, RP_ENOTFOUND, "no %s", object);
+    if (rc == 0 && rules) {
         rp_sql_init(&q, arena, RP_SQL_SQLITE);
         rp_sql_add(&q, "SELECT method, key FROM rp_match_key WHERE object = ");
         rp_sql_param(&q, rp_value_cstr(object));
@@ -1031,8 +1036,11 @@ static int write_one(struct merge_unit *x, struct rp_store_conn *c, const struct
     int rc;
 
     rp_error_init(&sub, x->arena);
-    if ((rc = rp_records_write_in(x->s->records, c, &wr)) < 0)
+    if ((rc = rp_records_write_in(x->s->records, c, &wr)) < 0 && !x->err->code) {
         rp_error_copy(x->err, &sub);
+        x->err->detail = rp_arena_sprintf(x->arena, "%s %s: %s", object, id,
+                                          sub.detail ? sub.detail : "could not write");
+    }
     return rc;
 }
 
