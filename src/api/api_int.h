@@ -66,6 +66,7 @@ void api_register_automation(struct rp_http_router *r);
 void api_register_sales(struct rp_http_router *r);
 void api_register_kpi(struct rp_http_router *r);
 void api_register_quote(struct rp_http_router *r);
+void api_register_dedup(struct rp_http_router *r);
 void api_register_sla(struct rp_http_router *r);
 void api_register_email(struct rp_http_router *r);
 void api_register_web(struct rp_http_router *r);

@@ -320,16 +320,24 @@ static int single_write(struct rp_http_req *req, struct rp_http_resp *resp, enum
     bool takes_body = op == RP_WRITE_CREATE || op == RP_WRITE_UPDATE || op == RP_WRITE_UPSERT;
     struct write_call *wc;
     struct rp_write *w;
+    static const char *const params[] = {"allow_duplicates", NULL};
+    const char *allow;
     json_t *body = NULL;
     int rc;
 
-    if ((rc = api_check_params(req, NULL)) < 0)
+    if ((rc = api_check_params(req, takes_body ? params : NULL)) < 0)
         return rc;
+    allow = rp_http_query(req, "allow_duplicates");
+    if (allow && strcmp(allow, "true") != 0 && strcmp(allow, "false") != 0)
+        return rp_error_field(&req->err, RP_EINVAL, "allow_duplicates", "invalid",
+                              "parameter \"allow_duplicates\" must be true or false");
     if (takes_body && !(body = api_body_json(req)))
         return req->err.code;
     if (!takes_body && req->body_len > 0)
         return rp_error_set(&req->err, RP_EINVAL, "this request takes no body");
     wc = write_call_new(req, 1);
+    if (allow && strcmp(allow, "true") == 0)
+        wc->wr.flags |= RP_WRITE_ALLOW_DUPLICATES;
     w = &wc->wr.writes[0];
     w->op = op;
     w->data = body;

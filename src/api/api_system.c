@@ -222,6 +222,14 @@ static json_t *pparam(const char *name)
                      "string");
 }
 
+/* The query parameter of record writes that saves despite a duplicate warning. */
+static json_t *allow_duplicates(void)
+{
+    return json_pack("[o]",
+                     qparam("allow_duplicates", "boolean",
+                            "true: save even though a duplicate rule warns (409 duplicate)"));
+}
+
 static void object_paths(json_t *paths, const struct rp_object *o)
 {
     char p[256], id[128];
@@ -249,7 +257,7 @@ static void object_paths(json_t *paths, const struct rp_object *o)
            NULL, "200", json_response("a page", list)));
     snprintf(id, sizeof(id), "create_%s", o->name);
     json_object_set_new(item, "post",
-                        op("Create", id, NULL, ref("schemas", o->name), "201",
+                        op("Create", id, allow_duplicates(), ref("schemas", o->name), "201",
                            json_response("created", ref("schemas", o->name))));
     json_object_set_new(paths, p, item);
 
@@ -262,8 +270,9 @@ static void object_paths(json_t *paths, const struct rp_object *o)
                            json_response("the record", ref("schemas", o->name))));
     snprintf(id, sizeof(id), "update_%s", o->name);
     json_object_set_new(item, "patch",
-                        op("Update the given fields (If-Match)", id, NULL, ref("schemas", o->name),
-                           "200", json_response("updated", ref("schemas", o->name))));
+                        op("Update the given fields (If-Match)", id, allow_duplicates(),
+                           ref("schemas", o->name), "200",
+                           json_response("updated", ref("schemas", o->name))));
     snprintf(id, sizeof(id), "delete_%s", o->name);
     json_object_set_new(item, "delete",
                         op("Soft-delete (restorable)", id, NULL, NULL, "200",
@@ -295,8 +304,8 @@ static void object_paths(json_t *paths, const struct rp_object *o)
     json_object_set_new(
         paths, p,
         json_pack("{s[oo]so}", "parameters", pparam("field"), pparam("value"), "put",
-                  op("Upsert by a unique field", id, NULL, ref("schemas", o->name), "200",
-                     json_response("updated (201 when created)", ref("schemas", o->name)))));
+                  op("Upsert by a unique field", id, allow_duplicates(), ref("schemas", o->name),
+                     "200", json_response("updated (201 when created)", ref("schemas", o->name)))));
     snprintf(p, sizeof(p), "/api/v1/records/%s/batch", o->name);
     snprintf(id, sizeof(id), "batch_%s", o->name);
     json_object_set_new(
@@ -390,6 +399,12 @@ static void fixed_paths(json_t *paths)
          "Convert a lead into an account, contact and opportunity", "lead_convert"},
         {"/api/v1/records/quote/{id}/pdf", "get", "The quote as a PDF (application/pdf)",
          "quote_pdf"},
+        {"/api/v1/records/{object}/{id}/duplicates", "get",
+         "Records that duplicate this one under the object's duplicate rules", "duplicates"},
+        {"/api/v1/records/{object}/{id}/merge", "post",
+         "Merge a duplicate into this record, re-pointing every reference", "merge"},
+        {"/api/v1/merges/{id}", "get", "One merge", "merge_get"},
+        {"/api/v1/merges/{id}/undo", "post", "Undo a merge", "merge_undo"},
         {"/api/v1/records/{object}/{id}/approval", "get", "A record's approval history",
          "approval_history"},
         {"/api/v1/records/{object}/{id}/approval/{action}", "post",

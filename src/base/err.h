@@ -32,7 +32,8 @@ struct rp_arena;
     X(ETIMEOUT, 504, "timeout", "Timed out")                                 \
     X(EDB, 500, "internal", "Database error")                                \
     X(EIO, 500, "internal", "I/O error")                                     \
-    X(EINTERNAL, 500, "internal", "Internal error")
+    X(EINTERNAL, 500, "internal", "Internal error")                          \
+    X(EDUPLICATE, 409, "duplicate", "Duplicate record")
 
 enum rp_err {
     RP_OK = 0,

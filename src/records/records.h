@@ -417,6 +417,14 @@ struct rp_definition_kind {
     enum rp_policy_action permission;
     int (*check)(void *ctx, const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
                  struct rp_error *err);
+    /*
+     * May be NULL. Runs inside the transaction that stores (or deletes) a definition, after it,
+     * with the object the definition named before (NULL: it is new) and names now (NULL: it
+     * was deleted), to bring state that follows definitions up to date; a failure rolls the
+     * change back.
+     */
+    int (*stored)(void *ctx, struct rp_store_conn *c, const char *old_object,
+                  const char *new_object, struct rp_error *err);
     void *ctx;
 };
 

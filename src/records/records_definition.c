@@ -27,7 +27,18 @@ static const struct rp_definition_kind *kind_of(struct rp_records *rs, const cha
     return NULL;
 }
 
+/* A row callback: the first column's text, malloc'd, into *(char **)ctx. */
+static int text_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    char **out = ctx;
+
+    if (n > 0 && cols[0].type == RP_V_TEXT && !*out)
+        *out = rp_xstrndup(cols[0].u.s.p, cols[0].u.s.len);
+    return 1;
+}
+
 struct definition_write {
+    const struct rp_definition_kind *k;
     const char *kind, *noun, *name, *object, *text; /* text NULL: delete */
     int64_t now;
     bool created; /* out */
@@ -39,6 +50,7 @@ static int definition_write_run(struct rp_store_conn *c, void *ctx, struct rp_er
     struct rp_arena a;
     struct rp_sql q;
     int64_t exists = 0, changed = 0;
+    char *old_object = NULL;
     int rc;
 
     rp_arena_init(&a);
@@ -50,6 +62,15 @@ static int definition_write_run(struct rp_store_conn *c, void *ctx, struct rp_er
     if ((rc = rp_store_query(c, &q, rp_store_row_int, &exists, err)) < 0)
         goto out;
     x->created = exists == 0;
+    if (x->k->stored && exists) {
+        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_add(&q, "SELECT object FROM rp_definition WHERE kind = ");
+        rp_sql_param(&q, rp_value_cstr(x->kind));
+        rp_sql_add(&q, " AND name = ");
+        rp_sql_param(&q, rp_value_cstr(x->name));
+        if ((rc = rp_store_query(c, &q, text_row, &old_object, err)) < 0)
+            goto out;
+    }
     rp_sql_init(&q, &a, RP_SQL_SQLITE);
     if (!x->text) {
         rp_sql_add(&q, "DELETE FROM rp_definition WHERE kind = ");
@@ -77,7 +98,10 @@ static int definition_write_run(struct rp_store_conn *c, void *ctx, struct rp_er
         goto out;
     if (!x->text && changed == 0)
         rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", x->noun, x->name);
+    else if (x->k->stored)
+        rc = x->k->stored(x->k->ctx, c, old_object, x->text ? x->object : NULL, err);
 out:
+    free(old_object);
     rp_arena_release(&a);
     return rc;
 }
@@ -102,6 +126,7 @@ int rp_records_definition_put(struct rp_records *rs, const struct rp_principal *
                               k->noun);
     if (!json_is_object(def))
         return rp_error_set(err, RP_EINVAL, "a %s is a JSON object", k->noun);
+    x.k = k;
     x.kind = k->kind;
     x.noun = k->noun;
     rp_arena_init(&arena);
@@ -130,6 +155,7 @@ int rp_records_definition_delete(struct rp_records *rs, const struct rp_principa
         return err->code;
     if ((rc = rp_policy_check(p, NULL, k->permission, err)) < 0)
         return rc;
+    x.k = k;
     x.kind = k->kind;
     x.noun = k->noun;
     return rp_store_write(rs->store, definition_write_run, &x, err);

@@ -605,6 +605,45 @@ static int redact_log(struct rp_store_conn *c, const char *table, const char *ke
     return 0;
 }
 
+/*
+ * Forgets what other modules derived from a record's values (dedup's match keys and flagged
+ * pairs; the values a merge kept for its undo), which the write path would otherwise keep in
+ * step: erasure and purges write rows directly.
+ */
+static int forget_derived(struct rp_store_conn *c, const struct rp_object *o, const char *id,
+                          struct rp_arena *arena, struct rp_error *err)
+{
+    struct rp_sql q;
+    int rc;
+
+    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "DELETE FROM rp_match_key WHERE object = ");
+    rp_sql_param(&q, rp_value_cstr(o->name));
+    rp_sql_add(&q, " AND record_id = ");
+    rp_sql_param(&q, rp_value_cstr(id));
+    if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+        return rc;
+    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "DELETE FROM rp_duplicate_flag WHERE object = ");
+    rp_sql_param(&q, rp_value_cstr(o->name));
+    rp_sql_add(&q, " AND (record_id = ");
+    rp_sql_param(&q, rp_value_cstr(id));
+    rp_sql_add(&q, " OR duplicate_id = ");
+    rp_sql_param(&q, rp_value_cstr(id));
+    rp_sql_add(&q, ")");
+    if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+        return rc;
+    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_add(&q, "UPDATE rp_merge SET master_before = '{}', master_after = '{}' WHERE object = ");
+    rp_sql_param(&q, rp_value_cstr(o->name));
+    rp_sql_add(&q, " AND (master_id = ");
+    rp_sql_param(&q, rp_value_cstr(id));
+    rp_sql_add(&q, " OR duplicate_id = ");
+    rp_sql_param(&q, rp_value_cstr(id));
+    rp_sql_add(&q, ")");
+    return rp_store_exec(c, &q, NULL, err);
+}
+
 /* Erases one row of o; subject marks the contact itself. */
 static int erase_row(struct rp_store_conn *c, struct erase_ctx *ec, const struct rp_object *o,
                      const struct rp_row *row, bool subject, struct rp_error *err)
@@ -659,7 +698,8 @@ static int erase_row(struct rp_store_conn *c, struct erase_ctx *ec, const struct
         ec->fields += nchanged;
     }
     if ((rc = redact_log(c, "rp_audit", "id", o, id, erased, ec->arena, err)) < 0 ||
-        (rc = redact_log(c, "rp_change", "seq", o, id, erased, ec->arena, err)) < 0)
+        (rc = redact_log(c, "rp_change", "seq", o, id, erased, ec->arena, err)) < 0 ||
+        (rc = forget_derived(c, o, id, ec->arena, err)) < 0)
         return rc;
     return 0;
 }
@@ -961,6 +1001,7 @@ static int retention_unit(struct rp_store_conn *c, void *vctx, struct rp_error *
         if ((rc = rp_store_exec(c, &q, NULL, err)) < 0 ||
             (rc = redact_log(c, "rp_audit", "id", o, id, all, x->ec->arena, err)) < 0 ||
             (rc = redact_log(c, "rp_change", "seq", o, id, all, x->ec->arena, err)) < 0 ||
+            (rc = forget_derived(c, o, id, x->ec->arena, err)) < 0 ||
             (rc = log_entry(c, &e, x->ec->arena, err)) < 0)
             return rc;
         x->changed++;

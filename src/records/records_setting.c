@@ -116,6 +116,13 @@ static bool is_nats_url(const char *v)
     return *host != '\0' && *host != ':';
 }
 
+/* A country calling code: 1-3 digits, not starting with 0 ("86", "1", "852"). */
+static bool is_country_code(const char *v)
+{
+    size_t n = strlen(v);
+    return n >= 1 && n <= 3 && v[0] != '0' && is_count(v);
+}
+
 static const struct setting_def settings[] = {
     {RP_RECORDS_EXPORT_LIMIT_SETTING, RP_ACT_MANAGE_USERS, is_count, false, NULL},
     {"webhooks.allow", RP_ACT_MANAGE_AUTOMATION, is_allow_list, false, NULL},
@@ -127,6 +134,7 @@ static const struct setting_def settings[] = {
     /* The bus publishes what commits after it was turned on, even before it first connects. */
     {RP_RECORDS_BUS_URL_SETTING, RP_ACT_MANAGE_AUTOMATION, is_nats_url, false,
      RP_RECORDS_BUS_CURSOR},
+    {"dedup.default_country", RP_ACT_MANAGE_METADATA, is_country_code, false, NULL},
 };
 
 static const struct setting_def *setting_of(const char *key)

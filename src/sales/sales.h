@@ -146,4 +146,102 @@ int rp_sales_quote_expiry_queue(struct rp_sales *s, struct rp_error *err);
 int rp_sales_quote_pdf(struct rp_sales *s, const struct rp_principal *p, const char *id,
                        struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
 
+/*
+ * Dedup and merge. Match keys (sales_match.c) are normalised forms of field values that two
+ * duplicates share; each normaliser returns false (no key) for a value that is not plausible,
+ * and appends the key to out otherwise. They are pure and thread-safe; country is the default
+ * country calling code for phone numbers ("86"), ignored by the others.
+ *
+ *   email    trimmed, lower-cased; one '@', a dotted domain ("Li.Wei@Tea.CN " -> "li.wei@tea.cn")
+ *   phone    E.164: "+86 138-1234-5678", "0086 13812345678", "8613812345678", "138 1234 5678"
+ *            -> "+8613812345678"; "010-8888 6666 转 123" -> "+861088886666" (extensions
+ *            dropped); Chinese numbers must be a mobile (1[3-9] + 9 digits) or an area code and
+ *            a local number; other countries 8-15 digits
+ *   company  NFKC, case folded, punctuation and spaces removed, legal forms dropped from the end
+ *            (有限公司, 股份有限公司, 有限责任公司, 集团, 公司, Co., Ltd., Limited, Inc., LLC,
+ *            Corp., GmbH, S.A., ...): "腾讯科技（深圳）有限公司" -> "腾讯科技深圳"
+ *   uscc     the 18-character unified social credit code, upper-cased, with a valid GB 32100-2015
+ *            check character
+ *   name     NFKC, case folded, words separated by one space (compared by similarity)
+ */
+bool rp_sales_match_email(const char *in, size_t n, const char *country, struct rp_buf *out);
+bool rp_sales_match_phone(const char *in, size_t n, const char *country, struct rp_buf *out);
+bool rp_sales_match_company(const char *in, size_t n, const char *country, struct rp_buf *out);
+bool rp_sales_match_uscc(const char *in, size_t n, const char *country, struct rp_buf *out);
+bool rp_sales_match_name(const char *in, size_t n, const char *country, struct rp_buf *out);
+/** True when s (n bytes) is an 18-character USCC whose check character is right. */
+bool rp_sales_uscc_is_valid(const char *s, size_t n);
+/** Jaro-Winkler similarity (prefix scale 0.1, up to 4) of two UTF-8 strings over code points:
+ *  1.0 for equal strings, 0.0 when nothing matches. */
+double rp_sales_similarity(const char *a, size_t an, const char *b, size_t bn);
+
+typedef bool (*rp_sales_match_fn)(const char *in, size_t n, const char *country,
+                                  struct rp_buf *out);
+
+/** A match method: its normaliser, and whether keys are compared by similarity. */
+struct rp_sales_match_method {
+    const char *name;
+    rp_sales_match_fn key;
+    bool fuzzy; /* compared with rp_sales_similarity among records sharing a blocking key */
+};
+
+/** The method called name, or NULL. */
+const struct rp_sales_match_method *rp_sales_match_method(const char *name);
+
+/*
+ * Duplicate rules: named definitions of kind "duplicate-rules" (manage_metadata):
+ *
+ *   {"object": "lead", "action": "block" | "warn" | "flag",
+ *    "match": [{"method": "email", "field": "email"}, {"method": "phone", "field": "mobile"},
+ *              {"method": "name", "fields": ["last_name", "first_name"], "threshold": 0.92,
+ *               "block_by": "company"}, ...]}
+ *
+ * A write hook keeps the match keys of the records of objects that have rules (rp_match_key)
+ * and, on a create or an update that changes a matched field, looks for live records sharing a
+ * key (fuzzy names: among records sharing the block_by method's key, similarity >= threshold).
+ * block: the write fails with RP_EDUPLICATE (409 "duplicate"; one error per duplicate the caller
+ * can read); warn: the same unless the request carries RP_WRITE_ALLOW_DUPLICATES; flag: the
+ * write is kept, the pairs go to rp_duplicate_flag and the event "duplicate.flagged" is
+ * appended. Storing or deleting a rule rebuilds the keys of its object in the same transaction.
+ */
+
+/**
+ * Writes {"data":[{"id","score","matched":["email",...]}]}: live records of object that p can
+ * read and that match record id under the object's rules, best score first. RP_ENOTFOUND when
+ * p cannot read the record.
+ */
+int rp_sales_duplicates(struct rp_sales *s, const struct rp_principal *p, const char *object,
+                        const char *id, struct rp_arena *arena, struct rp_buf *out,
+                        struct rp_error *err);
+
+/**
+ * Merges record duplicate_id of object into id in one transaction: the master takes the
+ * duplicate's values of the fields that choices ({"field": "duplicate" | "master"}) give to the
+ * duplicate; every live record whose reference field targets object and holds the duplicate
+ * (and every activity-like record whose related_object/related_id names it) is re-pointed to
+ * the master through the write path; the duplicate is soft-deleted; a row of rp_merge keeps the
+ * master's values before and after and the exact list of re-pointed references; the event
+ * "record.merged" is appended. p needs edit access to the master and full access to the
+ * duplicate. Writes the merge (see rp_sales_merge_get). Errors: RP_ENOTFOUND, RP_EFORBIDDEN,
+ * RP_EINVAL (body), RP_EVALIDATION (a field that cannot be chosen), those of the writes.
+ */
+int rp_sales_merge(struct rp_sales *s, const struct rp_principal *p, const char *object,
+                   const char *id, const char *duplicate_id, const json_t *choices,
+                   const char *request_id, struct rp_arena *arena, struct rp_buf *out,
+                   struct rp_error *err);
+/**
+ * Undoes a merge in one transaction: the master's merged fields go back to their values before
+ * (RP_ECONFLICT if any changed since the merge), the duplicate is restored and the references
+ * re-pointed by the merge that still point at the master point at the duplicate again; the
+ * event "record.unmerged" is appended. RP_ECONFLICT when already undone.
+ */
+int rp_sales_merge_undo(struct rp_sales *s, const struct rp_principal *p, const char *merge_id,
+                        const char *request_id, struct rp_arena *arena, struct rp_buf *out,
+                        struct rp_error *err);
+/** Writes {"id","object","master_id","duplicate_id","state","fields","master_before",
+ *  "repointed":[{"object","field","id"}],"merged_at","merged_by","undone_at","undone_by"}
+ *  for a merge whose master p can read (RP_ENOTFOUND otherwise). */
+int rp_sales_merge_get(struct rp_sales *s, const struct rp_principal *p, const char *merge_id,
+                       struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
+
 #endif

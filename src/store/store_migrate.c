@@ -188,6 +188,24 @@ static const char *const migrations[] = {
     "CREATE INDEX rp_form_submission_rate ON rp_form_submission(form, address, at);",
     /* 13: the change log by record: stage history, the lead funnel's status history */
     "CREATE INDEX rp_change_record ON rp_change(object, record_id, seq);",
+    /*
+     * 14: dedup and merge (sales/sales_dedup.c): the match keys of records of objects with
+     * duplicate rules, flagged pairs, and merges with what undoing them needs.
+     */
+    "CREATE TABLE rp_match_key ("
+    " object TEXT NOT NULL, record_id TEXT NOT NULL, method TEXT NOT NULL, key TEXT NOT NULL);"
+    "CREATE INDEX rp_match_key_key ON rp_match_key(object, method, key);"
+    "CREATE INDEX rp_match_key_record ON rp_match_key(object, record_id);"
+    "CREATE TABLE rp_duplicate_flag ("
+    " id INTEGER PRIMARY KEY, object TEXT NOT NULL, record_id TEXT NOT NULL,"
+    " duplicate_id TEXT NOT NULL, rule TEXT NOT NULL, matched TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, UNIQUE (object, record_id, duplicate_id));"
+    "CREATE TABLE rp_merge ("
+    " id TEXT PRIMARY KEY, object TEXT NOT NULL, master_id TEXT NOT NULL,"
+    " duplicate_id TEXT NOT NULL, state TEXT NOT NULL, master_before TEXT NOT NULL,"
+    " master_after TEXT NOT NULL, repointed TEXT NOT NULL, merged_by TEXT NOT NULL,"
+    " merged_at INTEGER NOT NULL, undone_by TEXT, undone_at INTEGER);"
+    "CREATE INDEX rp_merge_record ON rp_merge(object, master_id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
