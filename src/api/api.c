@@ -46,6 +46,7 @@ struct rp_http_router *rp_api_router_new(struct rp_api *api)
     api_register_admin(r);
     api_register_automation(r);
     api_register_sales(r);
+    api_register_score(r);
     api_register_sla(r);
     api_register_email(r);
     api_register_web(r);

@@ -63,6 +63,7 @@ void api_register_privacy(struct rp_http_router *r);
 void api_register_admin(struct rp_http_router *r);
 void api_register_automation(struct rp_http_router *r);
 void api_register_sales(struct rp_http_router *r);
+void api_register_score(struct rp_http_router *r);
 void api_register_sla(struct rp_http_router *r);
 void api_register_email(struct rp_http_router *r);
 void api_register_web(struct rp_http_router *r);

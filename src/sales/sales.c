@@ -17,6 +17,7 @@ struct rp_sales *rp_sales_new(const struct rp_sales_config *cfg)
     s->automation = cfg->automation;
     rp_sales_pipeline_register(s);
     rp_sales_form_register(s);
+    rp_sales_score_register(s);
     return s;
 }
 

@@ -186,6 +186,17 @@ static const char *const migrations[] = {
     " id TEXT PRIMARY KEY, form TEXT NOT NULL, address TEXT NOT NULL, at INTEGER NOT NULL,"
     " state TEXT NOT NULL, lead_id TEXT, confirm_hash TEXT, confirmed_at INTEGER);"
     "CREATE INDEX rp_form_submission_rate ON rp_form_submission(form, address, at);",
+    /*
+     * 13: lead scoring (sales/sales_score.c): each record's latest score per model with its
+     * explanation, and the weights of trained (learned) models.
+     */
+    "CREATE TABLE rp_score ("
+    " object TEXT NOT NULL, record_id TEXT NOT NULL, model TEXT NOT NULL, score REAL NOT NULL,"
+    " computed_at INTEGER NOT NULL, contributions TEXT NOT NULL,"
+    " PRIMARY KEY (object, record_id, model));"
+    "CREATE TABLE rp_score_model ("
+    " name TEXT PRIMARY KEY, weights TEXT NOT NULL, rows INTEGER NOT NULL,"
+    " positives INTEGER NOT NULL, auc REAL, trained_at INTEGER NOT NULL, trained_by TEXT);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
