@@ -29,8 +29,8 @@ static int h_train(struct rp_http_req *req, struct rp_http_resp *resp)
     if (req->body && req->body_len)
         return rp_error_set(&req->err, RP_EINVAL, "training takes no body");
     (void)resp;
-    return rp_sales_score_train(api_of(req)->sales, principal_of(req), req->params[0],
-                                &req->arena, &resp->body, &req->err);
+    return rp_sales_score_train(api_of(req)->sales, principal_of(req), req->params[0], &req->arena,
+                                &resp->body, &req->err);
 }
 
 void api_register_score(struct rp_http_router *r)

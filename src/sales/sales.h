@@ -180,14 +180,14 @@ struct rp_score_data {
     size_t nfeatures;
     size_t nrows;
     const char *const *cells;
-    const int *labels;    /* 1 positive, 0 negative */
-    const bool *holdout;  /* rows kept out of training, for the AUC */
+    const int *labels;   /* 1 positive, 0 negative */
+    const bool *holdout; /* rows kept out of training, for the AUC */
 };
 
 struct rp_score_fit {
-    size_t rows, positives;   /* training rows */
-    size_t test_rows;         /* held-out rows */
-    double auc;               /* on the held-out rows; NAN when they lack a class */
+    size_t rows, positives; /* training rows */
+    size_t test_rows;       /* held-out rows */
+    double auc;             /* on the held-out rows; NAN when they lack a class */
 };
 
 /**

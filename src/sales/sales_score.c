@@ -157,8 +157,7 @@ static int level_cmp(const void *a, const void *b)
     json_int_t cy = json_integer_value(json_array_get(y, 1));
     if (cx != cy)
         return cx < cy ? 1 : -1;
-    return strcmp(json_string_value(json_array_get(x, 0)),
-                  json_string_value(json_array_get(y, 0)));
+    return strcmp(json_string_value(json_array_get(x, 0)), json_string_value(json_array_get(y, 0)));
 }
 
 /* Levels seen at least twice in training (the most frequent MAX_LEVELS), as column numbers. */
@@ -499,8 +498,7 @@ static int condition_points(struct score_ctx *x, const json_t *rule, double *poi
     int rc;
 
     *points = 0;
-    if ((rc = rp_meta_parse_expr(x->m, x->o, cond, strlen(cond), x->now, x->arena, &e, x->err)) <
-        0)
+    if ((rc = rp_meta_parse_expr(x->m, x->o, cond, strlen(cond), x->now, x->arena, &e, x->err)) < 0)
         return rc;
     rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT coalesce((");
@@ -537,8 +535,8 @@ static int check_touchpoint(const struct rp_meta *m, const struct rp_object *o, 
     if (!type || !value || i == type->nvalues)
         return rp_error_field(err, RP_EVALIDATION, where, "unknown_value",
                               "\"touchpoint\" must be a value of touchpoint.type");
-    if (days && (!json_is_number(days) || json_number_value(days) <= 0 ||
-                 json_number_value(days) > 3650))
+    if (days &&
+        (!json_is_number(days) || json_number_value(days) <= 0 || json_number_value(days) > 3650))
         return rp_error_field(err, RP_EVALIDATION, where, "invalid",
                               "\"decay_days\" is a number of days from 0 to 3650");
     if (cap && (!json_is_number(cap) || json_number_value(cap) < 0))
@@ -603,8 +601,8 @@ static int touchpoint_points(struct score_ctx *x, const json_t *rule, double *po
     if ((rc = rp_store_query(x->c, &q, touch_row, &t, x->err)) < 0)
         return rc;
     if (cap)
-        t.sum = t.sum >= 0 ? fmin(t.sum, json_number_value(cap))
-                           : fmax(t.sum, -json_number_value(cap));
+        t.sum =
+            t.sum >= 0 ? fmin(t.sum, json_number_value(cap)) : fmax(t.sum, -json_number_value(cap));
     *points = t.sum;
     if (t.n)
         *detail = rp_arena_sprintf(x->arena, "%zu %s touchpoint%s%s%s", t.n,
@@ -649,8 +647,7 @@ static int check_rules(const struct rp_meta *m, const struct rp_object *o, const
     size_t i;
     int rc;
 
-    if (!json_is_array(rules) || json_array_size(rules) == 0 ||
-        json_array_size(rules) > MAX_RULES)
+    if (!json_is_array(rules) || json_array_size(rules) == 0 || json_array_size(rules) > MAX_RULES)
         return rp_error_field(err, RP_EVALIDATION, "rules", "invalid",
                               "\"rules\" must be an array of 1-%d rules", MAX_RULES);
     json_array_foreach(rules, i, r)
@@ -662,8 +659,8 @@ static int check_rules(const struct rp_meta *m, const struct rp_object *o, const
         size_t c = 0;
         if (!json_is_object(r))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid", "a rule is an object");
-        if ((rc = check_keys(r, rule_keys, sizeof(rule_keys) / sizeof(rule_keys[0]), where,
-                             err)) < 0)
+        if ((rc = check_keys(r, rule_keys, sizeof(rule_keys) / sizeof(rule_keys[0]), where, err)) <
+            0)
             return rc;
         if (!json_is_string(json_object_get(r, "name")))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid", "a rule needs a \"name\"");
@@ -709,7 +706,8 @@ static int check_learned(const struct rp_meta *m, const struct rp_object *o, con
         rp_error_init(&sub, arena);
         if (!cond || rp_meta_parse_expr(m, o, cond, strlen(cond), 0, arena, &e, &sub) < 0 ||
             rp_expr_type(e) != RP_V_BOOL)
-            return rp_error_field(err, RP_EVALIDATION, rp_arena_sprintf(arena, "label.%s", sides[i]),
+            return rp_error_field(err, RP_EVALIDATION,
+                                  rp_arena_sprintf(arena, "label.%s", sides[i]),
                                   "invalid_expression", "invalid condition: %s",
                                   sub.detail ? sub.detail : "it must be a condition");
     }
@@ -737,8 +735,8 @@ static int check_learned(const struct rp_meta *m, const struct rp_object *o, con
             return rp_error_field(err, RP_EVALIDATION, where, "invalid",
                                   "\"type\" is \"category\" or \"number\"");
         number = strcmp(type, "number") == 0;
-        if (number && f->type != RP_F_NUMBER && f->type != RP_F_MONEY &&
-            f->type != RP_F_PERCENT && f->type != RP_F_INTEGER)
+        if (number && f->type != RP_F_NUMBER && f->type != RP_F_MONEY && f->type != RP_F_PERCENT &&
+            f->type != RP_F_INTEGER)
             return rp_error_field(err, RP_EVALIDATION, where, "invalid",
                                   "\"%s\" is not a number field", f->name);
         if (!number && f->type != RP_F_TEXT && f->type != RP_F_PICKLIST && f->type != RP_F_BOOL)
@@ -754,7 +752,7 @@ static int check_learned(const struct rp_meta *m, const struct rp_object *o, con
 int rp_sales_score_check(void *ctx, const struct rp_meta *m, const json_t *def,
                          struct rp_arena *arena, struct rp_error *err)
 {
-    static const char *const keys[] = {"object", "field", "max",      "rules", "kind",
+    static const char *const keys[] = {"object", "field",    "max",  "rules",      "kind",
                                        "label",  "features", "cost", "description"};
     const char *object = json_string_value(json_object_get(def, "object"));
     const struct rp_object *o = object ? rp_meta_object(m, object) : NULL;
@@ -805,8 +803,8 @@ static int model_row(void *ctx, const struct rp_value *cols, size_t n)
     if (n < 2 || cols[0].type != RP_V_TEXT || cols[1].type != RP_V_TEXT)
         return 0;
     if ((def = json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL)))
-        json_array_append_new(list, json_pack("{s:s%,s:o}", "name", cols[0].u.s.p,
-                                              cols[0].u.s.len, "def", def));
+        json_array_append_new(
+            list, json_pack("{s:s%,s:o}", "name", cols[0].u.s.p, cols[0].u.s.len, "def", def));
     return 0;
 }
 
@@ -819,8 +817,8 @@ static int load_models(struct rp_store_conn *c, const char *object, const char *
 
     *out = json_array();
     rp_sql_init(&q, arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT name, definition FROM rp_definition WHERE kind = '" RP_SALES_SCORING
-                   "'");
+    rp_sql_add(&q,
+               "SELECT name, definition FROM rp_definition WHERE kind = '" RP_SALES_SCORING "'");
     if (object) {
         rp_sql_add(&q, " AND object = ");
         rp_sql_param(&q, rp_value_cstr(object));
@@ -956,8 +954,7 @@ static int score_learned(struct score_ctx *x, const json_t *def, const json_t *w
     return 0;
 }
 
-static int score_rules(struct score_ctx *x, const json_t *def, double *score,
-                       json_t *contributions)
+static int score_rules(struct score_ctx *x, const json_t *def, double *score, json_t *contributions)
 {
     const json_t *max = json_object_get(def, "max"), *r;
     double sum = 0, cap = max ? json_number_value(max) : 100;
@@ -1034,8 +1031,7 @@ static int apply_score(struct rp_sales *s, struct rp_store_conn *c, const struct
     const struct rp_object *o =
         rp_meta_object(m, json_string_value(json_object_get(def, "object")));
     const char *field = json_string_value(json_object_get(def, "field"));
-    struct score_ctx x = {.c = c, .m = m, .o = o, .id = id, .now = now, .arena = arena,
-                          .err = err};
+    struct score_ctx x = {.c = c, .m = m, .o = o, .id = id, .now = now, .arena = arena, .err = err};
     struct current cur = {0};
     json_t *contributions;
     double score = 0;
@@ -1198,12 +1194,12 @@ static int score_hook(void *ctx, const struct rp_write_event *ev, struct rp_erro
             continue;
         after = ev->op == RP_WRITE_DELETE ? NULL : ref_id(ev, ref, true);
         before = ev->old ? ref_id(ev, ref, false) : NULL;
-        if (after && (rc = apply_score(s, ev->c, ev->meta, mj, after, ev->now, ev->cause,
-                                       ev->arena, NULL, err)) < 0)
+        if (after && (rc = apply_score(s, ev->c, ev->meta, mj, after, ev->now, ev->cause, ev->arena,
+                                       NULL, err)) < 0)
             goto out;
         if (before && (!after || strcmp(before, after)) &&
-            (rc = apply_score(s, ev->c, ev->meta, mj, before, ev->now, ev->cause, ev->arena,
-                              NULL, err)) < 0)
+            (rc = apply_score(s, ev->c, ev->meta, mj, before, ev->now, ev->cause, ev->arena, NULL,
+                              err)) < 0)
             goto out;
     }
 out:
@@ -1256,8 +1252,8 @@ static int recompute_run(struct rp_store_conn *c, void *ctx, struct rp_error *un
     rp_error_clear(u->err);
     for (size_t i = u->from; i < u->to && rc == 0; i++) {
         bool updated = false;
-        rc = apply_score(u->s, c, u->m, u->model, json_string_value(json_array_get(u->ids, i)),
-                         now, "{\"scoring\":true,\"depth\":0}", u->arena, &updated, u->err);
+        rc = apply_score(u->s, c, u->m, u->model, json_string_value(json_array_get(u->ids, i)), now,
+                         "{\"scoring\":true,\"depth\":0}", u->arena, &updated, u->err);
         u->updated += updated;
     }
     return rc;
@@ -1392,8 +1388,8 @@ static int history_row(void *ctx, const struct rp_value *cols, size_t n)
             rp_meta_field(h->o, json_string_value(json_object_get(fj, "field")));
         h->cells[h->n * h->nf + j] = cell_text(f, &cols[j], h->arena);
     }
-    h->holdout[h->n] = rp_sales_is_holdout(
-        rp_arena_strndup(h->arena, cols[h->nf].u.s.p, cols[h->nf].u.s.len));
+    h->holdout[h->n] =
+        rp_sales_is_holdout(rp_arena_strndup(h->arena, cols[h->nf].u.s.p, cols[h->nf].u.s.len));
     /* a row matching both conditions counts as positive */
     h->labels[h->n] = cols[h->nf + 1].type == RP_V_INT && cols[h->nf + 1].u.i != 0;
     h->n++;
@@ -1428,14 +1424,13 @@ struct store_unit {
 static int store_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit_err)
 {
     struct store_unit *u = ctx;
-    const struct rp_value row[] = {
-        rp_value_cstr(u->name),
-        rp_value_cstr(u->weights),
-        rp_value_int((int64_t)u->fit.rows),
-        rp_value_int((int64_t)u->fit.positives),
-        isnan(u->fit.auc) ? rp_value_null() : rp_value_num(u->fit.auc),
-        rp_value_int(u->now),
-        rp_value_cstr(u->by)};
+    const struct rp_value row[] = {rp_value_cstr(u->name),
+                                   rp_value_cstr(u->weights),
+                                   rp_value_int((int64_t)u->fit.rows),
+                                   rp_value_int((int64_t)u->fit.positives),
+                                   isnan(u->fit.auc) ? rp_value_null() : rp_value_num(u->fit.auc),
+                                   rp_value_int(u->now),
+                                   rp_value_cstr(u->by)};
     struct rp_sql q;
 
     (void)unit_err;
@@ -1471,8 +1466,7 @@ static int read_history(struct rp_sales *s, const struct rp_principal *p, const 
         const struct rp_field *f =
             rp_meta_field(o, json_string_value(json_object_get(fj, "field")));
         if (rp_policy_field(p, o, f) == RP_FIELD_HIDDEN)
-            return rp_error_set(err, RP_EFORBIDDEN, "the field \"%s\" is hidden from you",
-                                f->name);
+            return rp_error_set(err, RP_EFORBIDDEN, "the field \"%s\" is hidden from you", f->name);
     }
     rp_sql_init(&q, h->arena, RP_SQL_SQLITE);
     select_features(&q, h->features);
@@ -1530,9 +1524,9 @@ int rp_sales_score_train(struct rp_sales *s, const struct rp_principal *p, const
         goto out;
     }
     if (!is_learned(def)) {
-        rc = rp_error_set(err, RP_EVALIDATION,
-                          "scoring model \"%s\" is a rules model; only learned models train",
-                          model);
+        rc =
+            rp_error_set(err, RP_EVALIDATION,
+                         "scoring model \"%s\" is a rules model; only learned models train", model);
         goto out;
     }
     h.o = o;
@@ -1577,7 +1571,7 @@ int rp_sales_score_train(struct rp_sales *s, const struct rp_principal *p, const
     free(text);
     if (rc < 0 || (rc = rp_sales_score_recompute(s, model, &updated, err)) < 0)
         goto out;
-    doc = json_pack("{sssIsIsIsosos}", "model", model, "rows", (json_int_t)fit.rows, "positives",
+    doc = json_pack("{sssIsIsIsososo}", "model", model, "rows", (json_int_t)fit.rows, "positives",
                     (json_int_t)fit.positives, "test_rows", (json_int_t)fit.test_rows, "auc",
                     isnan(fit.auc) ? json_null() : json_real(fit.auc), "trained_at",
                     datetime_json(arena, now), "rescored", json_integer((json_int_t)updated));
@@ -1683,8 +1677,7 @@ int rp_sales_score_explain(struct rp_sales *s, const struct rp_principal *p, con
         if ((rc = score_record(&x, name, def, &st.score, st.contributions, &scored)) < 0)
             goto out;
         if (!scored) {
-            rc = rp_error_set(err, RP_ENOTFOUND, "scoring model \"%s\" is not trained yet",
-                              name);
+            rc = rp_error_set(err, RP_ENOTFOUND, "scoring model \"%s\" is not trained yet", name);
             goto out;
         }
     }
