@@ -136,7 +136,8 @@ int rp_sales_stage_history(struct rp_sales *s, const struct rp_principal *p, con
 /**
  * Writes {"model","field","score","computed_at","contributions":[{"rule","category","points",
  * "detail"}]}: the latest score of a record (by model, or the first model of object by name)
- * and why. Computed now (and not stored) when it never was. RP_ENOTFOUND: p cannot read the
+ * and why. Computed now (and not stored) when it never was. The detail of a contribution that
+ * reads a field hidden from p (a condition, a learned feature) is withheld. RP_ENOTFOUND: p cannot read the
  * record, or no such model (untrained learned models too); RP_EFORBIDDEN: the score field is
  * hidden from p.
  */

@@ -1164,7 +1164,9 @@ static int score_hook(void *ctx, const struct rp_write_event *ev, struct rp_erro
 
     if (!touchpoint && (ev->op == RP_WRITE_DELETE))
         return 0;
-    if ((rc = load_models(ev->c, NULL, NULL, ev->arena, &models, err)) < 0)
+    /* only a touchpoint concerns models of other objects */
+    if ((rc = load_models(ev->c, touchpoint ? NULL : ev->object->name, NULL, ev->arena, &models,
+                          err)) < 0)
         return rc;
     own = json_array();
     json_array_foreach(models, i, mj)
@@ -1592,6 +1594,45 @@ out:
 
 /* ---- the explanation ---- */
 
+/*
+ * The explanation as p may see it: the detail of a learned feature p may not read, or of a
+ * condition that reads a field hidden from p (it does not parse in p's scope), is withheld.
+ */
+static void redact(const struct rp_principal *p, const struct rp_meta *m, const struct rp_object *o,
+                   const json_t *def, json_t *contributions, struct rp_arena *arena)
+{
+    const struct rp_meta_scope *scope;
+    size_t i, k;
+    json_t *c;
+    const json_t *r;
+
+    if (!rp_policy_limits_fields(p, o))
+        return;
+    scope = rp_policy_scope(p, m, arena);
+    json_array_foreach(contributions, i, c)
+    {
+        const char *rule = json_string_value(json_object_get(c, "rule"));
+        bool hidden = false;
+        if (is_learned(def)) {
+            const struct rp_field *f = rule ? rp_meta_field(o, rule) : NULL;
+            hidden = !f || rp_policy_field(p, o, f) == RP_FIELD_HIDDEN;
+        }
+        json_array_foreach(is_learned(def) ? NULL : json_object_get(def, "rules"), k, r)
+        {
+            const char *cond = json_string_value(json_object_get(r, "condition"));
+            struct rp_expr *e;
+            struct rp_error sub;
+            if (!cond || !rule || strcmp(rule, json_string_value(json_object_get(r, "name"))))
+                continue;
+            rp_error_init(&sub, arena);
+            hidden = rp_meta_parse_expr_in(m, o, scope, cond, strlen(cond), 0, arena, &e, &sub) < 0;
+        }
+        if (hidden)
+            json_object_set_new(c, "detail",
+                                json_string("(withheld: it reads a field hidden from you)"));
+    }
+}
+
 struct stored {
     bool found;
     double score;
@@ -1681,6 +1722,8 @@ int rp_sales_score_explain(struct rp_sales *s, const struct rp_principal *p, con
             goto out;
         }
     }
+    if (st.contributions)
+        redact(p, m, o, def, st.contributions, arena);
     doc = json_pack("{sssssfsoso}", "model", name, "field", f->name, "score", st.score,
                     "computed_at", datetime_json(arena, st.at), "contributions",
                     st.contributions ? json_incref(st.contributions) : json_array());

@@ -310,6 +310,70 @@ static void test_forbidden_without_manage_metadata(void **state)
     free(out);
 }
 
+static void test_explanation_respects_field_security(void **state)
+{
+    struct rp_test_app *t = *state;
+    char lead[40], target[160], tok[128], uid[40], *out = NULL;
+    json_t *j;
+    const json_t *c;
+
+    put_model(t, "basic", RULES);
+    rp_test_create(t, "lead",
+                   "{\"last_name\": \"Li\", \"employees\": 900, \"source\": \"referral\"}", lead);
+    rp_test_user(t, "rep", "rep-password", false, tok, sizeof(tok), uid);
+    snprintf(target, sizeof(target), "/api/v1/records/lead/%s/score", lead);
+
+    /* employees hidden: the rule reading it keeps its points, not its detail */
+    json_decref(call(t, "PUT", "/api/v1/admin/permission-sets/no_size",
+                     "{\"label\": \"No size\", \"definition\": {\"objects\": {\"*\": {\"read\": "
+                     "true, \"create\": true, \"edit\": true, \"delete\": true}, \"lead\": "
+                     "{\"read\": true, \"create\": true, \"edit\": true, \"delete\": true, "
+                     "\"fields\": {\"employees\": \"none\"}}}}}",
+                     201));
+    snprintf(target, sizeof(target), "/api/v1/admin/users/%s", uid);
+    json_decref(call(t, "PATCH", target, "{\"permission_sets\": [\"no_size\"]}", 200));
+    snprintf(target, sizeof(target), "/api/v1/records/lead/%s/score", lead);
+    assert_int_equal(rp_test_request_as(t, tok, "GET", target, NULL, &out), 200);
+    j = json_loads(out, 0, NULL);
+    free(out);
+    out = NULL;
+    c = contribution(json_object_get(j, "contributions"), "big company");
+    assert_non_null(c);
+    assert_null(strstr(json_string_value(json_object_get(c, "detail")), "employees"));
+    c = contribution(json_object_get(j, "contributions"), "from referral");
+    assert_string_equal(json_string_value(json_object_get(c, "detail")), "source = 'referral'");
+    json_decref(j);
+
+    /* the score itself hidden: 403 */
+    json_decref(call(t, "PUT", "/api/v1/admin/permission-sets/no_score",
+                     "{\"label\": \"No score\", \"definition\": {\"objects\": {\"*\": {\"read\": "
+                     "true}, \"lead\": {\"read\": true, \"fields\": {\"score\": \"none\"}}}}}",
+                     201));
+    snprintf(target, sizeof(target), "/api/v1/admin/users/%s", uid);
+    json_decref(call(t, "PATCH", target, "{\"permission_sets\": [\"no_score\"]}", 200));
+    snprintf(target, sizeof(target), "/api/v1/records/lead/%s/score", lead);
+    assert_int_equal(rp_test_request_as(t, tok, "GET", target, NULL, &out), 403);
+    free(out);
+}
+
+static void test_touchpoint_delete_rescores(void **state)
+{
+    struct rp_test_app *t = *state;
+    char lead[40], tp[40], body[256], target[160];
+
+    put_model(t, "basic", RULES);
+    rp_test_create(t, "lead", "{\"last_name\": \"Zhou\"}", lead);
+    snprintf(body, sizeof(body),
+             "{\"lead_id\": \"%s\", \"type\": \"opened\", \"occurred_at\": "
+             "\"2026-11-22T08:00:00Z\"}",
+             lead);
+    rp_test_create(t, "touchpoint", body, tp);
+    assert_true(score_of(t, lead) == 4);
+    snprintf(target, sizeof(target), "/api/v1/records/touchpoint/%s", tp);
+    json_decref(call(t, "DELETE", target, NULL, 200));
+    assert_true(score_of(t, lead) == 0);
+}
+
 /* ---- the learned model ---- */
 
 /* splitmix64: every draw independent enough that the city carries nothing about the label */
@@ -506,6 +570,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decay_and_daily_recompute, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_explanation, rp_test_app_setup, rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_explanation_respects_field_security, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_touchpoint_delete_rescores, rp_test_app_setup,
+                                        rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_models, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_forbidden_without_manage_metadata, rp_test_app_setup,
