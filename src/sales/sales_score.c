@@ -983,21 +983,28 @@ static int score_rules(struct score_ctx *x, const json_t *def, double *score, js
 }
 
 /* Scores id (live) with one model; *scored false when the record is gone or untrained. */
-static int score_record(struct score_ctx *x, const char *name, const json_t *def, double *score,
+/*
+ * Scores id (live) with model ({"name", "def", "weights"?: preloaded learned weights});
+ * *scored false when the record is gone or the model untrained.
+ */
+static int score_record(struct score_ctx *x, const json_t *model, double *score,
                         json_t *contributions, bool *scored)
 {
+    const json_t *def = json_object_get(model, "def");
+    const json_t *pre = json_object_get(model, "weights");
+    json_t *w = NULL;
     int rc;
-    json_t *w;
 
-    if (is_learned(def)) {
-        if ((rc = load_weights(x->c, name, x->arena, &w, x->err)) < 0)
-            return rc;
-        rc = score_learned(x, def, w, score, contributions, scored);
-        json_decref(w);
-        return rc;
+    if (!is_learned(def)) {
+        *scored = true;
+        return score_rules(x, def, score, contributions);
     }
-    *scored = true;
-    return score_rules(x, def, score, contributions);
+    if (!pre && (rc = load_weights(x->c, json_string_value(json_object_get(model, "name")),
+                                   x->arena, &w, x->err)) < 0)
+        return rc;
+    rc = score_learned(x, def, pre ? pre : w, score, contributions, scored);
+    json_decref(w);
+    return rc;
 }
 
 struct current {
@@ -1053,7 +1060,7 @@ static int apply_score(struct rp_sales *s, struct rp_store_conn *c, const struct
     if ((rc = rp_store_query(c, &q, current_row, &cur, err)) < 0 || !cur.live)
         return rc;
     contributions = json_array();
-    if ((rc = score_record(&x, name, def, &score, contributions, &scored)) < 0 || !scored) {
+    if ((rc = score_record(&x, model, &score, contributions, &scored)) < 0 || !scored) {
         json_decref(contributions);
         return rc;
     }
@@ -1286,8 +1293,11 @@ static int recompute_model(struct rp_sales *s, const struct rp_meta *m, const js
     struct rp_sql q;
     int rc;
 
+    json_t *loaded = json_deep_copy(model), *w = NULL;
+
     if (!o) {
         json_decref(ids);
+        json_decref(loaded);
         return 0;
     }
     rp_arena_init(&a);
@@ -1296,12 +1306,18 @@ static int recompute_model(struct rp_sales *s, const struct rp_meta *m, const js
                 o->name);
     c = rp_store_reader_acquire(s->store);
     rc = rp_store_query(c, &q, id_row, ids, err);
+    /* a learned model's weights, read once for every record */
+    if (rc == 0 && is_learned(def) &&
+        (rc = load_weights(c, json_string_value(json_object_get(model, "name")), &a, &w, err)) ==
+            0 &&
+        w)
+        json_object_set_new(loaded, "weights", w);
     rp_store_reader_release(s->store, c);
     for (size_t i = 0; rc == 0 && i < json_array_size(ids); i += RECOMPUTE_BATCH) {
         struct rp_error store_err;
         struct recompute_unit u = {.s = s,
                                    .m = m,
-                                   .model = model,
+                                   .model = loaded,
                                    .ids = ids,
                                    .from = i,
                                    .to = i + RECOMPUTE_BATCH,
@@ -1319,6 +1335,7 @@ static int recompute_model(struct rp_sales *s, const struct rp_meta *m, const js
     }
     rp_arena_release(&a);
     json_decref(ids);
+    json_decref(loaded);
     return rc;
 }
 
@@ -1715,7 +1732,8 @@ int rp_sales_score_explain(struct rp_sales *s, const struct rp_principal *p, con
         bool scored = false;
         st.contributions = json_array();
         st.at = x.now;
-        if ((rc = score_record(&x, name, def, &st.score, st.contributions, &scored)) < 0)
+        if ((rc = score_record(&x, json_array_get(models, 0), &st.score, st.contributions,
+                               &scored)) < 0)
             goto out;
         if (!scored) {
             rc = rp_error_set(err, RP_ENOTFOUND, "scoring model \"%s\" is not trained yet", name);
