@@ -390,6 +390,8 @@ static void fixed_paths(json_t *paths)
          "Convert a lead into an account, contact and opportunity", "lead_convert"},
         {"/api/v1/records/{object}/{id}/score", "get", "A record's score and why", "score_explain"},
         {"/api/v1/scoring/{model}/train", "post", "Train a learned scoring model", "score_train"},
+        {"/api/v1/scoring/{model}/recompute", "post", "Rescore every record of a model's object",
+         "score_recompute"},
         {"/api/v1/records/{object}/{id}/approval", "get", "A record's approval history",
          "approval_history"},
         {"/api/v1/records/{object}/{id}/approval/{action}", "post",

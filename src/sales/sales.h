@@ -155,9 +155,11 @@ int rp_sales_score_explain(struct rp_sales *s, const struct rp_principal *p, con
 int rp_sales_score_train(struct rp_sales *s, const struct rp_principal *p, const char *model,
                          struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
 /**
- * Recomputes the scores of every live record of model's object (model NULL: of every rules
- * model with a decaying rule) and writes those that changed; *updated (may be NULL) counts
- * them. The daily job "scoring.recompute" runs it. Not for writer units.
+ * Recomputes the scores of every live record of model's object (model NULL: every model) and
+ * writes those that changed; *updated (may be NULL) counts them. The daily job
+ * "scoring.recompute" runs it for every model (decay lowers scores without any write; a new or
+ * changed model reaches records written before it), POST /scoring/{model}/recompute for one.
+ * RP_ENOTFOUND for an unknown model. Not for writer units.
  */
 int rp_sales_score_recompute(struct rp_sales *s, const char *model, size_t *updated,
                              struct rp_error *err);

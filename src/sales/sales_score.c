@@ -1268,19 +1268,6 @@ static int recompute_run(struct rp_store_conn *c, void *ctx, struct rp_error *un
     return rc;
 }
 
-static bool decays(const json_t *def)
-{
-    size_t i;
-    const json_t *r;
-
-    json_array_foreach(json_object_get(def, "rules"), i, r)
-    {
-        if (json_object_get(r, "decay_days"))
-            return true;
-    }
-    return false;
-}
-
 static int recompute_model(struct rp_sales *s, const struct rp_meta *m, const json_t *model,
                            size_t *updated, struct rp_error *err)
 {
@@ -1361,8 +1348,6 @@ int rp_sales_score_recompute(struct rp_sales *s, const char *model, size_t *upda
     {
         if (rc < 0)
             break;
-        if (!model && !decays(json_object_get(mj, "def")))
-            continue;
         rc = recompute_model(s, m, mj, updated, err);
     }
     json_decref(models);

@@ -79,6 +79,14 @@ static void put_model(struct rp_test_app *t, const char *name, const char *def)
     json_decref(j);
 }
 
+static void put_model_again(struct rp_test_app *t, const char *name, const char *def)
+{
+    char target[160];
+
+    snprintf(target, sizeof(target), "/api/v1/definitions/scoring-models/%s", name);
+    json_decref(call(t, "PUT", target, def, 200));
+}
+
 static void touch(struct rp_test_app *t, const char *lead, const char *type, const char *at)
 {
     char body[256], id[40];
@@ -374,6 +382,46 @@ static void test_touchpoint_delete_rescores(void **state)
     assert_true(score_of(t, lead) == 0);
 }
 
+static void test_new_model_reaches_older_records(void **state)
+{
+    struct rp_test_app *t = *state;
+    char a[40], b[40], tok[128], *out = NULL;
+    struct rp_error err;
+    size_t ran = 0;
+    json_t *j;
+
+    rp_test_create(t, "lead", "{\"last_name\": \"Old\", \"employees\": 700}", a);
+    rp_test_create(t, "lead", "{\"last_name\": \"Older\", \"source\": \"referral\"}", b);
+    put_model(t, "basic", RULES);
+    assert_true(score_of(t, a) == -1); /* not scored yet: null */
+
+    /* at once, on request (manage_metadata) */
+    rp_test_user(t, "rep", "rep-password", false, tok, sizeof(tok), NULL);
+    assert_int_equal(
+        rp_test_request_as(t, tok, "POST", "/api/v1/scoring/basic/recompute", NULL, &out), 403);
+    free(out);
+    j = call(t, "POST", "/api/v1/scoring/basic/recompute", NULL, 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "updated")), 2);
+    json_decref(j);
+    assert_true(score_of(t, a) == 20);
+    assert_true(score_of(t, b) == 15);
+    j = call(t, "POST", "/api/v1/scoring/basic/recompute", NULL, 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "updated")), 0); /* nothing changed */
+    json_decref(j);
+    json_decref(call(t, "POST", "/api/v1/scoring/nope/recompute", NULL, 404));
+
+    /* or with the daily job: a changed model reaches every record */
+    put_model_again(t, "basic",
+                    "{\"object\": \"lead\", \"field\": \"score\", \"rules\": "
+                    "[{\"name\": \"anyone\", \"category\": \"fit\", \"condition\": "
+                    "\"last_name is not null\", \"points\": 3}]}");
+    rp_error_init(&err, NULL);
+    rp_app_maintain(t->app);
+    assert_int_equal(rp_jobs_run_due(t->app->jobs, 10, &ran, &err), 0);
+    assert_true(score_of(t, a) == 3);
+    assert_true(score_of(t, b) == 3);
+}
+
 /* ---- the learned model ---- */
 
 /* splitmix64: every draw independent enough that the city carries nothing about the label */
@@ -573,6 +621,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_explanation_respects_field_security, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_touchpoint_delete_rescores, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_new_model_reaches_older_records, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_models, rp_test_app_setup,
                                         rp_test_app_teardown),
