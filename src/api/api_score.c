@@ -15,7 +15,6 @@ static int h_score(struct rp_http_req *req, struct rp_http_resp *resp)
 
     if ((rc = api_check_params(req, params)) < 0)
         return rc;
-    (void)resp;
     return rp_sales_score_explain(api_of(req)->sales, principal_of(req), req->params[0],
                                   req->params[1], rp_http_query(req, "model"), &req->arena,
                                   &resp->body, &req->err);
@@ -30,7 +29,6 @@ static int h_train(struct rp_http_req *req, struct rp_http_resp *resp)
         return rc;
     if (req->body && req->body_len)
         return rp_error_set(&req->err, RP_EINVAL, "training takes no body");
-    (void)resp;
     return rp_sales_score_train(api_of(req)->sales, principal_of(req), req->params[0], &req->arena,
                                 &resp->body, &req->err);
 }

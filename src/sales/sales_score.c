@@ -1390,7 +1390,7 @@ static int history_row(void *ctx, const struct rp_value *cols, size_t n)
     {
         const struct rp_field *f =
             rp_meta_field(h->o, json_string_value(json_object_get(fj, "field")));
-        h->cells[h->n * h->nf + j] = cell_text(f, &cols[j], h->arena);
+        h->cells[h->n * h->nf + j] = f ? cell_text(f, &cols[j], h->arena) : NULL;
     }
     h->holdout[h->n] =
         rp_sales_is_holdout(rp_arena_strndup(h->arena, cols[h->nf].u.s.p, cols[h->nf].u.s.len));
