@@ -50,6 +50,7 @@ struct rp_http_router *rp_api_router_new(struct rp_api *api)
     api_register_kpi(r);
     api_register_quote(r);
     api_register_dedup(r);
+    api_register_score(r);
     api_register_sla(r);
     api_register_email(r);
     api_register_web(r);

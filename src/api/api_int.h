@@ -67,6 +67,7 @@ void api_register_sales(struct rp_http_router *r);
 void api_register_kpi(struct rp_http_router *r);
 void api_register_quote(struct rp_http_router *r);
 void api_register_dedup(struct rp_http_router *r);
+void api_register_score(struct rp_http_router *r);
 void api_register_sla(struct rp_http_router *r);
 void api_register_email(struct rp_http_router *r);
 void api_register_web(struct rp_http_router *r);

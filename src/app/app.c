@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #define RETENTION_JOB "privacy.retention"
+#define SCORING_JOB   "scoring.recompute"
+#define DAY_MS        (INT64_C(86400) * 1000)
 
 /* The retention policies as a job: retried with backoff if a run fails. */
 static int retention_job(void *ctx, const struct rp_job *job, struct rp_error *err)
@@ -28,6 +30,20 @@ static int retention_job(void *ctx, const struct rp_job *job, struct rp_error *e
     if (rc == 0)
         rp_log_info("retention run: %s", out.data);
     rp_arena_release(&a);
+    return rc;
+}
+
+/* The daily score recompute: decaying behaviour points fall as touchpoints age. */
+static int scoring_job(void *ctx, const struct rp_job *job, struct rp_error *err)
+{
+    struct rp_app *app = ctx;
+    size_t updated = 0;
+    int rc;
+
+    (void)job;
+    rc = rp_sales_score_recompute(app->sales, NULL, &updated, err);
+    if (rc == 0)
+        rp_log_info("score recompute: %zu scores changed", updated);
     return rc;
 }
 
@@ -96,6 +112,7 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
                                                         .clock = &app->clock});
     app->analytics = rp_analytics_new(&(struct rp_analytics_config){
         .store = app->store, .meta = app->meta, .clock = &app->clock});
+    rp_jobs_register(app->jobs, SCORING_JOB, scoring_job, app, 5);
     app->api = rp_api_new(&(struct rp_api_config){.records = app->records,
                                                   .auth = app->auth,
                                                   .meta = app->meta,
@@ -141,9 +158,9 @@ void rp_app_close(struct rp_app *app)
     free(app);
 }
 
-/* Queues this hour's retention run (once per hour across every process on the database) and
-   today's quote expiry (once per day). */
-static void maintain(struct rp_app *app)
+/* Queues this hour's retention run, today's quote expiry and today's score recompute (each once
+ * across every process on the database). */
+void rp_app_maintain(struct rp_app *app)
 {
     struct rp_error err;
     char key[64];
@@ -159,6 +176,12 @@ static void maintain(struct rp_app *app)
     rp_error_clear(&err);
     if (rp_sales_quote_expiry_queue(app->sales, &err) < 0)
         rp_log_error("queueing the quote expiry failed: %s",
+                     err.detail ? err.detail : "unknown error");
+    snprintf(key, sizeof(key), "scoring:%lld", (long long)(rp_clock_now_ms(&app->clock) / DAY_MS));
+    rp_error_clear(&err);
+    if (rp_jobs_enqueue(app->jobs, &(struct rp_job_spec){.kind = SCORING_JOB, .dedup_key = key},
+                        NULL, NULL, &err) < 0)
+        rp_log_error("queueing the score recompute failed: %s",
                      err.detail ? err.detail : "unknown error");
 }
 
@@ -179,7 +202,7 @@ static void *maintenance_main(void *arg)
         if (app->_stopping)
             break;
         pthread_mutex_unlock(&app->_lock);
-        maintain(app);
+        rp_app_maintain(app);
         pthread_mutex_lock(&app->_lock);
         wait_ms = RP_APP_MAINTENANCE_MS;
     }

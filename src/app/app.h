@@ -56,6 +56,13 @@ struct rp_app {
 /* How often a serving app queues the retention run (records/privacy.h) as a job. */
 #define RP_APP_MAINTENANCE_MS (60 * 60 * INT64_C(1000))
 
+/**
+ * Queues the periodic jobs due at the app's clock: this hour's retention run and today's score
+ * recompute ("scoring.recompute"), each with a dedup key per period, so calling it often (every
+ * process, every hour) queues each once. The serving app's maintenance thread calls it hourly.
+ */
+void rp_app_maintain(struct rp_app *app);
+
 /** Opens the store (migrating it), loads metadata and syncs tables, builds the services and the
  *  router. Returns 0 or an error with err set. */
 int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_error *err);

@@ -26,6 +26,7 @@ struct rp_sales *rp_sales_new(const struct rp_sales_config *cfg)
     rp_sales_engagement_register(s);
     rp_sales_order_register(s);
     rp_sales_dedup_register(s);
+    rp_sales_score_register(s);
     return s;
 }
 

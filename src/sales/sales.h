@@ -244,4 +244,113 @@ int rp_sales_merge_undo(struct rp_sales *s, const struct rp_principal *p, const 
 int rp_sales_merge_get(struct rp_sales *s, const struct rp_principal *p, const char *merge_id,
                        struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
 
+/*
+ * Scoring: a scoring model is a named definition of kind "scoring-models" (manage_metadata).
+ * A rules model (docs/scoring.md):
+ *
+ *   {"object": "lead", "field": "score", "max": 100, "rules": [
+ *     {"name": "big company", "category": "profile", "condition": "employees >= 500",
+ *      "points": 20},
+ *     {"name": "opened an email", "category": "behaviour", "touchpoint": "opened", "points": 5,
+ *      "decay_days": 30, "decay": "linear" | "exponential", "max_points": 20},
+ *     {"name": "from referral", "category": "channel", "condition": "source = 'referral'",
+ *      "points": 15}]}
+ *
+ * A condition rule gives its points when its expression holds on the record; a touchpoint rule
+ * gives them for each touchpoint of that type linked to the record (the touchpoint's reference
+ * to the model's object), each worth points × (1 − age/decay_days) (linear, 0 past decay_days)
+ * or points × 2^(−age/decay_days) (exponential: decay_days is the half-life), capped at
+ * max_points. The score, clamp(sum, 0, max) rounded to 2 decimals, is written to field through
+ * the write path as the internal "scoring" principal when the record or one of its
+ * touchpoints is written (a write hook; a write that changes only score fields does not
+ * recompute), and daily (rp_sales_score_recompute) so decay shows.
+ *
+ * A learned model: {"object": "lead", "field": "score", "kind": "learned", "label":
+ * {"positive": "status = 'converted'", "negative": "status = 'disqualified'"}, "features":
+ * [{"field": "source", "type": "category"}, {"field": "employees", "type": "number",
+ * "transform": "log1p"}]}: L2-regularised logistic regression (liblinear), trained on demand;
+ * the score is the probability × 100.
+ */
+
+/**
+ * Writes {"model","field","score","computed_at","contributions":[{"rule","category","points",
+ * "detail"}]}: the latest score of a record (by model, or the first model of object by name)
+ * and why. Computed now (and not stored) when it never was. The detail of a contribution that
+ * reads a field hidden from p (a condition, a learned feature) is withheld. RP_ENOTFOUND: p cannot read the
+ * record, or no such model (untrained learned models too); RP_EFORBIDDEN: the score field is
+ * hidden from p.
+ */
+int rp_sales_score_explain(struct rp_sales *s, const struct rp_principal *p, const char *object,
+                           const char *id, const char *model, struct rp_arena *arena,
+                           struct rp_buf *out, struct rp_error *err);
+/**
+ * Trains learned model name on the records of its object that p can read and whose label
+ * condition holds (positive or negative): a deterministic 20% (by a hash of the record id) is
+ * held out for the AUC, the rest trains. Stores the weights, then rescores every record of the
+ * object. Writes {"model","rows","positives","test_rows","auc","trained_at"} (auc null when
+ * the held-out part lacks a class). Needs manage_metadata (RP_EFORBIDDEN); RP_ENOTFOUND (no
+ * such model), RP_EVALIDATION (not a learned model; too few rows or a single class).
+ */
+int rp_sales_score_train(struct rp_sales *s, const struct rp_principal *p, const char *model,
+                         struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
+/**
+ * Recomputes the scores of every live record of model's object (model NULL: every model) and
+ * writes those that changed; *updated (may be NULL) counts them. The daily job
+ * "scoring.recompute" runs it for every model (decay lowers scores without any write; a new or
+ * changed model reaches records written before it), POST /scoring/{model}/recompute for one.
+ * RP_ENOTFOUND for an unknown model. Not for writer units.
+ */
+int rp_sales_score_recompute(struct rp_sales *s, const char *model, size_t *updated,
+                             struct rp_error *err);
+
+/* ---- the learned model's primitives (also used by bench/score_eval.c) ---- */
+
+enum rp_score_ftype {
+    RP_SCORE_CATEGORY, /* one-hot over the levels seen in training, plus missing */
+    RP_SCORE_NUMBER,   /* standardised (after an optional log1p), plus missing */
+};
+
+struct rp_score_feature {
+    const char *name;
+    enum rp_score_ftype type;
+    bool log1p;
+};
+
+/** A table of examples: cells[row * nfeatures + j] is the text of feature j (NULL: missing). */
+struct rp_score_data {
+    const struct rp_score_feature *features;
+    size_t nfeatures;
+    size_t nrows;
+    const char *const *cells;
+    const int *labels;   /* 1 positive, 0 negative */
+    const bool *holdout; /* rows kept out of training, for the AUC */
+};
+
+struct rp_score_fit {
+    size_t rows, positives; /* training rows */
+    size_t test_rows;       /* held-out rows */
+    double auc;             /* on the held-out rows; NAN when they lack a class */
+};
+
+/**
+ * Fits L2-regularised logistic regression (liblinear L2R_LR, cost c; 0: 1.0) on the rows not
+ * held out. *model (caller frees with json_decref) gets {"bias", "features": [{"field",
+ * "type", "transform"?, "mean", "sd", "weight", "missing_weight"} | {"field", "type":
+ * "category", "levels": {level: weight}, "missing_weight"}]}. RP_EVALIDATION when the
+ * training rows lack a class.
+ */
+int rp_sales_lr_train(const struct rp_score_data *d, double c, json_t **model,
+                      struct rp_score_fit *fit, struct rp_error *err);
+/**
+ * The probability of the positive class for one row of cells (in the model's feature order).
+ * explain (may be NULL) gets {"feature","value","weight"} objects appended, largest
+ * |contribution| first, at most top.
+ */
+double rp_sales_lr_predict(const json_t *model, const char *const *cells, json_t *explain,
+                           size_t top);
+/** Area under the ROC curve (Mann–Whitney U, ties counted half); NAN without both classes. */
+double rp_sales_auc(const double *scores, const int *labels, size_t n);
+/** The deterministic 20% hold-out: true for about one key in five (FNV-1a hash). */
+bool rp_sales_is_holdout(const char *key);
+
 #endif

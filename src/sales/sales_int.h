@@ -38,6 +38,7 @@ void rp_sales_quote_register(struct rp_sales *s);
 /* The kinds of named definition (records.h) that hold pipelines and capture forms. */
 #define RP_SALES_PIPELINES "pipelines"
 #define RP_SALES_FORMS     "capture-forms"
+#define RP_SALES_SCORING   "scoring-models"
 
 int rp_sales_form_check(void *ctx, const struct rp_meta *m, const json_t *def,
                         struct rp_arena *arena, struct rp_error *err);
@@ -57,6 +58,10 @@ void rp_sales_pipeline_register(struct rp_sales *s);
 
 /** Registers the duplicate rules kind and the match key hook (rp_sales_new does). */
 void rp_sales_dedup_register(struct rp_sales *s);
+int rp_sales_score_check(void *ctx, const struct rp_meta *m, const json_t *def,
+                         struct rp_arena *arena, struct rp_error *err);
+/** Registers the scoring-models kind and the scoring write hook (rp_sales_new does). */
+void rp_sales_score_register(struct rp_sales *s);
 
 /** A row callback: the first column's text, malloc'd, into *(char **)ctx (the caller frees). */
 int rp_sales_row_text(void *ctx, const struct rp_value *cols, size_t n);

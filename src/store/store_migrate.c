@@ -206,6 +206,17 @@ static const char *const migrations[] = {
     " master_after TEXT NOT NULL, repointed TEXT NOT NULL, merged_by TEXT NOT NULL,"
     " merged_at INTEGER NOT NULL, undone_by TEXT, undone_at INTEGER);"
     "CREATE INDEX rp_merge_record ON rp_merge(object, master_id);",
+    /*
+     * 15: lead scoring (sales/sales_score.c): each record's latest score per model with its
+     * explanation, and the weights of trained (learned) models.
+     */
+    "CREATE TABLE rp_score ("
+    " object TEXT NOT NULL, record_id TEXT NOT NULL, model TEXT NOT NULL, score REAL NOT NULL,"
+    " computed_at INTEGER NOT NULL, contributions TEXT NOT NULL,"
+    " PRIMARY KEY (object, record_id, model));"
+    "CREATE TABLE rp_score_model ("
+    " name TEXT PRIMARY KEY, weights TEXT NOT NULL, rows INTEGER NOT NULL,"
+    " positives INTEGER NOT NULL, auc REAL, trained_at INTEGER NOT NULL, trained_by TEXT);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
