@@ -90,31 +90,6 @@ static bool from_address(const char *from, char *buf, size_t size)
     return address_is_valid(buf);
 }
 
-static void html_escape(struct rp_buf *b, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        switch (s[i]) {
-        case '&':
-            rp_buf_adds(b, "&amp;");
-            break;
-        case '<':
-            rp_buf_adds(b, "&lt;");
-            break;
-        case '>':
-            rp_buf_adds(b, "&gt;");
-            break;
-        case '"':
-            rp_buf_adds(b, "&quot;");
-            break;
-        case '\'':
-            rp_buf_adds(b, "&#39;");
-            break;
-        default:
-            rp_buf_addc(b, s[i]);
-        }
-    }
-}
-
 /* ---- settings and the link key ---- */
 
 struct email_conf {
@@ -782,7 +757,7 @@ static int substitute_var(void *ctx, bool is_var, const struct var *v)
         : var_is(v, "unsubscribe_url") ? r->unsubscribe_url
                                        : r->confirm_url;
     if (r->html)
-        html_escape(r->out, s, strlen(s));
+        rp_buf_add_html(r->out, s, strlen(s));
     else
         rp_buf_adds(r->out, s);
     return 0;

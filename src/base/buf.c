@@ -204,3 +204,28 @@ char *rp_buf_detach(struct rp_buf *b, size_t *len)
     rp_buf_init(b, b->arena, b->max);
     return p;
 }
+
+void rp_buf_add_html(struct rp_buf *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '&':
+            rp_buf_adds(b, "&amp;");
+            break;
+        case '<':
+            rp_buf_adds(b, "&lt;");
+            break;
+        case '>':
+            rp_buf_adds(b, "&gt;");
+            break;
+        case '"':
+            rp_buf_adds(b, "&quot;");
+            break;
+        case '\'':
+            rp_buf_adds(b, "&#39;");
+            break;
+        default:
+            rp_buf_addc(b, s[i]);
+        }
+    }
+}

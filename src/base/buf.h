@@ -43,6 +43,8 @@ void rp_buf_add_i64(struct rp_buf *b, int64_t v);
 void rp_buf_add_json_str(struct rp_buf *b, const char *s, size_t n);
 /** Appends s with SQL identifier quoting ("name"). Callers pass validated names only. */
 void rp_buf_add_ident(struct rp_buf *b, const char *s);
+/** Appends s[0..n) as HTML text or attribute value: & < > " ' escaped. */
+void rp_buf_add_html(struct rp_buf *b, const char *s, size_t n);
 /** Shortens to len (<= current len). */
 void rp_buf_truncate(struct rp_buf *b, size_t len);
 /** 0 or the sticky error (RP_ETOOBIG). */

@@ -134,6 +134,38 @@ int rp_sales_quote_expire(struct rp_sales *s, size_t *n, struct rp_error *err);
 /** Queues today's expiry job (dedup key per UTC day; again the same day does nothing). */
 int rp_sales_quote_expiry_queue(struct rp_sales *s, struct rp_error *err);
 
+/*
+ * E-signature. A signing link (single-use token; only its hash is stored) is made by who may
+ * edit an approved or sent quote: the quote becomes "sent". The signer, who needs no account,
+ * reads the quote and its exact PDF through the token and signs with a name: the PDF is rendered
+ * again, its SHA-256 recorded with the name, the time and the address (and compared with the
+ * hash the signer saw, if given), and the quote becomes signed as internal work, in the same
+ * transaction as its contract, order and won opportunity (contract to order) and the event
+ * "quote.signed". A link signs once and expires (default 30 days, at most 90).
+ */
+
+/** options {"signer_name"?, "signer_email"?, "expires_in_days"?}; writes {"id", "token",
+ *  "url": "/sign/<token>", "expires_at"}. RP_ECONFLICT unless approved or sent. */
+int rp_sales_signing_link(struct rp_sales *s, const struct rp_principal *p, const char *quote_id,
+                          const json_t *options, struct rp_arena *arena, struct rp_buf *out,
+                          struct rp_error *err);
+/** *out (owned): {"state": "open" | "signed" | "expired", the quote's number, name, currency,
+ *  amounts and validity, "signer_name", "expires_at", "signed_at", "pdf"}. RP_ENOTFOUND. */
+int rp_sales_signing_view(struct rp_sales *s, const char *token, struct rp_arena *arena,
+                          json_t **out, struct rp_error *err);
+/** The PDF the link signs. */
+int rp_sales_signing_pdf(struct rp_sales *s, const char *token, struct rp_arena *arena,
+                         struct rp_buf *out, struct rp_error *err);
+/** input {"name", "accept": true, "pdf_sha256"?}; writes {"state", "signed_at", "pdf_sha256"}.
+ *  RP_ENOTFOUND, RP_EVALIDATION (name, accept), RP_ECONFLICT (used, expired, the quote or its
+ *  document changed, not out for signature). */
+int rp_sales_sign(struct rp_sales *s, const char *token, const json_t *input, const char *address,
+                  struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
+/** Writes {"data":[{"id","state","created_by","created_at","expires_at","signed_at",
+ *  "signer_name","signer_address","pdf_sha256"}]} for a quote p may read. */
+int rp_sales_signings(struct rp_sales *s, const struct rp_principal *p, const char *quote_id,
+                      struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
+
 /**
  * Renders quote id, which p must be able to read (RP_ENOTFOUND otherwise; internal callers such
  * as signing pass an unrestricted principal), as a PDF into out

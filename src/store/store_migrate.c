@@ -217,6 +217,15 @@ static const char *const migrations[] = {
     "CREATE TABLE rp_score_model ("
     " name TEXT PRIMARY KEY, weights TEXT NOT NULL, rows INTEGER NOT NULL,"
     " positives INTEGER NOT NULL, auc REAL, trained_at INTEGER NOT NULL, trained_by TEXT);",
+    /*
+     * 16: e-signature (sales/sales_sign.c): single-use signing links (only the hash of the
+     * token is kept) and, once used, who signed, when, from where and the hash of the PDF.
+     */
+    "CREATE TABLE rp_signing ("
+    " id TEXT PRIMARY KEY, quote_id TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,"
+    " created_by TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    " signed_at INTEGER, signer_name TEXT, signer_address TEXT, pdf_sha256 TEXT);"
+    "CREATE INDEX rp_signing_quote ON rp_signing(quote_id, created_at);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
