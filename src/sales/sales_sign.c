@@ -372,6 +372,14 @@ static int sign_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit_er
         return rc;
     if (!changed)
         return rp_error_set(x->err, RP_ECONFLICT, "this quote was signed with this link already");
+    /* the signature first, then what follows from it (in the change log in that order) */
+    ev = json_pack("{ssssssssss}", "quote_id", x->r.quote_id, "signing_id", x->r.id, "signer_name",
+                   x->name, "signer_address", x->address, "pdf_sha256", x->sha256);
+    rc = rp_records_event_in(c, x->now, "quote.signed", x->r.quote_id, x->signer.user_id, ev,
+                             x->arena, x->err);
+    json_decref(ev);
+    if (rc < 0)
+        return rc;
     /* the quote is signed: its hooks make the contract, the order and the won opportunity */
     data = json_pack("{sssoss}", "status", "signed", "signed_at", datetime_json(x->arena, x->now),
                      "signer_name", x->name);
@@ -379,13 +387,6 @@ static int sign_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit_er
                   rp_arena_sprintf(x->arena, "{\"signing\":\"%s\",\"depth\":0}", x->r.id), x->arena,
                   x->err);
     json_decref(data);
-    if (rc < 0)
-        return rc;
-    ev = json_pack("{ssssssssss}", "quote_id", x->r.quote_id, "signing_id", x->r.id, "signer_name",
-                   x->name, "signer_address", x->address, "pdf_sha256", x->sha256);
-    rc = rp_records_event_in(c, x->now, "quote.signed", x->r.quote_id, x->signer.user_id, ev,
-                             x->arena, x->err);
-    json_decref(ev);
     return rc;
 }
 
