@@ -1963,6 +1963,88 @@ static int load_activities(struct demo *d)
 
 /* ---- entry point ---- */
 
+/*
+ * The configuration of the lead-to-order loop, as an administrator would give it: a pipeline
+ * with stage gates, a lead scoring model (the demo leads are scored at once), the website's
+ * capture form and the rule that moves orders on the warehouse's shipment events. Loaded after
+ * the records, so the demo data was not judged by it; it applies to what happens next.
+ */
+static const struct {
+    const char *kind, *name, *definition;
+} demo_definitions[] = {
+    {"pipelines", "sales",
+     "{\"object\": \"opportunity\", \"field\": \"stage\", \"stages\": ["
+     "{\"value\": \"prospecting\", \"probability\": 10, \"forecast_category\": \"pipeline\"},"
+     "{\"value\": \"qualification\", \"probability\": 20, \"forecast_category\": \"pipeline\"},"
+     "{\"value\": \"needs_analysis\", \"probability\": 35, \"forecast_category\": \"pipeline\"},"
+     "{\"value\": \"proposal\", \"probability\": 50, \"forecast_category\": \"best_case\","
+     " \"entry_criteria\": [{\"condition\": \"pain_confirmed = true\", \"message\": \"Confirm the"
+     " customer's pain before a proposal / 提交方案前请确认客户痛点\"}]},"
+     "{\"value\": \"negotiation\", \"probability\": 75, \"forecast_category\": \"commit\","
+     " \"entry_criteria\": [{\"condition\": \"budget_confirmed = true\", \"message\": \"Confirm"
+     " the budget before negotiating / 谈判前请确认预算\"}, {\"condition\": \"amount is not null\","
+     " \"message\": \"Give the amount / 请填写金额\"}]},"
+     "{\"value\": \"closed_won\", \"probability\": 100, \"forecast_category\": \"closed\","
+     " \"won\": true},"
+     "{\"value\": \"closed_lost\", \"probability\": 0, \"forecast_category\": \"omitted\","
+     " \"lost\": true}]}"},
+    {"scoring-models", "lead_fit",
+     "{\"object\": \"lead\", \"field\": \"score\", \"max\": 100, \"rules\": ["
+     "{\"name\": \"sizeable company\", \"category\": \"profile\", \"condition\":"
+     " \"employees >= 200\", \"points\": 20},"
+     "{\"name\": \"decision maker\", \"category\": \"profile\", \"condition\": \"title contains"
+     " '总' or title contains '经理' or title contains 'Director' or title contains 'Manager' or"
+     " title contains 'Head'\", \"points\": 20},"
+     "{\"name\": \"referred\", \"category\": \"channel\", \"condition\": \"source in"
+     " ('referral', 'partner')\", \"points\": 15},"
+     "{\"name\": \"met at an event\", \"category\": \"channel\", \"condition\": \"source ="
+     " 'event'\", \"points\": 10},"
+     "{\"name\": \"opened an e-mail\", \"category\": \"behaviour\", \"touchpoint\": \"opened\","
+     " \"points\": 3, \"decay_days\": 30, \"max_points\": 15},"
+     "{\"name\": \"clicked through\", \"category\": \"behaviour\", \"touchpoint\": \"clicked\","
+     " \"points\": 8, \"decay_days\": 30, \"max_points\": 24},"
+     "{\"name\": \"filled in a form\", \"category\": \"behaviour\", \"touchpoint\":"
+     " \"form_submit\", \"points\": 15, \"decay_days\": 60, \"max_points\": 30}]}"},
+    {"capture-forms", "website",
+     "{\"fields\": [\"first_name\", \"last_name\", \"email\", \"company\", \"title\","
+     " \"phone\"], \"required\": [\"last_name\", \"email\"], \"values\": {\"source\": \"web\"},"
+     " \"honeypot\": \"website_url\", \"consent\": {\"field\": \"newsletter\", \"channel\":"
+     " \"email\", \"purpose\": \"marketing\"}}"},
+};
+
+static const char demo_shipment_rule[] =
+    "{\"object\": \"order\", \"trigger\": {\"on\": \"event\", \"type\": \"shipment.updated\"},"
+    " \"description\": \"The warehouse's shipment events move orders\", \"actions\":"
+    " [{\"type\": \"set_fields\", \"values\": {\"status\": {\"event\": \"status\"},"
+    " \"carrier\": {\"event\": \"carrier\"}, \"tracking_number\": {\"event\":"
+    " \"tracking_number\"}}}]}";
+
+static int load_configuration(struct demo *d)
+{
+    size_t scored = 0;
+    json_t *def;
+    int rc = 0;
+
+    for (size_t i = 0; i < NELEMS(demo_definitions) && rc == 0; i++) {
+        def = json_loads(demo_definitions[i].definition, 0, NULL);
+        rc = def ? rp_records_definition_put(d->app->records, &d->app->system,
+                                             demo_definitions[i].kind, demo_definitions[i].name,
+                                             def, NULL, d->err)
+                 : rp_error_set(d->err, RP_EINTERNAL, "demo definition %s is not JSON",
+                                demo_definitions[i].name);
+        json_decref(def);
+    }
+    if (rc == 0) {
+        def = json_loads(demo_shipment_rule, 0, NULL);
+        rc = rp_automation_rule_put(d->app->automation, &d->app->system, "shipments", def, NULL,
+                                    d->err);
+        json_decref(def);
+    }
+    if (rc == 0)
+        rc = rp_sales_score_recompute(d->app->sales, "lead_fit", &scored, d->err);
+    return rc;
+}
+
 static int has_accounts(struct demo *d, bool *yes)
 {
     struct rp_list_query lq = {.limit = 1};
@@ -2005,7 +2087,7 @@ int rp_app_load_demo(struct rp_app *app, struct rp_error *err)
         (rc = load_accounts(d)) < 0 || (rc = load_contacts(d)) < 0 ||
         (rc = load_opportunities(d)) < 0 || (rc = load_leads(d)) < 0 ||
         (rc = load_members(d)) < 0 || (rc = load_cases(d)) < 0 || (rc = load_activities(d)) < 0 ||
-        (rc = load_quotes(d)) < 0)
+        (rc = load_quotes(d)) < 0 || (rc = load_configuration(d)) < 0)
         goto out;
     rc = d->created;
 out:

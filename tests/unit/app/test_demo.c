@@ -128,6 +128,32 @@ static void test_counts_match(void **state)
     assert_true(count(f, "activity") >= 100);
 }
 
+/* The loop's configuration comes with the demo: pipeline, scoring model (leads scored), form. */
+static void test_configuration(void **state)
+{
+    struct fx *f = *state;
+    static const char *const kinds[][2] = {{"pipelines", "\"sales\""},
+                                           {"scoring-models", "\"lead_fit\""},
+                                           {"capture-forms", "\"website\""}};
+    json_t *root, *total;
+
+    assert_true(f->loaded > 0);
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        struct rp_buf out;
+        rp_buf_init(&out, &f->arena, RP_LIMIT_RESPONSE_BYTES);
+        assert_int_equal(
+            rp_records_definitions(f->app->records, &f->app->system, kinds[i][0], &out, &f->err),
+            0);
+        rp_buf_addc(&out, '\0');
+        assert_non_null(strstr(out.data, kinds[i][1]));
+    }
+    root =
+        list(f, "lead", &(struct rp_list_query){.filter = "score > 0", .limit = 1, .count = true});
+    total = json_object_get(json_object_get(root, "total"), "count");
+    assert_true(json_integer_value(total) > 10);
+    json_decref(root);
+}
+
 static void test_second_load_is_noop(void **state)
 {
     struct fx *f = *state;
