@@ -310,9 +310,10 @@ static void test_variety(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_checksum_helpers),    cmocka_unit_test(test_counts_match),
-        cmocka_unit_test(test_second_load_is_noop), cmocka_unit_test(test_uscc_valid),
-        cmocka_unit_test(test_filter_by_surname),   cmocka_unit_test(test_variety),
+        cmocka_unit_test(test_checksum_helpers), cmocka_unit_test(test_counts_match),
+        cmocka_unit_test(test_configuration),    cmocka_unit_test(test_second_load_is_noop),
+        cmocka_unit_test(test_uscc_valid),       cmocka_unit_test(test_filter_by_surname),
+        cmocka_unit_test(test_variety),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
