@@ -220,10 +220,57 @@ static void test_playbook(void **state)
     json_decref(j);
 }
 
+/* Opportunities of VIP accounts go to the senior AE, others to the AEs in turn. */
+static void test_vip_accounts_to_senior_aes(void **state)
+{
+    struct rp_test_app *t = *state;
+    char tok[128], senior[40], ae1[40], ae2[40], vip[40], plain[40], opp[3][40], body[512];
+    json_t *j;
+
+    rp_test_user(t, "senior_ae", "senior-ae-password", false, tok, sizeof(tok), senior);
+    rp_test_user(t, "ae_one", "ae-one-password", false, tok, sizeof(tok), ae1);
+    rp_test_user(t, "ae_two", "ae-two-password", false, tok, sizeof(tok), ae2);
+    snprintf(body, sizeof(body), "{\"members\": [\"%s\", \"%s\"], \"strategy\": \"least_loaded\"}",
+             ae1, ae2);
+    json_decref(rp_test_call(t, "PUT", "/api/v1/definitions/queues/ae_team", body, 201));
+    snprintf(body, sizeof(body),
+             "{\"object\": \"opportunity\", \"entries\": [{\"criteria\": \"account.tier ="
+             " 'vip'\", \"user\": \"%s\"}, {\"queue\": \"ae_team\"}]}",
+             senior);
+    json_decref(
+        rp_test_call(t, "PUT", "/api/v1/definitions/assignment-rules/opp_routing", body, 201));
+    json_decref(rp_test_call(t, "PUT", "/api/v1/automation/rules/route_opps",
+                             "{\"object\": \"opportunity\", \"trigger\": {\"on\": \"created\"},"
+                             " \"actions\": [{\"type\": \"assign\", \"strategy\": \"rules\","
+                             " \"rules\": \"opp_routing\"}]}",
+                             201));
+    rp_test_create(t, "account", "{\"name\": \"Big Bank\", \"tier\": \"vip\"}", vip);
+    rp_test_create(t, "account", "{\"name\": \"Corner Shop\"}", plain);
+    snprintf(body, sizeof(body), "{\"name\": \"Core banking\", \"account_id\": \"%s\"}", vip);
+    rp_test_create(t, "opportunity", body, opp[0]);
+    snprintf(body, sizeof(body), "{\"name\": \"Till\", \"account_id\": \"%s\"}", plain);
+    rp_test_create(t, "opportunity", body, opp[1]);
+    snprintf(body, sizeof(body), "{\"name\": \"Scales\", \"account_id\": \"%s\"}", plain);
+    rp_test_create(t, "opportunity", body, opp[2]);
+    rp_test_settle(t);
+    j = get(t, "opportunity", opp[0]);
+    assert_string_equal(rp_test_str(j, "owner_id"), senior);
+    json_decref(j);
+    /* least loaded: the first AE takes one, then the second (who now owns fewer) the next */
+    j = get(t, "opportunity", opp[1]);
+    assert_string_equal(rp_test_str(j, "owner_id"), ae1);
+    json_decref(j);
+    j = get(t, "opportunity", opp[2]);
+    assert_string_equal(rp_test_str(j, "owner_id"), ae2);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_playbook, rp_test_app_setup, rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_vip_accounts_to_senior_aes, rp_test_app_setup,
+                                        rp_test_app_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
