@@ -503,21 +503,20 @@ try {
     assert.ok(after.first_touched_at)
   })
 
-  await step('dashboard: charts render and the numbers match the API', async () => {
-    const count = async (object, filter) => (await apiGet(`/records/${object}?limit=1&count=true&fields=id&filter=` + encodeURIComponent(filter))).total.count
-    const won = await count('opportunity', "stage = 'closed_won'")
-    const lost = await count('opportunity', "stage = 'closed_lost'")
-    const leads = (await apiGet('/records/lead?limit=1&count=true')).total.count
+  await step('dashboard: charts render and the numbers match the KPI API', async () => {
+    const win = (await apiGet('/kpis/win_rate')).data[0]
+    const funnelLeads = async (q) => ((await apiGet('/kpis/lead_funnel' + q)).data.find((r) => r.step === 'lead' && (!q || r.group === login.user.id)) || { count: 0 }).count
+    const leads = await funnelLeads('')
     await page.goto(base + '/dashboard')
-    const rate = ((100 * won) / (won + lost)).toFixed(1) + '%'
+    const rate = (win.value * 100).toFixed(1) + '%'
     await page.waitForFunction((r) => document.querySelector('[data-test=kpi-win-rate]')?.innerText === r, rate)
     assert.equal(await page.locator('[data-test=kpi-leads]').innerText(), String(leads))
-    for (const c of ['funnel', 'stage', 'cases']) await page.locator(`[data-test=chart-${c}] canvas`).waitFor()
+    for (const c of ['funnel', 'stage']) await page.locator(`[data-test=chart-${c}] canvas`).waitFor()
     await page.waitForTimeout(600) // the charts' 300 ms entry animation, for the screenshot only
     await shot('09-dashboard')
     await page.locator('[data-test=dash-owner]').click()
     await page.locator('.el-select-dropdown__item:visible', { hasText: '我的记录' }).click()
-    const mine = await count('lead', `owner_id = '${login.user.id}'`) // the demo's leads belong to "system"
+    const mine = await funnelLeads('?group=owner_id') // the demo's leads belong to "system"
     assert.ok(mine < leads)
     await page.waitForFunction((n) => document.querySelector('[data-test=kpi-leads]')?.innerText === String(n), mine)
   })

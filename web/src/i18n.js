@@ -86,9 +86,10 @@ const en = {
     openPipeline: 'Open pipeline', openPipelineDef: 'Amount of open opportunities, by expected close date',
     sla: 'SLA attainment', slaDef: 'Met ÷ decided SLA clocks of leads started in the period',
     leads: 'Leads', leadsDef: 'Leads created in the period, every status', funnel: 'Lead funnel',
-    byStage: 'Open pipeline by stage', slaByTarget: 'SLA attainment by target', allOwners: 'all owners',
+    byStage: 'Open opportunities by stage', slaByTarget: 'SLA attainment by target', allOwners: 'all owners',
     noOpen: 'No open opportunities', noSla: 'No decided SLA clocks in the period', ofClosed: '{won} won of {closed} closed',
     daysValue: '{n} days', wonDeals: 'over {n} won deals', openCount: '{n} open', slaMet: '{met} met of {decided}', allTargets: 'All targets',
+    mixedCurrencies: 'currencies not converted', amountAll: 'amount {amount} (currencies not converted)',
     step: { lead: 'Leads', mql: 'MQL', sql: 'SQL', opportunity: 'Converted', won: 'Won' },
   },
   admin: {
@@ -180,9 +181,10 @@ const zh = {
     winRateDef: '期间内关闭的商机：赢单 ÷ 已关闭', cycle: '销售周期中位数', cycleDef: '期间内赢单商机从创建到关闭的天数',
     openPipeline: '进行中的商机金额', openPipelineDef: '未关闭商机的金额（按预计成交日期）', sla: 'SLA 达成率',
     slaDef: '期间内开始的线索 SLA 计时：达成 ÷ 已判定', leads: '线索', leadsDef: '期间内创建的线索（所有状态）', funnel: '线索漏斗',
-    byStage: '各阶段进行中商机金额', slaByTarget: '各目标 SLA 达成率', allOwners: '所有负责人', noOpen: '没有进行中的商机',
+    byStage: '各阶段进行中商机数', slaByTarget: '各目标 SLA 达成率', allOwners: '所有负责人', noOpen: '没有进行中的商机',
     noSla: '期间内没有已判定的 SLA 计时', ofClosed: '已关闭 {closed} 个，赢单 {won} 个', daysValue: '{n} 天', wonDeals: '基于 {n} 个赢单商机',
     openCount: '{n} 个进行中', slaMet: '已判定 {decided} 个，达成 {met} 个', allTargets: '所有目标',
+    mixedCurrencies: '未做币种换算', amountAll: '金额 {amount}（未做币种换算）',
     step: { lead: '线索', mql: 'MQL', sql: 'SQL', opportunity: '已转化', won: '赢单' },
   },
   admin: {
