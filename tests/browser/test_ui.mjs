@@ -413,7 +413,8 @@ try {
     assert.match(await total.innerText(), /合计/)
     const opp = opps[0]
     await page.locator(`[data-test=opp-${opp.id}]`).dragTo(page.locator('.rp-col[data-stage=qualification]'))
-    await page.locator(`.rp-col[data-stage=qualification] [data-test=opp-${opp.id}]`).waitFor()
+    // the card moves at once and is marked as saving until the PATCH answers
+    await page.locator(`.rp-col[data-stage=qualification] [data-test=opp-${opp.id}]:not(.saving)`).waitFor()
     assert.equal((await apiGet('/records/opportunity/' + opp.id)).stage, 'qualification')
     await shot('06-pipeline')
   })
