@@ -96,6 +96,10 @@ try {
     assert.equal(flag, undefined, `a payload ran on ${where}: window.__xss = ${flag}`)
     assert.deepEqual(dialogs, [], `a dialog opened on ${where}`)
     assert.equal(await page.locator('a[href^="javascript:" i]').count(), 0, `a javascript: link on ${where}`)
+    // markup that became elements would be caught here even where the CSP stops it from running
+    const injected = await page.evaluate(() => document.querySelectorAll('img[src="x"], svg[onload], [onerror], [onload], script:not([src])').length)
+    assert.equal(injected, 0, `payload markup became elements on ${where}`)
+    assert.deepEqual(await page.evaluate(() => window.__csp), [], `the CSP blocked something on ${where}`)
   }
 
   await step('sign in (English)', async () => {
