@@ -113,7 +113,11 @@ try {
   // ---- pipeline ----
   const acct = (await api.get('/records/account?limit=1&sort=name')).data[0]
   const gated = await api.post('/records/opportunity', { name: 'Gate test deal', account_id: acct.id, stage: 'prospecting', amount: 4321, currency: 'cny', pain_confirmed: false })
+  // Drops land on a column's head; the board gets a tall window, so that no scroll moves the
+  // cards between the press and the first move of a drag.
+  const HEAD = { targetPosition: { x: 60, y: 12 } }
   await step('pipeline: columns in the pipeline order with probabilities and totals from the API', async () => {
+    await page.setViewportSize({ width: 1366, height: 1800 })
     await page.goto(base + '/pipeline')
     await page.locator(`[data-test=opp-${gated.id}]`).waitFor()
     const stages = await page.locator('.rp-col').evaluateAll((cols) => cols.map((c) => c.dataset.stage))
@@ -127,7 +131,7 @@ try {
   })
 
   await step('pipeline: a drag into an open stage PATCHes it', async () => {
-    await page.locator(`[data-test=opp-${gated.id}]`).dragTo(page.locator('.rp-col[data-stage=qualification]'))
+    await page.locator(`[data-test=opp-${gated.id}]`).dragTo(page.locator('.rp-col[data-stage=qualification]'), HEAD)
     await page.locator(`.rp-col[data-stage=qualification] [data-test=opp-${gated.id}]`).waitFor()
     await until(async () => (await api.get('/records/opportunity/' + gated.id)).stage === 'qualification', 'the stage change')
   })
@@ -137,7 +141,7 @@ try {
     assert.equal(r.status, 422)
     const expected = r.body.errors.map((e) => e.message)
     assert.equal(expected.length, 3, JSON.stringify(r.body))
-    await page.locator(`[data-test=opp-${gated.id}]`).dragTo(page.locator('.rp-col[data-stage=proposal]'))
+    await page.locator(`[data-test=opp-${gated.id}]`).dragTo(page.locator('.rp-col[data-stage=proposal]'), HEAD)
     await page.locator('[data-test=pipeline-error]').waitFor()
     await page.waitForFunction(() => document.querySelectorAll('[data-test=gate-message]').length === 3)
     assert.deepEqual(await page.locator('[data-test=gate-message]').allInnerTexts(), expected)
@@ -147,6 +151,20 @@ try {
     assert.equal((await api.get('/records/opportunity/' + gated.id)).stage, 'qualification')
     await noScript('the pipeline error') // the third message carries markup: shown as text
     await shot('20-pipeline-gate')
+  })
+
+  await step('pipeline: the stage picker moves a card without drag-and-drop, gates included', async () => {
+    await page.locator(`[data-test=move-${gated.id}]`).click()
+    await page.locator('[data-test=move-to-proposal]:visible').click()
+    await page.waitForFunction(() => document.querySelectorAll('[data-test=gate-message]').length === 3)
+    await page.locator(`.rp-col[data-stage=qualification] [data-test=opp-${gated.id}]:not(.saving)`).waitFor()
+    await page.locator(`[data-test=move-${gated.id}]`).click()
+    assert.equal(await page.locator('[data-test=move-to-qualification]:visible').isDisabled(), true) // where it is
+    await page.locator('[data-test=move-to-needs_analysis]:visible').click()
+    await page.locator(`.rp-col[data-stage=needs_analysis] [data-test=opp-${gated.id}]:not(.saving)`).waitFor()
+    assert.equal((await api.get('/records/opportunity/' + gated.id)).stage, 'needs_analysis')
+    assert.equal(await page.locator('[data-test=pipeline-error]').count(), 0) // a success clears the refusal
+    await page.setViewportSize({ width: 1366, height: 900 })
   })
 
   // ---- lead inbox ----
@@ -258,6 +276,7 @@ try {
     assert.equal((await api.get('/records/quote/' + quoteId)).status, 'approved')
     await page.waitForFunction(() => document.querySelector('[data-test=quote-status]')?.innerText === 'Approved')
     assert.equal(await page.locator('[data-test=quote-locked]').count(), 1) // pricing is read-only now
+    assert.equal(await page.locator('[data-test=add-line]').count(), 0)
     await page.locator('[data-test=sign-open]').click()
     await field('sign-name').fill('Li Lei')
     await field('sign-email').fill('li.lei@example.com')
@@ -274,6 +293,15 @@ try {
     }
     await shot('23-quote-signing')
     await page.keyboard.press('Escape')
+  })
+
+  await step('quote builder: re-open an approved quote as a draft', async () => {
+    assert.ok(['approved', 'sent'].includes((await api.get('/records/quote/' + quoteId)).status)) // sent: by a signing link
+    await page.locator('[data-test=quote-reopen]').click()
+    await page.waitForFunction(() => document.querySelector('[data-test=quote-status]')?.innerText === 'Draft')
+    await page.waitForFunction(() => document.querySelector('[data-test=approval-state]')?.innerText === 'Not submitted')
+    await page.locator('[data-test=add-line]').waitFor()
+    assert.equal((await api.get('/records/quote/' + quoteId)).status, 'draft')
   })
 
   await step('quote builder: reached from the opportunity\'s related quotes', async () => {
@@ -360,7 +388,7 @@ try {
     await page.locator('[data-test=def-error]:visible', { hasText: 'members' }).waitFor()
     await field('def-json').fill(JSON.stringify({ members: [me.id], strategy: 'round_robin' }))
     await page.locator('[data-test=def-save]:visible').click()
-    await page.locator('[data-test=defs-table-queues] .el-table__row', { hasText: '1 member(s) · round_robin' }).waitFor()
+    await page.locator('[data-test=defs-table-queues] .el-table__row', { hasText: '1 member · round_robin' }).waitFor()
     await page.locator('.el-tabs__item', { hasText: 'Assignment rules' }).click()
     await page.locator('[data-test=def-add-assignment-rules]').click()
     await field('def-name').fill('lead_routing')
@@ -403,7 +431,9 @@ try {
     assert.equal(await page.locator('h2').first().innerText(), '销售管道')
     await page.goto(base + '/quotes/' + quoteId)
     await page.locator('[data-test=quote-lines] h3', { hasText: '报价明细' }).waitFor()
-    await page.waitForFunction(() => document.querySelector('[data-test=approval-state]')?.innerText === '已批准')
+    // re-opened as a draft above: it waits for a new approval
+    await page.waitForFunction(() => document.querySelector('[data-test=approval-state]')?.innerText === '未提交')
+    assert.equal(await page.locator('[data-test=quote-status]').innerText(), '草稿')
     await page.goto(base + '/dashboard')
     await page.locator('.rp-card', { hasText: '销售周期中位数' }).waitFor()
     await shot('26-dashboard-zh')

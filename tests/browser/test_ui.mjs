@@ -412,7 +412,7 @@ try {
     await page.waitForFunction((f) => document.querySelector('[data-test=total-prospecting]')?.innerText.includes(f), fmt)
     assert.match(await total.innerText(), /合计/)
     const opp = opps[0]
-    await page.locator(`[data-test=opp-${opp.id}]`).dragTo(page.locator('.rp-col[data-stage=qualification]'))
+    await page.locator(`[data-test=opp-${opp.id}]`).dragTo(page.locator('.rp-col[data-stage=qualification]'), { targetPosition: { x: 60, y: 12 } })
     // the card moves at once and is marked as saving until the PATCH answers
     await page.locator(`.rp-col[data-stage=qualification] [data-test=opp-${opp.id}]:not(.saving)`).waitFor()
     assert.equal((await apiGet('/records/opportunity/' + opp.id)).stage, 'qualification')
@@ -422,7 +422,7 @@ try {
   await step('pipeline: a refused stage change shows the rule message and the card stays', async () => {
     const opp = (await apiGet('/records/opportunity?limit=1&filter=' + encodeURIComponent("stage = 'proposal' and lost_reason is null"))).data[0]
     assert.ok(opp, 'a proposal-stage opportunity without a lost reason')
-    await page.locator(`[data-test=opp-${opp.id}]`).dragTo(page.locator('.rp-col[data-stage=closed_lost]'))
+    await page.locator(`[data-test=opp-${opp.id}]`).dragTo(page.locator('.rp-col[data-stage=closed_lost]'), { targetPosition: { x: 60, y: 12 } })
     await page.locator('[data-test=pipeline-error]', { hasText: '输单时请填写输单原因' }).waitFor()
     assert.equal(await page.locator(`.rp-col[data-stage=proposal] [data-test=opp-${opp.id}]`).count(), 1)
     assert.equal((await apiGet('/records/opportunity/' + opp.id)).stage, 'proposal')

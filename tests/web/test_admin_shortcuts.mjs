@@ -2,7 +2,7 @@
 // (shortcuts.js) under node's test runner.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { KINDS, parseDefinition, resolvePath, splitErrors, summary, validName } from '../../web/src/admin.js'
+import { KINDS, parseDefinition, resolvePath, splitErrors, summary, summaryParts, validName } from '../../web/src/admin.js'
 import { SHORTCUTS, createMatcher, isTyping } from '../../web/src/shortcuts.js'
 
 test('validName: API names as the server takes them', () => {
@@ -10,16 +10,16 @@ test('validName: API names as the server takes them', () => {
   for (const bad of ['', '1abc', 'East', 'a-b', 'a.b', 'a b', '_a', 'x'.repeat(65), null, 7]) assert.equal(validName(bad), false, String(bad))
 })
 
-test('summary: one line per kind', () => {
-  assert.equal(summary('rules', { object: 'case', trigger: { on: 'created' }, actions: [{}, {}] }), 'case · created · 2 action(s)')
-  assert.equal(summary('rules', { object: 'order', trigger: { on: 'event', type: 'shipment.updated' }, actions: [] }), 'order · event shipment.updated · 0 action(s)')
-  assert.equal(summary('rules', { object: 'contact', trigger: { on: 'date', field: 'birthdate' } }), 'contact · date birthdate · 0 action(s)')
-  assert.equal(summary('queues', { members: ['a', 'b'], strategy: 'least_loaded' }), '2 member(s) · least_loaded')
-  assert.equal(summary('queues', {}), '0 member(s) · round_robin')
-  assert.equal(summary('assignment-rules', { object: 'lead', entries: [{}] }), 'lead · 1 entry')
-  assert.equal(summary('assignment-rules', { object: 'lead', entries: [{}, {}] }), 'lead · 2 entries')
-  assert.equal(summary('journeys', { object: 'contact', steps: [{}, {}, {}] }), 'contact · 3 step(s)')
-  assert.equal(summary('rules', null), '? · ? · 0 action(s)')
+test('summary: one line per kind, counts worded by the caller', () => {
+  assert.equal(summary('rules', { object: 'case', trigger: { on: 'created' }, actions: [{}, {}] }), 'case · created · 2 actions')
+  assert.equal(summary('rules', { object: 'order', trigger: { on: 'event', type: 'shipment.updated' }, actions: [] }), 'order · event shipment.updated · 0 actions')
+  assert.equal(summary('rules', { object: 'contact', trigger: { on: 'date', field: 'birthdate' } }), 'contact · date birthdate · 0 actions')
+  assert.equal(summary('queues', { members: ['a', 'b'], strategy: 'least_loaded' }), '2 members · least_loaded')
+  assert.equal(summary('queues', {}), '0 members · round_robin')
+  assert.equal(summary('assignment-rules', { object: 'lead', entries: [{}] }, (c, n) => `${n}×${c}`), 'lead · 1×entries')
+  assert.equal(summary('journeys', { object: 'contact', steps: [{}, {}, {}] }), 'contact · 3 steps')
+  assert.deepEqual(summaryParts('journeys', { object: 'contact', steps: [{}] }), ['contact', { count: 'steps', n: 1 }])
+  assert.equal(summary('rules', null), '? · ? · 0 actions')
   assert.equal(summary('unknown', {}), '')
   for (const k of Object.keys(KINDS)) assert.ok(KINDS[k].path.startsWith('/'), k)
 })

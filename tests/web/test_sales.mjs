@@ -125,6 +125,10 @@ test('approvalState: the latest approval of the log', () => {
   ]
   assert.deepEqual(approvalState(log), { state: 'approved', process: 'quote_discount_10', step: 0, approvalId: 'a2' })
   assert.equal(approvalState(log.slice(0, 2)).state, 'rejected')
+  // re-opened as a draft: the old decision no longer holds; a pending one still shows
+  assert.equal(approvalState(log, 'draft').state, 'none')
+  assert.equal(approvalState(log, 'approved').state, 'approved')
+  assert.equal(approvalState(log.slice(0, 1), 'draft').state, 'pending')
 })
 
 test('KPI helpers: owner rows, single values, the query, pooled ratios', () => {

@@ -14,25 +14,34 @@ export function validName(name) {
   return typeof name === 'string' && /^[a-z][a-z0-9_]{0,63}$/.test(name)
 }
 
-// One line that says what a definition does, for the list: its object, trigger and action count
-// (rules), members and strategy (queues), entries (assignment rules) or steps (journeys).
-export function summary(kind, def) {
+// What a definition does, for the list, as parts to join: plain strings (object, trigger,
+// strategy) and counts {count: 'actions' | 'members' | 'entries' | 'steps', n} that the view
+// words in the user's language.
+export function summaryParts(kind, def) {
   const d = def || {}
   const n = (a) => (Array.isArray(a) ? a.length : 0)
   switch (kind) {
     case 'rules': {
-      const trig = d.trigger ? d.trigger.on + (d.trigger.type ? ' ' + d.trigger.type : '') + (d.trigger.field ? ' ' + d.trigger.field : '') : '?'
-      return `${d.object || '?'} · ${trig} · ${n(d.actions)} action(s)`
+      const tr = d.trigger || {}
+      const trig = tr.on ? [tr.on, tr.type, tr.field].filter(Boolean).join(' ') : '?'
+      return [d.object || '?', trig, { count: 'actions', n: n(d.actions) }]
     }
     case 'queues':
-      return `${n(d.members)} member(s) · ${d.strategy || 'round_robin'}`
+      return [{ count: 'members', n: n(d.members) }, d.strategy || 'round_robin']
     case 'assignment-rules':
-      return `${d.object || '?'} · ${n(d.entries)} entr${n(d.entries) === 1 ? 'y' : 'ies'}`
+      return [d.object || '?', { count: 'entries', n: n(d.entries) }]
     case 'journeys':
-      return `${d.object || '?'} · ${n(d.steps)} step(s)`
+      return [d.object || '?', { count: 'steps', n: n(d.steps) }]
     default:
-      return ''
+      return []
   }
+}
+
+// The parts as one line, counts worded by word(count, n).
+export function summary(kind, def, word = (c, k) => `${k} ${c}`) {
+  return summaryParts(kind, def)
+    .map((p) => (typeof p === 'string' ? p : word(p.count, p.n)))
+    .join(' · ')
 }
 
 // The part of a definition a 422 names: "actions[1]", "entries[0].queue", "hours.mon[1][0]";

@@ -42,6 +42,7 @@ const en = {
     title: 'Pipeline', total: 'Total', moved: 'Moved to {stage}', refused: 'Cannot move to {stage}: {n} entry criteria not met',
     empty: 'No opportunities yet', emptyStage: 'No opportunities', count: '{n} opportunities', definition: 'Pipeline “{name}”',
     probability: 'Probability {p}%', gates: '{n} entry criteria',
+    moveTo: 'Move to another stage', moveTitle: 'Move “{name}” to',
   },
   convert: {
     button: 'Convert', title: 'Convert lead {name}', account: 'Account', contact: 'Contact',
@@ -59,6 +60,7 @@ const en = {
     submitted: 'Submitted: {state}', sendForSignature: 'Send for signature', pdf: 'PDF preview', previewPdf: 'Show preview',
     refreshPdf: 'Refresh preview', openPdf: 'Open the PDF', signLink: 'Signing link for the customer:', expires: 'Expires {at}',
     createLink: 'Create signing link', signFailed: 'Could not create the signing link ({status}): {msg}',
+    recall: 'Recall the approval', reopen: 'Re-open as draft',
   },
   shortcuts: {
     title: 'Keyboard shortcuts', search: 'Search', help: 'Show this help', pipeline: 'Go to the pipeline', dashboard: 'Go to the dashboard',
@@ -103,6 +105,7 @@ const en = {
     badName: 'Use lower-case letters, digits and _ (starting with a letter)', badJson: 'Not valid JSON: {msg}',
     confirmDelete: 'Delete “{name}”?',
     kind: { rules: 'Automation rules', queues: 'Queues', assignment_rules: 'Assignment rules', journeys: 'Journeys' },
+    count: { actions: 'no actions | {n} action | {n} actions', members: 'no members | {n} member | {n} members', entries: 'no entries | {n} entry | {n} entries', steps: 'no steps | {n} step | {n} steps' },
   },
   system: {
     id: 'ID', version: 'Version', created_at: 'Created', updated_at: 'Updated', created_by: 'Created by',
@@ -144,6 +147,7 @@ const zh = {
   pipeline: {
     title: '销售管道', total: '合计', moved: '已移至{stage}', refused: '无法移至{stage}：{n} 项准入条件未满足', empty: '还没有商机',
     emptyStage: '暂无商机', count: '{n} 个商机', definition: '销售流程“{name}”', probability: '赢单概率 {p}%', gates: '{n} 项准入条件',
+    moveTo: '移至其他阶段', moveTitle: '将“{name}”移至',
   },
   convert: {
     button: '转化', title: '转化线索 {name}', account: '客户', contact: '联系人', linkExisting: '关联所选记录',
@@ -159,6 +163,7 @@ const zh = {
     submitted: '已提交：{state}', sendForSignature: '发送签署', pdf: 'PDF 预览', previewPdf: '显示预览', refreshPdf: '刷新预览',
     openPdf: '打开 PDF', signLink: '客户签署链接：', expires: '有效期至 {at}', createLink: '生成签署链接',
     signFailed: '无法生成签署链接（{status}）：{msg}',
+    recall: '撤回审批', reopen: '重新打开为草稿',
   },
   shortcuts: {
     title: '键盘快捷键', search: '搜索', help: '显示本帮助', pipeline: '前往销售管道', dashboard: '前往仪表盘', inbox: '前往线索收件箱',
@@ -196,6 +201,7 @@ const zh = {
     editDefinition: '编辑“{name}”', definitionJson: '定义（JSON）', badName: '请使用小写字母、数字和下划线（以字母开头）',
     badJson: 'JSON 格式错误：{msg}', confirmDelete: '确定删除“{name}”吗？',
     kind: { rules: '自动化规则', queues: '队列', assignment_rules: '分配规则', journeys: '客户旅程' },
+    count: { actions: '{n} 个动作', members: '{n} 名成员', entries: '{n} 条规则', steps: '{n} 个步骤' },
   },
   system: { id: 'ID', version: '版本', created_at: '创建时间', updated_at: '更新时间', created_by: '创建人', updated_by: '修改人', owner_id: '负责人' },
 }

@@ -71,12 +71,15 @@ export function convertBody(form) {
 }
 
 // The approval state of a record from GET .../approval (every action, oldest first): the state
-// of its latest approval ('none' without one), its process and step.
-export function approvalState(actions) {
+// of its latest approval ('none' without one), its process and step. A quote re-opened as a
+// draft (status given) needs a new approval: its old decision reads as 'none'.
+export function approvalState(actions, status) {
   const list = actions || []
   if (!list.length) return { state: 'none', process: null, step: null, approvalId: null }
   const last = list[list.length - 1]
-  return { state: last.state || 'none', process: last.process || null, step: last.step ?? null, approvalId: last.approval_id || null }
+  let state = last.state || 'none'
+  if (status === 'draft' && state !== 'pending') state = 'none'
+  return { state, process: last.process || null, step: last.step ?? null, approvalId: last.approval_id || null }
 }
 
 // The rows of a KPI answer for one owner (grouped by owner_id), or all rows when owner is empty.
