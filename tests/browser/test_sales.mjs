@@ -215,9 +215,28 @@ try {
     await page.locator('[data-test=record-title]', { hasText: 'Inbox Test – first order' }).waitFor()
   })
 
+  await step('convert dialog: an existing account of the same name is offered and linked', async () => {
+    const account = (await api.get('/records/account?limit=1&sort=name&filter=' + enc('name is not null'))).data[0]
+    const lead = await api.post('/records/lead', { last_name: 'Existing', first_name: 'Customer', company: account.name, status: 'working' })
+    await page.goto(base + '/records/lead/' + lead.id)
+    await page.locator('[data-test=record-convert]').click()
+    await page.locator(`[data-test=use-account-${account.id}]`).click()
+    await page.locator('[data-test=suggest-accounts]').waitFor({ state: 'detached' })
+    await page.locator('[data-test=convert-create-opp]').click() // no opportunity this time
+    await page.locator('[data-test=convert-submit]').click()
+    await page.waitForURL(/\/records\/contact\/[0-9a-f-]+$/)
+    const after = await api.get('/records/lead/' + lead.id)
+    assert.equal(after.status, 'converted')
+    assert.equal(after.converted_account_id, account.id)
+    assert.equal(after.converted_opportunity_id, null)
+    assert.ok(page.url().endsWith('/records/contact/' + after.converted_contact_id))
+    assert.equal((await api.get('/records/contact/' + after.converted_contact_id)).account_id, account.id)
+  })
+
   // ---- quote builder ----
   let quoteId
   await step('quote builder: a new quote from the opportunity, two lines priced by the server', async () => {
+    await page.goto(base + '/records/opportunity/' + converted.id)
     await page.locator('[data-test=new-quote]').click()
     await page.waitForURL(/\/quotes\/[0-9a-f-]+$/)
     quoteId = page.url().split('/').pop()

@@ -49,7 +49,7 @@ const en = {
     linkExisting: 'Links the chosen record', createAccount: 'Leave empty to create an account named “{company}”',
     createContact: 'Leave empty to create a contact from the lead', createOpportunity: 'Create an opportunity',
     opportunityName: 'Opportunity name', amount: 'Amount', submit: 'Convert', badAmount: 'Give an amount such as 12000 or 12000.50',
-    failed: 'Could not convert: {msg}', done: 'Lead converted',
+    failed: 'Could not convert: {msg}', done: 'Lead converted', existing: 'Existing:',
   },
   quote: {
     builder: 'Quote builder', newQuote: 'New quote', saving: 'Saving…', locked: 'The quote is {status}: its pricing is read-only until it is re-opened as a draft',
@@ -153,7 +153,7 @@ const zh = {
     button: '转化', title: '转化线索 {name}', account: '客户', contact: '联系人', linkExisting: '关联所选记录',
     createAccount: '留空则新建客户“{company}”', createContact: '留空则根据线索新建联系人', createOpportunity: '同时创建商机',
     opportunityName: '商机名称', amount: '金额', submit: '转化', badAmount: '请输入金额，例如 12000 或 12000.50',
-    failed: '转化失败：{msg}', done: '线索已转化',
+    failed: '转化失败：{msg}', done: '线索已转化', existing: '已有记录：',
   },
   quote: {
     builder: '报价编辑器', newQuote: '新建报价', saving: '正在保存…', locked: '报价状态为{status}：重新打开为草稿前不能修改价格',
