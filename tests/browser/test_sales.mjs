@@ -461,6 +461,21 @@ try {
     await page.locator('.rp-card', { hasText: 'Median sales cycle' }).waitFor()
   })
 
+  await step('phone width: the new screens fit without a page-wide horizontal scroll', async () => {
+    await page.setViewportSize({ width: 390, height: 844 })
+    for (const [url, ready] of [
+      ['/pipeline', '[data-test=board]'], ['/inbox', '[data-test^=lead-]'], ['/quotes/' + quoteId, '[data-test=lines-table]'],
+      ['/dashboard', '[data-test=chart-funnel] canvas'], ['/admin', '[data-test=admin-tabs]'],
+    ]) {
+      await page.goto(base + url)
+      await page.locator(ready).first().waitFor()
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+      assert.ok(overflow <= 0, `${url} scrolls sideways by ${overflow} px at phone width`)
+      if (url.startsWith('/quotes/')) await shot('28-phone-quote')
+    }
+    await page.setViewportSize({ width: 1366, height: 900 })
+  })
+
   // ---- XSS ----
   await step('XSS: script payloads in every text field type are shown as text and never run', async () => {
     // a custom text field and a picklist whose labels are payloads (labels come from metadata)
