@@ -165,6 +165,14 @@ try {
     assert.equal((await api.get('/records/opportunity/' + gated.id)).stage, 'needs_analysis')
     assert.equal(await page.locator('[data-test=pipeline-error]').count(), 0) // a success clears the refusal
     await page.setViewportSize({ width: 1366, height: 900 })
+    // the opportunity's page tells the stages it went through, as GET .../stages does
+    const history = (await api.get(`/records/opportunity/${gated.id}/stages`)).data
+    assert.deepEqual(history.map((h) => h.stage), ['prospecting', 'qualification', 'needs_analysis'])
+    await page.goto(base + '/records/opportunity/' + gated.id)
+    await page.waitForFunction(() => document.querySelectorAll('[data-test=stage-row]').length === 3)
+    const rows = await page.locator('[data-test=stage-row]').allInnerTexts()
+    assert.match(rows[0], /^Prospecting/)
+    assert.match(rows[2], /^Needs analysis[\s\S]*days so far$/)
   })
 
   // ---- lead inbox ----

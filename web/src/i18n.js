@@ -36,6 +36,7 @@ const en = {
     noRelated: 'No related {object}', back: 'Back to list', notFound: 'This record does not exist or you may not see it',
     saveFailed: 'Could not save the record: {msg}', new: 'New {object}', logCall: 'Log a call', addTask: 'Add a task',
     subjectNeeded: 'Give a subject',
+    stageHistory: 'Stage history', stageDays: '{n} days', stageNow: '{n} days so far',
   },
   history: { create: 'Created', update: 'Updated', delete: 'Deleted', restore: 'Restored', reveal: 'Revealed', by: 'by {who}' },
   pipeline: {
@@ -142,6 +143,7 @@ const zh = {
     reveal: '显示', revealed: '已显示（已审计）', masked: '已脱敏', noHistory: '暂无历史记录',
     noRelated: '没有相关的{object}', back: '返回列表', notFound: '记录不存在或无权查看', saveFailed: '保存失败：{msg}', new: '新建{object}',
     logCall: '记录通话', addTask: '添加任务', subjectNeeded: '请填写主题',
+    stageHistory: '阶段历程', stageDays: '{n} 天', stageNow: '至今 {n} 天',
   },
   history: { create: '创建', update: '修改', delete: '删除', restore: '恢复', reveal: '显示敏感字段', by: '操作人 {who}' },
   pipeline: {
