@@ -202,8 +202,19 @@ try {
     await page.locator(`[data-test=why-${dupe.id}]`).waitFor({ state: 'hidden' })
   })
 
+  await step('lead record page: score explanation, SLA clock and duplicates as the API has them', async () => {
+    const score = await api.get(`/records/lead/${dupe.id}/score`)
+    await page.goto(base + '/records/lead/' + dupe.id)
+    await page.waitForFunction((n) => document.querySelectorAll('[data-test=insight-score-row]').length === n, score.contributions.length)
+    assert.equal(await page.locator('[data-test=insight-score] > div').first().innerText(), `Score ${score.score} (model basic)`)
+    assert.match(await page.locator('[data-test=insight-sla-row]').innerText(), /first_touch \(lead_touch\)\s+running · /)
+    await page.locator(`[data-test=insight-dupes] a[href="/records/lead/${twin.id}"]`).waitFor()
+    assert.match(await page.locator('[data-test=insight-dupes]').innerText(), /email · 100%/)
+  })
+
   let converted
   await step('lead inbox: convert through the dialog and land on the new opportunity', async () => {
+    await page.goto(base + '/inbox')
     await page.locator(`[data-test=convert-${dupe.id}]`).click()
     await field('convert-opp-name').waitFor()
     await field('convert-amount').fill('12,345.67x')

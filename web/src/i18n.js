@@ -45,6 +45,10 @@ const en = {
     probability: 'Probability {p}%', gates: '{n} entry criteria',
     moveTo: 'Move to another stage', moveTitle: 'Move “{name}” to',
   },
+  insights: {
+    title: 'Insights', score: 'Score {score} (model {model})', sla: 'SLA clocks', duplicates: 'Possible duplicates',
+    state: { running: 'running', paused: 'paused', met: 'met', breached: 'breached', stopped: 'stopped' },
+  },
   convert: {
     button: 'Convert', title: 'Convert lead {name}', account: 'Account', contact: 'Contact',
     linkExisting: 'Links the chosen record', createAccount: 'Leave empty to create an account named “{company}”',
@@ -150,6 +154,10 @@ const zh = {
     title: '销售管道', total: '合计', moved: '已移至{stage}', refused: '无法移至{stage}：{n} 项准入条件未满足', empty: '还没有商机',
     emptyStage: '暂无商机', count: '{n} 个商机', definition: '销售流程“{name}”', probability: '赢单概率 {p}%', gates: '{n} 项准入条件',
     moveTo: '移至其他阶段', moveTitle: '将“{name}”移至',
+  },
+  insights: {
+    title: '洞察', score: '评分 {score}（模型 {model}）', sla: 'SLA 计时', duplicates: '可能重复的记录',
+    state: { running: '计时中', paused: '已暂停', met: '已达成', breached: '已超时', stopped: '已停止' },
   },
   convert: {
     button: '转化', title: '转化线索 {name}', account: '客户', contact: '联系人', linkExisting: '关联所选记录',
