@@ -25,6 +25,8 @@ static int h_quote_pdf(struct rp_http_req *req, struct rp_http_resp *resp)
     resp->content_type = "application/pdf";
     rp_http_resp_header(req, resp, "Content-Disposition", "inline; filename=\"quote.pdf\"");
     rp_http_resp_header(req, resp, "Cache-Control", "no-store");
+    /* The web UI's quote builder previews the PDF in a frame of its own origin. */
+    rp_http_resp_header(req, resp, "X-Frame-Options", "SAMEORIGIN");
     return 0;
 }
 

@@ -11,6 +11,7 @@ const Search = () => import('./views/Search.vue')
 const Admin = () => import('./views/Admin.vue')
 const Dashboard = () => import('./views/Dashboard.vue')
 const LeadInbox = () => import('./views/LeadInbox.vue')
+const QuoteBuilder = () => import('./views/QuoteBuilder.vue')
 
 export const router = createRouter({
   history: createWebHistory(),
@@ -25,6 +26,7 @@ export const router = createRouter({
     { path: '/admin', component: Admin },
     { path: '/dashboard', component: Dashboard },
     { path: '/inbox', component: LeadInbox },
+    { path: '/quotes/:id', component: QuoteBuilder, props: true },
     { path: '/:rest(.*)*', redirect: '/records/account' },
   ],
 })
