@@ -40,8 +40,11 @@ try {
   const api = await apiClient(base, 'admin', password)
   const me = api.user
 
-  // What the demo does not define: a pipeline with gates, a scoring model, a duplicate rule and
-  // a first-touch SLA for leads.
+  // The test's own configuration: a pipeline with gates (replacing the demo's), a scoring model
+  // (instead of the demo's: two models writing one field would race), a duplicate rule and a
+  // first-touch SLA for leads.
+  const demoModel = await api.call('DELETE', '/definitions/scoring-models/lead_fit')
+  assert.equal(demoModel.status, 204, 'the demo defines a scoring model')
   await api.put('/definitions/pipelines/sales', {
     object: 'opportunity', field: 'stage', stages: [
       { value: 'prospecting', probability: 10 }, { value: 'qualification', probability: 20 },
