@@ -1378,11 +1378,14 @@ static int load_opportunities(struct demo *d)
                 close_day = d->today - rnd_days_ago(d, 540) - 2;
                 put_date(d, o, "expected_close_date", close_day + rnd_range(d, -10, 20));
                 put_dt(d, o, "closed_at", office_time(d, close_day));
+                /* opened a sales cycle before it closed (the KPIs' cycle length) */
+                put_dt(d, o, "created_at", office_time(d, close_day - rnd_range(d, 14, 160)));
             } else {
                 /* A few open deals have slipped past their date, as in every real pipeline. */
                 close_day = rnd_chance(d, 10) ? d->today - rnd_range(d, 1, 14)
                                               : d->today + rnd_range(d, 7, 180);
                 put_date(d, o, "expected_close_date", close_day);
+                put_dt(d, o, "created_at", office_time(d, d->today - rnd_range(d, 1, 120)));
                 put_s(o, "next_step", a->cn ? PICK(d, cn_next_steps) : PICK(d, en_next_steps));
             }
             if (strcmp(sp->stage, "closed_lost") == 0) {

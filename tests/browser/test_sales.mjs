@@ -525,6 +525,9 @@ try {
       ['/records/lead?sort=-created_at', () => page.locator('[data-test=list-table] tr.el-table__row', { hasText: '<img src=x' }).first().waitFor()],
       ['/inbox', async () => {
         await page.locator(`[data-test=lead-${lead.id}]`, { hasText: '<img src=x' }).waitFor()
+        // the cards' details (scores, clocks, duplicates) arrive one by one and move the layout
+        await page.locator('[data-test=inbox-details-loading]').waitFor({ state: 'detached' })
+        await page.locator(`[data-test=lead-${lead.id}]`).scrollIntoViewIfNeeded()
         await page.locator(`[data-test=score-${lead.id}]`).click()
         await page.locator(`[data-test=why-${lead.id}] [data-test=why-row]`, { hasText: 'xss rule <img' }).waitFor()
       }],
