@@ -412,9 +412,10 @@ void rp_write_event_set(const struct rp_write_event *ev, const char *field, stru
  * and changes it and the function that checks a definition (422 naming the part).
  */
 struct rp_definition_kind {
-    const char *kind; /* the path segment, e.g. "queues" */
-    const char *noun; /* in messages, e.g. "queue" */
-    enum rp_policy_action permission;
+    const char *kind;                 /* the path segment, e.g. "queues" */
+    const char *noun;                 /* in messages, e.g. "queue" */
+    enum rp_policy_action permission; /* to change them, and to read them unless readable */
+    bool readable; /* any signed-in user may read them (they describe behaviour: stages) */
     int (*check)(void *ctx, const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
                  struct rp_error *err);
     /*

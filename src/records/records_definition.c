@@ -192,7 +192,9 @@ int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, 
 
     if (!(k = kind_of(rs, kind, err)))
         return err->code;
-    if ((rc = rp_policy_check(p, NULL, k->permission, err)) < 0)
+    if (!p || !p->user_id)
+        return rp_error_set(err, RP_EUNAUTH, "authentication required");
+    if (!k->readable && (rc = rp_policy_check(p, NULL, k->permission, err)) < 0)
         return rc;
     x.data = json_array();
     rp_arena_init(&arena);

@@ -245,6 +245,7 @@ void rp_sales_pipeline_register(struct rp_sales *s)
         s->records, &(struct rp_definition_kind){.kind = RP_SALES_PIPELINES,
                                                  .noun = "pipeline",
                                                  .permission = RP_ACT_MANAGE_METADATA,
+                                                 .readable = true,
                                                  .check = rp_sales_pipeline_check,
                                                  .ctx = s});
     rp_records_hook_add(s->records, &(struct rp_write_hook){.fn = stage_gate, .ctx = s});

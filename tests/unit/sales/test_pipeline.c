@@ -168,6 +168,13 @@ static void test_invalid_pipelines(void **state)
     assert_int_equal(
         rp_test_request_as(t, tok, "PUT", "/api/v1/definitions/pipelines/p", PIPELINE, &out), 403);
     free(out);
+    /* the stages are for everyone to read, not to change */
+    assert_int_equal(rp_test_request_as(t, tok, "GET", "/api/v1/definitions/pipelines", NULL, &out),
+                     200);
+    free(out);
+    assert_int_equal(
+        rp_test_request_as(t, tok, "GET", "/api/v1/definitions/scoring-models", NULL, &out), 403);
+    free(out);
 }
 
 int main(void)
