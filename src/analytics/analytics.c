@@ -6,6 +6,7 @@
 #include "analytics/analytics_int.h"
 
 #include "base/time.h"
+#include "base/uuid.h"
 #include "base/value.h"
 
 #include <stdio.h>
@@ -224,6 +225,7 @@ struct plan {
     const char *group_sql; /* its SQL */
     const char *date_sql;  /* the date the range and periods apply to */
     bool date_is_day;      /* a date field (day numbers), else epoch milliseconds */
+    const char *owner;     /* only records this user owns, or NULL */
 };
 
 static int parse_day(const char *name, const char *s, int64_t *day, struct rp_error *err)
@@ -287,6 +289,15 @@ static int plan_make(struct kpi_ctx *k, struct plan *pl, const struct rp_kpi_par
         return rc;
     pl->has_from = kp->from != NULL;
     pl->has_to = kp->to != NULL;
+    if (kp->owner) {
+        if (!k->o->owned)
+            return rp_error_field(err, RP_EINVAL, "owner", "not_owned",
+                                  "%s records have no owner to filter by", k->o->name);
+        if (!rp_uuid_is_valid(kp->owner, strlen(kp->owner)))
+            return rp_error_field(err, RP_EINVAL, "owner", "invalid",
+                                  "parameter \"owner\" must be a user id");
+        pl->owner = kp->owner;
+    }
     if (pl->has_from && pl->has_to && pl->to_day < pl->from_day)
         return rp_error_field(err, RP_EINVAL, "to", "invalid_range",
                               "parameter \"to\" (%s) is before \"from\" (%s)", kp->to, kp->from);
@@ -408,6 +419,10 @@ static void build(struct kpi_ctx *k, const struct plan *pl, struct rp_sql *q)
     rp_sql_add(q, " WHERE \"t\".\"deleted_at\" IS NULL AND ");
     rp_policy_row_sql(k->p, k->m, k->o, "t", RP_ACCESS_READ, q);
     add_range(q, pl);
+    if (pl->owner) {
+        rp_sql_add(q, " AND \"t\".\"owner_id\" = ");
+        rp_sql_param(q, rp_value_cstr(pl->owner));
+    }
     if (d->where)
         d->where(k, q);
     rp_sql_add(q, median ? MEDIAN_TAIL : " GROUP BY 1, 2 ORDER BY 1, 2");

@@ -50,6 +50,7 @@ struct rp_kpi_params {
     const char *group;  /* a field of the KPI's object (or a KPI-specific key); "none": no
                            grouping even where the KPI has a default */
     const char *object; /* sla_attainment: the object whose clocks count (default "lead") */
+    const char *owner;  /* a user id: only records this user owns (objects with owners) */
 };
 
 /**

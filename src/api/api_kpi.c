@@ -18,7 +18,7 @@ static int h_kpis(struct rp_http_req *req, struct rp_http_resp *resp)
 /* GET /api/v1/kpis/{name}?from=&to=&period=&group=&object= */
 static int h_kpi(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    static const char *const allowed[] = {"from", "to", "period", "group", "object", NULL};
+    static const char *const allowed[] = {"from", "to", "period", "group", "object", "owner", NULL};
     struct rp_kpi_params kp;
     int rc;
 
@@ -28,7 +28,8 @@ static int h_kpi(struct rp_http_req *req, struct rp_http_resp *resp)
                                 .to = rp_http_query(req, "to"),
                                 .period = rp_http_query(req, "period"),
                                 .group = rp_http_query(req, "group"),
-                                .object = rp_http_query(req, "object")};
+                                .object = rp_http_query(req, "object"),
+                                .owner = rp_http_query(req, "owner")};
     return rp_analytics_kpi(api_of(req)->analytics, principal_of(req), req->params[0], &kp,
                             &req->arena, &resp->body, &req->err);
 }

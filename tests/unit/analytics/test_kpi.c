@@ -152,6 +152,20 @@ static void test_opportunity_kpis(void **state)
     assert_int_equal(num(only(d), "count"), 3);
     json_decref(d);
 
+    /* one owner's: the rep won 1 of 1 for 700 */
+    {
+        char q[160];
+        snprintf(q, sizeof(q), "win_rate?owner=%s", rep_id);
+        d = kpi(t, t->token, q);
+        assert_int_equal(num(only(d), "numerator"), 1);
+        assert_int_equal(num(only(d), "denominator"), 1);
+        json_decref(d);
+        snprintf(q, sizeof(q), "won_revenue?owner=%s", t->user_id);
+        d = kpi(t, t->token, q);
+        assert_near(num(only(d), "value"), 3000.5);
+        json_decref(d);
+    }
+
     /* median cycle of won deals: 5, 10, 30 days; lost ones do not count */
     d = kpi(t, t->token, "median_sales_cycle_days");
     assert_near(num(only(d), "value"), 10);
@@ -395,6 +409,7 @@ static void test_bad_parameters(void **state)
     bad(t, "win_rate?limit=5", 400, "limit");
     bad(t, "win_rate?object=lead", 400, "object");
     bad(t, "sla_attainment?object=spaceship", 400, "object");
+    bad(t, "win_rate?owner=me", 400, "owner");
     bad(t, "win_rate?period=day&period=week", 400, "period");
 
     j = call(t, "GET", "/api/v1/kpis", NULL, 200);
