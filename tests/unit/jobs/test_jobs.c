@@ -1,7 +1,8 @@
 /*
- * The durable job queue on a real SQLite store with a fake clock: a job runs once; a failure
- * is retried after the backoff and dies after its last attempt (retry revives it); a payload
- * that can never work dies at once; a dedup key queues once; an expired lease is taken over,
+ * The durable job queue on a real store (SQLite; PostgreSQL under RP_TEST_STORE=pg, see
+ * test_store.h) with a fake clock: a job runs once; a failure is retried after the backoff
+ * and dies after its last attempt (retry revives it); a payload that can never work dies at
+ * once; a dedup key queues once; an expired lease is taken over,
  * and the worker that lost it writes no outcome; cancel; the background workers.
  */
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 
 #include "base/arena.h"
 #include "jobs/jobs.h"
+#include "test_store.h"
 
 #define T0 INT64_C(1795334400000)
 
@@ -51,8 +53,7 @@ static int setup(void **state)
     rp_arena_init(&f->a);
     rp_error_init(&f->err, &f->a);
     rp_clock_init_fixed(&f->clock, T0);
-    assert_int_equal(rp_store_open(NULL, &(struct rp_store_config){.memory = true}, &f->s, &f->err),
-                     0);
+    f->s = rp_test_store_open();
     f->j = rp_jobs_new(&(struct rp_jobs_config){.store = f->s, .clock = &f->clock, .worker = "w1"});
     rp_jobs_register(f->j, "test.work", handler, f, 3);
     *state = f;
