@@ -284,6 +284,8 @@ static int claim_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     rp_sql_param(&q, rp_value_int(x->now));
     rp_sql_add(&q, ") ORDER BY run_at LIMIT ");
     rp_sql_param(&q, rp_value_int((int64_t)x->max));
+    /* Several processes on one PostgreSQL claim at once: each skips the rows another holds. */
+    rp_sql_add(&q, rp_sql_idiom(rp_store_conn_dialect(c), RP_SQL_SKIP_LOCKED));
     rp_sql_add(&q, ") RETURNING id, kind, payload, attempts, max_attempts");
     rc = rp_store_query(c, &q, claim_row, x, err);
     rp_arena_release(&a);

@@ -5,7 +5,8 @@
  * Types: SQLite INTEGER (ids, counters, epoch milliseconds, money in 1/10,000, booleans as
  * 0/1) is BIGINT, so values read back as RP_V_INT on both engines and one code path serves
  * both; REAL is DOUBLE PRECISION; TEXT is TEXT; an INTEGER PRIMARY KEY rowid table (rp_audit
- * id, rp_change seq, rp_job_run id, ...) is BIGSERIAL.
+ * id, rp_change seq, rp_job_run id, ...) is BIGSERIAL, and a table whose implicit rowid
+ * queries read (rp_token: sessions listed in creation order) gets a BIGSERIAL "rowid".
  *
  * The version is the one row of rp_schema_version (PostgreSQL has no user_version). Each
  * step runs in its own transaction, and the whole run holds an advisory lock, so several
@@ -33,7 +34,7 @@ static const char *const migrations[] = {
     "CREATE TABLE rp_token ("
     " id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT,"
     " token_hash TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL, expires_at BIGINT,"
-    " revoked_at BIGINT, last_used_at BIGINT);"
+    " revoked_at BIGINT, last_used_at BIGINT, rowid BIGSERIAL);"
     "CREATE INDEX rp_token_user ON rp_token(user_id);"
     "CREATE TABLE rp_audit ("
     " id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, actor TEXT, action TEXT NOT NULL,"

@@ -163,7 +163,7 @@ static uint64_t hash_str(const char *s)
  * marker) the next number; $N stays. Quoted literals, quoted identifiers and comments are copied as
  * they are. Returns the number of markers (the highest), or -1 on a malformed marker.
  */
-int rp_store_pg_translate(const char *sql, struct rp_buf *out)
+static int translate(const char *sql, struct rp_buf *out, bool markers)
 {
     int next = 0, highest = 0;
 
@@ -201,7 +201,7 @@ int rp_store_pg_translate(const char *sql, struct rp_buf *out)
                 highest = (int)v;
             rp_buf_add(out, p, (size_t)(e - p));
             p = e;
-        } else if (ch == '?') {
+        } else if (ch == '?' && markers) {
             int n;
             p++;
             if (isdigit((unsigned char)*p)) {
@@ -226,8 +226,27 @@ int rp_store_pg_translate(const char *sql, struct rp_buf *out)
     return highest;
 }
 
+int rp_store_pg_translate(const char *sql, struct rp_buf *out)
+{
+    return translate(sql, out, true);
+}
+
+/* The highest $N in PostgreSQL text (outside quotes). */
+static int highest_dollar(const char *sql)
+{
+    struct rp_arena a;
+    struct rp_buf scratch;
+    int n;
+
+    rp_arena_init(&a);
+    rp_buf_init(&scratch, &a, 2 * 1024 * 1024);
+    n = translate(sql, &scratch, false);
+    rp_arena_release(&a);
+    return n;
+}
+
 /* The cache slot of sql, preparing the statement on first use. */
-static int conn_prepare(struct pg_conn *c, const char *sql, struct pg_slot **out,
+static int conn_prepare(struct pg_conn *c, const char *sql, bool translate, struct pg_slot **out,
                         struct rp_error *err)
 {
     uint64_t h = hash_str(sql);
@@ -252,7 +271,13 @@ static int conn_prepare(struct pg_conn *c, const char *sql, struct pg_slot **out
     }
     rp_arena_init(&a);
     rp_buf_init(&text, &a, 2 * 1024 * 1024);
-    n = rp_store_pg_translate(sql, &text);
+    /* Text built for PostgreSQL has $N already, and "?" may be jsonb's operator there. */
+    if (translate) {
+        n = rp_store_pg_translate(sql, &text);
+    } else {
+        rp_buf_adds(&text, sql);
+        n = highest_dollar(sql);
+    }
     if (n < 0 || rp_buf_error(&text)) {
         rp_log_error("could not translate statement for PostgreSQL: %s", sql);
         rc = rp_error_set(err, RP_EDB, "could not run a database query");
@@ -401,7 +426,7 @@ static int query(struct rp_store_conn *conn, const struct rp_sql *q, rp_store_ro
     }
     rp_arena_init(&a);
 again:
-    rc = conn_prepare(c, q->text.data, &slot, err);
+    rc = conn_prepare(c, q->text.data, q->dialect != RP_SQL_PG, &slot, err);
     if (rc < 0)
         goto out;
     if ((size_t)slot->nparams != q->nparams) {
