@@ -525,6 +525,7 @@ static int acl_load(struct rp_auth *a, int64_t version, struct rp_acl **out, str
     pthread_mutex_init(&acl->cache_lock, NULL);
     acl->version = version;
     acl->clock = a->clock;
+    acl->dialect = rp_store_dialect(a->store);
     if ((rc = load_query(a, &l,
                          "SELECT name, label, parent, export_rows_per_hour, export_block"
                          " FROM rp_role ORDER BY name",

@@ -591,10 +591,14 @@ int rp_approval_act(struct rp_automation *a, const struct rp_principal *p, const
         rc = rp_store_query(c, &q, pending_row, &pend, err);
     }
     if (rc == 0) {
-        rp_sql_init(&q, arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "SELECT name, definition FROM rp_approval_process WHERE object = ");
         rp_sql_param(&q, rp_value_cstr(object));
-        rp_sql_add(&q, " ORDER BY json_extract(definition, '$.order'), name");
+        rp_sql_add(&q, " ORDER BY ");
+        rp_sql_json_begin(&q);
+        rp_sql_add(&q, "definition");
+        rp_sql_json_end(&q, "order", true);
+        rp_sql_add(&q, ", name");
         rc = rp_store_query(c, &q, process_list_row, &procs, err);
     }
     rp_store_reader_release(a->store, c);

@@ -999,7 +999,7 @@ static int rule_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
     if ((rc = rp_store_query(c, &q, rp_store_row_int, &exists, err)) < 0)
         goto out;
     x->created = exists == 0;
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     if (x->remove) {
         rp_sql_add(&q, "DELETE FROM rp_automation_rule WHERE name = ");
         rp_sql_param(&q, rp_value_cstr(x->name));
@@ -1008,9 +1008,11 @@ static int rule_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
         rp_sql_add(&q, "INSERT INTO rp_automation_rule (name, object, definition, active,"
                        " since_seq, created_at, updated_at) VALUES (");
         rp_sql_param(&q, rp_value_cstr(x->name));
-        rp_sql_add(&q, ", json_extract(");
+        rp_sql_add(&q, ", ");
+        rp_sql_json_begin(&q);
         rp_sql_param(&q, rp_value_cstr(x->text));
-        rp_sql_add(&q, ", '$.object'), ");
+        rp_sql_json_end(&q, "object", false);
+        rp_sql_add(&q, ", ");
         rp_sql_param(&q, rp_value_cstr(x->text));
         rp_sql_add(&q, ", ");
         rp_sql_param(&q, rp_value_bool(x->active));

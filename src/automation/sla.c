@@ -252,9 +252,12 @@ static int def_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     if (x->remove && !policy) {
         /* A calendar in use stays: its policies would silently fall back to 24x7. */
         bool used = false;
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
-        rp_sql_add(&q, "SELECT 1 FROM rp_sla_policy WHERE json_extract(definition, '$.calendar')"
-                       " = ");
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
+        rp_sql_add(&q, "SELECT 1 FROM rp_sla_policy WHERE ");
+        rp_sql_json_begin(&q);
+        rp_sql_add(&q, "definition");
+        rp_sql_json_end(&q, "calendar", false);
+        rp_sql_add(&q, " = ");
         rp_sql_param(&q, rp_value_cstr(x->name));
         if ((rc = rp_store_query(c, &q, rp_store_row_exists, &used, err)) < 0)
             goto out;
@@ -524,9 +527,12 @@ static int policies_load(struct rp_store_conn *c, struct policy_set *ps, struct 
     struct rp_sql q;
 
     ps->n = 0;
-    rp_sql_init(&q, ps->arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT name, object, definition FROM rp_sla_policy"
-                   " ORDER BY COALESCE(json_extract(definition, '$.order'), 0), name");
+    rp_sql_init(&q, ps->arena, rp_store_conn_dialect(c));
+    rp_sql_add(&q, "SELECT name, object, definition FROM rp_sla_policy ORDER BY COALESCE(");
+    rp_sql_json_begin(&q);
+    rp_sql_add(&q, "definition");
+    rp_sql_json_end(&q, "order", true);
+    rp_sql_add(&q, ", 0), name");
     return rp_store_query(c, &q, policy_row, ps, err);
 }
 

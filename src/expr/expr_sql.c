@@ -271,7 +271,7 @@ static void emit(struct sqlc *c, const struct expr_node *n)
 
 int rp_expr_compile_sql(const struct rp_expr *e, struct rp_sql *q, struct rp_error *err)
 {
-    struct sqlc c = {q, q->dialect == RP_SQL_PG};
+    struct sqlc c = {q, q->target == RP_SQL_PG};
     int rc;
 
     emit(&c, e->root);

@@ -500,11 +500,12 @@ static int condition_points(struct score_ctx *x, const json_t *rule, double *poi
     *points = 0;
     if ((rc = rp_meta_parse_expr(x->m, x->o, cond, strlen(cond), x->now, x->arena, &e, x->err)) < 0)
         return rc;
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT coalesce((");
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(x->c));
+    /* true is 1, false and unknown 0, on both engines (PostgreSQL's conditions are boolean) */
+    rp_sql_add(&q, "SELECT CASE WHEN (");
     if ((rc = rp_expr_compile_sql(e, &q, x->err)) < 0)
         return rc;
-    rp_sql_addf(&q, "), 0) FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", x->o->name);
+    rp_sql_addf(&q, ") THEN 1 ELSE 0 END FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", x->o->name);
     rp_sql_param(&q, rp_value_cstr(x->id));
     if ((rc = rp_store_query(x->c, &q, rp_store_row_int, &holds, x->err)) < 0)
         return rc;
@@ -1071,9 +1072,12 @@ static int apply_score(struct rp_sales *s, struct rp_store_conn *c, const struct
                                        rp_value_cstr(name),    rp_value_num(score),
                                        rp_value_int(now),      rp_value_cstr(text)};
         rp_sql_init(&q, arena, RP_SQL_SQLITE);
-        rp_sql_add(&q, "INSERT OR REPLACE INTO rp_score (object, record_id, model, score,"
+        rp_sql_add(&q, "INSERT INTO rp_score (object, record_id, model, score,"
                        " computed_at, contributions) VALUES ");
         rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
+        rp_sql_add(&q, " ON CONFLICT (object, record_id, model) DO UPDATE SET"
+                       " score = excluded.score, computed_at = excluded.computed_at,"
+                       " contributions = excluded.contributions");
         rc = rp_store_exec(c, &q, NULL, err);
     }
     free(text);
@@ -1409,9 +1413,9 @@ static int add_condition(struct rp_sql *q, const struct rp_meta *m, const struct
 
     if ((rc = rp_meta_parse_expr(m, o, cond, strlen(cond), now, arena, &e, err)) < 0)
         return rc;
-    rp_sql_add(q, "coalesce((");
+    rp_sql_add(q, "CASE WHEN (");
     rc = rp_expr_compile_sql(e, q, err);
-    rp_sql_add(q, "), 0)");
+    rp_sql_add(q, ") THEN 1 ELSE 0 END");
     return rc;
 }
 
@@ -1439,9 +1443,12 @@ static int store_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit_e
 
     (void)unit_err;
     rp_sql_init(&q, u->arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "INSERT OR REPLACE INTO rp_score_model (name, weights, rows, positives, auc,"
+    rp_sql_add(&q, "INSERT INTO rp_score_model (name, weights, rows, positives, auc,"
                    " trained_at, trained_by) VALUES ");
     rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
+    rp_sql_add(&q, " ON CONFLICT (name) DO UPDATE SET weights = excluded.weights,"
+                   " rows = excluded.rows, positives = excluded.positives, auc = excluded.auc,"
+                   " trained_at = excluded.trained_at, trained_by = excluded.trained_by");
     return rp_store_exec(c, &q, NULL, u->err);
 }
 
