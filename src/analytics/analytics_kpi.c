@@ -78,7 +78,7 @@ static void weighted(struct kpi_ctx *k, struct rp_sql *q, bool won_full)
     rp_sql_add(q, "COALESCE(\"t\".\"probability\", ");
     rp_analytics_stage_probability(&k->opp, "t", q);
     rp_sql_add(q, won_full ? ") END)" : ")");
-    rp_sql_add(q, " / 100.0) AS INTEGER)), COUNT(*)");
+    rp_sql_add(q, " / 100.0) AS BIGINT)), COUNT(*)");
 }
 
 static void m_weighted(struct kpi_ctx *k, struct rp_sql *q)

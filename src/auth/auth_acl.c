@@ -692,7 +692,7 @@ int rp_acl_bump(struct rp_store_conn *c, const struct rp_auth *a, struct rp_aren
     struct rp_sql q;
 
     rp_auth_sql_init(a, &q, arena);
-    rp_sql_add(&q, "UPDATE rp_setting SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+    rp_sql_add(&q, "UPDATE rp_setting SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)"
                    " WHERE key = 'acl.version'");
     return rp_store_exec(c, &q, NULL, err);
 }

@@ -110,6 +110,8 @@ static const char *const idioms[RP_SQL_IDIOM_COUNT][2] = {
                               " WHERE schemaname = current_schema() AND tablename = ?"},
     [RP_SQL_NEWLINE] = {"char(10)", "chr(10)"},
     [RP_SQL_ILIKE] = {"LIKE", "ILIKE"},
+    [RP_SQL_MONTH_DAY_OPEN] = {"strftime('%m-%d', ", "to_char(to_timestamp("},
+    [RP_SQL_MONTH_DAY_CLOSE] = {", 'unixepoch')", "), 'MM-DD')"},
 };
 
 const char *rp_sql_idiom(enum rp_sql_dialect d, enum rp_sql_idiom i)

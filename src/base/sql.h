@@ -58,14 +58,16 @@ int rp_sql_error(const struct rp_sql *q);
  * rp_sql_add_fragment when it has "?" markers, or rp_sql_add/rp_buf_adds when not.
  */
 enum rp_sql_idiom {
-    RP_SQL_TYPE_INT,      /* 64-bit integer column: INTEGER | BIGINT */
-    RP_SQL_TYPE_REAL,     /* double column: REAL | DOUBLE PRECISION */
-    RP_SQL_ROWID_COLUMN,  /* record tables' rowid: implicit | ", rowid BIGSERIAL UNIQUE" */
-    RP_SQL_SKIP_LOCKED,   /* after a claim's SELECT: "" (one writer) | FOR UPDATE SKIP LOCKED */
-    RP_SQL_TABLE_COLUMNS, /* SELECT of the column names of the table named by the one "?" */
-    RP_SQL_TABLE_INDEXES, /* SELECT of the index names of the table named by the one "?" */
-    RP_SQL_NEWLINE,       /* a text of one line feed: char(10) | chr(10) */
-    RP_SQL_ILIKE,         /* LIKE ignoring ASCII case: LIKE (SQLite's is) | ILIKE */
+    RP_SQL_TYPE_INT,       /* 64-bit integer column: INTEGER | BIGINT */
+    RP_SQL_TYPE_REAL,      /* double column: REAL | DOUBLE PRECISION */
+    RP_SQL_ROWID_COLUMN,   /* record tables' rowid: implicit | ", rowid BIGSERIAL UNIQUE" */
+    RP_SQL_SKIP_LOCKED,    /* after a claim's SELECT: "" (one writer) | FOR UPDATE SKIP LOCKED */
+    RP_SQL_TABLE_COLUMNS,  /* SELECT of the column names of the table named by the one "?" */
+    RP_SQL_TABLE_INDEXES,  /* SELECT of the index names of the table named by the one "?" */
+    RP_SQL_NEWLINE,        /* a text of one line feed: char(10) | chr(10) */
+    RP_SQL_ILIKE,          /* LIKE ignoring ASCII case: LIKE (SQLite's is) | ILIKE */
+    RP_SQL_MONTH_DAY_OPEN, /* OPEN epoch-seconds CLOSE: its UTC day as text "MM-DD" */
+    RP_SQL_MONTH_DAY_CLOSE,
     RP_SQL_IDIOM_COUNT
 };
 

@@ -142,14 +142,14 @@ int rp_jobs_enqueue_in(struct rp_store_conn *c, const struct rp_clock *clock,
         *queued = false;
     rp_arena_init(&a);
     if (spec->dedup_key) {
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "SELECT 1 FROM rp_job WHERE dedup_key = ");
         rp_sql_param(&q, rp_value_cstr(spec->dedup_key));
         if ((rc = rp_store_query(c, &q, rp_store_row_exists, &exists, err)) < 0 || exists)
             goto out;
     }
     rp_uuid_v7(id, now);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_job (id, kind, payload, run_at, state, max_attempts,"
                    " dedup_key, created_at, updated_at) VALUES (");
     rp_sql_param(&q, rp_value_cstr(id));
@@ -271,7 +271,7 @@ static int claim_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 
     claimed_free(x); /* a unit may run again: start from the inputs */
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "UPDATE rp_job SET state = 'running', attempts = attempts + 1, lease_owner = ");
     rp_sql_param(&q, rp_value_cstr(x->j->worker));
     rp_sql_add(&q, ", lease_until = ");
@@ -324,7 +324,7 @@ static int finish_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         run_at = x->now + rp_jobs_backoff_ms(x->cl->attempt);
     }
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "UPDATE rp_job SET state = ");
     rp_sql_param(&q, rp_value_cstr(state));
     rp_sql_add(&q, ", run_at = ");
@@ -348,7 +348,7 @@ static int finish_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         x->lost = true;
         outcome = "lease_lost";
     }
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_job_run (job_id, attempt, worker, started_at, finished_at,"
                    " outcome, error) VALUES (");
     rp_sql_param(&q, rp_value_cstr(x->cl->id));
@@ -617,7 +617,7 @@ static int admin_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     int rc;
 
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT state FROM rp_job WHERE id = ");
     rp_sql_param(&q, rp_value_cstr(x->id));
     if ((rc = rp_store_query(c, &q, state_row, state, err)) < 0)
@@ -633,7 +633,7 @@ static int admin_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
                           x->retry ? "retried" : "cancelled");
         goto out;
     }
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     if (x->retry)
         rp_sql_add(&q, "UPDATE rp_job SET state = 'queued', attempts = 0, finished_at = NULL,"
                        " run_at = ");

@@ -650,7 +650,7 @@ static int read_txn(struct rp_store_conn *c, const char *sql, struct rp_arena *a
                     struct rp_error *err)
 {
     struct rp_sql q;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, sql);
     return rp_store_exec(c, &q, NULL, err);
 }

@@ -126,7 +126,7 @@ static int sync_trgm(struct rp_store_conn *c, const struct rp_object *o, struct 
     rp_buf_init(&doc, a, 1 << 16);
     rp_records_search_doc_sql(o, NULL, RP_SQL_PG, &doc);
     snprintf(key, sizeof(key), "fts:%s", o->name);
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = ");
     rp_sql_param(&q, rp_value_cstr(key));
     rc = rp_store_query(c, &q, name_row, &existing, err);
@@ -145,7 +145,7 @@ static int sync_trgm(struct rp_store_conn *c, const struct rp_object *o, struct 
     rc = run(c, &b, err);
     if (rc < 0)
         return rc;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_setting(key, value) VALUES (");
     rp_sql_param(&q, rp_value_cstr(key));
     rp_sql_add(&q, ", ");
@@ -172,7 +172,7 @@ static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct r
         if (o->fields[i].searchable)
             rp_buf_addf(&cols, "%s\"%s\"", cols.len ? ", " : "", o->fields[i].name);
     snprintf(key, sizeof(key), "fts:%s", o->name);
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = ");
     rp_sql_param(&q, rp_value_cstr(key));
     rc = rp_store_query(c, &q, name_row, &existing, err);
@@ -227,7 +227,7 @@ static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct r
     rc = run(c, &b, err);
     if (rc < 0)
         return rc;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_setting(key, value) VALUES (");
     rp_sql_param(&q, rp_value_cstr(key));
     rp_sql_add(&q, ", ");
@@ -253,7 +253,7 @@ static int fts_flush(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 
     rp_arena_init(&a);
     objects = (struct name_list){.a = &a};
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT DISTINCT object FROM rp_fts_pending");
     rc = rp_store_query(c, &q, name_row, &objects, err);
     if (rc < 0 || objects.n == 0) {
@@ -267,7 +267,7 @@ static int fts_flush(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         if (o && o->nsearch) {
             rp_buf_init(&doc, &a, 1 << 16);
             fts_doc_sql(o, "\"t\"", &doc);
-            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_init(&q, &a, rp_store_conn_dialect(c));
             rp_sql_addf(&q,
                         "INSERT INTO \"%s__fts\"(\"%s__fts\", rowid, doc) SELECT 'delete', p.row,"
                         " p.old_doc FROM rp_fts_pending AS p WHERE p.object = ",
@@ -278,7 +278,7 @@ static int fts_flush(struct rp_store_conn *c, void *ctx, struct rp_error *err)
             rc = rp_store_exec(c, &q, NULL, err);
             if (rc < 0)
                 break;
-            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_init(&q, &a, rp_store_conn_dialect(c));
             rp_sql_addf(
                 &q,
                 "INSERT INTO \"%s__fts\"(rowid, doc) SELECT \"t\".rowid, %s FROM \"%s\" AS"
@@ -289,7 +289,7 @@ static int fts_flush(struct rp_store_conn *c, void *ctx, struct rp_error *err)
             rc = rp_store_exec(c, &q, NULL, err);
         }
         if (rc == 0) {
-            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_init(&q, &a, rp_store_conn_dialect(c));
             rp_sql_add(&q, "DELETE FROM rp_fts_pending WHERE object = ");
             rp_sql_param(&q, rp_value_cstr(objects.names[i]));
             rc = rp_store_exec(c, &q, NULL, err);
@@ -315,7 +315,7 @@ static int drop_stale_indexes(struct rp_store_conn *c, const struct rp_object *o
 
     struct rp_value table = rp_value_cstr(o->name);
 
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add_fragment(&q, rp_sql_idiom(rp_store_conn_dialect(c), RP_SQL_TABLE_INDEXES), &table,
                         1);
     rc = rp_store_query(c, &q, name_row, &have, err);
@@ -342,7 +342,7 @@ int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o, s
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add_fragment(&q, rp_sql_idiom(d, RP_SQL_TABLE_COLUMNS), &table, 1);
     rc = rp_store_query(c, &q, name_row, &cols, err);
     if (rc < 0)
@@ -440,7 +440,7 @@ static int load_defs(struct rp_store_conn *c, struct rp_arena *a, struct defs *d
 {
     struct rp_sql q;
     d->a = a;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT kind, object, definition FROM rp_meta_custom ORDER BY seq");
     return rp_store_query(c, &q, def_row, d, err);
 }
@@ -471,7 +471,7 @@ static int ensure_statistics(struct rp_store_conn *c, struct rp_arena *a, struct
     /* PostgreSQL's autovacuum gathers statistics by itself. */
     if (rp_store_conn_dialect(c) == RP_SQL_PG)
         return 0;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'");
     rc = rp_store_query(c, &q, name_row, &stat, err);
     if (rc < 0 || stat.n > 0)
@@ -562,7 +562,7 @@ static int define_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
         const struct rp_value audit[] = {rp_value_int(now), rp_value_cstr(ctx->p->user_id),
                                          rp_value_cstr(action), rp_value_cstr(ctx->object),
                                          rp_value_cstr(ctx->definition)};
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_meta_custom(kind, object, definition, created_at, "
                        "created_by) VALUES ");
         rp_sql_param_list(&q, def, sizeof(def) / sizeof(def[0]));
@@ -571,7 +571,7 @@ static int define_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
             rc = rp_records_sync_object(c, o, &a, err);
         if (rc == 0) {
             /* Definitions are audited like record changes, with the definition as the change. */
-            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_init(&q, &a, rp_store_conn_dialect(c));
             rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, changes) VALUES ");
             rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
             rc = rp_store_exec(c, &q, NULL, err);

@@ -817,7 +817,7 @@ static int load_models(struct rp_store_conn *c, const char *object, const char *
     int rc;
 
     *out = json_array();
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q,
                "SELECT name, definition FROM rp_definition WHERE kind = '" RP_SALES_SCORING "'");
     if (object) {
@@ -845,7 +845,7 @@ static int load_weights(struct rp_store_conn *c, const char *name, struct rp_are
     int rc;
 
     *w = NULL;
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT weights FROM rp_score_model WHERE name = ");
     rp_sql_param(&q, rp_value_cstr(name));
     rc = rp_store_query(c, &q, rp_sales_row_text, &text, err);
@@ -1052,7 +1052,7 @@ static int apply_score(struct rp_sales *s, struct rp_store_conn *c, const struct
         *updated = false;
     if (!o || !field || !rp_meta_field(o, field))
         return 0; /* the metadata moved under the model; it is refused when saved again */
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT ");
     rp_sql_ident(&q, field);
     rp_sql_addf(&q, " FROM \"%s\" WHERE \"id\" = ", o->name);
@@ -1071,7 +1071,7 @@ static int apply_score(struct rp_sales *s, struct rp_store_conn *c, const struct
         const struct rp_value row[] = {rp_value_cstr(o->name), rp_value_cstr(id),
                                        rp_value_cstr(name),    rp_value_num(score),
                                        rp_value_int(now),      rp_value_cstr(text)};
-        rp_sql_init(&q, arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_score (object, record_id, model, score,"
                        " computed_at, contributions) VALUES ");
         rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
@@ -1442,7 +1442,7 @@ static int store_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit_e
     struct rp_sql q;
 
     (void)unit_err;
-    rp_sql_init(&q, u->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, u->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_score_model (name, weights, rows, positives, auc,"
                    " trained_at, trained_by) VALUES ");
     rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
