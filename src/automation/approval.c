@@ -311,7 +311,7 @@ static int holds(struct rp_automation *a, const struct rp_meta *m, const struct 
     if ((rc = rp_meta_parse_expr(m, o, src, strlen(src), rp_clock_now_ms(a->clock), arena, &e,
                                  err)) < 0)
         return rc;
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_dialect(a->store));
     rp_sql_add(&q, "SELECT CASE WHEN (");
     if ((rc = rp_expr_compile_sql(e, &q, err)) < 0)
         return rc;

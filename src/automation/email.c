@@ -906,7 +906,7 @@ static int render(struct rp_automation *a, const struct rp_meta *m, const struct
     if (scan(subject, collect_var, r) < 0 || scan(text, collect_var, r) < 0 ||
         (html && scan(html, collect_var, r) < 0))
         return err->code ? err->code : rp_error_set(err, RP_EINVAL, "the template is broken");
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_dialect(a->store));
     rp_sql_add(&q, "SELECT ");
     for (size_t i = 0; i < r->n; i++) {
         rp_sql_add(&q, i ? ", (" : "(");

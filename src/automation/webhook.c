@@ -424,7 +424,7 @@ static int filter_holds(struct event_row *er, const struct hook *h, const struct
     if (o && record_id->type == RP_V_TEXT &&
         (rc = rp_meta_parse_expr(m, o, text, strlen(text), rp_clock_now_ms(er->x->a->clock), &arena,
                                  &e, er->err)) == 0) {
-        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, &arena, rp_store_dialect(er->x->a->store));
         rp_sql_addf(&q, "SELECT 1 FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
         rp_sql_param(&q, *record_id);
         rp_sql_add(&q, " AND (");

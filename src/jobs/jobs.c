@@ -218,6 +218,7 @@ struct claimed {
     char kind[64];
     char *payload; /* malloc'd */
     int attempt, max_attempts;
+    int64_t run_at, rowid; /* the claim's order */
 };
 
 struct claim_unit {
@@ -252,7 +253,18 @@ static int claim_row(void *ctx, const struct rp_value *cols, size_t n)
         cols[2].type == RP_V_TEXT ? rp_xstrndup(cols[2].u.s.p, cols[2].u.s.len) : rp_xstrdup("{}");
     cl->attempt = cols[3].type == RP_V_INT ? (int)cols[3].u.i : 1;
     cl->max_attempts = cols[4].type == RP_V_INT ? (int)cols[4].u.i : 0;
+    cl->run_at = n > 5 && cols[5].type == RP_V_INT ? cols[5].u.i : 0;
+    cl->rowid = n > 6 && cols[6].type == RP_V_INT ? cols[6].u.i : 0;
     return 0;
+}
+
+/* Due first, then in the order queued: RETURNING promises no order on either engine. */
+static int claimed_cmp(const void *pa, const void *pb)
+{
+    const struct claimed *a = pa, *b = pb;
+    if (a->run_at != b->run_at)
+        return a->run_at < b->run_at ? -1 : 1;
+    return a->rowid < b->rowid ? -1 : a->rowid > b->rowid;
 }
 
 static void claimed_free(struct claim_unit *x)
@@ -282,12 +294,14 @@ static int claim_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     rp_sql_param(&q, rp_value_int(x->now));
     rp_sql_add(&q, ") OR (state = 'running' AND lease_until < ");
     rp_sql_param(&q, rp_value_int(x->now));
-    rp_sql_add(&q, ") ORDER BY run_at LIMIT ");
+    rp_sql_add(&q, ") ORDER BY run_at, rowid LIMIT ");
     rp_sql_param(&q, rp_value_int((int64_t)x->max));
     /* Several processes on one PostgreSQL claim at once: each skips the rows another holds. */
     rp_sql_add(&q, rp_sql_idiom(rp_store_conn_dialect(c), RP_SQL_SKIP_LOCKED));
-    rp_sql_add(&q, ") RETURNING id, kind, payload, attempts, max_attempts");
+    rp_sql_add(&q, ") RETURNING id, kind, payload, attempts, max_attempts, run_at, rowid");
     rc = rp_store_query(c, &q, claim_row, x, err);
+    if (rc == 0)
+        qsort(x->jobs, x->n, sizeof(x->jobs[0]), claimed_cmp);
     rp_arena_release(&a);
     return rc;
 }

@@ -213,7 +213,7 @@ static int stage_gate(void *ctx, const struct rp_write_event *ev, struct rp_erro
         json_decref(def);
         return 0;
     }
-    rp_sql_init(&q, ev->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, ev->arena, rp_store_conn_dialect(ev->c));
     rp_sql_add(&q, "SELECT ");
     rc = 0;
     json_array_foreach(criteria, i, cr)

@@ -1479,7 +1479,7 @@ static int read_history(struct rp_sales *s, const struct rp_principal *p, const 
         if (rp_policy_field(p, o, f) == RP_FIELD_HIDDEN)
             return rp_error_set(err, RP_EFORBIDDEN, "the field \"%s\" is hidden from you", f->name);
     }
-    rp_sql_init(&q, h->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, h->arena, rp_store_dialect(s->store));
     select_features(&q, h->features);
     rp_sql_add(&q, j ? ", \"t\".\"id\", " : "\"t\".\"id\", ");
     if ((rc = add_condition(&q, m, o, json_string_value(json_object_get(label, "positive")), now,
@@ -1491,13 +1491,14 @@ static int read_history(struct rp_sales *s, const struct rp_principal *p, const 
         return rc;
     rp_sql_addf(&q, " FROM \"%s\" AS \"t\" WHERE \"t\".\"deleted_at\" IS NULL AND ", o->name);
     rp_policy_row_sql(p, m, o, "t", RP_ACCESS_READ, &q);
+    /* the conditions are 0/1 values (add_condition): compared, they are booleans on both */
     rp_sql_add(&q, " AND (");
     add_condition(&q, m, o, json_string_value(json_object_get(label, "positive")), now, h->arena,
                   err);
-    rp_sql_add(&q, " OR ");
+    rp_sql_add(&q, " = 1 OR ");
     add_condition(&q, m, o, json_string_value(json_object_get(label, "negative")), now, h->arena,
                   err);
-    rp_sql_add(&q, ") ORDER BY \"t\".\"id\"");
+    rp_sql_add(&q, " = 1) ORDER BY \"t\".\"id\"");
     c = rp_store_reader_acquire(s->store);
     rc = rp_store_query(c, &q, history_row, h, err);
     rp_store_reader_release(s->store, c);

@@ -6,7 +6,8 @@
  * 0/1) is BIGINT, so values read back as RP_V_INT on both engines and one code path serves
  * both; REAL is DOUBLE PRECISION; TEXT is TEXT; an INTEGER PRIMARY KEY rowid table (rp_audit
  * id, rp_change seq, rp_job_run id, ...) is BIGSERIAL, and a table whose implicit rowid
- * queries read (rp_token: sessions listed in creation order) gets a BIGSERIAL "rowid".
+ * queries read (rp_token: sessions listed in creation order; rp_job: jobs due at the same
+ * time are claimed in the order they were queued) gets a BIGSERIAL "rowid".
  *
  * The version is the one row of rp_schema_version (PostgreSQL has no user_version). Each
  * step runs in its own transaction, and the whole run holds an advisory lock, so several
@@ -104,7 +105,8 @@ static const char *const migrations[] = {
     " id TEXT PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL, run_at BIGINT NOT NULL,"
     " state TEXT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, max_attempts BIGINT NOT NULL,"
     " lease_owner TEXT, lease_until BIGINT, dedup_key TEXT UNIQUE, last_error TEXT,"
-    " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, finished_at BIGINT);"
+    " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, finished_at BIGINT,"
+    " rowid BIGSERIAL);"
     "CREATE INDEX rp_job_due ON rp_job(state, run_at);"
     "CREATE TABLE rp_job_run ("
     " id BIGSERIAL PRIMARY KEY, job_id TEXT NOT NULL, attempt BIGINT NOT NULL,"

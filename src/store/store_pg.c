@@ -64,6 +64,7 @@ struct pg_conn {
     size_t ncached;
     unsigned next_name;
     int64_t changes;
+    bool writer;
 };
 
 #define PC(c) ((struct pg_conn *)(c))
@@ -86,12 +87,28 @@ static void pg_close(struct rp_store *s)
     (void)s;
 }
 
+/* Every session: UTC, durable commits, quiet notices; readers read-only (SQLite's are). */
+static int session_setup(PGconn *pg, bool writer)
+{
+    PGresult *r = PQexec(pg, writer ? "SET TIME ZONE 'UTC'; SET synchronous_commit = on;"
+                                      " SET client_min_messages = warning"
+                                    : "SET TIME ZONE 'UTC'; SET client_min_messages = warning;"
+                                      " SET default_transaction_read_only = on");
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : RP_EIO;
+
+    if (rc < 0)
+        rp_log_error("could not configure the PostgreSQL session: %s", PQerrorMessage(pg));
+    PQclear(r);
+    return rc;
+}
+
+static void cache_forget(struct pg_conn *c);
+
 static int conn_open(struct rp_store *s, bool writer, struct rp_store_conn **out,
                      struct rp_error *err)
 {
     struct pg_conn *c;
     PGconn *pg = PQconnectdb(s->url);
-    PGresult *r;
 
     if (!pg || PQstatus(pg) != CONNECTION_OK) {
         /* The URL may carry a password: log the server's message, not the URL. */
@@ -100,23 +117,39 @@ static int conn_open(struct rp_store *s, bool writer, struct rp_store_conn **out
         return rp_error_set(err, RP_EIO, "could not connect to the PostgreSQL database");
     }
     PQsetNoticeProcessor(pg, notice_ignore, NULL);
-    r = PQexec(pg, "SET TIME ZONE 'UTC'; SET synchronous_commit = on;"
-                   " SET client_min_messages = warning");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        rp_log_error("could not configure the PostgreSQL session: %s", PQerrorMessage(pg));
-        PQclear(r);
+    if (session_setup(pg, writer) < 0) {
         PQfinish(pg);
         return rp_error_set(err, RP_EIO, "could not connect to the PostgreSQL database");
     }
-    PQclear(r);
-    /* Readers are read-only, as SQLite's are (query_only). */
-    if (!writer) {
-        r = PQexec(pg, "SET default_transaction_read_only = on");
-        PQclear(r);
-    }
     c = rp_xcalloc(1, sizeof(*c));
     c->pg = pg;
+    c->writer = writer;
     *out = &c->base;
+    return 0;
+}
+
+/*
+ * A connection the server dropped (restart, failover, idle timeout) is opened again before
+ * the next statement; its prepared statements and session settings went with it. A reader
+ * reconnects at any statement. The writer only when sql starts its transaction: in the
+ * middle of one, the work before the break is lost, and running the rest in a new session
+ * (or a COMMIT there, which would "succeed") would report a partial group as durable.
+ */
+static int ensure_connected(struct pg_conn *c, const char *sql)
+{
+    if (PQstatus(c->pg) == CONNECTION_OK)
+        return 0;
+    if (c->writer && strcmp(sql, "BEGIN") != 0) {
+        rp_log_error("the PostgreSQL connection broke inside a transaction");
+        return RP_EIO;
+    }
+    cache_forget(c);
+    PQreset(c->pg);
+    if (PQstatus(c->pg) != CONNECTION_OK || session_setup(c->pg, c->writer) < 0) {
+        rp_log_error("lost the PostgreSQL connection: %s", PQerrorMessage(c->pg));
+        return RP_EIO;
+    }
+    rp_log_warn("reconnected to PostgreSQL");
     return 0;
 }
 
@@ -415,15 +448,8 @@ static int query(struct rp_store_conn *conn, const struct rp_sql *q, rp_store_ro
     PGresult *r = NULL;
     int rc, tries = 0;
 
-    if (PQstatus(c->pg) != CONNECTION_OK) {
-        /* A dropped connection: reconnect; its prepared statements are gone with it. */
-        cache_forget(c);
-        PQreset(c->pg);
-        if (PQstatus(c->pg) != CONNECTION_OK) {
-            rp_log_error("lost the PostgreSQL connection: %s", PQerrorMessage(c->pg));
-            return rp_error_set(err, RP_EIO, "lost the connection to the database");
-        }
-    }
+    if (ensure_connected(c, q->text.data) < 0)
+        return rp_error_set(err, RP_EIO, "lost the connection to the database");
     rp_arena_init(&a);
 again:
     rc = conn_prepare(c, q->text.data, q->dialect != RP_SQL_PG, &slot, err);
@@ -475,6 +501,16 @@ again:
          * A table changed under a cached statement ("cached plan must not change result
          * type"): prepare it again, once, when no transaction was hurt by the failure.
          */
+        if (!c->writer && PQstatus(c->pg) != CONNECTION_OK && tries++ == 0) {
+            /* a reader whose connection the server dropped: once more on a new one */
+            PQclear(r);
+            r = NULL;
+            if (ensure_connected(c, q->text.data) < 0) {
+                rc = rp_error_set(err, RP_EIO, "lost the connection to the database");
+                goto out;
+            }
+            goto again;
+        }
         if (plan_changed(r) && tries++ == 0 && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
             PQclear(r);
             r = NULL;
@@ -497,9 +533,12 @@ static int64_t changes(struct rp_store_conn *c)
 static int exec_script(struct rp_store_conn *conn, const char *sql, struct rp_error *err)
 {
     struct pg_conn *c = PC(conn);
-    PGresult *r = PQexec(c->pg, sql);
+    PGresult *r;
     int rc = 0;
 
+    if (ensure_connected(c, sql) < 0)
+        return rp_error_set(err, RP_EIO, "lost the connection to the database");
+    r = PQexec(c->pg, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
         rp_log_error("could not run script: %s; sql: %.200s", PQresultErrorMessage(r), sql);
         rc = rp_error_set(err, RP_EDB, "could not change the database schema");
@@ -514,9 +553,13 @@ static int exec_script(struct rp_store_conn *conn, const char *sql, struct rp_er
 static int exec_simple(struct rp_store_conn *conn, const char *sql)
 {
     struct pg_conn *c = PC(conn);
-    PGresult *r = PQexec(c->pg, sql);
+    PGresult *r;
     int rc = 0;
 
+    /* the writer's BEGIN comes here first: a group after a dropped connection reconnects */
+    if (ensure_connected(c, sql) < 0)
+        return RP_EDB;
+    r = PQexec(c->pg, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         rp_log_error("%s failed: %s", sql, PQresultErrorMessage(r));
         rc = RP_EDB;

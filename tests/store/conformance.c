@@ -531,6 +531,45 @@ static void test_keyset_pagination(void **state)
     assert_int_equal(total, 50);
 }
 
+/* ---- PostgreSQL: a reader whose connection the server dropped carries on ---- */
+
+static int terminate_unit(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    struct rp_arena a;
+    struct rp_sql q;
+    int rc;
+
+    rp_arena_init(&a);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_add(&q, "SELECT pg_terminate_backend(CAST(");
+    rp_sql_param(&q, rp_value_int(*(int64_t *)ctx));
+    rp_sql_add(&q, " AS INTEGER))");
+    rc = rp_store_query(c, &q, NULL, NULL, err);
+    rp_arena_release(&a);
+    return rc;
+}
+
+static void test_reader_reconnects(void **state)
+{
+    struct fx *f = *state;
+    struct rp_store_conn *c;
+    int64_t pid = 0, after = 0;
+
+    if (!rp_test_store_is_pg())
+        return; /* a SQLite connection is a file handle: nothing to drop */
+    make_table(f);
+    c = rp_store_reader_acquire(f->s);
+    assert_int_equal(rp_store_query_int(c, "SELECT pg_backend_pid()", &pid, &f->err), 0);
+    assert_int_equal(rp_store_write(f->s, terminate_unit, &pid, &f->err), 0);
+    rp_error_clear(&f->err);
+    assert_int_equal(rp_store_query_int(c, "SELECT pg_backend_pid()", &after, &f->err), 0);
+    assert_true(after != 0 && after != pid);
+    /* still read-only after reconnecting */
+    rp_error_clear(&f->err);
+    assert_int_not_equal(rp_store_exec_script(c, "CREATE TABLE z (a TEXT)", &f->err), 0);
+    rp_store_reader_release(f->s, c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +581,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_savepoint_in_unit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyset_pagination, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_reconnects, setup, teardown),
     };
     return cmocka_run_group_tests_name(rp_test_store_is_pg() ? "store conformance (postgres)"
                                                              : "store conformance (sqlite)",
