@@ -102,14 +102,15 @@ static const char *const idioms[RP_SQL_IDIOM_COUNT][2] = {
     /* SQLite has one writer, so a claim cannot race; PostgreSQL instances claim in parallel. */
     [RP_SQL_SKIP_LOCKED] = {"", " FOR UPDATE SKIP LOCKED"},
     [RP_SQL_TABLE_COLUMNS] = {"SELECT name FROM pragma_table_info(?)",
-                              "SELECT column_name::text FROM information_schema.columns"
+                              "SELECT column_name::text AS name FROM information_schema.columns"
                               " WHERE table_schema = current_schema() AND table_name = ?"},
     [RP_SQL_TABLE_INDEXES] = {"SELECT name FROM sqlite_master WHERE type = 'index'"
                               " AND tbl_name = ?",
-                              "SELECT indexname::text FROM pg_indexes"
+                              "SELECT indexname::text AS name FROM pg_indexes"
                               " WHERE schemaname = current_schema() AND tablename = ?"},
     [RP_SQL_NEWLINE] = {"char(10)", "chr(10)"},
     [RP_SQL_ILIKE] = {"LIKE", "ILIKE"},
+    [RP_SQL_GREATEST] = {"MAX", "GREATEST"},
     [RP_SQL_MONTH_DAY_OPEN] = {"strftime('%m-%d', ", "to_char(to_timestamp("},
     [RP_SQL_MONTH_DAY_CLOSE] = {", 'unixepoch')", "), 'MM-DD')"},
 };
@@ -123,12 +124,20 @@ const char *rp_sql_idiom(enum rp_sql_dialect d, enum rp_sql_idiom i)
 
 void rp_sql_json_begin(struct rp_sql *q)
 {
-    rp_sql_add(q, q->dialect == RP_SQL_PG ? "((" : "json_extract(");
+    rp_sql_add(q, q->target == RP_SQL_PG ? "((" : "json_extract(");
+}
+
+void rp_sql_json_end_item(struct rp_sql *q, const char *key, int index)
+{
+    if (q->target == RP_SQL_PG)
+        rp_sql_addf(q, ")::jsonb -> '%s' ->> %d)", key, index);
+    else
+        rp_sql_addf(q, ", '$.%s[%d]')", key, index);
 }
 
 void rp_sql_json_end(struct rp_sql *q, const char *key, bool numeric)
 {
-    if (q->dialect == RP_SQL_PG)
+    if (q->target == RP_SQL_PG)
         rp_sql_addf(q, ")::jsonb ->> '%s')%s", key, numeric ? "::double precision" : "");
     else
         rp_sql_addf(q, ", '$.%s')", key);

@@ -62,10 +62,11 @@ enum rp_sql_idiom {
     RP_SQL_TYPE_REAL,      /* double column: REAL | DOUBLE PRECISION */
     RP_SQL_ROWID_COLUMN,   /* record tables' rowid: implicit | ", rowid BIGSERIAL UNIQUE" */
     RP_SQL_SKIP_LOCKED,    /* after a claim's SELECT: "" (one writer) | FOR UPDATE SKIP LOCKED */
-    RP_SQL_TABLE_COLUMNS,  /* SELECT of the column names of the table named by the one "?" */
-    RP_SQL_TABLE_INDEXES,  /* SELECT of the index names of the table named by the one "?" */
+    RP_SQL_TABLE_COLUMNS,  /* SELECT of the column names ("name") of the table named by "?" */
+    RP_SQL_TABLE_INDEXES,  /* SELECT of the index names ("name") of the table named by "?" */
     RP_SQL_NEWLINE,        /* a text of one line feed: char(10) | chr(10) */
     RP_SQL_ILIKE,          /* LIKE ignoring ASCII case: LIKE (SQLite's is) | ILIKE */
+    RP_SQL_GREATEST,       /* the largest argument: MAX(a, b, ...) | GREATEST(a, b, ...) */
     RP_SQL_MONTH_DAY_OPEN, /* OPEN epoch-seconds CLOSE: its UTC day as text "MM-DD" */
     RP_SQL_MONTH_DAY_CLOSE,
     RP_SQL_IDIOM_COUNT
@@ -83,5 +84,7 @@ const char *rp_sql_idiom(enum rp_sql_dialect d, enum rp_sql_idiom i);
  */
 void rp_sql_json_begin(struct rp_sql *q);
 void rp_sql_json_end(struct rp_sql *q, const char *key, bool numeric);
+/** As rp_sql_json_end, for item index (from 0) of the array member key, as text. */
+void rp_sql_json_end_item(struct rp_sql *q, const char *key, int index);
 
 #endif
