@@ -7,8 +7,8 @@
 # its socket in that directory, creates the database "rapport", runs COMMAND with
 # RP_TEST_PG_URL=postgres://rapport@127.0.0.1:PORT/rapport in its environment, then stops the
 # server by its own PID and removes the directory, whatever way COMMAND or this script ends
-# (trap). Exits with COMMAND's status, or 1 when the server cannot be started: tests that
-# need PostgreSQL fail, never skip.
+# (trap, and a watchdog for SIGKILL). Exits with COMMAND's status, or 1 when the server
+# cannot be started: tests that need PostgreSQL fail, never skip.
 #
 # PostgreSQL refuses to run as root. As root, the server runs as "nobody" (present on every
 # Debian system); if there is no such user, a system user "rapport-pg" is created once.
@@ -99,6 +99,26 @@ if [ -z "$started" ]; then
     exit 1
 fi
 PID=$(head -1 "$DIR/data/postmaster.pid")
+
+# A trap does not run when this script is killed with SIGKILL (a ctest timeout): a watchdog
+# in its own session (so a kill of this process group spares it) stops the server then, by
+# its PID, once this script's process is gone, and removes the directory.
+setsid sh -c '
+    while kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" | cut -c1)" != Z ]; do
+        sleep 1
+    done
+    ours() { tr "\\0" " " <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "$2"; }
+    if ours "$2" "$3"; then # still our server, not a process that reused its PID
+        kill -INT "$2" 2>/dev/null
+        n=0
+        while ours "$2" "$3" && [ $n -lt 100 ]; do
+            sleep 0.1
+            n=$((n + 1))
+        done
+        ours "$2" "$3" && kill -KILL "$2" 2>/dev/null
+    fi
+    rm -rf "$3"
+' watchdog "$$" "$PID" "$DIR" </dev/null >/dev/null 2>&1 &
 
 if ! as_owner "$PG_BIN/psql" -h 127.0.0.1 -p "$PORT" -U rapport -d postgres -q \
     -c "CREATE DATABASE rapport" >"$DIR/createdb.log" 2>&1; then
