@@ -998,7 +998,7 @@ static int clock_judge(struct plan *pl, struct clock *k, const struct policy *po
 {
     size_t ti = 0;
     const json_t *t = target_named(pol, k->target, &ti);
-    const struct rp_calendar *cal;
+    const struct rp_calendar *cal = NULL; /* set by calendar_get; GCC -O2 cannot tell */
     int64_t due = k->due_at, warn = k->warn_at;
     bool resched = k->fresh || strcmp(k->policy, pol->name) != 0;
     int rc;

@@ -440,7 +440,7 @@ static int query(struct rp_store_conn *conn, const struct rp_sql *q, rp_store_ro
 {
     struct pg_conn *c = PC(conn);
     struct rp_value cols[RP_LIMIT_FIELDS_PER_RECORD + 16];
-    struct pg_slot *slot;
+    struct pg_slot *slot = NULL;
     struct rp_arena a;
     const char **values = NULL;
     int *lengths = NULL, *formats = NULL;
