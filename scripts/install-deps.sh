@@ -6,6 +6,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config clang-format
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libcmocka-dev libcurl4-openssl-dev libnats-dev libhpdf-dev libutf8proc-dev liblinear-dev tzdata
+postgresql-15 libpq-dev
 sqlite3 curl wrk python3 nats-server chromium fonts-noto-cjk ${RP_EXTRA_PACKAGES:-}"
 
 missing=""

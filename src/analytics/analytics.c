@@ -136,7 +136,7 @@ static int stages_load(struct kpi_ctx *k, const char *object, struct kpi_stages 
     int rc;
 
     memset(st, 0, sizeof(*st));
-    rp_sql_init(&q, k->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, k->arena, rp_store_conn_dialect(k->c));
     rp_sql_add(&q, "SELECT definition FROM rp_definition WHERE kind = 'pipelines' AND object = ");
     rp_sql_param(&q, rp_value_cstr(object));
     rp_sql_add(&q, " ORDER BY name LIMIT 1");
@@ -347,6 +347,19 @@ static int check_uses(struct kpi_ctx *k, const struct rp_kpi *d, struct rp_error
 
 /* ---- the statement ---- */
 
+/* The same labels on PostgreSQL (sessions run in UTC; date_trunc's weeks start on Monday). */
+static void add_period_pg(struct rp_sql *q, const char *period, const char *s)
+{
+    const char *fmt = strcmp(period, "day") == 0 || strcmp(period, "week") == 0 ? "YYYY-MM-DD"
+                      : strcmp(period, "month") == 0                            ? "YYYY-MM"
+                      : strcmp(period, "quarter") == 0                          ? "YYYY-\"Q\"Q"
+                                                                                : "YYYY";
+    if (strcmp(period, "week") == 0)
+        rp_sql_addf(q, "to_char(date_trunc('week', to_timestamp(%s)), '%s')", s, fmt);
+    else
+        rp_sql_addf(q, "to_char(to_timestamp(%s), '%s')", s, fmt);
+}
+
 static void add_period(struct rp_sql *q, const struct plan *pl)
 {
     const char *s = rp_arena_sprintf(
@@ -354,6 +367,8 @@ static void add_period(struct rp_sql *q, const struct plan *pl)
 
     if (!pl->period)
         rp_sql_add(q, "NULL");
+    else if (q->dialect == RP_SQL_PG)
+        add_period_pg(q, pl->period, s);
     else if (strcmp(pl->period, "day") == 0)
         rp_sql_addf(q, "date(%s, 'unixepoch')", s);
     else if (strcmp(pl->period, "week") == 0) /* the Monday of the week */
@@ -392,15 +407,16 @@ static const char MEDIAN_HEAD[] =
     "SELECT \"g\", \"p\", AVG(\"x\"), MAX(\"n\") FROM (SELECT \"g\", \"p\", \"x\","
     " ROW_NUMBER() OVER (PARTITION BY \"g\", \"p\" ORDER BY \"x\") AS \"rn\","
     " COUNT(*) OVER (PARTITION BY \"g\", \"p\") AS \"n\" FROM (";
-static const char MEDIAN_TAIL[] = ")) WHERE \"rn\" IN ((\"n\" + 1) / 2, (\"n\" + 2) / 2)"
-                                  " GROUP BY \"g\", \"p\" ORDER BY \"g\", \"p\"";
+static const char MEDIAN_TAIL[] =
+    ") AS \"v\") AS \"r\" WHERE \"rn\" IN ((\"n\" + 1) / 2, (\"n\" + 2) / 2)"
+    " GROUP BY \"g\", \"p\" ORDER BY \"g\", \"p\"";
 
 static void build(struct kpi_ctx *k, const struct plan *pl, struct rp_sql *q)
 {
     const struct rp_kpi *d = pl->def;
     bool median = d->shape == KPI_MEDIAN;
 
-    rp_sql_init(q, k->arena, RP_SQL_SQLITE);
+    rp_sql_init(q, k->arena, rp_store_conn_dialect(k->c));
     if (median)
         rp_sql_add(q, MEDIAN_HEAD);
     rp_sql_add(q, "SELECT ");

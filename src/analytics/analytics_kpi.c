@@ -78,7 +78,7 @@ static void weighted(struct kpi_ctx *k, struct rp_sql *q, bool won_full)
     rp_sql_add(q, "COALESCE(\"t\".\"probability\", ");
     rp_analytics_stage_probability(&k->opp, "t", q);
     rp_sql_add(q, won_full ? ") END)" : ")");
-    rp_sql_add(q, " / 100.0) AS INTEGER)), COUNT(*)");
+    rp_sql_add(q, " / 100.0) AS BIGINT)), COUNT(*)");
 }
 
 static void m_weighted(struct kpi_ctx *k, struct rp_sql *q)
@@ -98,30 +98,36 @@ static void m_forecast(struct kpi_ctx *k, struct rp_sql *q)
  * status the change log shows it had, and converted_at. The change log is read in one pass
  * (grouped by record) rather than once per lead.
  */
-#define LEAD_RANK(x) \
-    "(CASE " x " WHEN 'mql' THEN 1 WHEN 'sql' THEN 2 WHEN 'converted' THEN 3 ELSE 0 END)"
-#define LEAD_REACHED                               \
-    "MAX(COALESCE(\"h\".\"rank\", 0), " LEAD_RANK( \
-        "\"t\".\"status\"") ","                    \
-                            " CASE WHEN \"t\".\"converted_at\" IS NOT NULL THEN 3 ELSE 0 END)"
+#define LEAD_RANK_WHEN " WHEN 'mql' THEN 1 WHEN 'sql' THEN 2 WHEN 'converted' THEN 3 ELSE 0 END)"
+#define LEAD_REACHED_ARGS                                                \
+    "COALESCE(\"h\".\"rank\", 0), (CASE \"t\".\"status\"" LEAD_RANK_WHEN \
+    ", CASE WHEN \"t\".\"converted_at\" IS NOT NULL THEN 3 ELSE 0 END)"
+
+/* ", SUM(...)": how many leads reached at least rank n. */
+static void add_reached_at_least(struct rp_sql *q, int n)
+{
+    rp_sql_addf(q, ", SUM(CASE WHEN %s(" LEAD_REACHED_ARGS " >= %d THEN 1 ELSE 0 END)",
+                rp_sql_idiom(q->target, RP_SQL_GREATEST), n);
+}
 
 static void j_lead_history(struct kpi_ctx *k, struct rp_sql *q)
 {
     (void)k;
-    rp_sql_add(
-        q,
-        " LEFT JOIN (SELECT record_id, MAX(" LEAD_RANK(
-            "json_extract(changes, '$.status[1]')") ") AS \"rank\" FROM rp_change"
-                                                    " WHERE object = 'lead' AND op IN ('create', 'update')"
-                                                    " AND changes LIKE '%\"status\"%' GROUP BY record_id) AS \"h\""
-                                                    " ON \"h\".\"record_id\" = \"t\".\"id\"");
+    rp_sql_add(q, " LEFT JOIN (SELECT record_id, MAX((CASE ");
+    rp_sql_json_begin(q);
+    rp_sql_add(q, "changes");
+    rp_sql_json_end_item(q, "status", 1);
+    rp_sql_add(q, LEAD_RANK_WHEN ") AS \"rank\" FROM rp_change"
+                                 " WHERE object = 'lead' AND op IN ('create', 'update')"
+                                 " AND changes LIKE '%\"status\"%' GROUP BY record_id) AS \"h\""
+                                 " ON \"h\".\"record_id\" = \"t\".\"id\"");
 }
 
 static void m_mql_to_sql(struct kpi_ctx *k, struct rp_sql *q)
 {
     (void)k;
-    rp_sql_add(q, ", SUM(CASE WHEN " LEAD_REACHED " >= 2 THEN 1 ELSE 0 END),"
-                  " SUM(CASE WHEN " LEAD_REACHED " >= 1 THEN 1 ELSE 0 END)");
+    add_reached_at_least(q, 2);
+    add_reached_at_least(q, 1);
 }
 
 /* A converted lead's opportunity counts as won only if the caller can read it. */
@@ -131,7 +137,7 @@ static void m_funnel(struct kpi_ctx *k, struct rp_sql *q)
 
     rp_sql_add(q, ", COUNT(*)");
     for (int i = 1; i <= 3; i++)
-        rp_sql_addf(q, ", SUM(CASE WHEN " LEAD_REACHED " >= %d THEN 1 ELSE 0 END)", i);
+        add_reached_at_least(q, i);
     if (!opp || !rp_policy_allows(k->p, opp->name, RP_ACT_READ)) {
         rp_sql_add(q, ", 0");
         return;
@@ -154,8 +160,9 @@ static void where_touched(struct kpi_ctx *k, struct rp_sql *q)
 static void m_first_touch_hours(struct kpi_ctx *k, struct rp_sql *q)
 {
     (void)k;
-    rp_sql_add(q, ", TOTAL((\"t\".\"first_touched_at\" - \"t\".\"created_at\") / 3600000.0),"
-                  " COUNT(*)");
+    rp_sql_add(
+        q, ", COALESCE(SUM((\"t\".\"first_touched_at\" - \"t\".\"created_at\") / 3600000.0), 0.0),"
+           " COUNT(*)");
 }
 
 /* ---- SLA clocks ---- */

@@ -525,6 +525,7 @@ static int acl_load(struct rp_auth *a, int64_t version, struct rp_acl **out, str
     pthread_mutex_init(&acl->cache_lock, NULL);
     acl->version = version;
     acl->clock = a->clock;
+    acl->dialect = rp_store_dialect(a->store);
     if ((rc = load_query(a, &l,
                          "SELECT name, label, parent, export_rows_per_hour, export_block"
                          " FROM rp_role ORDER BY name",
@@ -691,7 +692,7 @@ int rp_acl_bump(struct rp_store_conn *c, const struct rp_auth *a, struct rp_aren
     struct rp_sql q;
 
     rp_auth_sql_init(a, &q, arena);
-    rp_sql_add(&q, "UPDATE rp_setting SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+    rp_sql_add(&q, "UPDATE rp_setting SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)"
                    " WHERE key = 'acl.version'");
     return rp_store_exec(c, &q, NULL, err);
 }

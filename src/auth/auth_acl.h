@@ -131,6 +131,7 @@ struct rp_acl {
     size_t nfragments;
     int64_t version;
     const struct rp_clock *clock;
+    enum rp_sql_dialect dialect; /* the store's: sharing-rule fragments are written in it */
     struct rp_acl_role *roles;
     size_t nroles;
     struct rp_acl_set *sets;

@@ -360,7 +360,7 @@ criteria_fragment(const struct rp_access *acc, const struct rp_meta *m, const st
     if (hit)
         return hit;
     rp_error_init(&err, a);
-    rp_sql_init(&frag, a, RP_SQL_FRAGMENT);
+    rp_sql_init_fragment(&frag, a, acl->dialect);
     if (rp_policy_parse_criteria(acc, m, o, alias, r->criteria, rp_clock_now_ms(acl->clock), a, &e,
                                  &err) < 0 ||
         rp_expr_compile_sql(e, &frag, &err) < 0 || rp_sql_error(&frag) < 0) {

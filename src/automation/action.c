@@ -151,7 +151,7 @@ int rp_action_resolve_values(const struct rp_action_run *x, const struct rp_obje
     }
     if (row.n == 0)
         return 0;
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_dialect(a->store));
     rp_sql_add(&q, "SELECT ");
     for (size_t i = 0; i < row.n; i++) {
         rp_sql_add(&q, i ? ", (" : "(");

@@ -151,13 +151,13 @@ static int process_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *
     int rc;
 
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT COUNT(*) FROM rp_approval_process WHERE name = ");
     rp_sql_param(&q, rp_value_cstr(x->name));
     if ((rc = rp_store_query(c, &q, rp_store_row_int, &exists, err)) < 0)
         goto out;
     x->created = exists == 0;
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     if (x->remove) {
         rp_sql_add(&q, "DELETE FROM rp_approval_process WHERE name = ");
         rp_sql_param(&q, rp_value_cstr(x->name));
@@ -311,7 +311,7 @@ static int holds(struct rp_automation *a, const struct rp_meta *m, const struct 
     if ((rc = rp_meta_parse_expr(m, o, src, strlen(src), rp_clock_now_ms(a->clock), arena, &e,
                                  err)) < 0)
         return rc;
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_dialect(a->store));
     rp_sql_add(&q, "SELECT CASE WHEN (");
     if ((rc = rp_expr_compile_sql(e, &q, err)) < 0)
         return rc;
@@ -363,7 +363,7 @@ static int act_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     int rc;
 
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     if (x->action == RP_APPROVAL_SUBMIT) {
         bool decided = strcmp(x->state, "pending") != 0;
         rp_sql_add(&q, "INSERT INTO rp_approval (id, process, object, record_id, state, step,"
@@ -390,7 +390,7 @@ static int act_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
                                   x->record_id);
             goto out;
         }
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         if (decided) { /* nothing to wait for: no lock */
             rp_sql_add(&q, "SELECT 1");
         } else {
@@ -426,7 +426,7 @@ static int act_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
             rc = rp_error_set(err, RP_ECONFLICT, "the approval moved on meanwhile; reload it");
             goto out;
         }
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         if (x->next_step >= 0) {
             rp_sql_add(&q, "SELECT 1");
         } else {
@@ -438,7 +438,7 @@ static int act_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     }
     if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
         goto out;
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_approval_action (approval_id, step, actor, action, comment, at)"
                    " VALUES (");
     rp_sql_param(&q, rp_value_cstr(x->approval_id));
@@ -473,13 +473,13 @@ static int act_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         const struct rp_value change[] = {rp_value_int(x->now),         rp_value_cstr("event"),
                                           rp_value_cstr(event_id),      rp_value_cstr(ev),
                                           rp_value_cstr(x->p->user_id), rp_value_cstr(ev_changes)};
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_audit (at, actor, action, object, record_id, changes)"
                        " VALUES ");
         rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
         if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
             goto out;
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_change (at, object, record_id, op, actor, changes) VALUES ");
         rp_sql_param_list(&q, change, sizeof(change) / sizeof(change[0]));
         rc = rp_store_exec(c, &q, NULL, err);
@@ -591,10 +591,14 @@ int rp_approval_act(struct rp_automation *a, const struct rp_principal *p, const
         rc = rp_store_query(c, &q, pending_row, &pend, err);
     }
     if (rc == 0) {
-        rp_sql_init(&q, arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "SELECT name, definition FROM rp_approval_process WHERE object = ");
         rp_sql_param(&q, rp_value_cstr(object));
-        rp_sql_add(&q, " ORDER BY json_extract(definition, '$.order'), name");
+        rp_sql_add(&q, " ORDER BY ");
+        rp_sql_json_begin(&q);
+        rp_sql_add(&q, "definition");
+        rp_sql_json_end(&q, "order", true);
+        rp_sql_add(&q, ", name");
         rc = rp_store_query(c, &q, process_list_row, &procs, err);
     }
     rp_store_reader_release(a->store, c);

@@ -27,11 +27,11 @@ static int round_robin_run(struct rp_store_conn *c, void *ctx, struct rp_error *
 
     x->value = 0;
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = ");
     rp_sql_param(&q, rp_value_cstr(x->key));
     if ((rc = rp_store_query(c, &q, rp_store_row_int, &x->value, err)) == 0) {
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_setting (key, value) VALUES (");
         rp_sql_param(&q, rp_value_cstr(x->key));
         rp_sql_add(&q, ", ");

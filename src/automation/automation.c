@@ -268,7 +268,7 @@ static int rules_load(struct rp_store_conn *c, struct rule_set *rs, const char *
     struct rp_sql q;
 
     rs->n = 0;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT name, definition, since_seq FROM rp_automation_rule WHERE active = 1");
     if (name) {
         rp_sql_add(&q, " AND name = ");
@@ -392,7 +392,7 @@ static int filter_by_condition(struct rp_store_conn *c, const struct rp_meta *m,
         return 0;
     if ((rc = rp_meta_parse_expr(m, o, r->condition, strlen(r->condition), now, a, &e, err)) < 0)
         return rc;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_addf(&q, "SELECT \"t\".\"id\" FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" IN (", o->name);
     for (size_t i = 0; i < ev->n; i++) {
         if (!candidate[i])
@@ -430,7 +430,7 @@ static int log_run(struct rp_store_conn *c, const char *rule, const char *object
         job_id ? rp_value_cstr(job_id) : rp_value_null(),
     };
 
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_automation_run (rule, object, record_id, trigger, at, outcome,"
                    " detail, change_seq, job_id) VALUES ");
     rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
@@ -606,7 +606,7 @@ static int dispatch_apply(struct rp_store_conn *c, void *ctx, struct rp_error *e
     x->queued = 0;
     x->stale = false;
     rp_arena_init(&arena);
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, &arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" CURSOR_KEY "'");
     if ((rc = rp_store_query(c, &q, rp_store_row_int, &cursor, err)) < 0)
         goto out;
@@ -638,7 +638,7 @@ static int dispatch_apply(struct rp_store_conn *c, void *ctx, struct rp_error *e
             goto out;
     }
     if (pl->cursor_after != pl->cursor_before) {
-        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, &arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "UPDATE rp_setting SET value = ");
         rp_sql_param(&q,
                      rp_value_cstr(rp_arena_sprintf(&arena, "%lld", (long long)pl->cursor_after)));
@@ -742,7 +742,7 @@ static int scan_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         if (r->trigger != T_DATE && r->trigger != T_YEARLY)
             continue;
         /* Records whose date (plus the offset) is today, and that meet the condition. */
-        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, &arena, rp_store_conn_dialect(c));
         rp_sql_addf(&q,
                     "SELECT \"t\".\"id\" FROM \"%s\" AS \"t\" WHERE \"t\".\"deleted_at\" IS NULL"
                     " AND ",
@@ -751,12 +751,14 @@ static int scan_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
             rp_sql_addf(&q, "\"t\".\"%s\" = ", r->date_field);
             rp_sql_param(&q, rp_value_int(today - r->offset_days));
         } else {
-            rp_sql_addf(&q,
-                        "strftime('%%m-%%d', \"t\".\"%s\" * 86400, 'unixepoch') = "
-                        "strftime('%%m-%%d', ",
-                        r->date_field);
+            enum rp_sql_dialect d = rp_store_conn_dialect(c);
+            rp_sql_add(&q, rp_sql_idiom(d, RP_SQL_MONTH_DAY_OPEN));
+            rp_sql_addf(&q, "\"t\".\"%s\" * 86400", r->date_field);
+            rp_sql_add(&q, rp_sql_idiom(d, RP_SQL_MONTH_DAY_CLOSE));
+            rp_sql_add(&q, " = ");
+            rp_sql_add(&q, rp_sql_idiom(d, RP_SQL_MONTH_DAY_OPEN));
             rp_sql_param(&q, rp_value_int(today * 86400));
-            rp_sql_add(&q, ", 'unixepoch')");
+            rp_sql_add(&q, rp_sql_idiom(d, RP_SQL_MONTH_DAY_CLOSE));
         }
         if (r->condition) {
             struct rp_expr *e;
@@ -877,7 +879,7 @@ static int outcome_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
      * attempt can find one, so first attempts do not pay for the look.
      */
     if (x->attempt > 1 && strcmp(x->outcome, "done") == 0) {
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "SELECT 1 FROM rp_automation_run WHERE rule = ");
         rp_sql_param(&q, rp_value_cstr(x->rule));
         rp_sql_add(&q, " AND job_id = ");
@@ -993,13 +995,13 @@ static int rule_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
     int rc;
 
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT COUNT(*) FROM rp_automation_rule WHERE name = ");
     rp_sql_param(&q, rp_value_cstr(x->name));
     if ((rc = rp_store_query(c, &q, rp_store_row_int, &exists, err)) < 0)
         goto out;
     x->created = exists == 0;
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     if (x->remove) {
         rp_sql_add(&q, "DELETE FROM rp_automation_rule WHERE name = ");
         rp_sql_param(&q, rp_value_cstr(x->name));
@@ -1008,9 +1010,11 @@ static int rule_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
         rp_sql_add(&q, "INSERT INTO rp_automation_rule (name, object, definition, active,"
                        " since_seq, created_at, updated_at) VALUES (");
         rp_sql_param(&q, rp_value_cstr(x->name));
-        rp_sql_add(&q, ", json_extract(");
+        rp_sql_add(&q, ", ");
+        rp_sql_json_begin(&q);
         rp_sql_param(&q, rp_value_cstr(x->text));
-        rp_sql_add(&q, ", '$.object'), ");
+        rp_sql_json_end(&q, "object", false);
+        rp_sql_add(&q, ", ");
         rp_sql_param(&q, rp_value_cstr(x->text));
         rp_sql_add(&q, ", ");
         rp_sql_param(&q, rp_value_bool(x->active));
@@ -1037,7 +1041,7 @@ static int rule_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
             rp_value_int(x->now), rp_value_cstr("automation"),
             rp_value_cstr(x->remove ? "automation_rule_delete" : "automation_rule"),
             rp_value_cstr(x->remove ? "{}" : x->text)};
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_audit (at, actor, action, changes) VALUES ");
         rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
         rc = rp_store_exec(c, &q, NULL, err);
@@ -1340,7 +1344,7 @@ static int event_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     int rc;
 
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q,
                "SELECT COUNT(*) FROM rp_change WHERE object = '" EVENT_OBJECT "' AND record_id = ");
     rp_sql_param(&q, rp_value_cstr(x->id));
@@ -1353,7 +1357,7 @@ static int event_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         const struct rp_value v[] = {rp_value_int(x->now),    rp_value_cstr(EVENT_OBJECT),
                                      rp_value_cstr(x->id),    rp_value_cstr(x->type),
                                      rp_value_cstr(x->actor), rp_value_cstr(x->changes)};
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_change (at, object, record_id, op, actor, changes) VALUES ");
         rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
         rc = rp_store_exec(c, &q, NULL, err);

@@ -335,10 +335,10 @@ static int cursor_move_run(struct rp_store_conn *c, void *ctx, struct rp_error *
     int rc;
 
     rp_arena_init(&arena);
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, &arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "UPDATE rp_setting SET value = ");
     rp_sql_param(&q, rp_value_cstr(rp_arena_sprintf(&arena, "%lld", (long long)x->to)));
-    rp_sql_add(&q, " WHERE key = '" RP_BUS_CURSOR_KEY "' AND CAST(value AS INTEGER) = ");
+    rp_sql_add(&q, " WHERE key = '" RP_BUS_CURSOR_KEY "' AND CAST(value AS BIGINT) = ");
     rp_sql_param(&q, rp_value_int(x->from));
     rc = rp_store_exec(c, &q, NULL, err);
     rp_arena_release(&arena);

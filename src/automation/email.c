@@ -161,13 +161,13 @@ static int key_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_setting (key, value) VALUES ('" LINK_KEY_SETTING "', ");
     rp_sql_param(&q, rp_value_cstr(x->candidate));
     rp_sql_add(&q, ") ON CONFLICT (key) DO NOTHING");
     if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
         return rc;
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" LINK_KEY_SETTING "'");
     rc = rp_store_query(c, &q, text_row, &tr, err);
     x->hex = tr.text;
@@ -488,13 +488,13 @@ static int template_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
     int rc;
 
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT 1 FROM rp_email_template WHERE name = ");
     rp_sql_param(&q, rp_value_cstr(x->name));
     if ((rc = rp_store_query(c, &q, rp_store_row_exists, &exists, err)) < 0)
         goto out;
     x->created = !exists;
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     if (x->remove) {
         rp_sql_add(&q, "DELETE FROM rp_email_template WHERE name = ");
         rp_sql_param(&q, rp_value_cstr(x->name));
@@ -519,7 +519,7 @@ static int template_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
             rp_value_int(x->now), rp_value_cstr("automation"),
             rp_value_cstr(x->remove ? "email_template_delete" : "email_template"),
             rp_value_cstr(x->remove ? "{}" : x->text)};
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_audit (at, actor, action, changes) VALUES ");
         rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
         rc = rp_store_exec(c, &q, NULL, err);
@@ -881,7 +881,7 @@ static int render(struct rp_automation *a, const struct rp_meta *m, const struct
     if (scan(subject, collect_var, r) < 0 || scan(text, collect_var, r) < 0 ||
         (html && scan(html, collect_var, r) < 0))
         return err->code ? err->code : rp_error_set(err, RP_EINVAL, "the template is broken");
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_dialect(a->store));
     rp_sql_add(&q, "SELECT ");
     for (size_t i = 0; i < r->n; i++) {
         rp_sql_add(&q, i ? ", (" : "(");
@@ -957,7 +957,7 @@ static int suppression(struct rp_store_conn *c, const struct rp_meta *m, const c
     if (!o || (strcmp(object, "contact") != 0 && strcmp(object, "lead") != 0))
         return 0;
     if (rp_meta_field(o, "do_not_email")) {
-        rp_sql_init(&q, arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, arena, rp_store_conn_dialect(c));
         rp_sql_addf(&q, "SELECT \"do_not_email\" FROM \"%s\" WHERE \"id\" = ", o->name);
         rp_sql_param(&q, rp_value_cstr(record_id));
         if ((rc = rp_store_query(c, &q, rp_store_row_int, &dne, err)) < 0)
@@ -969,7 +969,7 @@ static int suppression(struct rp_store_conn *c, const struct rp_meta *m, const c
     }
     if (!consent)
         return 0;
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_addf(&q, "SELECT \"action\" FROM \"consent\" WHERE \"%s_id\" = ", o->name);
     rp_sql_param(&q, rp_value_cstr(record_id));
     rp_sql_add(&q, " AND \"channel\" = 'email' AND \"purpose\" = ");
@@ -1033,7 +1033,7 @@ static int queue_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     int64_t inserted = 0;
     int rc;
 
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_email_message (id, key, template, object, record_id, to_addr,"
                    " subject, body_text, body_html, purpose, unsubscribe_url, state, error,"
                    " campaign_id, created_by, created_at) VALUES ");
@@ -1052,7 +1052,7 @@ static int queue_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
                                      NULL, NULL, err)) < 0)
             return rc;
     }
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT id, state FROM rp_email_message WHERE key = ");
     rp_sql_param(&q, rp_value_cstr(x->key));
     return rp_store_query(c, &q, message_key_row, x, err);
@@ -1335,7 +1335,7 @@ static int state_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     int rc;
 
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "UPDATE rp_email_message SET state = ");
     rp_sql_param(&q, rp_value_cstr(x->state));
     rp_sql_add(&q, ", error = ");

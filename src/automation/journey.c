@@ -173,7 +173,7 @@ static int enrol_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 
     x->done = false;
     rp_arena_init(&arena);
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, &arena, rp_store_conn_dialect(c));
     if (x->leave) {
         rp_sql_add(&q, "UPDATE rp_journey_enrolment SET state = 'left', updated_at = ");
         rp_sql_param(&q, rp_value_int(now));
@@ -195,7 +195,7 @@ static int enrol_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     if ((rc = rp_store_query(c, &q, rp_store_row_int, &found, err)) < 0 || found)
         goto out;
     rp_uuid_v7(id, now);
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, &arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_journey_enrolment (id, journey, object, record_id, state, step,"
                    " next_at, enrolled_at, updated_at) VALUES (");
     rp_sql_param(&q, rp_value_cstr(id));
@@ -390,7 +390,7 @@ static int advance_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     int rc;
 
     rp_arena_init(&arena);
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, &arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "UPDATE rp_journey_enrolment SET state = ");
     rp_sql_param(&q, rp_value_cstr(x->to));
     rp_sql_add(&q, ", step = ");

@@ -243,7 +243,7 @@ static int def_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     int rc;
 
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_addf(&q, "SELECT 1 FROM %s WHERE name = ", x->table);
     rp_sql_param(&q, rp_value_cstr(x->name));
     if ((rc = rp_store_query(c, &q, rp_store_row_exists, &exists, err)) < 0)
@@ -252,9 +252,12 @@ static int def_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     if (x->remove && !policy) {
         /* A calendar in use stays: its policies would silently fall back to 24x7. */
         bool used = false;
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
-        rp_sql_add(&q, "SELECT 1 FROM rp_sla_policy WHERE json_extract(definition, '$.calendar')"
-                       " = ");
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
+        rp_sql_add(&q, "SELECT 1 FROM rp_sla_policy WHERE ");
+        rp_sql_json_begin(&q);
+        rp_sql_add(&q, "definition");
+        rp_sql_json_end(&q, "calendar", false);
+        rp_sql_add(&q, " = ");
         rp_sql_param(&q, rp_value_cstr(x->name));
         if ((rc = rp_store_query(c, &q, rp_store_row_exists, &used, err)) < 0)
             goto out;
@@ -264,7 +267,7 @@ static int def_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
             goto out;
         }
     }
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     if (x->remove) {
         rp_sql_addf(&q, "DELETE FROM %s WHERE name = ", x->table);
         rp_sql_param(&q, rp_value_cstr(x->name));
@@ -524,9 +527,12 @@ static int policies_load(struct rp_store_conn *c, struct policy_set *ps, struct 
     struct rp_sql q;
 
     ps->n = 0;
-    rp_sql_init(&q, ps->arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT name, object, definition FROM rp_sla_policy"
-                   " ORDER BY COALESCE(json_extract(definition, '$.order'), 0), name");
+    rp_sql_init(&q, ps->arena, rp_store_conn_dialect(c));
+    rp_sql_add(&q, "SELECT name, object, definition FROM rp_sla_policy ORDER BY COALESCE(");
+    rp_sql_json_begin(&q);
+    rp_sql_add(&q, "definition");
+    rp_sql_json_end(&q, "order", true);
+    rp_sql_add(&q, ", 0), name");
     return rp_store_query(c, &q, policy_row, ps, err);
 }
 
@@ -599,7 +605,7 @@ static int calendar_get(struct rp_store_conn *c, struct calendars *cs, const cha
         return rp_error_set(err, RP_EINTERNAL, "too many business calendars in one pass");
     if (name) {
         struct rp_sql q;
-        rp_sql_init(&q, arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "SELECT definition FROM rp_business_calendar WHERE name = ");
         rp_sql_param(&q, rp_value_cstr(name));
         if ((rc = rp_store_query(c, &q, text_row, &t, err)) < 0)
@@ -793,7 +799,7 @@ static int clocks_apply(struct rp_store_conn *c, struct rp_automation *a, struct
 
         if (!k->dirty)
             continue;
-        rp_sql_init(&q, arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, arena, rp_store_conn_dialect(c));
         if (k->fresh) {
             rp_sql_add(&q, "INSERT INTO rp_sla_clock (object, record_id, target, ");
             for (size_t f = 0; f < 14; f++)
@@ -927,7 +933,7 @@ static int policy_verdicts(struct rp_store_conn *c, const struct plan *pl,
     json_t *t;
     int rc;
 
-    rp_sql_init(&q, pl->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, pl->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT \"t\".\"id\"");
     if ((rc = add_condition(&q, pl, o, json_string_value(json_object_get(pol->def, "criteria")),
                             "1", err)) < 0 ||
@@ -964,7 +970,7 @@ static int clocks_load(struct rp_store_conn *c, struct plan *pl, const struct rp
 {
     struct rp_sql q;
 
-    rp_sql_init(&q, pl->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, pl->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT " CLOCK_COLUMNS " FROM rp_sla_clock WHERE object = ");
     rp_sql_param(&q, rp_value_cstr(o->name));
     rp_sql_add(&q, " AND record_id IN (");
@@ -992,7 +998,7 @@ static int clock_judge(struct plan *pl, struct clock *k, const struct policy *po
 {
     size_t ti = 0;
     const json_t *t = target_named(pol, k->target, &ti);
-    const struct rp_calendar *cal = NULL;
+    const struct rp_calendar *cal = NULL; /* set by calendar_get; GCC -O2 cannot tell */
     int64_t due = k->due_at, warn = k->warn_at;
     bool resched = k->fresh || strcmp(k->policy, pol->name) != 0;
     int rc;
@@ -1239,7 +1245,7 @@ static int apply_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     x->moved = false;
     if (x->cursor >= 0) {
         int64_t cur = -1;
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" CURSOR_KEY "'");
         if ((rc = rp_store_query(c, &q, rp_store_row_int, &cur, err)) < 0)
             goto out;
@@ -1251,7 +1257,7 @@ static int apply_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     if ((rc = clocks_apply(c, x->a, &x->pl->clocks, &x->queued, &a, err)) < 0)
         goto out;
     if (x->cursor >= 0) {
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "UPDATE rp_setting SET value = ");
         rp_sql_param(&q, rp_value_cstr(rp_arena_sprintf(&a, "%lld", (long long)x->next)));
         rp_sql_add(&q, " WHERE key = '" CURSOR_KEY "'");
@@ -1483,7 +1489,7 @@ static int fire_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 
     x->fired = false;
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_addf(&q, "SELECT 1 FROM rp_sla_clock WHERE %s = ", col);
     rp_sql_param(&q, rp_value_cstr(x->job_id));
     rp_sql_add(&q, " AND object = ");
@@ -1498,7 +1504,7 @@ static int fire_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         x->fired = true;
         goto out;
     }
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     if (x->warning) {
         rp_sql_add(&q, "UPDATE rp_sla_clock SET warned = 1, warn_job = ");
         rp_sql_param(&q, rp_value_cstr(x->job_id));
@@ -1550,7 +1556,7 @@ static int fire_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
             const struct rp_value change[] = {rp_value_int(x->now),        rp_value_cstr("event"),
                                               rp_value_cstr(event_id),     rp_value_cstr(op),
                                               rp_value_cstr("automation"), rp_value_cstr(changes)};
-            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_init(&q, &a, rp_store_conn_dialect(c));
             rp_sql_add(&q,
                        "INSERT INTO rp_change (at, object, record_id, op, actor, changes) VALUES ");
             rp_sql_param_list(&q, change, sizeof(change) / sizeof(change[0]));
@@ -1779,7 +1785,7 @@ static int stop_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     int rc;
 
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "UPDATE rp_sla_clock SET state = 'stopped', paused_since = NULL,"
                    " gen = gen + 1, updated_at = ");
     rp_sql_param(&q, rp_value_int(x->now));

@@ -81,7 +81,7 @@ static int hooks_load(struct rp_store_conn *c, struct hook_set *hs, const char *
     struct rp_sql q;
 
     hs->n = 0;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT name, secret, definition, created_at FROM rp_webhook");
     if (name) {
         rp_sql_add(&q, " WHERE name = ");
@@ -143,13 +143,13 @@ static int put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     int rc;
 
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT 1 FROM rp_webhook WHERE name = ");
     rp_sql_param(&q, rp_value_cstr(x->name));
     if ((rc = rp_store_query(c, &q, rp_store_row_exists, &exists, err)) < 0)
         goto out;
     x->created = !exists;
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     if (x->remove) {
         rp_sql_add(&q, "DELETE FROM rp_webhook WHERE name = ");
         rp_sql_param(&q, rp_value_cstr(x->name));
@@ -424,7 +424,7 @@ static int filter_holds(struct event_row *er, const struct hook *h, const struct
     if (o && record_id->type == RP_V_TEXT &&
         (rc = rp_meta_parse_expr(m, o, text, strlen(text), rp_clock_now_ms(er->x->a->clock), &arena,
                                  &e, er->err)) == 0) {
-        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, &arena, rp_store_dialect(er->x->a->store));
         rp_sql_addf(&q, "SELECT 1 FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
         rp_sql_param(&q, *record_id);
         rp_sql_add(&q, " AND (");
@@ -504,7 +504,7 @@ static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
     if (x->from >= 0) {
         cursor = x->from;
     } else {
-        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, &arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" CURSOR_KEY "'");
         if ((rc = rp_store_query(c, &q, rp_store_row_int, &cursor, err)) < 0 || cursor < 0)
             goto out; /* no subscription was ever made */
@@ -512,7 +512,7 @@ static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
     if ((rc = hooks_load(c, hs, x->only, &arena, err)) < 0)
         goto out;
     er.last = cursor;
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, &arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT seq, object, op, record_id FROM rp_change WHERE seq > ");
     rp_sql_param(&q, rp_value_int(cursor));
     rp_sql_add(&q, " ORDER BY seq LIMIT ");
@@ -523,7 +523,7 @@ static int dispatch_run(struct rp_store_conn *c, void *ctx, struct rp_error *err
         x->from = er.last;
         goto out;
     }
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, &arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "UPDATE rp_setting SET value = ");
     rp_sql_param(&q, rp_value_cstr(rp_arena_sprintf(&arena, "%lld", (long long)er.last)));
     rp_sql_add(&q, " WHERE key = '" CURSOR_KEY "'");

@@ -12,8 +12,15 @@ void rp_sql_init(struct rp_sql *q, struct rp_arena *arena, enum rp_sql_dialect d
     q->params = NULL;
     q->nparams = 0;
     q->dialect = dialect;
+    q->target = dialect == RP_SQL_FRAGMENT ? RP_SQL_SQLITE : dialect;
     q->_cap = 0;
     q->_arena = arena;
+}
+
+void rp_sql_init_fragment(struct rp_sql *q, struct rp_arena *arena, enum rp_sql_dialect target)
+{
+    rp_sql_init(q, arena, RP_SQL_FRAGMENT);
+    q->target = target == RP_SQL_PG ? RP_SQL_PG : RP_SQL_SQLITE;
 }
 
 void rp_sql_add(struct rp_sql *q, const char *text)
@@ -83,4 +90,55 @@ void rp_sql_add_fragment(struct rp_sql *q, const char *text, const struct rp_val
         s = m + 1;
     }
     rp_buf_adds(&q->text, s);
+}
+
+/* [idiom][0] SQLite, [idiom][1] PostgreSQL. */
+static const char *const idioms[RP_SQL_IDIOM_COUNT][2] = {
+    [RP_SQL_TYPE_INT] = {"INTEGER", "BIGINT"},
+    [RP_SQL_TYPE_REAL] = {"REAL", "DOUBLE PRECISION"},
+    /* SQLite tables have a rowid; PostgreSQL's get a column of that name, so keyset paging
+     * and full-text maintenance can name "rowid" on both. */
+    [RP_SQL_ROWID_COLUMN] = {"", ", rowid BIGSERIAL UNIQUE NOT NULL"},
+    /* SQLite has one writer, so a claim cannot race; PostgreSQL instances claim in parallel. */
+    [RP_SQL_SKIP_LOCKED] = {"", " FOR UPDATE SKIP LOCKED"},
+    [RP_SQL_TABLE_COLUMNS] = {"SELECT name FROM pragma_table_info(?)",
+                              "SELECT column_name::text AS name FROM information_schema.columns"
+                              " WHERE table_schema = current_schema() AND table_name = ?"},
+    [RP_SQL_TABLE_INDEXES] = {"SELECT name FROM sqlite_master WHERE type = 'index'"
+                              " AND tbl_name = ?",
+                              "SELECT indexname::text AS name FROM pg_indexes"
+                              " WHERE schemaname = current_schema() AND tablename = ?"},
+    [RP_SQL_NEWLINE] = {"char(10)", "chr(10)"},
+    [RP_SQL_ILIKE] = {"LIKE", "ILIKE"},
+    [RP_SQL_GREATEST] = {"MAX", "GREATEST"},
+    [RP_SQL_MONTH_DAY_OPEN] = {"strftime('%m-%d', ", "to_char(to_timestamp("},
+    [RP_SQL_MONTH_DAY_CLOSE] = {", 'unixepoch')", "), 'MM-DD')"},
+};
+
+const char *rp_sql_idiom(enum rp_sql_dialect d, enum rp_sql_idiom i)
+{
+    if ((unsigned)i >= RP_SQL_IDIOM_COUNT)
+        return "";
+    return idioms[i][d == RP_SQL_PG ? 1 : 0];
+}
+
+void rp_sql_json_begin(struct rp_sql *q)
+{
+    rp_sql_add(q, q->target == RP_SQL_PG ? "((" : "json_extract(");
+}
+
+void rp_sql_json_end_item(struct rp_sql *q, const char *key, int index)
+{
+    if (q->target == RP_SQL_PG)
+        rp_sql_addf(q, ")::jsonb -> '%s' ->> %d)", key, index);
+    else
+        rp_sql_addf(q, ", '$.%s[%d]')", key, index);
+}
+
+void rp_sql_json_end(struct rp_sql *q, const char *key, bool numeric)
+{
+    if (q->target == RP_SQL_PG)
+        rp_sql_addf(q, ")::jsonb ->> '%s')%s", key, numeric ? "::double precision" : "");
+    else
+        rp_sql_addf(q, ", '$.%s')", key);
 }

@@ -609,13 +609,15 @@ struct command {
 
 static const struct command commands[] = {
     {"serve",
-     "serve [--db FILE] [--listen ADDR:PORT] [--demo] [--threads N] [--access-log] [--web DIR]\n"
+     "serve [--db DATABASE] [--listen ADDR:PORT] [--demo] [--threads N] [--access-log] [--web DIR]\n"
      "          [--max-connections N] [--max-per-ip N] [--max-inflight N]\n"
      "          [--conn-timeout S] [--header-timeout S] [--body-timeout S]\n"
      "          [--shutdown-timeout S]\n"
      "          [--rate-limit RPS] [--ip-rate-limit RPS] [--rate-burst N] [--nats URL]\n"
      "          [--job-lease S]",
      "serve the CRM over HTTP (creates the database and an admin on first start).\n"
+     "DATABASE (every command): a SQLite file (or sqlite:FILE), or a PostgreSQL URL\n"
+     "postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?PARAMS] (libpq's connection URI).\n"
      "Limits (defaults): --max-connections 1024, --max-per-ip 256 (more are closed at once),\n"
      "--max-inflight 256 (more requests get 503), --conn-timeout 30 s idle,\n"
      "--header-timeout 20 s per request's headers (and idle keep-alive),\n"
@@ -624,13 +626,13 @@ static const struct command commands[] = {
      "--nats URL publishes change events to NATS (else the setting bus.nats_url; off).\n"
      "--job-lease 300 s: a job claimed by a process that died runs again after it.",
      cmd_serve},
-    {"migrate", "migrate [--db FILE]", "create or upgrade the database schema", cmd_migrate},
+    {"migrate", "migrate [--db DATABASE]", "create or upgrade the database schema", cmd_migrate},
     {"user", "user add USERNAME [--admin] [--name NAME] | user passwd USERNAME | user list",
      "manage users; passwords are read from standard input", cmd_user},
     {"token", "token create USERNAME [--name NAME] [--expires RFC3339]",
      "create a named API token (printed once)", cmd_token},
-    {"backup", "backup FILE [--db FILE]", "write a consistent online copy of the database",
-     cmd_backup},
+    {"backup", "backup FILE [--db DATABASE]",
+     "write a consistent online copy of a SQLite database (PostgreSQL: use pg_dump)", cmd_backup},
     {"jobs", "jobs list [--state STATE] | jobs retry ID | jobs cancel ID",
      "list durable jobs (JSON; STATE: queued, running, done, dead, cancelled), revive a dead or\n"
      "            cancelled one, or cancel a queued one",

@@ -146,7 +146,9 @@ static void emit_mcontains(struct sqlc *c, const struct expr_node *n)
     emit_call(c, "(CASE WHEN ", n->a, " IS NULL OR ");
     emit_call(c, "", n->b, " IS NULL THEN NULL ELSE ");
     if (c->pg) {
-        emit_call(c, "(", n->a, "::jsonb ? ");
+        /* jsonb's "?" operator by its function name: a "?" in the text would be taken for a
+         * parameter marker once the SQL is a fragment or passes through the store */
+        emit_call(c, "jsonb_exists(", n->a, "::jsonb, ");
         emit_call(c, "", n->b, ")");
     } else {
         emit_call(c, "", n->b, " COLLATE BINARY IN (SELECT \"value\" FROM json_each(");
@@ -271,7 +273,7 @@ static void emit(struct sqlc *c, const struct expr_node *n)
 
 int rp_expr_compile_sql(const struct rp_expr *e, struct rp_sql *q, struct rp_error *err)
 {
-    struct sqlc c = {q, q->dialect == RP_SQL_PG};
+    struct sqlc c = {q, q->target == RP_SQL_PG};
     int rc;
 
     emit(&c, e->root);

@@ -142,14 +142,14 @@ int rp_jobs_enqueue_in(struct rp_store_conn *c, const struct rp_clock *clock,
         *queued = false;
     rp_arena_init(&a);
     if (spec->dedup_key) {
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "SELECT 1 FROM rp_job WHERE dedup_key = ");
         rp_sql_param(&q, rp_value_cstr(spec->dedup_key));
         if ((rc = rp_store_query(c, &q, rp_store_row_exists, &exists, err)) < 0 || exists)
             goto out;
     }
     rp_uuid_v7(id, now);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_job (id, kind, payload, run_at, state, max_attempts,"
                    " dedup_key, created_at, updated_at) VALUES (");
     rp_sql_param(&q, rp_value_cstr(id));
@@ -218,6 +218,7 @@ struct claimed {
     char kind[64];
     char *payload; /* malloc'd */
     int attempt, max_attempts;
+    int64_t run_at, rowid; /* the claim's order */
 };
 
 struct claim_unit {
@@ -252,7 +253,18 @@ static int claim_row(void *ctx, const struct rp_value *cols, size_t n)
         cols[2].type == RP_V_TEXT ? rp_xstrndup(cols[2].u.s.p, cols[2].u.s.len) : rp_xstrdup("{}");
     cl->attempt = cols[3].type == RP_V_INT ? (int)cols[3].u.i : 1;
     cl->max_attempts = cols[4].type == RP_V_INT ? (int)cols[4].u.i : 0;
+    cl->run_at = n > 5 && cols[5].type == RP_V_INT ? cols[5].u.i : 0;
+    cl->rowid = n > 6 && cols[6].type == RP_V_INT ? cols[6].u.i : 0;
     return 0;
+}
+
+/* Due first, then in the order queued: RETURNING promises no order on either engine. */
+static int claimed_cmp(const void *pa, const void *pb)
+{
+    const struct claimed *a = pa, *b = pb;
+    if (a->run_at != b->run_at)
+        return a->run_at < b->run_at ? -1 : 1;
+    return a->rowid < b->rowid ? -1 : a->rowid > b->rowid;
 }
 
 static void claimed_free(struct claim_unit *x)
@@ -271,7 +283,7 @@ static int claim_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 
     claimed_free(x); /* a unit may run again: start from the inputs */
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "UPDATE rp_job SET state = 'running', attempts = attempts + 1, lease_owner = ");
     rp_sql_param(&q, rp_value_cstr(x->j->worker));
     rp_sql_add(&q, ", lease_until = ");
@@ -282,10 +294,14 @@ static int claim_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     rp_sql_param(&q, rp_value_int(x->now));
     rp_sql_add(&q, ") OR (state = 'running' AND lease_until < ");
     rp_sql_param(&q, rp_value_int(x->now));
-    rp_sql_add(&q, ") ORDER BY run_at LIMIT ");
+    rp_sql_add(&q, ") ORDER BY run_at, rowid LIMIT ");
     rp_sql_param(&q, rp_value_int((int64_t)x->max));
-    rp_sql_add(&q, ") RETURNING id, kind, payload, attempts, max_attempts");
+    /* Several processes on one PostgreSQL claim at once: each skips the rows another holds. */
+    rp_sql_add(&q, rp_sql_idiom(rp_store_conn_dialect(c), RP_SQL_SKIP_LOCKED));
+    rp_sql_add(&q, ") RETURNING id, kind, payload, attempts, max_attempts, run_at, rowid");
     rc = rp_store_query(c, &q, claim_row, x, err);
+    if (rc == 0)
+        qsort(x->jobs, x->n, sizeof(x->jobs[0]), claimed_cmp);
     rp_arena_release(&a);
     return rc;
 }
@@ -322,7 +338,7 @@ static int finish_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         run_at = x->now + rp_jobs_backoff_ms(x->cl->attempt);
     }
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "UPDATE rp_job SET state = ");
     rp_sql_param(&q, rp_value_cstr(state));
     rp_sql_add(&q, ", run_at = ");
@@ -346,7 +362,7 @@ static int finish_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         x->lost = true;
         outcome = "lease_lost";
     }
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_job_run (job_id, attempt, worker, started_at, finished_at,"
                    " outcome, error) VALUES (");
     rp_sql_param(&q, rp_value_cstr(x->cl->id));
@@ -615,7 +631,7 @@ static int admin_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     int rc;
 
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT state FROM rp_job WHERE id = ");
     rp_sql_param(&q, rp_value_cstr(x->id));
     if ((rc = rp_store_query(c, &q, state_row, state, err)) < 0)
@@ -631,7 +647,7 @@ static int admin_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
                           x->retry ? "retried" : "cancelled");
         goto out;
     }
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     if (x->retry)
         rp_sql_add(&q, "UPDATE rp_job SET state = 'queued', attempts = 0, finished_at = NULL,"
                        " run_at = ");

@@ -331,7 +331,7 @@ static int inline_formula(const struct rp_meta *m, const struct rp_object *o,
     if (rp_expr_compile_sql(e, q, err) < 0)
         return err->code;
     if (f->vtype == RP_V_MONEY && et != RP_V_MONEY)
-        rp_sql_addf(q, ") * %d) AS INTEGER)", RP_MONEY_SCALE);
+        rp_sql_addf(q, ") * %d) AS BIGINT)", RP_MONEY_SCALE); /* INTEGER is 32-bit on PG */
     else if (f->vtype == RP_V_NUM && et == RP_V_MONEY)
         rp_sql_addf(q, ") / %d.0)", RP_MONEY_SCALE);
     else

@@ -54,7 +54,7 @@ static int definition_write_run(struct rp_store_conn *c, void *ctx, struct rp_er
     int rc;
 
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT COUNT(*) FROM rp_definition WHERE kind = ");
     rp_sql_param(&q, rp_value_cstr(x->kind));
     rp_sql_add(&q, " AND name = ");
@@ -63,7 +63,7 @@ static int definition_write_run(struct rp_store_conn *c, void *ctx, struct rp_er
         goto out;
     x->created = exists == 0;
     if (x->k->stored && exists) {
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "SELECT object FROM rp_definition WHERE kind = ");
         rp_sql_param(&q, rp_value_cstr(x->kind));
         rp_sql_add(&q, " AND name = ");
@@ -71,7 +71,7 @@ static int definition_write_run(struct rp_store_conn *c, void *ctx, struct rp_er
         if ((rc = rp_store_query(c, &q, text_row, &old_object, err)) < 0)
             goto out;
     }
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     if (!x->text) {
         rp_sql_add(&q, "DELETE FROM rp_definition WHERE kind = ");
         rp_sql_param(&q, rp_value_cstr(x->kind));
@@ -241,7 +241,7 @@ int rp_records_definition_load(struct rp_store_conn *c, const char *kind, const 
 
     *def = NULL;
     rp_arena_init(&arena);
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, &arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT definition FROM rp_definition WHERE kind = ");
     rp_sql_param(&q, rp_value_cstr(kind));
     rp_sql_add(&q, " AND name = ");

@@ -277,7 +277,7 @@ static int read_limit(struct rp_store_conn *c, struct rp_arena *a, int64_t *limi
     int rc;
 
     *limit = -1;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = ");
     rp_sql_param(&q, rp_value_cstr(RP_RECORDS_EXPORT_LIMIT_SETTING));
     if ((rc = rp_store_query(c, &q, setting_row, &s, err)) < 0)
@@ -349,7 +349,7 @@ static int check_window(struct rp_store_conn *c, struct rp_arena *a, struct expo
     /*
      * Served by the index rp_audit(actor, action, at).
      */
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT at, changes FROM rp_audit WHERE actor = ");
     rp_sql_param(&q, rp_value_cstr(ea->p->user_id));
     rp_sql_add(&q, " AND action = ");
@@ -409,7 +409,7 @@ static int export_audit_insert(struct rp_store_conn *c, struct rp_arena *a,
                                      rp_value_text(changes.data, changes.len),
                                      ea->request_id ? rp_value_cstr(ea->request_id)
                                                     : rp_value_null()};
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes,"
                    " request_id) VALUES ");
     rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
@@ -436,7 +436,7 @@ static int export_anomaly_event(struct rp_store_conn *c, struct rp_arena *a,
     const struct rp_value v[] = {
         rp_value_int(ea->now),           rp_value_cstr("event"),        rp_value_cstr(id),
         rp_value_cstr("export.anomaly"), rp_value_cstr(ea->p->user_id), rp_value_cstr(changes)};
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes) VALUES ");
     rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
     return rp_store_exec(c, &q, NULL, err);

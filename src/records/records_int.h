@@ -123,4 +123,12 @@ int rp_records_scan(struct rp_records *rs, const struct rp_principal *p, const c
                     const struct rp_list_query *lq, struct rp_records_scan *scan,
                     struct rp_arena *arena, struct rp_error *err);
 
+/**
+ * Appends the SQL expression of a record's full-text document (its searchable fields one per
+ * line, and both orders of a person's name) over the columns of row ("\"t\"", "new"; NULL for
+ * unqualified columns, as an index expression needs) in dialect d.
+ */
+void rp_records_search_doc_sql(const struct rp_object *o, const char *row, enum rp_sql_dialect d,
+                               struct rp_buf *b);
+
 #endif

@@ -392,7 +392,7 @@ static int reveal_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
                                      rp_value_text(changes.data, changes.len),
                                      rv->request_id ? rp_value_cstr(rv->request_id)
                                                     : rp_value_null()};
-    rp_sql_init(&q, rv->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, rv->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes,"
                    " request_id) VALUES ");
     rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));

@@ -37,7 +37,7 @@ static const struct rp_principal privacy_view = {.user_id = "system", .username 
 static int txn(struct rp_store_conn *c, const char *sql, struct rp_arena *a, struct rp_error *err)
 {
     struct rp_sql q;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, sql);
     return rp_store_exec(c, &q, NULL, err);
 }
@@ -87,7 +87,7 @@ static int read_rows(struct rp_store_conn *c, const struct rp_meta *m, const str
     memset(out, 0, sizeof(*out));
     out->o = o;
     out->arena = a;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT ");
     rp_records_select_columns(o, &q);
     rp_sql_add(&q, " FROM ");
@@ -285,7 +285,7 @@ static int log_entry(struct rp_store_conn *c, const struct log_entry *e, struct 
                                      e->request_id ? rp_value_cstr(e->request_id)
                                                    : rp_value_null()};
 
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes, request_id)"
                    " VALUES ");
     rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
@@ -296,7 +296,7 @@ static int log_entry(struct rp_store_conn *c, const struct log_entry *e, struct 
         rp_value_int(e->now),        rp_value_cstr(e->object),
         rp_value_cstr(e->record_id), rp_value_cstr(e->change_op ? e->change_op : "update"),
         rp_value_cstr(actor),        rp_value_cstr(e->changes)};
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes) VALUES ");
     rp_sql_param_list(&q, change, sizeof(change) / sizeof(change[0]));
     return rp_store_exec(c, &q, NULL, err);
@@ -435,7 +435,7 @@ int rp_records_subject_export(struct rp_records *rs, const struct rp_principal *
         }
     }
     rp_buf_adds(out, "],\"history\":[");
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT id, at, actor, action, changes, request_id FROM rp_audit"
                    " WHERE object = 'contact' AND record_id = ");
     rp_sql_param(&q, rp_value_cstr(contact_id));
@@ -561,7 +561,7 @@ static int redact_log(struct rp_store_conn *c, const char *table, const char *ke
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_addf(&q, "SELECT %s, changes FROM %s WHERE object = ", key, table);
     rp_sql_param(&q, rp_value_cstr(o->name));
     rp_sql_add(&q, " AND record_id = ");
@@ -593,7 +593,7 @@ static int redact_log(struct rp_store_conn *c, const char *table, const char *ke
         json_decref(j);
         if (!text)
             continue;
-        rp_sql_init(&q, a, RP_SQL_SQLITE);
+        rp_sql_init(&q, a, rp_store_conn_dialect(c));
         rp_sql_addf(&q, "UPDATE %s SET changes = ", table);
         rp_sql_param(&q, rp_value_cstr(rp_arena_strdup(a, text)));
         free(text);
@@ -616,14 +616,14 @@ static int forget_derived(struct rp_store_conn *c, const struct rp_object *o, co
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "DELETE FROM rp_match_key WHERE object = ");
     rp_sql_param(&q, rp_value_cstr(o->name));
     rp_sql_add(&q, " AND record_id = ");
     rp_sql_param(&q, rp_value_cstr(id));
     if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
         return rc;
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "DELETE FROM rp_duplicate_flag WHERE object = ");
     rp_sql_param(&q, rp_value_cstr(o->name));
     rp_sql_add(&q, " AND (record_id = ");
@@ -633,7 +633,7 @@ static int forget_derived(struct rp_store_conn *c, const struct rp_object *o, co
     rp_sql_add(&q, ")");
     if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
         return rc;
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "UPDATE rp_merge SET master_before = '{}', master_after = '{}' WHERE object = ");
     rp_sql_param(&q, rp_value_cstr(o->name));
     rp_sql_add(&q, " AND (master_id = ");
@@ -658,7 +658,7 @@ static int erase_row(struct rp_store_conn *c, struct erase_ctx *ec, const struct
 
     rp_buf_init(&names, ec->arena, RP_LIMIT_STRING_BYTES);
     rp_buf_adds(&names, "{\"erased\":[");
-    rp_sql_init(&q, ec->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, ec->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "UPDATE ");
     rp_sql_ident(&q, o->name);
     rp_sql_add(&q, " SET \"version\" = \"version\" + 1, \"updated_at\" = ");
@@ -826,7 +826,7 @@ static int retention_put_unit(struct rp_store_conn *c, void *vctx, struct rp_err
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     if (x->days > 0) {
         rp_sql_add(&q, "INSERT INTO rp_setting (key, value) VALUES (");
         rp_sql_param(&q, rp_value_cstr(key));
@@ -907,7 +907,7 @@ static int read_policies(struct rp_records *rs, struct rp_arena *a, struct polic
 
     l->items = rp_arena_calloc(a, 256, sizeof(*l->items));
     l->n = 0;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT key, value FROM rp_setting WHERE key LIKE 'retention.%' ORDER BY key");
     rc = rp_store_query(c, &q, policy_row, l, err);
     rp_store_reader_release(rs->store, c);
@@ -957,7 +957,7 @@ static int retention_unit(struct rp_store_conn *c, void *vctx, struct rp_error *
     x->ec->records = 0;
     rows.o = o;
     rows.arena = x->ec->arena;
-    rp_sql_init(&q, x->ec->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->ec->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT ");
     rp_records_select_columns(o, &q);
     rp_sql_addf(&q, " FROM \"%s\" AS \"t\" WHERE \"t\".\"updated_at\" < ", o->name);
@@ -988,12 +988,12 @@ static int retention_unit(struct rp_store_conn *c, void *vctx, struct rp_error *
                               .now = x->ec->now,
                               .change_event = true,
                               .change_op = "purge"};
-        rp_sql_init(&q, x->ec->arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, x->ec->arena, rp_store_conn_dialect(c));
         rp_sql_addf(&q, "DELETE FROM \"%s\" WHERE \"id\" = ", o->name);
         rp_sql_param(&q, rp_value_cstr(id));
         if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
             return rc;
-        rp_sql_init(&q, x->ec->arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, x->ec->arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "DELETE FROM rp_record_share WHERE object = ");
         rp_sql_param(&q, rp_value_cstr(o->name));
         rp_sql_add(&q, " AND record_id = ");
@@ -1023,7 +1023,7 @@ static int audit_purge_unit(struct rp_store_conn *c, void *vctx, struct rp_error
     struct rp_sql q;
 
     /* The one deletion the audit log allows: entries older than its retention. */
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "DELETE FROM rp_audit WHERE id IN (SELECT id FROM rp_audit WHERE at < ");
     rp_sql_param(&q, rp_value_int(x->cutoff));
     rp_sql_add(&q, " ORDER BY id LIMIT ");

@@ -228,7 +228,7 @@ static void keyset_sql(const struct sort_spec *s, const struct rp_value *vals, s
             }
         }
         if (vals[i].type == RP_V_NULL) {
-            rp_sql_add(q, "0");
+            rp_sql_add(q, "1 = 0");
         } else if (k->nullable) {
             rp_sql_add(q, "(");
             key_sql(s, k, q);
@@ -276,6 +276,9 @@ struct search {
     /* the caller may not read some searchable field: every word must match a visible one
        (the full-text index holds every searchable field) */
     const bool *visible; /* by field index, or NULL when every field is visible */
+    /* PostgreSQL: no FTS5 table; each long word is an ILIKE on the document expression,
+       which a pg_trgm index answers (records_schema.c, sync_trgm) */
+    bool trgm;
 };
 
 /* A LIKE pattern matching text that contains the n bytes of w. */
@@ -355,12 +358,13 @@ static void like_sql(const struct rp_object *o, const struct search *s, const ch
     for (size_t i = 0; i < o->nfields; i++) {
         if (!o->fields[i].searchable || (s->visible && !s->visible[i]))
             continue;
-        rp_sql_addf(q, "%s\"t\".\"%s\" LIKE ", first ? "" : " OR ", o->fields[i].name);
+        rp_sql_addf(q, "%s\"t\".\"%s\" %s ", first ? "" : " OR ", o->fields[i].name,
+                    rp_sql_idiom(s->trgm ? RP_SQL_PG : RP_SQL_SQLITE, RP_SQL_ILIKE));
         rp_sql_param(q, rp_value_cstr(word));
         rp_sql_add(q, " ESCAPE '\\'");
         first = false;
     }
-    rp_sql_add(q, first ? "0)" : ")");
+    rp_sql_add(q, first ? "1 = 0)" : ")");
 }
 
 static void search_sql(const struct rp_object *o, const struct search *s, bool fts_drives,
@@ -372,6 +376,17 @@ static void search_sql(const struct rp_object *o, const struct search *s, bool f
         like_sql(o, s, s->long_words[w], q);
     if (!s->phrase.len)
         return;
+    if (s->trgm) {
+        struct rp_buf doc;
+        rp_buf_init(&doc, rp_sql_arena(q), 1 << 16);
+        rp_records_search_doc_sql(o, "\"t\"", RP_SQL_PG, &doc);
+        for (size_t w = 0; w < s->nlong; w++) {
+            rp_sql_addf(q, " AND (%s) ILIKE ", doc.data);
+            rp_sql_param(q, rp_value_cstr(s->long_words[w]));
+            rp_sql_add(q, " ESCAPE '\\'");
+        }
+        return;
+    }
     if (fts_drives) {
         rp_sql_addf(q, " AND \"f\".\"%s__fts\" MATCH ", o->name);
     } else {
@@ -462,6 +477,7 @@ struct read_plan {
     struct sort_spec sort;
     struct search srch, *search; /* search is &srch when q is given */
     bool fts_drives;             /* the FTS index drives the query (see parse_search) */
+    enum rp_sql_dialect dialect; /* the store's */
     bool *selected;              /* fields= flags by field index, or NULL for all */
     struct rp_value *after;      /* keyset position after the last row read, or NULL */
     int64_t now;
@@ -477,6 +493,7 @@ static int plan_object(struct rp_records *rs, const struct rp_principal *p, cons
     plan->m = rp_meta_acquire(rs->meta);
     plan->o = rp_meta_object(plan->m, object);
     plan->now = rp_clock_now_ms(rs->clock);
+    plan->dialect = rp_store_dialect(rs->store);
     if (!plan->o)
         return rp_error_set(err, RP_ENOTFOUND, "object \"%s\" does not exist", object);
     if ((rc = rp_policy_check(p, object, RP_ACT_READ, err)) < 0)
@@ -500,11 +517,13 @@ static int plan_query(const struct rp_principal *p, struct read_plan *plan,
         if ((rc = parse_search(p, o, lq->q, a, &plan->srch, err)) < 0)
             return rc;
         plan->search = &plan->srch;
+        plan->srch.trgm = plan->dialect == RP_SQL_PG;
         /* Without a sort of its own, a search lists newest first, read off the index. */
         if (!lq->sort && plan->srch.phrase.len) {
-            plan->fts_drives = true;
+            plan->fts_drives = !plan->srch.trgm;
             plan->sort.keys[0].desc = true;
-            plan->sort.rowid_sql = "\"f\".rowid";
+            if (plan->fts_drives)
+                plan->sort.rowid_sql = "\"f\".rowid";
         }
     }
     if (lq->cursor) {
@@ -631,7 +650,7 @@ static int read_txn(struct rp_store_conn *c, const char *sql, struct rp_arena *a
                     struct rp_error *err)
 {
     struct rp_sql q;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, sql);
     return rp_store_exec(c, &q, NULL, err);
 }
@@ -899,7 +918,7 @@ static void visible_changes_sql(const struct rp_principal *p, const struct rp_me
         rp_sql_add(q, "))");
         first = false;
     }
-    rp_sql_add(q, first ? "0)" : ")");
+    rp_sql_add(q, first ? "1 = 0)" : ")");
 }
 
 int rp_records_changes(struct rp_records *rs, const struct rp_principal *p, int64_t after,

@@ -85,7 +85,7 @@ int rp_records_fetch(struct rp_store_conn *c, const struct rp_meta *m, const str
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT ");
     rp_records_select_columns(o, &q);
     rp_sql_addf(&q, " FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
@@ -113,7 +113,7 @@ int rp_records_check_access(struct rp_store_conn *c, const struct rp_meta *m,
 
     if (rp_policy_is_unrestricted(p))
         return 0;
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_addf(&q, "SELECT 1 FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
     rp_sql_param(&q, rp_value_cstr(id));
     rp_sql_add(&q, " AND ");
@@ -168,7 +168,7 @@ static int formula_get(void *vctx, const char *path, struct rp_value *out)
     rp_error_init(&err, ctx->arena);
     if (!ctx->c || rp_meta_resolve_path(ctx->m, o, path, ctx->arena, &f, &sql, &err) < 0)
         return 0;
-    rp_sql_init(&q, ctx->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, ctx->arena, rp_store_conn_dialect(ctx->c));
     rp_sql_addf(&q, "SELECT %s FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", sql, o->name);
     rp_sql_param(&q, ctx->row->values[0]);
     ov.f = f;

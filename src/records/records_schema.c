@@ -11,18 +11,20 @@
 
 #include <stdio.h>
 
-static const char *column_type(const struct rp_field *f)
+/* Storage types (docs/architecture.md): the same values on both engines, 64-bit integers for
+ * money (1/10,000), dates (day numbers), datetimes (epoch ms) and booleans (0/1). */
+static const char *column_type(const struct rp_field *f, enum rp_sql_dialect d)
 {
     switch (f->type) {
     case RP_F_NUMBER:
     case RP_F_PERCENT:
-        return "REAL";
+        return rp_sql_idiom(d, RP_SQL_TYPE_REAL);
     case RP_F_MONEY:
     case RP_F_DATE:
     case RP_F_DATETIME:
     case RP_F_BOOL:
     case RP_F_INTEGER:
-        return "INTEGER";
+        return rp_sql_idiom(d, RP_SQL_TYPE_INT);
     default:
         return "TEXT";
     }
@@ -75,23 +77,81 @@ static int run(struct rp_store_conn *c, struct rp_buf *b, struct rp_error *err)
  */
 static void fts_doc_sql(const struct rp_object *o, const char *row, struct rp_buf *b)
 {
+    rp_records_search_doc_sql(o, row, RP_SQL_SQLITE, b);
+}
+
+void rp_records_search_doc_sql(const struct rp_object *o, const char *row, enum rp_sql_dialect d,
+                               struct rp_buf *b)
+{
+    const char *nl = rp_sql_idiom(d, RP_SQL_NEWLINE), *dot = row ? "." : "";
     bool first = true, has_first = false, has_last = false;
 
+    row = row ? row : "";
     for (size_t i = 0; i < o->nfields; i++) {
         const struct rp_field *f = &o->fields[i];
         if (!f->searchable)
             continue;
-        rp_buf_addf(b, "%scoalesce(%s.\"%s\",'')", first ? "" : " || char(10) || ", row, f->name);
+        if (!first)
+            rp_buf_addf(b, " || %s || ", nl);
+        rp_buf_addf(b, "coalesce(%s%s\"%s\",'')", row, dot, f->name);
         first = false;
         has_first |= strcmp(f->name, "first_name") == 0;
         has_last |= strcmp(f->name, "last_name") == 0;
     }
     if (has_first && has_last)
-        rp_buf_addf(
-            b,
-            " || char(10) || coalesce(%s.\"last_name\",'') || coalesce(%s.\"first_name\",'')"
-            " || char(10) || coalesce(%s.\"first_name\",'') || ' ' || coalesce(%s.\"last_name\",'')",
-            row, row, row, row);
+        rp_buf_addf(b,
+                    " || %s || coalesce(%s%s\"last_name\",'') || coalesce(%s%s\"first_name\",'')"
+                    " || %s || coalesce(%s%s\"first_name\",'') || ' ' ||"
+                    " coalesce(%s%s\"last_name\",'')",
+                    nl, row, dot, row, dot, nl, row, dot, row, dot);
+}
+
+/*
+ * PostgreSQL's full-text index (pg_trgm): a GIN trigram index on the same document
+ * expression, over the row's own columns, so there is nothing to maintain per write and no
+ * pending table. A search word of three characters or more becomes an ILIKE on the
+ * expression, which the index answers (records_read.c); trigrams work on Chinese as on Latin
+ * text in a UTF-8 database. rp_setting keeps the expression the index was built on, so a
+ * change of searchable fields rebuilds it.
+ */
+static int sync_trgm(struct rp_store_conn *c, const struct rp_object *o, struct rp_arena *a,
+                     struct rp_error *err)
+{
+    struct name_list existing = {.a = a};
+    struct rp_buf doc, b;
+    struct rp_sql q;
+    char key[128];
+    int rc;
+
+    rp_buf_init(&doc, a, 1 << 16);
+    rp_records_search_doc_sql(o, NULL, RP_SQL_PG, &doc);
+    snprintf(key, sizeof(key), "fts:%s", o->name);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
+    rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = ");
+    rp_sql_param(&q, rp_value_cstr(key));
+    rc = rp_store_query(c, &q, name_row, &existing, err);
+    if (rc < 0)
+        return rc;
+    if (existing.n == 1 && strncmp(existing.names[0], "trgm-v1 ", 8) == 0 &&
+        strcmp(existing.names[0] + 8, doc.data) == 0)
+        return 0;
+    rp_buf_init(&b, a, 1 << 20);
+    rp_buf_addf(&b, "DROP INDEX IF EXISTS \"%s__trgm\";", o->name);
+    if (doc.len)
+        rp_buf_addf(&b,
+                    "CREATE EXTENSION IF NOT EXISTS pg_trgm;"
+                    "CREATE INDEX \"%s__trgm\" ON \"%s\" USING gin ((%s) gin_trgm_ops);",
+                    o->name, o->name, doc.data);
+    rc = run(c, &b, err);
+    if (rc < 0)
+        return rc;
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
+    rp_sql_add(&q, "INSERT INTO rp_setting(key, value) VALUES (");
+    rp_sql_param(&q, rp_value_cstr(key));
+    rp_sql_add(&q, ", ");
+    rp_sql_param(&q, rp_value_cstr(rp_arena_sprintf(a, "trgm-v1 %s", doc.data)));
+    rp_sql_add(&q, ") ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    return rp_store_exec(c, &q, NULL, err);
 }
 
 static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct rp_arena *a,
@@ -112,7 +172,7 @@ static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct r
         if (o->fields[i].searchable)
             rp_buf_addf(&cols, "%s\"%s\"", cols.len ? ", " : "", o->fields[i].name);
     snprintf(key, sizeof(key), "fts:%s", o->name);
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = ");
     rp_sql_param(&q, rp_value_cstr(key));
     rc = rp_store_query(c, &q, name_row, &existing, err);
@@ -167,12 +227,12 @@ static int sync_fts(struct rp_store_conn *c, const struct rp_object *o, struct r
     rc = run(c, &b, err);
     if (rc < 0)
         return rc;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
-    rp_sql_add(&q, "INSERT OR REPLACE INTO rp_setting(key, value) VALUES (");
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
+    rp_sql_add(&q, "INSERT INTO rp_setting(key, value) VALUES (");
     rp_sql_param(&q, rp_value_cstr(key));
     rp_sql_add(&q, ", ");
     rp_sql_param(&q, rp_value_text(sig.data, sig.len));
-    rp_sql_add(&q, ")");
+    rp_sql_add(&q, ") ON CONFLICT (key) DO UPDATE SET value = excluded.value");
     return rp_store_exec(c, &q, NULL, err);
 }
 
@@ -193,7 +253,7 @@ static int fts_flush(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 
     rp_arena_init(&a);
     objects = (struct name_list){.a = &a};
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT DISTINCT object FROM rp_fts_pending");
     rc = rp_store_query(c, &q, name_row, &objects, err);
     if (rc < 0 || objects.n == 0) {
@@ -207,7 +267,7 @@ static int fts_flush(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         if (o && o->nsearch) {
             rp_buf_init(&doc, &a, 1 << 16);
             fts_doc_sql(o, "\"t\"", &doc);
-            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_init(&q, &a, rp_store_conn_dialect(c));
             rp_sql_addf(&q,
                         "INSERT INTO \"%s__fts\"(\"%s__fts\", rowid, doc) SELECT 'delete', p.row,"
                         " p.old_doc FROM rp_fts_pending AS p WHERE p.object = ",
@@ -218,7 +278,7 @@ static int fts_flush(struct rp_store_conn *c, void *ctx, struct rp_error *err)
             rc = rp_store_exec(c, &q, NULL, err);
             if (rc < 0)
                 break;
-            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_init(&q, &a, rp_store_conn_dialect(c));
             rp_sql_addf(
                 &q,
                 "INSERT INTO \"%s__fts\"(rowid, doc) SELECT \"t\".rowid, %s FROM \"%s\" AS"
@@ -229,7 +289,7 @@ static int fts_flush(struct rp_store_conn *c, void *ctx, struct rp_error *err)
             rc = rp_store_exec(c, &q, NULL, err);
         }
         if (rc == 0) {
-            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_init(&q, &a, rp_store_conn_dialect(c));
             rp_sql_add(&q, "DELETE FROM rp_fts_pending WHERE object = ");
             rp_sql_param(&q, rp_value_cstr(objects.names[i]));
             rc = rp_store_exec(c, &q, NULL, err);
@@ -253,9 +313,11 @@ static int drop_stale_indexes(struct rp_store_conn *c, const struct rp_object *o
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ");
-    rp_sql_param(&q, rp_value_cstr(o->name));
+    struct rp_value table = rp_value_cstr(o->name);
+
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
+    rp_sql_add_fragment(&q, rp_sql_idiom(rp_store_conn_dialect(c), RP_SQL_TABLE_INDEXES), &table,
+                        1);
     rc = rp_store_query(c, &q, name_row, &have, err);
     if (rc < 0)
         return rc;
@@ -273,14 +335,15 @@ int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o, s
                            struct rp_error *err)
 {
     struct name_list cols = {.a = a}, expected = {.a = a};
+    enum rp_sql_dialect d = rp_store_conn_dialect(c);
+    struct rp_value table = rp_value_cstr(o->name);
+    const char *tint = rp_sql_idiom(d, RP_SQL_TYPE_INT);
     struct rp_buf b;
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT name FROM pragma_table_info(");
-    rp_sql_param(&q, rp_value_cstr(o->name));
-    rp_sql_add(&q, ")");
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
+    rp_sql_add_fragment(&q, rp_sql_idiom(d, RP_SQL_TABLE_COLUMNS), &table, 1);
     rc = rp_store_query(c, &q, name_row, &cols, err);
     if (rc < 0)
         return rc;
@@ -288,16 +351,16 @@ int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o, s
     if (cols.n == 0) {
         rp_buf_addf(&b,
                     "CREATE TABLE \"%s\" (\"id\" TEXT PRIMARY KEY NOT NULL,"
-                    " \"version\" INTEGER NOT NULL, \"created_at\" INTEGER NOT NULL,"
-                    " \"updated_at\" INTEGER NOT NULL, \"created_by\" TEXT, \"updated_by\" TEXT,"
-                    " \"deleted_at\" INTEGER",
-                    o->name);
+                    " \"version\" %s NOT NULL, \"created_at\" %s NOT NULL,"
+                    " \"updated_at\" %s NOT NULL, \"created_by\" TEXT, \"updated_by\" TEXT,"
+                    " \"deleted_at\" %s%s",
+                    o->name, tint, tint, tint, tint, rp_sql_idiom(d, RP_SQL_ROWID_COLUMN));
         for (size_t i = 0; i < o->nfields; i++) {
             const struct rp_field *f = &o->fields[i];
             if (f->system && strcmp(f->name, "owner_id") != 0)
                 continue;
             if (is_stored(f))
-                rp_buf_addf(&b, ", \"%s\" %s", f->name, column_type(f));
+                rp_buf_addf(&b, ", \"%s\" %s", f->name, column_type(f, d));
         }
         rp_buf_adds(&b, ");");
     } else {
@@ -305,7 +368,7 @@ int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o, s
             const struct rp_field *f = &o->fields[i];
             if (is_stored(f) && !has_name(&cols, f->name))
                 rp_buf_addf(&b, "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s;", o->name, f->name,
-                            column_type(f));
+                            column_type(f, d));
         }
     }
     for (size_t i = 0; i < o->nfields; i++) {
@@ -333,6 +396,12 @@ int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o, s
                                           (expected.n + 1) * sizeof(char *));
         expected.names[expected.n++] = (char *)name;
     }
+    if (d == RP_SQL_PG && o->nsearch) {
+        /* the trigram index of sync_trgm is this module's too */
+        expected.names = rp_arena_realloc(a, expected.names, expected.n * sizeof(char *),
+                                          (expected.n + 1) * sizeof(char *));
+        expected.names[expected.n++] = rp_arena_sprintf(a, "%s__trgm", o->name);
+    }
     rc = drop_stale_indexes(c, o, &expected, &b, a, err);
     if (rc < 0)
         return rc;
@@ -341,7 +410,7 @@ int rp_records_sync_object(struct rp_store_conn *c, const struct rp_object *o, s
         if (rc < 0)
             return rc;
     }
-    return sync_fts(c, o, a, err);
+    return d == RP_SQL_PG ? sync_trgm(c, o, a, err) : sync_fts(c, o, a, err);
 }
 
 /* ---- loading and defining metadata ---- */
@@ -371,7 +440,7 @@ static int load_defs(struct rp_store_conn *c, struct rp_arena *a, struct defs *d
 {
     struct rp_sql q;
     d->a = a;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT kind, object, definition FROM rp_meta_custom ORDER BY seq");
     return rp_store_query(c, &q, def_row, d, err);
 }
@@ -399,7 +468,10 @@ static int ensure_statistics(struct rp_store_conn *c, struct rp_arena *a, struct
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    /* PostgreSQL's autovacuum gathers statistics by itself. */
+    if (rp_store_conn_dialect(c) == RP_SQL_PG)
+        return 0;
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'");
     rc = rp_store_query(c, &q, name_row, &stat, err);
     if (rc < 0 || stat.n > 0)
@@ -490,7 +562,7 @@ static int define_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
         const struct rp_value audit[] = {rp_value_int(now), rp_value_cstr(ctx->p->user_id),
                                          rp_value_cstr(action), rp_value_cstr(ctx->object),
                                          rp_value_cstr(ctx->definition)};
-        rp_sql_init(&q, &a, RP_SQL_SQLITE);
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_meta_custom(kind, object, definition, created_at, "
                        "created_by) VALUES ");
         rp_sql_param_list(&q, def, sizeof(def) / sizeof(def[0]));
@@ -499,7 +571,7 @@ static int define_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
             rc = rp_records_sync_object(c, o, &a, err);
         if (rc == 0) {
             /* Definitions are audited like record changes, with the definition as the change. */
-            rp_sql_init(&q, &a, RP_SQL_SQLITE);
+            rp_sql_init(&q, &a, rp_store_conn_dialect(c));
             rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, changes) VALUES ");
             rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
             rc = rp_store_exec(c, &q, NULL, err);
@@ -555,7 +627,9 @@ struct rp_records *rp_records_new(const struct rp_records_config *cfg)
     rs->meta = cfg->meta;
     rs->clock = cfg->clock;
     pthread_mutex_init(&rs->define_lock, NULL);
-    rp_store_set_precommit(rs->store, fts_flush, rs);
+    /* FTS5 is brought up to date once per commit group; pg_trgm indexes need no help. */
+    if (rp_store_dialect(rs->store) == RP_SQL_SQLITE)
+        rp_store_set_precommit(rs->store, fts_flush, rs);
     return rs;
 }
 

@@ -150,7 +150,7 @@ int rp_records_change_cursor_start(struct rp_store_conn *c, const char *key, str
 {
     struct rp_sql q;
 
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_setting (key, value) SELECT ");
     rp_sql_param(&q, rp_value_cstr(key));
     rp_sql_add(&q, ", CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM rp_change WHERE true"
@@ -227,7 +227,7 @@ static int put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     if (x->value) {
         rp_sql_add(&q, "INSERT INTO rp_setting (key, value) VALUES (");
         rp_sql_param(&q, rp_value_cstr(x->key));
@@ -257,7 +257,7 @@ static int put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     const struct rp_value v[] = {rp_value_int(x->now), rp_value_cstr(x->p->user_id),
                                  rp_value_cstr("setting"), rp_value_text(changes.data, changes.len),
                                  x->request_id ? rp_value_cstr(x->request_id) : rp_value_null()};
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_audit (at, actor, action, changes, request_id) VALUES ");
     rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
     return rp_store_exec(c, &q, NULL, err);

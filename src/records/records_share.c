@@ -44,7 +44,7 @@ static int share_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
     if ((rc = rp_records_check_access(c, x->m, x->p, x->o, x->id, RP_ACCESS_FULL, x->arena, err)) <
         0)
         return rc;
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     if (x->access != RP_ACCESS_NONE) {
         rp_sql_add(&q, "SELECT 1 FROM rp_user WHERE id = ");
         rp_sql_param(&q, rp_value_cstr(x->user_id));
@@ -54,7 +54,7 @@ static int share_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
         if (!active)
             return rp_error_field(err, RP_EVALIDATION, "user_id", "not_found",
                                   "\"%s\" is not the id of an active user", x->user_id);
-        rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_record_share (object, record_id, user_id, access, team_role,"
                        " created_at, created_by) VALUES (");
         rp_sql_param(&q, rp_value_cstr(x->o->name));
@@ -102,7 +102,7 @@ static int share_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
                                      rp_value_text(changes.data, changes.len),
                                      x->request_id ? rp_value_cstr(x->request_id)
                                                    : rp_value_null()};
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes,"
                    " request_id) VALUES ");
     rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));

@@ -315,13 +315,13 @@ static int log_write(struct rp_store_conn *c, struct rp_write_request *wr, const
                                       rp_value_cstr(changes),
                                       wr->cause ? rp_value_cstr(wr->cause) : rp_value_null()};
 
-    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes, request_id)"
                    " VALUES ");
     rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
     if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
         return rc;
-    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes, cause)"
                    " VALUES ");
     rp_sql_param_list(&q, change, sizeof(change) / sizeof(change[0]));
@@ -351,7 +351,7 @@ static int check_owner(struct rp_store_conn *c, struct rp_write_request *wr, str
                               "changing the owner needs the \"transfer\" permission");
     if (w->_values[6].type != RP_V_TEXT)
         return 0;
-    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT 1 FROM rp_user WHERE id = ");
     rp_sql_param(&q, w->_values[6]);
     rp_sql_add(&q, " AND active = 1");
@@ -378,7 +378,7 @@ static int check_references(struct rp_store_conn *c, struct rp_write_request *wr
         bool found = false;
         if (!w->_set[i] || f->type != RP_F_REFERENCE || w->_values[i].type == RP_V_NULL)
             continue;
-        rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
         rp_sql_addf(&q, "SELECT 1 FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", f->target);
         rp_sql_param(&q, w->_values[i]);
         rp_sql_add(&q, " AND \"t\".\"deleted_at\" IS NULL AND ");
@@ -419,7 +419,7 @@ static int check_rules(struct rp_store_conn *c, struct rp_write_request *wr, str
 
     if (o->nrules == 0)
         return 0;
-    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT ");
     for (size_t i = 0; i < o->nrules; i++) {
         const struct rp_rule *r = &o->rules[i];
@@ -581,7 +581,7 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
     if ((rc = check_references(c, wr, w, false)) < 0 ||
         (rc = run_hooks(c, wr, w, RP_WRITE_CREATE, NULL, NULL, now, true)) < 0)
         return rc;
-    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
     rp_sql_addf(&q,
                 "INSERT INTO \"%s\" (\"id\", \"version\", \"created_at\", \"updated_at\","
                 " \"created_by\", \"updated_by\"",
@@ -650,7 +650,7 @@ static int check_lock(struct rp_store_conn *c, struct rp_write_request *wr, stru
 
     if (rp_policy_is_unrestricted(wr->principal))
         return 0;
-    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT reason FROM rp_record_lock WHERE object = ");
     rp_sql_param(&q, rp_value_cstr(wr->_object->name));
     rp_sql_add(&q, " AND record_id = ");
@@ -709,7 +709,7 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     if ((rc = check_references(c, wr, w, true)) < 0 ||
         (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, true)) < 0)
         return rc;
-    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
     rp_sql_addf(&q, "UPDATE \"%s\" SET \"version\" = \"version\" + 1, \"updated_at\" = ", o->name);
     rp_sql_param(&q, rp_value_int(now));
     rp_sql_add(&q, ", \"updated_by\" = ");
@@ -755,7 +755,7 @@ static int apply_upsert(struct rp_store_conn *c, struct rp_write_request *wr, st
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
     rp_sql_addf(&q, "SELECT \"t\".\"id\" FROM \"%s\" AS \"t\" WHERE \"t\".\"%s\" = ", wr->object,
                 f->name);
     rp_sql_param(&q, w->_values[f->index]);
@@ -794,7 +794,7 @@ static int apply_delete_restore(struct rp_store_conn *c, struct rp_write_request
         return rp_error_set(&w->err, RP_ECONFLICT, "%s \"%s\" is not deleted", o->name, w->id);
     if ((rc = check_version(wr, w, &row)) < 0)
         return rc;
-    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
     rp_sql_addf(&q, "UPDATE \"%s\" SET \"version\" = \"version\" + 1, \"updated_at\" = ", o->name);
     rp_sql_param(&q, rp_value_int(now));
     rp_sql_add(&q, ", \"updated_by\" = ");
@@ -869,7 +869,7 @@ static int idempotency_check(struct rp_store_conn *c, struct rp_write_request *w
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q,
                "SELECT fingerprint, status, location, etag, body, created_at FROM rp_idempotency"
                " WHERE actor = ");
@@ -881,7 +881,7 @@ static int idempotency_check(struct rp_store_conn *c, struct rp_write_request *w
     if (!r.found)
         return 0;
     if (r.created_at < now - IDEMPOTENCY_TTL_MS) {
-        rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "DELETE FROM rp_idempotency WHERE actor = ");
         rp_sql_param(&q, rp_value_cstr(wr->principal->user_id));
         rp_sql_add(&q, " AND key = ");
@@ -926,7 +926,7 @@ static int idempotency_store(struct rp_store_conn *c, struct rp_write_request *w
                                        wr->batch ? rp_value_null() : rp_value_cstr(etag),
                                        rp_value_text(body.data, body.len),
                                        rp_value_int(now)};
-        rp_sql_init(&q, wr->arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_idempotency(actor, key, fingerprint, status, location, etag,"
                        " body, created_at) VALUES ");
         rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
@@ -1042,7 +1042,7 @@ int rp_records_event_in(struct rp_store_conn *c, int64_t now, const char *type,
         const struct rp_value row[] = {rp_value_int(now),        rp_value_cstr("event"),
                                        rp_value_cstr(record_id), rp_value_cstr(type),
                                        rp_value_cstr(actor),     rp_value_cstr(text)};
-        rp_sql_init(&q, arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes) VALUES ");
         rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
         rc = rp_store_exec(c, &q, NULL, err);

@@ -203,7 +203,7 @@ static int count_recent(struct submit_unit *x, struct rp_store_conn *c, int64_t 
 {
     struct rp_sql q;
 
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT COUNT(*) FROM rp_form_submission WHERE form = ");
     rp_sql_param(&q, rp_value_cstr(x->form));
     rp_sql_add(&q, " AND address = ");
@@ -223,7 +223,7 @@ static int lead_by_email(struct submit_unit *x, struct rp_store_conn *c, const c
     x->lead_id[0] = '\0';
     if (!email || !*email)
         return 0;
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT \"id\" FROM \"lead\" WHERE \"deleted_at\" IS NULL AND"
                    " \"status\" != 'converted' AND lower(\"email\") = lower(");
     rp_sql_param(&q, rp_value_cstr(email));
@@ -278,7 +278,7 @@ static int record_submission(struct submit_unit *x, struct rp_store_conn *c, con
                                    hash ? rp_value_cstr(hash) : rp_value_null()};
     struct rp_sql q;
 
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_form_submission (id, form, address, at, state, lead_id,"
                    " confirm_hash) VALUES ");
     rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
@@ -399,7 +399,7 @@ static int submit_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit_
     if (campaign) {
         int64_t member = 0;
         struct rp_sql q;
-        rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "SELECT COUNT(*) FROM \"campaign_member\" WHERE \"deleted_at\" IS NULL AND"
                        " \"campaign_id\" = ");
         rp_sql_param(&q, rp_value_cstr(campaign));
@@ -596,7 +596,7 @@ static int confirm_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit
     (void)unit_err;
     u->done = false;
     rp_error_clear(x->err);
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT form, lead_id, state FROM rp_form_submission WHERE id = ");
     rp_sql_param(&q, rp_value_cstr(x->id));
     rp_sql_add(&q, " AND confirm_hash = ");
@@ -614,7 +614,7 @@ static int confirm_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit
     x->form = p.form;
     snprintf(x->lead_id, sizeof(x->lead_id), "%s", p.lead_id);
     if ((rc = consent_entry(x, c, "double_opt_in")) == 0) {
-        rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "UPDATE rp_form_submission SET state = 'confirmed', confirmed_at = ");
         rp_sql_param(&q, rp_value_int(x->now));
         rp_sql_add(&q, " WHERE id = ");

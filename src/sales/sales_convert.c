@@ -186,7 +186,7 @@ static int unlinked(struct convert_unit *x, struct rp_store_conn *c, const char 
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_addf(
         &q,
         "SELECT \"id\"%s FROM \"%s\" WHERE \"deleted_at\" IS NULL AND \"contact_id\" IS NULL"
@@ -242,7 +242,7 @@ static int copy_consent(struct convert_unit *x, struct rp_store_conn *c)
 
     if (!o)
         return 0;
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT \"id\"");
     for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
         rp_sql_addf(&q, ", \"%s\"", cols[i]);

@@ -325,7 +325,7 @@ static int load_rules(struct rp_store_conn *c, const struct rp_object *o, struct
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q,
                "SELECT name, definition FROM rp_definition WHERE kind = '" RP_SALES_DUPLICATE_RULES
                "' AND object = ");
@@ -360,7 +360,7 @@ static const char *default_country(struct rp_store_conn *c, struct rp_arena *are
     struct rp_sql q;
 
     rp_error_init(&ignore, arena);
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" DEFAULT_COUNTRY_SETTING "'");
     if (rp_store_query(c, &q, text_row_arena, &x, &ignore) < 0 || !x.out)
         return "86";
@@ -415,7 +415,7 @@ static int delete_keys(struct rp_store_conn *c, const char *object, const char *
 {
     struct rp_sql q;
 
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "DELETE FROM rp_match_key WHERE object = ");
     rp_sql_param(&q, rp_value_cstr(object));
     if (id) {
@@ -432,7 +432,7 @@ static int insert_keys(struct rp_store_conn *c, const char *object, const char *
 
     if (ks->n == 0)
         return 0;
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "INSERT INTO rp_match_key (object, record_id, method, key) VALUES ");
     for (size_t i = 0; i < ks->n; i++) {
         const struct rp_value row[] = {rp_value_cstr(object), rp_value_cstr(id),
@@ -535,7 +535,7 @@ static int criterion_matches(struct rp_store_conn *c, const struct rp_object *o,
            (key = keyset_get(ks, cr->method->fuzzy ? cr->block_by : cr->method->name, &from))) {
         struct candidates x = {ms, r, cr, name};
         struct rp_sql q;
-        rp_sql_init(&q, arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, arena, rp_store_conn_dialect(c));
         if (cr->method->fuzzy) {
             rp_sql_add(&q, "SELECT k.record_id, n.key FROM rp_match_key AS k JOIN rp_match_key AS n"
                            " ON n.object = k.object AND n.record_id = k.record_id AND n.method = ");
@@ -606,7 +606,7 @@ static bool readable(struct rp_store_conn *c, const struct rp_meta *m, const str
     bool found = false;
 
     rp_error_init(&ignore, arena);
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_addf(&q, "SELECT 1 FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
     rp_sql_param(&q, rp_value_cstr(id));
     rp_sql_add(&q, " AND ");
@@ -651,7 +651,7 @@ static int flag_matches(struct rp_store_conn *c, const struct rp_write_event *ev
             const struct rp_value row[] = {
                 rp_value_cstr(ev->object->name), rp_value_cstr(ev->id), rp_value_cstr(m->id),
                 rp_value_cstr(m->rule),          rp_value_cstr(text),   rp_value_int(ev->now)};
-            rp_sql_init(&q, ev->arena, RP_SQL_SQLITE);
+            rp_sql_init(&q, ev->arena, rp_store_conn_dialect(c));
             rp_sql_add(&q, "INSERT INTO rp_duplicate_flag (object, record_id, duplicate_id, rule,"
                            " matched, created_at) VALUES ");
             rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
@@ -819,7 +819,7 @@ static int build_insert(struct rp_store_conn *c, const struct build_page *x, str
     for (size_t at = 0; rc == 0 && at < x->nkeys; at += BUILD_INSERT) {
         size_t n = x->nkeys - at < BUILD_INSERT ? x->nkeys - at : BUILD_INSERT;
         struct rp_sql q;
-        rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_match_key (object, record_id, method, key) VALUES ");
         for (size_t i = 0; i < n; i++) {
             const struct build_key *k = &x->keys[at + i];
@@ -854,7 +854,7 @@ static int build_object(struct rp_sales *s, struct rp_store_conn *c, const char 
         goto out;
     {
         struct rp_sql q;
-        rp_sql_init(&q, &arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, &arena, rp_store_conn_dialect(c));
         rp_sql_addf(&q, "SELECT COUNT(*) FROM \"%s\" WHERE \"deleted_at\" IS NULL", o->name);
         if ((rc = rp_store_query(c, &q, rp_store_row_int, &count, err)) < 0)
             goto out;
@@ -882,7 +882,7 @@ static int build_object(struct rp_sales *s, struct rp_store_conn *c, const char 
         x.rows = 0;
         x.keys = NULL;
         x.nkeys = x.cap = 0;
-        rp_sql_init(&q, &page, RP_SQL_SQLITE);
+        rp_sql_init(&q, &page, rp_store_conn_dialect(c));
         rp_sql_add(&q, "SELECT \"id\"");
         for (size_t i = 0; i < x.nfields; i++) {
             rp_sql_add(&q, ", ");
@@ -975,7 +975,7 @@ int rp_sales_duplicates(struct rp_sales *s, const struct rp_principal *p, const 
     rc =
         o ? load_rules(c, o, &rules, arena, err) : rp_error_set(err, RP_ENOTFOUND, "no %s", object);
     if (rc == 0 && rules) {
-        rp_sql_init(&q, arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "SELECT method, key FROM rp_match_key WHERE object = ");
         rp_sql_param(&q, rp_value_cstr(object));
         rp_sql_add(&q, " AND record_id = ");
@@ -1084,7 +1084,7 @@ static int repoint_field(struct merge_unit *x, struct rp_store_conn *c, const st
     size_t i;
     int rc;
 
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_addf(&q, "SELECT \"id\" FROM \"%s\" WHERE \"deleted_at\" IS NULL AND ", o->name);
     rp_sql_ident(&q, field);
     rp_sql_add(&q, " = ");
@@ -1178,7 +1178,7 @@ static int insert_merge(struct merge_unit *x, struct rp_store_conn *c, const jso
             rp_value_cstr(x->dup_id), rp_value_cstr("merged"),  rp_value_cstr(b),
             rp_value_cstr(a),         rp_value_cstr(r),         rp_value_cstr(x->p->user_id),
             rp_value_int(x->now)};
-        rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+        rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_merge (id, object, master_id, duplicate_id, state,"
                        " master_before, master_after, repointed, merged_by, merged_at) VALUES ");
         rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
@@ -1349,7 +1349,7 @@ static int load_merge(struct rp_store_conn *c, const char *id, struct rp_arena *
 
     memset(row, 0, sizeof(*row));
     row->arena = arena;
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT " MERGE_COLUMNS " FROM rp_merge WHERE id = ");
     rp_sql_param(&q, rp_value_cstr(id));
     if ((rc = rp_store_query(c, &q, merge_row_fn, row, err)) < 0)
@@ -1437,7 +1437,7 @@ static int repoint_back(struct merge_unit *x, struct rp_store_conn *c, const jso
 
     if (!o || !field || !id || !rp_meta_field(o, field))
         return 0;
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT ");
     rp_sql_ident(&q, field);
     rp_sql_addf(&q, " FROM \"%s\" WHERE \"deleted_at\" IS NULL AND \"id\" = ", o->name);
@@ -1501,7 +1501,7 @@ static int undo_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit_er
         if ((rc = repoint_back(x, c, ref)) < 0)
             goto out;
     }
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "UPDATE rp_merge SET state = 'undone', undone_by = ");
     rp_sql_param(&q, rp_value_cstr(x->p->user_id));
     rp_sql_add(&q, ", undone_at = ");

@@ -141,7 +141,7 @@ static json_t *pipeline_of(struct rp_store_conn *c, const char *object, struct r
     char *text = NULL;
     json_t *def = NULL;
 
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT definition FROM rp_definition WHERE kind = '" RP_SALES_PIPELINES
                    "' AND object = ");
     rp_sql_param(&q, rp_value_cstr(object));
@@ -213,7 +213,7 @@ static int stage_gate(void *ctx, const struct rp_write_event *ev, struct rp_erro
         json_decref(def);
         return 0;
     }
-    rp_sql_init(&q, ev->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, ev->arena, rp_store_conn_dialect(ev->c));
     rp_sql_add(&q, "SELECT ");
     rc = 0;
     json_array_foreach(criteria, i, cr)

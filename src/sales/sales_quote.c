@@ -138,7 +138,7 @@ static int read_quote(struct rp_store_conn *c, const char *id, struct rp_arena *
     memset(h, 0, sizeof(*h));
     if (!id)
         return 0;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT \"status\", \"price_book_id\", \"currency\", \"discount_percent\","
                    " \"tax_percent\", \"quote_number\", \"deleted_at\" FROM \"quote\" WHERE"
                    " \"id\" = ");
@@ -223,7 +223,7 @@ static int sum_lines(struct rp_store_conn *c, const char *quote_id, int64_t step
     struct rp_sql q;
 
     memset(t, 0, sizeof(*t));
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT \"line_total\", \"list_price\", \"quantity\" FROM \"quote_line\""
                    " WHERE \"deleted_at\" IS NULL AND \"quote_id\" = ");
     rp_sql_param(&q, rp_value_cstr(quote_id));
@@ -322,7 +322,7 @@ static int read_product(struct rp_store_conn *c, const char *id, struct rp_arena
     int rc;
 
     memset(p, 0, sizeof(*p));
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT \"sku\", \"currency\", \"list_price\", \"discount_ceiling\", \"active\","
                    " \"deleted_at\" FROM \"product\" WHERE \"id\" = ");
     rp_sql_param(&q, rp_value_cstr(id));
@@ -353,7 +353,7 @@ static int entry_price(struct rp_store_conn *c, const struct quote_head *h, cons
     int rc;
 
     *found = false;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT e.\"unit_price\" FROM \"price_book_entry\" AS e JOIN \"price_book\" AS b"
                    " ON b.\"id\" = e.\"price_book_id\" WHERE e.\"deleted_at\" IS NULL AND"
                    " e.\"active\" = 1 AND b.\"deleted_at\" IS NULL AND b.\"active\" = 1 AND"
@@ -611,7 +611,7 @@ static int live_lines(struct rp_store_conn *c, const char *quote_id, struct rp_a
     struct rp_sql q;
 
     *n = 0;
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT COUNT(*) FROM \"quote_line\" WHERE \"deleted_at\" IS NULL AND"
                    " \"quote_id\" = ");
     rp_sql_param(&q, rp_value_cstr(quote_id));
@@ -826,7 +826,7 @@ static int expire_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit_
     x->n = 0; /* the writer may run a unit again */
     rp_error_clear(x->err);
     rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT \"id\" FROM \"quote\" WHERE \"deleted_at\" IS NULL AND \"status\" IN"
                    " ('draft', 'approved', 'sent') AND \"valid_until\" < ");
     rp_sql_param(&q, rp_value_int(rp_time_day_of(x->now)));

@@ -129,7 +129,7 @@ static int read_quote_doc(struct rp_store_conn *c, const char *id, struct rp_are
     struct rp_sql q;
     int rc;
 
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(
         &q, "SELECT q.\"quote_number\", q.\"name\", q.\"status\", q.\"valid_until\","
             " q.\"currency\", q.\"subtotal\", q.\"discount_percent\", q.\"discount_amount\","
@@ -143,7 +143,7 @@ static int read_quote_doc(struct rp_store_conn *c, const char *id, struct rp_are
         return rc;
     if (!x->q->found)
         return rp_error_set(err, RP_ENOTFOUND, "quote \"%s\" not found", id);
-    rp_sql_init(&q, a, RP_SQL_SQLITE);
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT COALESCE(p.\"name\", l.\"description\", ''), p.\"sku\", l.\"quantity\","
                    " l.\"unit_price\", l.\"discount_percent\", l.\"line_total\" FROM \"quote_line\""
                    " AS l LEFT JOIN \"product\" AS p ON p.\"id\" = l.\"product_id\" WHERE"

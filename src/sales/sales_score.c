@@ -500,11 +500,12 @@ static int condition_points(struct score_ctx *x, const json_t *rule, double *poi
     *points = 0;
     if ((rc = rp_meta_parse_expr(x->m, x->o, cond, strlen(cond), x->now, x->arena, &e, x->err)) < 0)
         return rc;
-    rp_sql_init(&q, x->arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT coalesce((");
+    rp_sql_init(&q, x->arena, rp_store_conn_dialect(x->c));
+    /* true is 1, false and unknown 0, on both engines (PostgreSQL's conditions are boolean) */
+    rp_sql_add(&q, "SELECT CASE WHEN (");
     if ((rc = rp_expr_compile_sql(e, &q, x->err)) < 0)
         return rc;
-    rp_sql_addf(&q, "), 0) FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", x->o->name);
+    rp_sql_addf(&q, ") THEN 1 ELSE 0 END FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", x->o->name);
     rp_sql_param(&q, rp_value_cstr(x->id));
     if ((rc = rp_store_query(x->c, &q, rp_store_row_int, &holds, x->err)) < 0)
         return rc;
@@ -816,7 +817,7 @@ static int load_models(struct rp_store_conn *c, const char *object, const char *
     int rc;
 
     *out = json_array();
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q,
                "SELECT name, definition FROM rp_definition WHERE kind = '" RP_SALES_SCORING "'");
     if (object) {
@@ -844,7 +845,7 @@ static int load_weights(struct rp_store_conn *c, const char *name, struct rp_are
     int rc;
 
     *w = NULL;
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT weights FROM rp_score_model WHERE name = ");
     rp_sql_param(&q, rp_value_cstr(name));
     rc = rp_store_query(c, &q, rp_sales_row_text, &text, err);
@@ -1051,7 +1052,7 @@ static int apply_score(struct rp_sales *s, struct rp_store_conn *c, const struct
         *updated = false;
     if (!o || !field || !rp_meta_field(o, field))
         return 0; /* the metadata moved under the model; it is refused when saved again */
-    rp_sql_init(&q, arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT ");
     rp_sql_ident(&q, field);
     rp_sql_addf(&q, " FROM \"%s\" WHERE \"id\" = ", o->name);
@@ -1070,10 +1071,13 @@ static int apply_score(struct rp_sales *s, struct rp_store_conn *c, const struct
         const struct rp_value row[] = {rp_value_cstr(o->name), rp_value_cstr(id),
                                        rp_value_cstr(name),    rp_value_num(score),
                                        rp_value_int(now),      rp_value_cstr(text)};
-        rp_sql_init(&q, arena, RP_SQL_SQLITE);
-        rp_sql_add(&q, "INSERT OR REPLACE INTO rp_score (object, record_id, model, score,"
+        rp_sql_init(&q, arena, rp_store_conn_dialect(c));
+        rp_sql_add(&q, "INSERT INTO rp_score (object, record_id, model, score,"
                        " computed_at, contributions) VALUES ");
         rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
+        rp_sql_add(&q, " ON CONFLICT (object, record_id, model) DO UPDATE SET"
+                       " score = excluded.score, computed_at = excluded.computed_at,"
+                       " contributions = excluded.contributions");
         rc = rp_store_exec(c, &q, NULL, err);
     }
     free(text);
@@ -1409,9 +1413,9 @@ static int add_condition(struct rp_sql *q, const struct rp_meta *m, const struct
 
     if ((rc = rp_meta_parse_expr(m, o, cond, strlen(cond), now, arena, &e, err)) < 0)
         return rc;
-    rp_sql_add(q, "coalesce((");
+    rp_sql_add(q, "CASE WHEN (");
     rc = rp_expr_compile_sql(e, q, err);
-    rp_sql_add(q, "), 0)");
+    rp_sql_add(q, ") THEN 1 ELSE 0 END");
     return rc;
 }
 
@@ -1438,10 +1442,13 @@ static int store_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit_e
     struct rp_sql q;
 
     (void)unit_err;
-    rp_sql_init(&q, u->arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "INSERT OR REPLACE INTO rp_score_model (name, weights, rows, positives, auc,"
+    rp_sql_init(&q, u->arena, rp_store_conn_dialect(c));
+    rp_sql_add(&q, "INSERT INTO rp_score_model (name, weights, rows, positives, auc,"
                    " trained_at, trained_by) VALUES ");
     rp_sql_param_list(&q, row, sizeof(row) / sizeof(row[0]));
+    rp_sql_add(&q, " ON CONFLICT (name) DO UPDATE SET weights = excluded.weights,"
+                   " rows = excluded.rows, positives = excluded.positives, auc = excluded.auc,"
+                   " trained_at = excluded.trained_at, trained_by = excluded.trained_by");
     return rp_store_exec(c, &q, NULL, u->err);
 }
 
@@ -1472,7 +1479,7 @@ static int read_history(struct rp_sales *s, const struct rp_principal *p, const 
         if (rp_policy_field(p, o, f) == RP_FIELD_HIDDEN)
             return rp_error_set(err, RP_EFORBIDDEN, "the field \"%s\" is hidden from you", f->name);
     }
-    rp_sql_init(&q, h->arena, RP_SQL_SQLITE);
+    rp_sql_init(&q, h->arena, rp_store_dialect(s->store));
     select_features(&q, h->features);
     rp_sql_add(&q, j ? ", \"t\".\"id\", " : "\"t\".\"id\", ");
     if ((rc = add_condition(&q, m, o, json_string_value(json_object_get(label, "positive")), now,
@@ -1484,13 +1491,14 @@ static int read_history(struct rp_sales *s, const struct rp_principal *p, const 
         return rc;
     rp_sql_addf(&q, " FROM \"%s\" AS \"t\" WHERE \"t\".\"deleted_at\" IS NULL AND ", o->name);
     rp_policy_row_sql(p, m, o, "t", RP_ACCESS_READ, &q);
+    /* the conditions are 0/1 values (add_condition): compared, they are booleans on both */
     rp_sql_add(&q, " AND (");
     add_condition(&q, m, o, json_string_value(json_object_get(label, "positive")), now, h->arena,
                   err);
-    rp_sql_add(&q, " OR ");
+    rp_sql_add(&q, " = 1 OR ");
     add_condition(&q, m, o, json_string_value(json_object_get(label, "negative")), now, h->arena,
                   err);
-    rp_sql_add(&q, ") ORDER BY \"t\".\"id\"");
+    rp_sql_add(&q, " = 1) ORDER BY \"t\".\"id\"");
     c = rp_store_reader_acquire(s->store);
     rc = rp_store_query(c, &q, history_row, h, err);
     rp_store_reader_release(s->store, c);

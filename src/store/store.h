@@ -1,7 +1,9 @@
 /*
- * The store: one interface over SQLite (embedded default) and, later,
- * PostgreSQL. Callers compose SQL with struct rp_sql (parameterised, in the
- * store's dialect) and run it on a connection.
+ * The store: one interface over SQLite (embedded default) and PostgreSQL
+ * (store_pg.c). Callers compose SQL with struct rp_sql (parameterised) and run
+ * it on a connection. Text written with ?N markers (RP_SQL_SQLITE) runs on
+ * both engines: the PostgreSQL driver renumbers the markers as $N. SQL that
+ * differs between engines takes its pieces from rp_sql_idiom() (base/sql.h).
  *
  * Reads: each worker thread borrows a read connection from a small pool
  * (rp_store_reader_acquire/release); each connection caches its prepared
@@ -42,8 +44,8 @@ struct rp_store_config {
 };
 
 /**
- * Opens (creating if needed) the database at url: a file path, or
- * "sqlite:PATH". Applies the system migrations and starts the writer thread.
+ * Opens (creating if needed) the database at url: a file path, "sqlite:PATH",
+ * or a PostgreSQL URL ("postgres://..." or "postgresql://..."). Applies the system migrations and starts the writer thread.
  * Returns 0, or RP_EIO/RP_EDB/RP_EUNSUPPORTED with err set.
  */
 int rp_store_open(const char *url, const struct rp_store_config *cfg, struct rp_store **out,
@@ -52,6 +54,8 @@ int rp_store_open(const char *url, const struct rp_store_config *cfg, struct rp_
 void rp_store_close(struct rp_store *s);
 
 enum rp_sql_dialect rp_store_dialect(const struct rp_store *s);
+/** The dialect of the store c belongs to (for SQL built inside a write unit). */
+enum rp_sql_dialect rp_store_conn_dialect(const struct rp_store_conn *c);
 /** Schema version after migrations. */
 int rp_store_schema_version(struct rp_store *s);
 

@@ -230,32 +230,15 @@ static const char *const migrations[] = {
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-static int int_row(void *ctx, const struct rp_value *cols, size_t n)
+int rp_store_migrations_sqlite_count(void)
 {
-    int64_t *out = ctx;
-    if (n > 0 && cols[0].type == RP_V_INT)
-        *out = cols[0].u.i;
-    return 0;
-}
-
-static int query_int(struct rp_store_conn *c, const char *sql, int64_t *out, struct rp_error *err)
-{
-    struct rp_arena a;
-    struct rp_sql q;
-    int rc;
-
-    rp_arena_init(&a);
-    rp_sql_init(&q, &a, RP_SQL_SQLITE);
-    rp_sql_add(&q, sql);
-    rc = rp_store_query(c, &q, int_row, out, err);
-    rp_arena_release(&a);
-    return rc;
+    return NMIGRATIONS;
 }
 
 int rp_store_migrate_sqlite(struct rp_store_conn *c, int *version, struct rp_error *err)
 {
     int64_t v = 0;
-    int rc = query_int(c, "SELECT user_version FROM pragma_user_version", &v, err);
+    int rc = rp_store_query_int(c, "SELECT user_version FROM pragma_user_version", &v, err);
 
     if (rc < 0)
         return rc;

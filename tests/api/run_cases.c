@@ -444,16 +444,68 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * Names listed in a pending file (one per line, '#' comments): cases known not to pass yet
+ * on this configuration (the PostgreSQL run: tests/api/pg_pending.txt). They still run and
+ * must fail; one that passes fails the run, so the list only ever shrinks.
+ */
+static bool is_pending(const char *list, const char *name)
+{
+    const char *p = list;
+    size_t n = strlen(name);
+
+    while (p && *p) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len == n && memcmp(p, name, n) == 0)
+            return true;
+        p = eol ? eol + 1 : NULL;
+    }
+    return false;
+}
+
+static char *read_pending(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text;
+    long len;
+
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(1);
+    }
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    text = rp_xcalloc(1, (size_t)len + 1);
+    if (fread(text, 1, (size_t)len, f) != (size_t)len) {
+        fprintf(stderr, "cannot read %s\n", path);
+        exit(1);
+    }
+    fclose(f);
+    return text;
+}
+
 int main(int argc, char **argv)
 {
-    const char *dir = argc > 1 ? argv[1] : "tests/api/cases";
-    const char *only = argc > 2 ? argv[2] : NULL;
-    DIR *d = opendir(dir);
+    const char *dir = "tests/api/cases", *only = NULL;
+    char *pending = NULL;
+    DIR *d;
     struct dirent *e;
     char *names[1024];
     size_t n = 0;
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, still_pending = 0;
+    int pos = 0;
 
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--pending") == 0 && i + 1 < argc)
+            pending = read_pending(argv[++i]);
+        else if (pos++ == 0)
+            dir = argv[i];
+        else
+            only = argv[i];
+    }
+    d = opendir(dir);
     rp_log_set_level(RP_LOG_WARN);
     rp_log_init_from_env();
     if (!d) {
@@ -470,13 +522,25 @@ int main(int argc, char **argv)
     qsort(names, n, sizeof(names[0]), cmp_names);
     for (size_t i = 0; i < n; i++) {
         char path[4096];
+        bool ok;
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        if (run_case(path, names[i]) == 0)
+        ok = run_case(path, names[i]) == 0;
+        if (pending && is_pending(pending, names[i])) {
+            if (ok) {
+                printf("FAIL %s passes now: remove it from the pending list\n", names[i]);
+                failed++;
+            } else {
+                printf("pending %s (fails as listed)\n", names[i]);
+                still_pending++;
+            }
+        } else if (ok) {
             passed++;
-        else
+        } else {
             failed++;
+        }
         free(names[i]);
     }
-    printf("%d passed, %d failed\n", passed, failed);
+    free(pending);
+    printf("%d passed, %d failed, %d pending\n", passed, failed, still_pending);
     return failed || passed == 0 ? 1 : 0;
 }

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "test_app.h"
+#include "test_store.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ void rp_test_app_open(struct rp_test_app *t)
     char id[40];
 
     memset(t, 0, sizeof(*t));
+    rp_test_store_target(&cfg.db, &cfg.memory);
     rp_arena_init(&a);
     rp_error_init(&err, &a);
     rp_buf_init(&token, &a, 256);

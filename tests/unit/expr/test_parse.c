@@ -795,7 +795,7 @@ static void test_pg_dialect(void **state)
           "(((char_length((\"t\".\"name\"))::bigint)::float8) > ($1::float8))");
     pg_is(f, "tags contains 'a'",
           "(CASE WHEN (\"t\".\"tags\") IS NULL OR ($1::text) IS NULL THEN NULL ELSE "
-          "((\"t\".\"tags\")::jsonb ? ($2::text)) END)");
+          "jsonb_exists((\"t\".\"tags\")::jsonb, ($2::text)) END)");
     pg_is(f, "score / 2 > 1", "(((\"t\".\"score\") / NULLIF(($1::float8), 0)) > ($2::float8))");
     pg_is(f, "days_between(created_at, close_date) >= 0",
           "(((\"t\".\"close_date\") - ((\"t\".\"created_at\") / 86400000 - CASE WHEN "

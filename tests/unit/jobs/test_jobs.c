@@ -1,7 +1,8 @@
 /*
- * The durable job queue on a real SQLite store with a fake clock: a job runs once; a failure
- * is retried after the backoff and dies after its last attempt (retry revives it); a payload
- * that can never work dies at once; a dedup key queues once; an expired lease is taken over,
+ * The durable job queue on a real store (SQLite; PostgreSQL under RP_TEST_STORE=pg, see
+ * test_store.h) with a fake clock: a job runs once; a failure is retried after the backoff
+ * and dies after its last attempt (retry revives it); a payload that can never work dies at
+ * once; a dedup key queues once; an expired lease is taken over,
  * and the worker that lost it writes no outcome; cancel; the background workers.
  */
 #include <setjmp.h>
@@ -12,12 +13,14 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/arena.h"
 #include "jobs/jobs.h"
+#include "test_store.h"
 
 #define T0 INT64_C(1795334400000)
 
@@ -51,8 +54,7 @@ static int setup(void **state)
     rp_arena_init(&f->a);
     rp_error_init(&f->err, &f->a);
     rp_clock_init_fixed(&f->clock, T0);
-    assert_int_equal(rp_store_open(NULL, &(struct rp_store_config){.memory = true}, &f->s, &f->err),
-                     0);
+    f->s = rp_test_store_open();
     f->j = rp_jobs_new(&(struct rp_jobs_config){.store = f->s, .clock = &f->clock, .worker = "w1"});
     rp_jobs_register(f->j, "test.work", handler, f, 3);
     *state = f;
@@ -241,6 +243,85 @@ static void test_background_workers(void **state)
     assert_int_equal(f->calls, 20);
 }
 
+/* ---- PostgreSQL: two processes' queues on one database run each job once ---- */
+
+#define TWO_N 300
+
+struct two_count {
+    _Atomic int runs[TWO_N];
+    _Atomic int total;
+    _Atomic int by_second; /* jobs the second instance ran */
+};
+
+struct two_ctx {
+    struct two_count *count;
+    bool second;
+};
+
+static int count_handler(void *ctx, const struct rp_job *job, struct rp_error *err)
+{
+    struct two_ctx *x = ctx;
+    json_t *p = json_loads(job->payload, 0, NULL);
+    json_int_t n = json_integer_value(json_object_get(p, "n"));
+
+    json_decref(p);
+    if (n < 0 || n >= TWO_N)
+        return rp_error_set(err, RP_EINVAL, "bad payload");
+    atomic_fetch_add(&x->count->runs[n], 1);
+    atomic_fetch_add(&x->count->total, 1);
+    if (x->second)
+        atomic_fetch_add(&x->count->by_second, 1);
+    return 0;
+}
+
+/*
+ * Two stores on one PostgreSQL database stand for two rapport processes, each with two
+ * background workers claiming with FOR UPDATE SKIP LOCKED: every job runs exactly once,
+ * and both take part.
+ */
+static void test_two_instances_run_each_job_once(void **state)
+{
+    struct fx *f = *state;
+    struct rp_store *s2 = NULL;
+    struct rp_jobs *a, *b;
+    struct two_count *count;
+    struct two_ctx ca, cb;
+    int waited = 0;
+
+    if (!rp_test_store_is_pg())
+        return; /* one SQLite file has one writer: nothing to race */
+    count = calloc(1, sizeof(*count));
+    ca = (struct two_ctx){count, false};
+    cb = (struct two_ctx){count, true};
+    assert_int_equal(rp_store_open(getenv("RP_TEST_PG_URL"), NULL, &s2, &f->err), 0);
+    a = rp_jobs_new(&(struct rp_jobs_config){
+        .store = f->s, .worker = "instance-a", .poll_ms = 5, .threads = 2});
+    b = rp_jobs_new(
+        &(struct rp_jobs_config){.store = s2, .worker = "instance-b", .poll_ms = 5, .threads = 2});
+    rp_jobs_register(a, "test.count", count_handler, &ca, 3);
+    rp_jobs_register(b, "test.count", count_handler, &cb, 3);
+    for (int i = 0; i < TWO_N; i++) {
+        char payload[32];
+        struct rp_job_spec spec = {.kind = "test.count", .payload = payload};
+        snprintf(payload, sizeof(payload), "{\"n\":%d}", i);
+        assert_int_equal(rp_jobs_enqueue(a, &spec, NULL, NULL, &f->err), 0);
+    }
+    assert_int_equal(rp_jobs_start(a, &f->err), 0);
+    assert_int_equal(rp_jobs_start(b, &f->err), 0);
+    while (atomic_load(&count->total) < TWO_N && waited++ < 3000)
+        usleep(10000);
+    usleep(200000); /* a second run of any job would show now */
+    rp_jobs_free(a);
+    rp_jobs_free(b);
+    rp_store_close(s2);
+    assert_int_equal(atomic_load(&count->total), TWO_N);
+    for (int i = 0; i < TWO_N; i++)
+        assert_int_equal(atomic_load(&count->runs[i]), 1);
+    assert_true(atomic_load(&count->by_second) > 0);
+    assert_true(atomic_load(&count->by_second) < TWO_N);
+    free(count);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +331,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dedup_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_taken_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_workers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_instances_run_each_job_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,8 +75,9 @@ static int setting_unit(struct rp_store_conn *c, void *ctx, struct rp_error *err
     rp_sql_init(&q, &a, RP_SQL_SQLITE);
     if (sw->value) {
         const struct rp_value v[] = {rp_value_cstr(sw->key), rp_value_cstr(sw->value)};
-        rp_sql_add(&q, "INSERT OR REPLACE INTO rp_setting(key, value) VALUES ");
+        rp_sql_add(&q, "INSERT INTO rp_setting(key, value) VALUES ");
         rp_sql_param_list(&q, v, 2);
+        rp_sql_add(&q, " ON CONFLICT (key) DO UPDATE SET value = excluded.value");
     } else {
         rp_sql_add(&q, "DELETE FROM rp_setting WHERE key = ");
         rp_sql_param(&q, rp_value_cstr(sw->key));
