@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#define DISPATCH_BATCH 200
+#define DISPATCH_BATCH 1000
 #define MAX_RULES      500
 #define MAX_ACTIONS    20
 #define SCAN_EVERY_MS  (60 * INT64_C(1000))
@@ -357,58 +357,118 @@ static bool trigger_matches(const struct rule *r, const struct event *e)
     }
 }
 
-static int id_flag_row(void *ctx, const struct rp_value *cols, size_t n)
+/* The events of a batch in record id order, to find a record's events by binary search. */
+struct by_record {
+    const struct event_list *ev;
+    size_t *order; /* event indexes sorted by record id */
+};
+
+static int cmp_event_record(const void *a, const void *b, void *ctx)
 {
-    struct {
-        const struct event_list *ev;
-        bool *holds;
-    } *x = ctx;
-    for (size_t i = 0; n > 0 && cols[0].type == RP_V_TEXT && i < x->ev->n; i++)
-        if (strlen(x->ev->items[i].record_id) == cols[0].u.s.len &&
-            memcmp(x->ev->items[i].record_id, cols[0].u.s.p, cols[0].u.s.len) == 0)
-            x->holds[i] = true;
+    const struct event_list *ev = ctx;
+    return strcmp(ev->items[*(const size_t *)a].record_id, ev->items[*(const size_t *)b].record_id);
+}
+
+struct condition_rows {
+    const struct by_record *idx;
+    size_t nrules;
+    bool **holds; /* per rule of the query, per event */
+};
+
+/* A row: the record id, then whether each rule's condition holds for it. */
+static int condition_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct condition_rows *x = ctx;
+    const struct event_list *ev = x->idx->ev;
+    size_t lo = 0, hi = ev->n;
+
+    if (n < 1 + x->nrules || cols[0].type != RP_V_TEXT)
+        return 0;
+    while (lo < hi) { /* the first event of this record */
+        size_t mid = (lo + hi) / 2;
+        const char *id = ev->items[x->idx->order[mid]].record_id;
+        int c = strncmp(id, cols[0].u.s.p, cols[0].u.s.len);
+        if (c < 0 || (c == 0 && strlen(id) < cols[0].u.s.len))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < ev->n; lo++) {
+        size_t i = x->idx->order[lo];
+        if (strlen(ev->items[i].record_id) != cols[0].u.s.len ||
+            memcmp(ev->items[i].record_id, cols[0].u.s.p, cols[0].u.s.len) != 0)
+            break;
+        for (size_t k = 0; k < x->nrules; k++)
+            x->holds[k][i] = cols[1 + k].type == RP_V_INT && cols[1 + k].u.i != 0;
+    }
     return 0;
 }
 
 /*
- * Keeps the candidate events whose record meets the rule's condition now, in one query over
- * every candidate record. A deleted record is no longer there to test: delete triggers pass.
+ * Keeps the candidate events whose record meets each rule's condition now: one query per
+ * object over every candidate record of the batch, one column per rule (rules[] of object o,
+ * candidate[k] their candidates). A condition that no longer compiles (a field removed) drops
+ * its rule with a warning. A deleted record is no longer there to test: delete triggers pass.
  */
-static int filter_by_condition(struct rp_store_conn *c, const struct rp_meta *m,
-                               const struct rule *r, const struct rp_object *o,
-                               const struct event_list *ev, bool *candidate, int64_t now,
-                               struct rp_arena *a, struct rp_error *err)
+static int filter_by_conditions(struct rp_store_conn *c, const struct rp_meta *m,
+                                const struct rp_object *o, const struct rule *const *rules,
+                                bool **candidate, size_t nrules, const struct by_record *idx,
+                                int64_t now, struct rp_arena *a, struct rp_error *err)
 {
-    struct {
-        const struct event_list *ev;
-        bool *holds;
-    } x = {ev, rp_arena_calloc(a, ev->n + 1, sizeof(bool))};
-    struct rp_expr *e;
+    const struct event_list *ev = idx->ev;
+    struct condition_rows x = {idx, 0, rp_arena_calloc(a, nrules, sizeof(bool *))};
+    size_t *col = rp_arena_calloc(a, nrules, sizeof(size_t)); /* rule -> column, or SIZE_MAX */
+    bool *wanted = rp_arena_calloc(a, ev->n + 1, sizeof(bool));
     struct rp_sql q;
     bool first = true;
     int rc;
 
-    if (r->trigger == T_DELETED)
-        return 0;
-    if ((rc = rp_meta_parse_expr(m, o, r->condition, strlen(r->condition), now, a, &e, err)) < 0)
-        return rc;
     rp_sql_init(&q, a, rp_store_conn_dialect(c));
-    rp_sql_addf(&q, "SELECT \"t\".\"id\" FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" IN (", o->name);
+    rp_sql_add(&q, "SELECT \"t\".\"id\"");
+    for (size_t k = 0; k < nrules; k++) {
+        struct rp_expr *e;
+        struct rp_error sub;
+        col[k] = SIZE_MAX;
+        rp_error_init(&sub, a);
+        if (rp_meta_parse_expr(m, o, rules[k]->condition, strlen(rules[k]->condition), now, a, &e,
+                               &sub) < 0) {
+            rp_log_warn("automation rule \"%s\": %s", rules[k]->name, sub.detail);
+            for (size_t i = 0; i < ev->n; i++)
+                candidate[k][i] = false;
+            continue;
+        }
+        rp_sql_add(&q, ", (");
+        if ((rc = rp_expr_compile_sql(e, &q, err)) < 0)
+            return rc;
+        rp_sql_add(&q, ")");
+        col[k] = x.nrules;
+        x.holds[x.nrules++] = rp_arena_calloc(a, ev->n + 1, sizeof(bool));
+        for (size_t i = 0; i < ev->n; i++)
+            wanted[i] = wanted[i] || candidate[k][i];
+    }
+    if (x.nrules == 0)
+        return 0;
+    rp_sql_addf(&q, " FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" IN (", o->name);
     for (size_t i = 0; i < ev->n; i++) {
-        if (!candidate[i])
+        /* each record once: its events are next to each other in idx->order */
+        size_t at = idx->order[i];
+        if (!wanted[at] ||
+            (i > 0 &&
+             strcmp(ev->items[idx->order[i - 1]].record_id, ev->items[at].record_id) == 0 &&
+             wanted[idx->order[i - 1]]))
             continue;
         rp_sql_add(&q, first ? "" : ", ");
-        rp_sql_param(&q, rp_value_cstr(ev->items[i].record_id));
+        rp_sql_param(&q, rp_value_cstr(ev->items[at].record_id));
         first = false;
     }
-    rp_sql_add(&q, ") AND (");
-    if ((rc = rp_expr_compile_sql(e, &q, err)) < 0)
-        return rc;
     rp_sql_add(&q, ")");
-    if ((rc = rp_store_query(c, &q, id_flag_row, &x, err)) < 0)
+    if (first)
+        return 0;
+    if ((rc = rp_store_query(c, &q, condition_row, &x, err)) < 0)
         return rc;
-    for (size_t i = 0; i < ev->n; i++)
-        candidate[i] = candidate[i] && x.holds[i];
+    for (size_t k = 0; k < nrules; k++)
+        for (size_t i = 0; col[k] != SIZE_MAX && i < ev->n; i++)
+            candidate[k][i] = candidate[k][i] && x.holds[col[k]][i];
     return 0;
 }
 
@@ -548,42 +608,68 @@ static int dispatch_plan(struct rp_automation *a, const struct rp_meta *m, struc
     pl->cursor_after = pl->ev->items[pl->ev->n - 1].seq;
     if ((rc = rules_load(c, pl->rules, NULL, arena, err)) < 0)
         goto out;
-    for (size_t k = 0; k < pl->rules->n; k++) {
-        const struct rule *r = &pl->rules->items[k];
-        const struct rp_object *o = rp_meta_object(m, r->object);
+    {
         const struct event_list *ev = pl->ev;
-        bool *candidate = rp_arena_calloc(arena, ev->n + 1, sizeof(bool));
-        size_t ncand = 0;
-        for (size_t i = 0; o && i < ev->n; i++) {
-            const struct event *e = &ev->items[i];
-            int depth = (int)json_integer_value(json_object_get(e->cause, "depth"));
-            const char *by = json_string_value(json_object_get(e->cause, "rule"));
-            if (e->seq <= r->since_seq || !trigger_matches(r, e))
-                continue;
-            if (r->trigger == T_EVENT && r->condition && !e->record_id[0])
-                continue; /* a condition on the record, and the event names none */
-            if (depth >= RP_AUTOMATION_MAX_DEPTH || (by && strcmp(by, r->name) == 0)) {
-                /* A rule's own write, or a chain too long: a loop, stopped here. */
-                plan_add(pl, k, i,
-                         by && strcmp(by, r->name) == 0
-                             ? "the rule's own change would trigger it again"
-                             : "the chain of rules is too deep");
-                continue;
+        size_t nr = pl->rules->n;
+        bool **candidate = rp_arena_calloc(arena, nr + 1, sizeof(bool *));
+        bool *judged = rp_arena_calloc(arena, nr + 1, sizeof(bool)); /* its condition is asked */
+        struct by_record idx = {ev, rp_arena_calloc(arena, ev->n + 1, sizeof(size_t))};
+
+        for (size_t i = 0; i < ev->n; i++)
+            idx.order[i] = i;
+        qsort_r(idx.order, ev->n, sizeof(size_t), cmp_event_record, (void *)ev);
+        /* which events could fire which rule, before conditions */
+        for (size_t k = 0; k < nr; k++) {
+            const struct rule *r = &pl->rules->items[k];
+            const struct rp_object *o = rp_meta_object(m, r->object);
+            size_t ncand = 0;
+            candidate[k] = rp_arena_calloc(arena, ev->n + 1, sizeof(bool));
+            for (size_t i = 0; o && i < ev->n; i++) {
+                const struct event *e = &ev->items[i];
+                int depth = (int)json_integer_value(json_object_get(e->cause, "depth"));
+                const char *by = json_string_value(json_object_get(e->cause, "rule"));
+                if (e->seq <= r->since_seq || !trigger_matches(r, e))
+                    continue;
+                if (r->trigger == T_EVENT && r->condition && !e->record_id[0])
+                    continue; /* a condition on the record, and the event names none */
+                if (depth >= RP_AUTOMATION_MAX_DEPTH || (by && strcmp(by, r->name) == 0)) {
+                    /* A rule's own write, or a chain too long: a loop, stopped here. */
+                    plan_add(pl, k, i,
+                             by && strcmp(by, r->name) == 0
+                                 ? "the rule's own change would trigger it again"
+                                 : "the chain of rules is too deep");
+                    continue;
+                }
+                candidate[k][i] = true;
+                ncand++;
             }
-            candidate[i] = true;
-            ncand++;
+            judged[k] = ncand && r->condition && r->trigger != T_DELETED;
         }
-        if (ncand && r->condition &&
-            (rc = filter_by_condition(c, m, r, o, ev, candidate, now, arena, err)) < 0) {
-            /* A condition that no longer compiles (a field removed) skips the rule. */
-            rp_log_warn("automation rule \"%s\": %s", r->name, err->detail);
-            rp_error_clear(err);
-            rc = 0;
-            continue;
+        /* the conditions: one query per object for all its rules */
+        for (size_t k = 0; k < nr; k++) {
+            const struct rp_object *o;
+            const struct rule **group;
+            bool **cands;
+            size_t ng = 0;
+            if (!judged[k])
+                continue;
+            o = rp_meta_object(m, pl->rules->items[k].object);
+            group = rp_arena_calloc(arena, nr, sizeof(*group));
+            cands = rp_arena_calloc(arena, nr, sizeof(*cands));
+            for (size_t j = k; j < nr; j++) {
+                if (!judged[j] || strcmp(pl->rules->items[j].object, o->name) != 0)
+                    continue;
+                group[ng] = &pl->rules->items[j];
+                cands[ng++] = candidate[j];
+                judged[j] = false;
+            }
+            if ((rc = filter_by_conditions(c, m, o, group, cands, ng, &idx, now, arena, err)) < 0)
+                goto out;
         }
-        for (size_t i = 0; ncand && i < ev->n; i++)
-            if (candidate[i])
-                plan_add(pl, k, i, NULL);
+        for (size_t k = 0; k < nr; k++)
+            for (size_t i = 0; i < ev->n; i++)
+                if (candidate[k][i])
+                    plan_add(pl, k, i, NULL);
     }
 out:
     rp_store_reader_release(a->store, c);
