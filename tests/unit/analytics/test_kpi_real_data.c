@@ -11,8 +11,8 @@
  *
  * The data lives outside the repository. Its folder is the environment variable
  * RP_SHARED_DATA, else the path CMake found at configure time (RP_SHARED_DATA_DEFAULT: the
- * source tree's ../shared/data, else /work/shared/data); missing files fail the test, naming
- * the path tried.
+ * nearest shared/data beside the source tree or a parent folder of it); missing files fail
+ * the test, naming the path tried.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,7 +30,7 @@
 #include "test_app.h"
 
 #ifndef RP_SHARED_DATA_DEFAULT
-#define RP_SHARED_DATA_DEFAULT "/work/shared/data"
+#define RP_SHARED_DATA_DEFAULT "../shared/data"
 #endif
 
 #define MAX_COLS  16
