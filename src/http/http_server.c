@@ -20,9 +20,13 @@
  * copy; the arena is released when libmicrohttpd reports the request
  * completed, which is also where metrics and the access log are recorded.
  *
- * Stopping quiesces the listener, answers new requests on open connections
- * with 503, and waits until every request that reached its handler has
- * completed, so no connection is still suspended when the daemon stops.
+ * Stopping answers every new request, on open or new connections, with 503
+ * and Connection: close, and waits until every request that reached its
+ * handler has completed, so no connection is still suspended when the daemon
+ * stops. The listener stays open until then: MHD_quiesce_daemon is not used
+ * because on an epoll thread pool it races the workers removing the same
+ * listen socket from their epoll sets and aborts the process (libmicrohttpd
+ * 0.9.75, "Failed to remove listen FD from epoll set").
  */
 #include "http/http_int.h"
 
@@ -191,6 +195,7 @@ static void admit(struct rp_http_server *s, struct http_ctx *c)
 
     if (atomic_load(&s->stopping)) {
         rp_http_resp_header(req, &c->resp, "Connection", "close");
+        rp_http_resp_header(req, &c->resp, "Retry-After", "1");
         c->early = rp_error_set(&req->err, RP_EBUSY, "server is shutting down");
         return;
     }
@@ -665,11 +670,8 @@ static void wait_for_requests(struct rp_http_server *s, int64_t upload_deadline_
 
 void rp_http_server_stop(struct rp_http_server *s)
 {
-    MHD_socket listen_fd;
-
     if (!s)
         return;
-    listen_fd = MHD_quiesce_daemon(s->daemon);
     pthread_mutex_lock(&s->mu);
     atomic_store(&s->stopping, true);
     if (atomic_load(&s->active) > 0)
@@ -684,8 +686,6 @@ void rp_http_server_stop(struct rp_http_server *s)
         rp_log_info("closed %llu connections whose request headers were overdue",
                     (unsigned long long)atomic_load(&s->header_timeouts));
     MHD_stop_daemon(s->daemon);
-    if (listen_fd != MHD_INVALID_SOCKET)
-        close(listen_fd);
     http_ratelimit_free(s->client_rate);
     http_ratelimit_free(s->ip_rate);
     pthread_cond_destroy(&s->watch_cv);
