@@ -9,8 +9,10 @@
  * CHECK constraints).
  */
 #include "records/records_int.h"
+#include "base/json.h"
 #include "base/limits.h"
 #include "base/log.h"
+#include "base/utf8.h"
 #include "base/uuid.h"
 #include "expr/expr.h"
 
@@ -127,10 +129,11 @@ static int prepare_upsert_key(struct rp_write_request *wr, struct rp_write *w)
     if (f->vtype != RP_V_TEXT)
         return rp_error_field(&w->err, RP_EINVAL, f->name, "not_text",
                               "upsert by field \"%s\" is not supported: use a text field", f->name);
-    jv = json_string(w->key_value);
-    if (!jv)
+    if (!rp_utf8_is_valid(w->key_value, strlen(w->key_value)))
         return rp_error_field(&w->err, RP_EINVAL, f->name, "invalid_text",
                               "the key value is not valid UTF-8");
+    if (!(jv = json_string(w->key_value)))
+        return rp_json_error_alloc(&w->err);
     rc = rp_meta_value_from_json(f, jv, wr->arena, &v, &w->err);
     json_decref(jv);
     if (rc < 0)
@@ -971,7 +974,7 @@ int rp_records_event_in(struct rp_store_conn *c, int64_t now, const char *type,
                         const char *record_id, const char *actor, const json_t *data,
                         struct rp_arena *arena, struct rp_error *err)
 {
-    char *text = json_dumps(data ? data : json_object(), JSON_COMPACT);
+    char *text = rp_json_dumps(data ? data : json_object(), JSON_COMPACT, NULL);
     struct rp_sql q;
     int rc;
 

@@ -212,6 +212,11 @@ static int query_int(struct rp_store_conn *c, const char *sql, int64_t *out, str
     return rc;
 }
 
+int rp_store_migrations_latest(void)
+{
+    return NMIGRATIONS;
+}
+
 int rp_store_migrate_sqlite(struct rp_store_conn *c, int *version, struct rp_error *err)
 {
     int64_t v = 0;

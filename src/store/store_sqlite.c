@@ -73,6 +73,7 @@ struct rp_store {
     _Atomic uint64_t commits, units, units_failed;
     _Atomic uint64_t fault_left; /* queries until the injected fault; 0 = none armed */
     _Atomic bool fault_fired;
+    _Atomic bool fault_on_writer; /* the fault fired on the writer's connection (in a unit) */
 };
 
 #ifndef RP_FAULT_INJECTION
@@ -84,7 +85,7 @@ struct rp_store {
  * query of every connection of the store makes "the Nth store call" well defined within a
  * single-threaded test; a server under concurrent load counts them in some order.
  */
-static bool fault_due(struct rp_store *s)
+static bool fault_due(struct rp_store *s, const struct rp_store_conn *c)
 {
     uint64_t left;
 
@@ -95,6 +96,7 @@ static bool fault_due(struct rp_store *s)
         if (atomic_compare_exchange_weak(&s->fault_left, &left, left - 1)) {
             if (left != 1)
                 return false;
+            atomic_store(&s->fault_on_writer, c == s->writer);
             atomic_store(&s->fault_fired, true);
             return true;
         }
@@ -111,6 +113,11 @@ void rp_store_fault_arm(struct rp_store *s, uint64_t n)
 bool rp_store_fault_fired(struct rp_store *s)
 {
     return atomic_load(&s->fault_fired);
+}
+
+bool rp_store_fault_fired_in_unit(struct rp_store *s)
+{
+    return atomic_load(&s->fault_fired) && atomic_load(&s->fault_on_writer);
 }
 
 static int conn_open(const char *path, bool writer, struct rp_store_conn **out,
@@ -278,7 +285,7 @@ int rp_store_query(struct rp_store_conn *c, const struct rp_sql *q, rp_store_row
     if (rp_sql_error(q))
         return rp_error_set(err, RP_ETOOBIG, "query too large");
     c->conflict[0] = '\0';
-    if (fault_due(c->owner)) {
+    if (fault_due(c->owner, c)) {
         rp_log_warn("injected fault (RP_FAULT) on: %s", q->text.data);
         return rp_error_set(err, RP_EDB, "could not run a database query");
     }
@@ -687,6 +694,12 @@ void rp_store_reader_release(struct rp_store *s, struct rp_store_conn *c)
 {
     if (!c)
         return;
+    /* A read transaction whose COMMIT failed is still open: ending it here keeps the
+       connection from refusing every later BEGIN and from pinning an old snapshot. */
+    if (!sqlite3_get_autocommit(c->db)) {
+        rp_log_warn("a read connection came back inside a transaction; rolling it back");
+        exec_simple(c, "ROLLBACK");
+    }
     pthread_mutex_lock(&s->pool_lock);
     c->next_free = s->free_readers;
     s->free_readers = c;
@@ -863,6 +876,101 @@ int rp_store_backup(struct rp_store *s, const char *path, struct rp_error *err)
         rp_error_set(err, RP_EIO, "could not finish the backup: %s", sqlite3_errmsg(dst));
         goto out;
     }
+    rc = 0;
+out:
+    sqlite3_close(dst);
+    sqlite3_close(src);
+    return rc;
+}
+
+/* The first column of the first row as an integer (-1 when there is none). */
+static int64_t file_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Whether PRAGMA integrity_check answers exactly one row, "ok". */
+static bool file_intact(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    bool ok = false;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        ok = t && strcmp((const char *)t, "ok") == 0 && sqlite3_step(st) == SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
+int rp_store_restore(const char *backup, const char *target, bool force, int *version,
+                     struct rp_error *err)
+{
+    sqlite3 *src = NULL, *dst = NULL;
+    sqlite3_backup *b;
+    int64_t v, tables;
+    int rc = RP_EIO;
+
+    if (sqlite3_open_v2(backup, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        rp_error_set(err, RP_EIO, "could not open backup \"%s\"", backup);
+        goto out;
+    }
+    sqlite3_busy_timeout(src, 10000);
+    v = file_int(src, "SELECT user_version FROM pragma_user_version");
+    if (file_int(src, "SELECT count(*) FROM sqlite_master") < 0) {
+        rc = rp_error_set(err, RP_EDB, "\"%s\" is not a SQLite database", backup);
+        goto out;
+    }
+    if (!file_intact(src)) {
+        rc = rp_error_set(err, RP_EDB, "backup \"%s\" failed its integrity check", backup);
+        goto out;
+    }
+    if (v < 1 || v > rp_store_migrations_latest()) {
+        rc = rp_error_set(err, RP_EDB,
+                          "backup \"%s\" has schema version %lld; this rapport knows 1 to %d",
+                          backup, (long long)v, rp_store_migrations_latest());
+        goto out;
+    }
+    if (sqlite3_open_v2(target, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        rp_error_set(err, RP_EIO, "could not open restore target \"%s\"", target);
+        goto out;
+    }
+    sqlite3_busy_timeout(dst, 10000);
+    tables = file_int(dst, "SELECT count(*) FROM sqlite_master");
+    if (tables < 0 && !force) {
+        rc = rp_error_set(err, RP_ECONFLICT, "\"%s\" is not an empty database; --force replaces it",
+                          target);
+        goto out;
+    }
+    if (tables > 0 && !force) {
+        rc = rp_error_set(err, RP_ECONFLICT, "\"%s\" already holds a database; --force replaces it",
+                          target);
+        goto out;
+    }
+    b = sqlite3_backup_init(dst, "main", src, "main");
+    if (!b) {
+        rp_error_set(err, RP_EIO, "could not start the restore: %s", sqlite3_errmsg(dst));
+        goto out;
+    }
+    if (sqlite3_backup_step(b, -1) != SQLITE_DONE) {
+        sqlite3_backup_finish(b);
+        rp_error_set(err, RP_EIO, "could not copy the backup: %s", sqlite3_errmsg(dst));
+        goto out;
+    }
+    if (sqlite3_backup_finish(b) != SQLITE_OK) {
+        rp_error_set(err, RP_EIO, "could not finish the restore: %s", sqlite3_errmsg(dst));
+        goto out;
+    }
+    if (version)
+        *version = (int)v;
     rc = 0;
 out:
     sqlite3_close(dst);
