@@ -26,6 +26,7 @@ static _Atomic uint64_t fault_left; /* allocations until the injected failure; 0
 static _Atomic bool fault_fired;
 static atomic_flag installed = ATOMIC_FLAG_INIT;
 static _Thread_local bool loading; /* inside jansson's loader or dumper: no injected failure */
+static _Thread_local uint64_t failed_allocs; /* allocations of this thread that returned NULL */
 
 static void *json_malloc(size_t n)
 {
@@ -35,6 +36,7 @@ static void *json_malloc(size_t n)
         if (atomic_compare_exchange_weak(&fault_left, &left, left - 1)) {
             if (left == 1) {
                 atomic_store(&fault_fired, true);
+                failed_allocs++;
                 return NULL;
             }
             break;
@@ -76,6 +78,11 @@ void rp_json_fault_arm(uint64_t n)
 bool rp_json_fault_fired(void)
 {
     return atomic_load(&fault_fired);
+}
+
+uint64_t rp_json_failed_allocs(void)
+{
+    return failed_allocs;
 }
 
 json_t *rp_json_loadb(const char *data, size_t len, size_t flags, json_error_t *error)

@@ -63,5 +63,11 @@ void rp_json_init(void);
 void rp_json_fault_arm(uint64_t n);
 /** True when the fault armed last has fired. */
 bool rp_json_fault_fired(void);
+/**
+ * How many of the calling thread's jansson allocations have failed so far (only injected ones
+ * can). A caller that builds JSON with calls that fail quietly (json_object_set_new) compares
+ * it before and after; the HTTP layer does so around every handler.
+ */
+uint64_t rp_json_failed_allocs(void);
 
 #endif
