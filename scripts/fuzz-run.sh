@@ -37,7 +37,8 @@ run_one() {
     if "build/fuzz/tests/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="build/fuzz/artifacts/$name/" $dirs \
         >"$log" 2>&1; then
-        echo "ok   $t: $(grep -E '^#[0-9]+ +DONE' "$log" | sed 's/^#\([0-9]*\) *DONE *\(cov: [0-9]*\).*exec\/s: \([0-9]*\).*/\1 runs, \2, \3 exec\/s/')"
+        echo "ok   $t: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" |
+            sed -E 's/^#([0-9]+)[[:space:]]+DONE +(cov: [0-9]+ ft: [0-9]+).*exec\/s: ([0-9]+).*/\1 runs, \2, \3 exec\/s/')"
     else
         echo "FAIL $t (log: $log, inputs: build/fuzz/artifacts/$name/)"
         grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -20
