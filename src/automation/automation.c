@@ -456,8 +456,10 @@ static int queue_firing(struct rp_store_conn *c, struct rp_automation *a, const 
         json_object_set_new(payload, "record_id", json_string(record_id));
     if (event)
         json_object_set(payload, "event", (json_t *)event);
-    text = rp_json_dumps(payload, JSON_COMPACT, NULL);
+    text = rp_json_dumps(payload, JSON_COMPACT, err);
     json_decref(payload);
+    if (!text)
+        return err->code;
     rc = rp_jobs_enqueue_in(
         c, a->clock,
         &(struct rp_job_spec){.kind = RP_AUTOMATION_JOB, .payload = text, .dedup_key = dedup}, id,
@@ -824,11 +826,15 @@ static int run_actions(struct rp_automation *a, const struct rp_job *job, const 
     if (record_id)
         json_object_set_new(cause, "record_id", json_string(record_id));
     {
-        char *text = rp_json_dumps(cause, JSON_COMPACT, NULL);
-        x.cause = rp_arena_strdup(arena, text);
+        char *text = rp_json_dumps(cause, JSON_COMPACT, err);
+        x.cause = text ? rp_arena_strdup(arena, text) : NULL;
         free(text);
     }
     json_decref(cause);
+    if (!x.cause) {
+        rc = err->code;
+        goto out;
+    }
     if (!x.object) {
         rc = rp_error_set(err, RP_EINVAL, "object \"%s\" no longer exists", r->object);
         goto out;
@@ -1409,10 +1415,10 @@ int rp_automation_event(struct rp_automation *a, const struct rp_principal *p, c
     stored = json_object();
     json_object_set(stored, "record_id", rec ? (json_t *)rec : json_null());
     json_object_set(stored, "data", data ? (json_t *)data : json_null());
-    text = rp_json_dumps(stored, JSON_COMPACT, NULL);
+    text = rp_json_dumps(stored, JSON_COMPACT, err);
     json_decref(stored);
     x.changes = text;
-    rc = rp_store_write(a->store, event_run, &x, err);
+    rc = !text ? err->code : rp_store_write(a->store, event_run, &x, err);
     free(text);
     if (rc < 0)
         return rc;

@@ -731,10 +731,14 @@ static int queue_timer(struct rp_store_conn *c, struct rp_automation *a, const s
     json_t *payload =
         json_pack("{sssssssssIsI}", "object", k->object, "record_id", k->record_id, "target",
                   k->target, "kind", kind, "gen", (json_int_t)k->gen, "at", (json_int_t)at);
-    char *text = rp_json_dumps(payload, JSON_COMPACT, NULL), dedup[256];
+    char *text = rp_json_dumps(payload, JSON_COMPACT, err), dedup[256];
     bool fresh = false;
     int rc;
 
+    if (!text) {
+        json_decref(payload);
+        return err->code;
+    }
     snprintf(dedup, sizeof(dedup), "sla:%s:%s:%s:%s:%lld:%lld", k->object, k->record_id, k->target,
              kind, (long long)k->gen, (long long)at);
     rc = rp_jobs_enqueue_in(
@@ -1581,13 +1585,17 @@ static int run_escalation(struct rp_automation *a, const struct rp_job *job, con
                               .record_id = k->record_id,
                               .arena = arena};
     json_t *cause = json_pack("{sssiss}", "rule", rule, "depth", 1, "record_id", k->record_id);
-    char *text = rp_json_dumps(cause, JSON_COMPACT, NULL);
+    char *text = rp_json_dumps(cause, JSON_COMPACT, err);
     json_t *act;
     int rc = 0;
 
-    x.cause = rp_arena_strdup(arena, text);
+    x.cause = text ? rp_arena_strdup(arena, text) : NULL;
     free(text);
     json_decref(cause);
+    if (!x.cause) {
+        rc = err->code;
+        goto out;
+    }
     if (!x.object) {
         rc = rp_error_set(err, RP_EINVAL, "object \"%s\" no longer exists", k->object);
         goto out;

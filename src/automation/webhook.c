@@ -772,8 +772,10 @@ int rp_webhook_action_run(const struct rp_action_run *x, const json_t *act, stru
     json_object_set_new(payload, "body", json_string(text));
     free(text);
     json_decref(body);
-    text = rp_json_dumps(payload, JSON_COMPACT, NULL);
+    text = rp_json_dumps(payload, JSON_COMPACT, err);
     json_decref(payload);
+    if (!text)
+        return err->code;
     rc = rp_jobs_enqueue(x->a->jobs,
                          &(struct rp_job_spec){.kind = RP_WEBHOOK_JOB,
                                                .payload = text,

@@ -180,8 +180,11 @@ int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, 
     rp_store_reader_release(rs->store, c);
     if (rc == 0) {
         json_t *doc = json_pack("{so}", "data", x.data);
-        char *text = rp_json_dumps(doc, JSON_COMPACT, NULL);
-        rp_buf_adds(out, text);
+        char *text = rp_json_dumps(doc, JSON_COMPACT, err);
+        if (text)
+            rp_buf_adds(out, text);
+        else
+            rc = err->code;
         free(text);
         json_decref(doc);
     } else {

@@ -974,10 +974,14 @@ int rp_records_event_in(struct rp_store_conn *c, int64_t now, const char *type,
                         const char *record_id, const char *actor, const json_t *data,
                         struct rp_arena *arena, struct rp_error *err)
 {
-    char *text = rp_json_dumps(data ? data : json_object(), JSON_COMPACT, NULL);
+    json_t *empty = data ? NULL : json_object();
+    char *text = rp_json_dumps(data ? data : empty, JSON_COMPACT, err);
     struct rp_sql q;
     int rc;
 
+    json_decref(empty);
+    if (!text)
+        return err->code;
     {
         const struct rp_value row[] = {rp_value_int(now),        rp_value_cstr("event"),
                                        rp_value_cstr(record_id), rp_value_cstr(type),

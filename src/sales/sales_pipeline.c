@@ -363,8 +363,11 @@ int rp_sales_stage_history(struct rp_sales *s, const struct rp_principal *p, con
             json_object_del(h.current, "_at");
         }
         doc = json_pack("{sO}", "data", h.data);
-        text = rp_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(6), NULL);
-        rp_buf_adds(out, text);
+        text = rp_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(6), err);
+        if (text)
+            rp_buf_adds(out, text);
+        else
+            rc = err->code;
         free(text);
         json_decref(doc);
     }
