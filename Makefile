@@ -6,8 +6,11 @@ DB ?= ./data/rapport.db
 LISTEN ?= 127.0.0.1:8080
 
 FUZZ_SECONDS ?= 60
+# Fuzz targets run in pairs: each is one process, and CI has two cores.
+FUZZ_JOBS ?= 2
+FUZZ_TARGETS := $(sort $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c))))
 
-.PHONY: run test deps build build-asan web check lint clean bench fuzz
+.PHONY: run test deps build build-asan build-fuzz web check lint clean bench fuzz fuzz-ci
 
 run: deps build web
 	@mkdir -p $(dir $(DB))
@@ -18,9 +21,11 @@ test: deps build-asan web lint
 	cmake --preset release -DRP_WERROR=ON >/dev/null
 	cmake --build build/release -j$(JOBS)
 	cd build/release && ctest --output-on-failure -L unit -j$(JOBS)
+	$(MAKE) fuzz-ci
 
+# clang and its libFuzzer runtime are CI dependencies too: `make test` fuzzes (fuzz-ci).
 deps:
-	@./scripts/install-deps.sh
+	@RP_EXTRA_PACKAGES="clang libclang-rt-14-dev" ./scripts/install-deps.sh
 
 build:
 	cmake --preset release >/dev/null
@@ -48,16 +53,20 @@ lint:
 	./scripts/check-format.sh
 	./scripts/check-banned.sh
 
-# Runs every libFuzzer target for FUZZ_SECONDS each; new inputs grow tests/fuzz/corpus/.
-fuzz:
-	@RP_EXTRA_PACKAGES="clang libclang-rt-14-dev" ./scripts/install-deps.sh
+# The libFuzzer targets (clang, ASan + UBSan), and nothing else of the fuzz preset.
+build-fuzz: deps
 	cmake --preset fuzz >/dev/null
-	cmake --build build/fuzz -j$(JOBS)
-	@for t in build/fuzz/tests/fuzz_*; do \
-		c=tests/fuzz/corpus/$$(basename $$t | sed 's/^fuzz_//'); \
-		echo "== $$t ($(FUZZ_SECONDS) s)"; \
-		$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 $$c || exit 1; \
-	done
+	cmake --build build/fuzz -j$(JOBS) --target $(FUZZ_TARGETS)
+
+# CI (`make test`): every target for FUZZ_SECONDS (60) from its committed corpus, FUZZ_JOBS at a
+# time; a crash, leak or timeout fails. New inputs stay in build/fuzz/new/, crashes in
+# build/fuzz/artifacts/ (scripts/fuzz-run.sh).
+fuzz-ci: build-fuzz
+	./scripts/fuzz-run.sh $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
+
+# By hand: the same, one target at a time, with new inputs added to tests/fuzz/corpus/.
+fuzz: build-fuzz
+	./scripts/fuzz-run.sh --grow $(FUZZ_SECONDS) 1 $(FUZZ_TARGETS)
 
 clean:
 	rm -rf build web/dist

@@ -1,5 +1,6 @@
 /* Wiring of the modules; see app.h. */
 #include "app/app.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/uuid.h"
 
@@ -122,6 +123,7 @@ int rp_app_open(const struct rp_app_config *cfg, struct rp_app **out, struct rp_
                                                   .sales = app->sales,
                                                   .analytics = app->analytics});
     app->router = rp_api_router_new(app->api);
+    rp_json_init(); /* jansson's allocator; RP_FAULT=json:N in debug builds */
     *out = app;
     return 0;
 fail:

@@ -14,6 +14,7 @@
  * Nothing is loaded when the database already holds an account.
  */
 #include "app/app.h"
+#include "base/json.h"
 #include "base/limits.h"
 #include "base/log.h"
 #include "base/time.h"
@@ -2060,7 +2061,7 @@ static int has_accounts(struct demo *d, bool *yes)
     rc = rp_records_list(d->app->records, &d->app->system, "account", &lq, d->arena, &out, d->err);
     if (rc < 0)
         return rc;
-    root = json_loadb(out.data, out.len, 0, &jerr);
+    root = rp_json_loadb(out.data, out.len, 0, &jerr);
     if (!root)
         return rp_error_set(d->err, RP_EINTERNAL, "could not read the account list: %s", jerr.text);
     *yes = json_array_size(json_object_get(root, "data")) > 0;

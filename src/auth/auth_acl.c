@@ -12,6 +12,7 @@
  * that lets the user read the object limits it; the most generous limit wins.
  */
 #include "auth/auth_acl.h"
+#include "base/json.h"
 #include "auth/auth_int.h"
 #include "base/log.h"
 #include "base/str.h"
@@ -485,7 +486,7 @@ static void compile_user(struct rp_acl *acl, struct rp_access *acc, const struct
 /* Attributes: a flat JSON object of strings (numbers and booleans as their text). */
 static void parse_attributes(struct rp_access *acc, struct rp_arena *a)
 {
-    json_t *j = acc->attributes ? json_loads(acc->attributes, 0, NULL) : NULL;
+    json_t *j = acc->attributes ? rp_json_loads(acc->attributes, 0, NULL) : NULL;
     const char *key;
     json_t *v;
     size_t i = 0;
@@ -551,7 +552,7 @@ static int acl_load(struct rp_auth *a, int64_t version, struct rp_acl **out, str
     docs = rp_arena_calloc(&acl->arena, acl->nsets + 1, sizeof(*docs));
     for (size_t i = 0; i < acl->nsets; i++) {
         docs[i].name = acl->sets[i].name;
-        docs[i].def = json_loads(acl->sets[i].definition, 0, NULL);
+        docs[i].def = rp_json_loads(acl->sets[i].definition, 0, NULL);
         if (docs[i].def)
             rp_arena_defer(&acl->arena, (rp_arena_cleanup_fn)json_decref, docs[i].def);
         else
@@ -626,24 +627,41 @@ int rp_acl_reload(struct rp_auth *a, struct rp_error *err)
     return 0;
 }
 
+void rp_acl_invalidate(struct rp_auth *a)
+{
+    pthread_mutex_lock(&a->acl_lock);
+    a->acl_stale = true;
+    pthread_mutex_unlock(&a->acl_lock);
+}
+
 struct rp_acl *rp_acl_acquire(struct rp_auth *a, struct rp_error *err)
 {
     struct rp_acl *acl;
     int64_t now = rp_auth_now(a), version = -1;
-    bool check;
+    bool check, stale;
 
     pthread_mutex_lock(&a->acl_lock);
-    check = !a->acl || now - a->acl_checked_at >= ACL_CHECK_MS || now < a->acl_checked_at;
-    if (check)
+    stale = a->acl_stale;
+    check = stale || !a->acl || now - a->acl_checked_at >= ACL_CHECK_MS || now < a->acl_checked_at;
+    if (check) {
         a->acl_checked_at = now; /* one thread checks; the others go on with what is in */
+        a->acl_stale = false;
+    }
     pthread_mutex_unlock(&a->acl_lock);
     if (check) {
         struct rp_error ignore;
+        bool failed = false;
         rp_error_init(&ignore, NULL);
-        if (read_version(a, &version, &ignore) < 0 || (a->acl && version == a->acl->version) ||
-            rp_acl_reload(a, err) < 0) {
-            if (!a->acl)
-                return NULL;
+        if (read_version(a, &version, &ignore) < 0)
+            failed = true;
+        else if (!(a->acl && version == a->acl->version) && rp_acl_reload(a, err) < 0)
+            failed = true;
+        if (failed)
+            rp_acl_invalidate(a);
+        /* A snapshot known to be older than a committed change is not used: fail closed. */
+        if (failed && (stale || !a->acl)) {
+            rp_error_set(err, RP_EINTERNAL, "access control could not be loaded");
+            return NULL;
         }
     }
     pthread_mutex_lock(&a->acl_lock);

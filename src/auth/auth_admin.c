@@ -8,6 +8,7 @@
  * check the manage_users permission; nothing here does.
  */
 #include "auth/auth_acl.h"
+#include "base/json.h"
 #include "auth/auth_int.h"
 #include "base/str.h"
 #include "base/arena.h"
@@ -76,6 +77,7 @@ static int change_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
 
 static int change_run(struct acl_change *x, struct rp_error *err)
 {
+    struct rp_error ignore;
     int rc;
 
     rp_buf_addc(&x->audit, '}');
@@ -86,7 +88,12 @@ static int change_run(struct acl_change *x, struct rp_error *err)
             return rp_error_set(err, RP_ETOOBIG, "the change is too large");
     if ((rc = rp_store_write(x->a->store, change_unit, x, err)) < 0)
         return rc;
-    return rp_acl_reload(x->a, err);
+    /* Committed: the change stands whatever the reload does. One that fails leaves the snapshot
+       stale, and the next rp_acl_acquire loads it. */
+    rp_error_init(&ignore, NULL);
+    if (rp_acl_reload(x->a, &ignore) < 0)
+        rp_acl_invalidate(x->a);
+    return 0;
 }
 
 static int name_error(struct rp_error *err, const char *field, const char *what)
@@ -235,9 +242,8 @@ int rp_acl_set_put(struct rp_auth *a, const struct rp_auth_client *client, const
                 *created = false;
     }
     rp_acl_release(acl);
-    text = json_dumps(definition, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text)
-        return rp_error_set(err, RP_EINTERNAL, "out of memory");
+    if (!(text = rp_json_dumps(definition, JSON_COMPACT | JSON_SORT_KEYS, err)))
+        return err->code;
     rp_arena_init(&arena);
     rp_arena_defer(&arena, free, text);
     change_init(&x, a, client, &arena, "permission_set", name);
@@ -539,7 +545,8 @@ int rp_auth_user_update(struct rp_auth *a, const struct rp_auth_client *client, 
             rp_buf_adds(&x.audit, "null");
     }
     if (u->set_attributes) {
-        attrs = u->attributes ? json_dumps(u->attributes, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        attrs = u->attributes ? rp_json_dumps(u->attributes, JSON_COMPACT | JSON_SORT_KEYS, NULL)
+                              : NULL;
         if (attrs)
             rp_arena_defer(&arena, free, attrs);
         rp_sql_add(q, ", attributes = ");

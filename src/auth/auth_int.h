@@ -64,6 +64,7 @@ struct rp_auth {
     pthread_mutex_t acl_lock;
     struct rp_acl *acl;     /* the current access-control snapshot (auth_acl.c) */
     int64_t acl_checked_at; /* when the database's acl.version was last compared */
+    bool acl_stale;         /* a check or reload failed: the next acquire checks again */
 
     pthread_mutex_t cache_lock;
     uint64_t cache_gen; /* bumped by every eviction; a stale lookup must not refill */
@@ -178,6 +179,8 @@ int rp_acl_bump(struct rp_store_conn *c, const struct rp_auth *a, struct rp_aren
                 struct rp_error *err);
 /** Rebuilds the snapshot from the database now (after a change through this process). */
 int rp_acl_reload(struct rp_auth *a, struct rp_error *err);
+/** Has the next rp_acl_acquire compare acl.version and reload (after a failed reload). */
+void rp_acl_invalidate(struct rp_auth *a);
 
 /** Drops every cached token of user_id (after its tokens or password changed). */
 void rp_auth_cache_evict_user(struct rp_auth *a, const char *user_id);

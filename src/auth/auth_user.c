@@ -184,7 +184,7 @@ int rp_auth_user_add(struct rp_auth *a, const char *username, const char *passwo
                      const char *display_name, bool is_admin, struct rp_user_info *out,
                      struct rp_error *err)
 {
-    struct rp_error local;
+    struct rp_error local, ignore;
     struct rp_user_info u;
     char hash[crypto_pwhash_STRBYTES];
     struct user_add_unit x = {.a = a, .u = &u, .hash = hash};
@@ -225,7 +225,9 @@ int rp_auth_user_add(struct rp_auth *a, const char *username, const char *passwo
     rc = rp_store_write(a->store, user_add_run, &x, err);
     if (rc < 0)
         return rc;
-    rp_acl_reload(a, NULL);
+    rp_error_init(&ignore, NULL);
+    if (rp_acl_reload(a, &ignore) < 0)
+        rp_acl_invalidate(a); /* the user is added; the next check loads the snapshot */
     if (out)
         *out = u;
     return 0;

@@ -4,6 +4,7 @@
  * are resolved and written here.
  */
 #include "automation/automation_int.h"
+#include "base/json.h"
 #include "base/arena.h"
 #include "base/sql.h"
 #include "base/str.h"
@@ -107,7 +108,8 @@ static int expr_row_fn(void *ctx, const struct rp_value *cols, size_t ncols)
             j = json_stringn(v.u.s.p, v.u.s.len);
         } else {
             rp_value_to_json(&b, &v);
-            j = rp_buf_error(&b) ? json_null() : json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+            j = rp_buf_error(&b) ? json_null()
+                                 : rp_json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
         }
         json_object_set_new(x->data, x->exprs[i].key, j ? j : json_null());
     }

@@ -4,6 +4,7 @@
  * and the audit log, and an event in the change log for rules and integrations.
  */
 #include "automation/automation.h"
+#include "base/json.h"
 #include "automation/automation_int.h"
 #include "base/arena.h"
 #include "base/log.h"
@@ -204,8 +205,8 @@ int rp_approval_process_put(struct rp_automation *a, const struct rp_principal *
     m = rp_meta_acquire(a->meta);
     if ((rc = check_process(m, def, &arena, err)) == 0) {
         x.object = json_string_value(json_object_get(def, "object"));
-        x.text = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
-        rc = rp_store_write(a->store, process_put_run, &x, err);
+        x.text = rp_json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS, err);
+        rc = !x.text ? err->code : rp_store_write(a->store, process_put_run, &x, err);
         free((char *)x.text);
         if (created)
             *created = x.created;
@@ -281,7 +282,7 @@ static int process_list_row(void *ctx, const struct rp_value *cols, size_t n)
     if (n < 2 || l->n == MAX_PROCESSES || cols[1].type != RP_V_TEXT)
         return 0;
     snprintf(l->names[l->n], sizeof(l->names[l->n]), "%.*s", (int)cols[0].u.s.len, cols[0].u.s.p);
-    l->defs[l->n] = json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL);
+    l->defs[l->n] = rp_json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL);
     if (l->defs[l->n])
         l->n++;
     return 0;
@@ -346,13 +347,51 @@ static int pending_row(void *ctx, const struct rp_value *cols, size_t n)
 
 /* What one action writes, in one unit. */
 struct act_unit {
+    struct rp_automation *a;
     const struct rp_principal *p;
     const char *object, *record_id, *process, *comment, *approval_id;
     enum rp_approval_action action;
     int64_t step, next_step; /* next_step < 0: the approval ends with state */
     const char *state;       /* pending, approved, rejected, recalled */
     int64_t now;
+    const json_t *values;   /* the process's field values for this outcome, or NULL */
+    const char *values_key; /* their write's idempotency key */
 };
+
+/*
+ * Writes the process's field values for the outcome inside the approval's unit, as internal
+ * work (the lock allows it), so the decision and its values commit together. A value the
+ * record refuses (a validation rule) is logged and the decision stands, as before; a failure of
+ * the write itself fails the unit.
+ */
+static int apply_values_in(struct act_unit *x, struct rp_store_conn *c, struct rp_arena *arena,
+                           struct rp_error *err)
+{
+    struct rp_write w = {
+        .op = RP_WRITE_UPDATE, .id = x->record_id, .data = x->values, .if_match = -1};
+    struct rp_error werr;
+    struct rp_write_request wr = {.principal = &x->a->actor,
+                                  .object = x->object,
+                                  .writes = &w,
+                                  .nwrites = 1,
+                                  .idempotency_key = x->values_key,
+                                  .fingerprint = x->values_key,
+                                  .arena = arena,
+                                  .err = &werr};
+    int rc;
+
+    if (!json_is_object(x->values) || json_object_size(x->values) == 0)
+        return 0;
+    rp_error_init(&werr, arena);
+    rc = rp_records_write_in(x->a->records, c, &wr);
+    if (rc < 0)
+        rc = rp_error_set(err, rc, "%s", werr.detail ? werr.detail : rp_err_title(rc));
+    else if (w.status >= 400)
+        rp_log_warn("approval of %s %s: its field values were not written: %s", x->object,
+                    x->record_id, w.err.detail ? w.err.detail : "?");
+    rp_records_request_release(&wr);
+    return rc < 0 ? rc : 0;
+}
 
 static int act_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 {
@@ -482,37 +521,13 @@ static int act_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
         rp_sql_init(&q, &a, rp_store_conn_dialect(c));
         rp_sql_add(&q, "INSERT INTO rp_change (at, object, record_id, op, actor, changes) VALUES ");
         rp_sql_param_list(&q, change, sizeof(change) / sizeof(change[0]));
-        rc = rp_store_exec(c, &q, NULL, err);
+        if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+            goto out;
     }
+    rc = apply_values_in(x, c, &a, err);
 out:
     rp_arena_release(&a);
     return rc;
-}
-
-/* Applies the process's field values for an outcome, as internal work (the lock allows it). */
-static void apply_values(struct rp_automation *a, const struct rp_object *o, const char *id,
-                         const json_t *values, const char *key, struct rp_arena *arena)
-{
-    struct rp_write w = {.op = RP_WRITE_UPDATE, .id = id, .data = values, .if_match = -1};
-    struct rp_error err;
-    struct rp_write_request wr = {.principal = &a->actor,
-                                  .object = o->name,
-                                  .writes = &w,
-                                  .nwrites = 1,
-                                  .idempotency_key = key,
-                                  .fingerprint = key,
-                                  .arena = arena,
-                                  .err = &err};
-
-    if (!json_is_object(values) || json_object_size(values) == 0)
-        return;
-    rp_error_init(&err, arena);
-    if (rp_records_write(a->records, &wr) < 0 || w.status >= 400)
-        rp_log_warn("approval of %s %s: its field values were not written: %s", o->name, id,
-                    w.status >= 400 && w.err.detail ? w.err.detail
-                    : err.detail                    ? err.detail
-                                                    : "?");
-    rp_records_request_release(&wr);
 }
 
 /* May p act on step of process def for a record owned by owner? */
@@ -685,8 +700,6 @@ int rp_approval_act(struct rp_automation *a, const struct rp_principal *p, const
             }
         }
     }
-    if ((rc = rp_store_write(a->store, act_run, &x, err)) < 0)
-        goto out;
     if (def) {
         const char *key = action == RP_APPROVAL_SUBMIT && strcmp(x.state, "pending") == 0
                               ? "on_submit"
@@ -694,10 +707,14 @@ int rp_approval_act(struct rp_automation *a, const struct rp_principal *p, const
                           : strcmp(x.state, "rejected") == 0 ? "on_reject"
                           : strcmp(x.state, "recalled") == 0 ? "on_recall"
                                                              : NULL;
-        if (key)
-            apply_values(a, o, id, json_object_get(def, key),
-                         rp_arena_sprintf(arena, "approval:%s:%s", x.approval_id, key), arena);
+        if (key) {
+            x.values = json_object_get(def, key);
+            x.values_key = rp_arena_sprintf(arena, "approval:%s:%s", x.approval_id, key);
+        }
     }
+    x.a = a;
+    if ((rc = rp_store_write(a->store, act_run, &x, err)) < 0)
+        goto out;
     rp_buf_adds(out, "{\"approval_id\":");
     rp_buf_add_json_str(out, x.approval_id, strlen(x.approval_id));
     rp_buf_adds(out, ",\"process\":");

@@ -3,6 +3,7 @@
  * triggers, and the job that performs a rule's actions.
  */
 #include "automation/automation.h"
+#include "base/json.h"
 #include "automation/automation_int.h"
 #include "base/arena.h"
 #include "base/limits.h"
@@ -237,7 +238,7 @@ static int rule_row(void *ctx, const struct rp_value *cols, size_t n)
 
     if (n < 3 || rs->n == MAX_RULES || cols[0].type != RP_V_TEXT || cols[1].type != RP_V_TEXT)
         return 0;
-    def = json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL);
+    def = rp_json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL);
     snprintf(rs->names[rs->n], sizeof(rs->names[rs->n]), "%.*s", (int)cols[0].u.s.len,
              cols[0].u.s.p);
     rp_error_init(&ignore, NULL);
@@ -308,14 +309,14 @@ static int event_row(void *ctx, const struct rp_value *cols, size_t n)
     snprintf(e->record_id, sizeof(e->record_id), "%.*s", (int)cols[2].u.s.len, cols[2].u.s.p);
     snprintf(e->op, sizeof(e->op), "%.*s", (int)cols[3].u.s.len, cols[3].u.s.p);
     if (cols[4].type == RP_V_TEXT)
-        e->changes = json_loadb(cols[4].u.s.p, cols[4].u.s.len, 0, NULL);
+        e->changes = rp_json_loadb(cols[4].u.s.p, cols[4].u.s.len, 0, NULL);
     if (strcmp(e->object, EVENT_OBJECT) == 0) {
         const char *target = json_string_value(json_object_get(e->changes, "record_id"));
         snprintf(e->record_id, sizeof(e->record_id), "%s",
                  target && strlen(target) < sizeof(e->record_id) ? target : "");
     }
     if (cols[5].type == RP_V_TEXT)
-        e->cause = json_loadb(cols[5].u.s.p, cols[5].u.s.len, 0, NULL);
+        e->cause = rp_json_loadb(cols[5].u.s.p, cols[5].u.s.len, 0, NULL);
     return 0;
 }
 
@@ -515,8 +516,10 @@ static int queue_firing(struct rp_store_conn *c, struct rp_automation *a, const 
         json_object_set_new(payload, "record_id", json_string(record_id));
     if (event)
         json_object_set(payload, "event", (json_t *)event);
-    text = json_dumps(payload, JSON_COMPACT);
+    text = rp_json_dumps(payload, JSON_COMPACT, err);
     json_decref(payload);
+    if (!text)
+        return err->code;
     rc = rp_jobs_enqueue_in(
         c, a->clock,
         &(struct rp_job_spec){.kind = RP_AUTOMATION_JOB, .payload = text, .dedup_key = dedup}, id,
@@ -911,11 +914,15 @@ static int run_actions(struct rp_automation *a, const struct rp_job *job, const 
     if (record_id)
         json_object_set_new(cause, "record_id", json_string(record_id));
     {
-        char *text = json_dumps(cause, JSON_COMPACT);
-        x.cause = rp_arena_strdup(arena, text);
+        char *text = rp_json_dumps(cause, JSON_COMPACT, err);
+        x.cause = text ? rp_arena_strdup(arena, text) : NULL;
         free(text);
     }
     json_decref(cause);
+    if (!x.cause) {
+        rc = err->code;
+        goto out;
+    }
     if (!x.object) {
         rc = rp_error_set(err, RP_EINVAL, "object \"%s\" no longer exists", r->object);
         goto out;
@@ -983,7 +990,7 @@ static int outcome_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 static int rule_job(void *ctx, const struct rp_job *job, struct rp_error *err)
 {
     struct rp_automation *a = ctx;
-    json_t *payload = json_loads(job->payload, 0, NULL);
+    json_t *payload = rp_json_loads(job->payload, 0, NULL);
     const char *name = json_string_value(json_object_get(payload, "rule"));
     const char *record_id = json_string_value(json_object_get(payload, "record_id"));
     int depth = (int)json_integer_value(json_object_get(payload, "depth"));
@@ -1158,9 +1165,9 @@ int rp_automation_rule_put(struct rp_automation *a, const struct rp_principal *p
     m = rp_meta_acquire(a->meta);
     if ((rc = rule_parse(name, json_incref((json_t *)definition), &r, err)) == 0 &&
         (rc = rule_check(a, m, &r, &arena, err)) == 0) {
-        x.text = json_dumps(definition, JSON_COMPACT | JSON_SORT_KEYS);
+        x.text = rp_json_dumps(definition, JSON_COMPACT | JSON_SORT_KEYS, err);
         x.active = r.active;
-        rc = rp_store_write(a->store, rule_put_run, &x, err);
+        rc = !x.text ? err->code : rp_store_write(a->store, rule_put_run, &x, err);
         free((char *)x.text);
         if (created)
             *created = x.created;
@@ -1498,10 +1505,10 @@ int rp_automation_event(struct rp_automation *a, const struct rp_principal *p, c
     stored = json_object();
     json_object_set(stored, "record_id", rec ? (json_t *)rec : json_null());
     json_object_set(stored, "data", data ? (json_t *)data : json_null());
-    text = json_dumps(stored, JSON_COMPACT);
+    text = rp_json_dumps(stored, JSON_COMPACT, err);
     json_decref(stored);
     x.changes = text;
-    rc = rp_store_write(a->store, event_run, &x, err);
+    rc = !text ? err->code : rp_store_write(a->store, event_run, &x, err);
     free(text);
     if (rc < 0)
         return rc;

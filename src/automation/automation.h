@@ -318,6 +318,16 @@ int rp_email_template_get(struct rp_automation *a, const struct rp_principal *p,
 int rp_email_templates(struct rp_automation *a, const struct rp_principal *p, struct rp_buf *out,
                        struct rp_error *err);
 
+/**
+ * Checks def as rp_email_template_put does and renders it on record_id of its object as a
+ * message would be (tracking links and the open pixel when email.tracking_base_url is set),
+ * storing nothing: writes {"to","subject","text","html"} (html null when the template has
+ * none). For the fuzz target and tests; reads the settings and the record, and makes the link
+ * key on first use. Errors as rp_email_template_put and rp_email_send.
+ */
+int rp_email_template_preview(struct rp_automation *a, const json_t *def, const char *record_id,
+                              struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);
+
 /** What to send: a template on one record. */
 struct rp_email_request {
     const char *template_name;

@@ -13,6 +13,7 @@
  * only, belongs to the dispatcher thread.
  */
 #include "automation/automation.h"
+#include "base/json.h"
 #include "automation/automation_int.h"
 #include "base/arena.h"
 #include "base/log.h"
@@ -542,7 +543,7 @@ int rp_bus_publish_run(const struct rp_action_run *x, const json_t *act, struct 
     msg = json_pack("{ss ss ss so sO}", "id", id, "rule", x->rule, "object", x->object->name,
                     "record_id", x->record_id ? json_string(x->record_id) : json_null(), "values",
                     data);
-    body = msg ? json_dumps(msg, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    body = msg ? rp_json_dumps(msg, JSON_COMPACT | JSON_SORT_KEYS, NULL) : NULL;
     if (!body) {
         rc = rp_error_set(err, RP_EINVAL, "publish: the message cannot be written as JSON");
         goto out;

@@ -14,6 +14,7 @@
  * where a message of ours pointed. The key (rp_setting "email.link_key") is made at first use.
  */
 #include "automation/automation.h"
+#include "base/json.h"
 #include "automation/automation_int.h"
 #include "base/arena.h"
 #include "base/log.h"
@@ -547,8 +548,8 @@ int rp_email_template_put(struct rp_automation *a, const struct rp_principal *p,
     m = rp_meta_acquire(a->meta);
     if ((rc = template_check(m, def, &arena, err)) == 0) {
         x.object = json_string_value(json_object_get(def, "object"));
-        x.text = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
-        rc = rp_store_write(a->store, template_run, &x, err);
+        x.text = rp_json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS, err);
+        rc = !x.text ? err->code : rp_store_write(a->store, template_run, &x, err);
         free((char *)x.text);
         if (created)
             *created = x.created;
@@ -667,7 +668,7 @@ static json_t *template_load(struct rp_automation *a, const char *name, struct r
     c = rp_store_reader_acquire(a->store);
     if (rp_store_query(c, &q, text_row, &tr, err) == 0) {
         if (tr.text)
-            def = json_loads(tr.text, 0, NULL);
+            def = rp_json_loads(tr.text, 0, NULL);
         if (!def)
             rp_error_set(err, RP_ENOTFOUND, "email template \"%s\" not found", name ? name : "");
     }
@@ -933,6 +934,38 @@ static int render(struct rp_automation *a, const struct rp_meta *m, const struct
     sodium_memzero(key, sizeof(key));
     if (conf.password)
         sodium_memzero((char *)conf.password, strlen(conf.password));
+    return rc;
+}
+
+int rp_email_template_preview(struct rp_automation *a, const json_t *def, const char *record_id,
+                              struct rp_arena *arena, struct rp_buf *out, struct rp_error *err)
+{
+    static const char msg_id[] = "00000000-0000-7000-8000-000000000000";
+    struct rp_meta *m = rp_meta_acquire(a->meta);
+    const struct rp_object *o;
+    struct rendered msg;
+    int rc;
+
+    if ((rc = template_check(m, def, arena, err)) < 0)
+        goto out;
+    o = rp_meta_object(m, json_string_value(json_object_get(def, "object")));
+    if ((rc = render(a, m, o, def, record_id, NULL, "https://example.com/confirm", msg_id, arena,
+                     &msg, err)) < 0)
+        goto out;
+    rp_buf_adds(out, "{\"to\":");
+    rp_buf_add_json_str(out, msg.to, strlen(msg.to));
+    rp_buf_adds(out, ",\"subject\":");
+    rp_buf_add_json_str(out, msg.subject, strlen(msg.subject));
+    rp_buf_adds(out, ",\"text\":");
+    rp_buf_add_json_str(out, msg.text, strlen(msg.text));
+    rp_buf_adds(out, ",\"html\":");
+    if (msg.html)
+        rp_buf_add_json_str(out, msg.html, strlen(msg.html));
+    else
+        rp_buf_adds(out, "null");
+    rp_buf_addc(out, '}');
+out:
+    rp_meta_release(m);
     return rc;
 }
 
@@ -1639,7 +1672,7 @@ static int smtp_send(const struct email_conf *conf, const char *from_addr, const
 static int send_job(void *ctx, const struct rp_job *job, struct rp_error *err)
 {
     struct rp_automation *a = ctx;
-    json_t *payload = json_loads(job->payload, 0, NULL);
+    json_t *payload = rp_json_loads(job->payload, 0, NULL);
     const char *id = json_string_value(json_object_get(payload, "message"));
     struct rp_meta *meta = rp_meta_acquire(a->meta);
     struct email_conf conf = {0};

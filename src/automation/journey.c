@@ -8,6 +8,7 @@
  * idempotent writes, then moves the enrolment on only if it is still at that step.
  */
 #include "automation/automation_int.h"
+#include "base/json.h"
 #include "base/arena.h"
 #include "base/sql.h"
 #include "base/uuid.h"
@@ -424,13 +425,15 @@ static int run_step(struct rp_automation *a, const struct rp_job *job, const cha
                               .record_id = record_id,
                               .arena = arena};
     json_t *cause = json_pack("{sssiss}", "rule", x.rule, "depth", 1, "record_id", record_id);
-    char *text = json_dumps(cause, JSON_COMPACT);
+    char *text = rp_json_dumps(cause, JSON_COMPACT, err);
     json_t *act;
     int rc = 0;
 
-    x.cause = rp_arena_strdup(arena, text);
+    x.cause = text ? rp_arena_strdup(arena, text) : NULL;
     free(text);
     json_decref(cause);
+    if (!x.cause)
+        return err->code;
     json_array_foreach(json_object_get(step, "actions"), x.index, act)
     {
         const char *type = json_string_value(json_object_get(act, "type"));
@@ -452,7 +455,7 @@ static int run_step(struct rp_automation *a, const struct rp_job *job, const cha
 static int step_job(void *ctx, const struct rp_job *job, struct rp_error *err)
 {
     struct rp_automation *a = ctx;
-    json_t *payload = json_loads(job->payload, 0, NULL), *def = NULL, *values, *data;
+    json_t *payload = rp_json_loads(job->payload, 0, NULL), *def = NULL, *values, *data;
     const char *id = json_string_value(json_object_get(payload, "enrolment"));
     struct advance_unit adv = {.a = a, .enrolment = id, .to = "active"};
     struct enrolment e = {0};
@@ -599,8 +602,11 @@ int rp_journey_enrolments(struct rp_automation *a, const struct rp_principal *p,
     rp_store_reader_release(a->store, c);
     doc = json_pack("{so}", "data", data);
     if (rc == 0) {
-        text = json_dumps(doc, JSON_COMPACT);
-        rp_buf_adds(out, text);
+        text = rp_json_dumps(doc, JSON_COMPACT, err);
+        if (text)
+            rp_buf_adds(out, text);
+        else
+            rc = err->code;
         free(text);
     }
     json_decref(doc);

@@ -18,6 +18,7 @@
  * performs them without duplicating them and the event is never appended twice.
  */
 #include "automation/automation.h"
+#include "base/json.h"
 #include "automation/automation_int.h"
 #include "base/arena.h"
 #include "base/calendar.h"
@@ -303,20 +304,21 @@ out:
     return rc;
 }
 
-static bool calendar_exists(struct rp_automation *a, const char *name, struct rp_arena *arena)
+/* Whether a calendar of that name exists, into *found; a failed read is an error, not "no". */
+static int calendar_exists(struct rp_automation *a, const char *name, struct rp_arena *arena,
+                           bool *found, struct rp_error *err)
 {
     struct rp_store_conn *c = rp_store_reader_acquire(a->store);
-    struct rp_error ignore;
     struct rp_sql q;
-    bool found = false;
+    int rc;
 
-    rp_error_init(&ignore, NULL);
+    *found = false;
     rp_sql_init(&q, arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT 1 FROM rp_business_calendar WHERE name = ");
     rp_sql_param(&q, rp_value_cstr(name ? name : ""));
-    rp_store_query(c, &q, rp_store_row_exists, &found, &ignore);
+    rc = rp_store_query(c, &q, rp_store_row_exists, found, err);
     rp_store_reader_release(a->store, c);
-    return found;
+    return rc;
 }
 
 int rp_sla_calendar_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
@@ -335,7 +337,7 @@ int rp_sla_calendar_put(struct rp_automation *a, const struct rp_principal *p, c
         return rc;
     if (!json_is_object(def))
         return rp_error_set(err, RP_EINVAL, "a business calendar is a JSON object");
-    text = json_dumps(def, JSON_COMPACT);
+    text = rp_json_dumps(def, JSON_COMPACT, NULL);
     if (!text || strlen(text) > RP_CAL_JSON_MAX) {
         free(text);
         return rp_error_set(err, RP_ETOOBIG, "a business calendar is at most %d bytes",
@@ -378,6 +380,7 @@ int rp_sla_policy_put(struct rp_automation *a, const struct rp_principal *p, con
                         .now = rp_clock_now_ms(a->clock)};
     struct rp_meta *m;
     struct rp_arena arena;
+    bool has_cal = false;
     int rc;
 
     if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0 ||
@@ -387,13 +390,14 @@ int rp_sla_policy_put(struct rp_automation *a, const struct rp_principal *p, con
         return rp_error_set(err, RP_EINVAL, "an SLA policy is a JSON object");
     rp_arena_init(&arena);
     m = rp_meta_acquire(a->meta);
-    rc = check_policy(
-        m, def, calendar_exists(a, json_string_value(json_object_get(def, "calendar")), &arena),
-        &arena, err);
+    rc = calendar_exists(a, json_string_value(json_object_get(def, "calendar")), &arena, &has_cal,
+                         err);
+    if (rc == 0)
+        rc = check_policy(m, def, has_cal, &arena, err);
     if (rc == 0) {
         x.object = json_string_value(json_object_get(def, "object"));
-        x.text = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
-        rc = rp_store_write(a->store, def_put_run, &x, err);
+        x.text = rp_json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS, err);
+        rc = !x.text ? err->code : rp_store_write(a->store, def_put_run, &x, err);
         free((char *)x.text);
         if (created)
             *created = x.created;
@@ -503,7 +507,7 @@ static int policy_row(void *ctx, const struct rp_value *cols, size_t n)
     if (n < 3 || ps->n == MAX_POLICIES || cols[2].type != RP_V_TEXT)
         return 0;
     pol = &ps->items[ps->n];
-    pol->def = json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL);
+    pol->def = rp_json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL);
     if (!pol->def)
         return 0;
     pol->name = text_copy(ps->arena, &cols[0]);
@@ -733,10 +737,14 @@ static int queue_timer(struct rp_store_conn *c, struct rp_automation *a, const s
     json_t *payload =
         json_pack("{sssssssssIsI}", "object", k->object, "record_id", k->record_id, "target",
                   k->target, "kind", kind, "gen", (json_int_t)k->gen, "at", (json_int_t)at);
-    char *text = json_dumps(payload, JSON_COMPACT), dedup[256];
+    char *text = rp_json_dumps(payload, JSON_COMPACT, err), dedup[256];
     bool fresh = false;
     int rc;
 
+    if (!text) {
+        json_decref(payload);
+        return err->code;
+    }
     snprintf(dedup, sizeof(dedup), "sla:%s:%s:%s:%s:%lld:%lld", k->object, k->record_id, k->target,
              kind, (long long)k->gen, (long long)at);
     rc = rp_jobs_enqueue_in(
@@ -1290,7 +1298,8 @@ static void show_due(struct rp_automation *a, const struct plan *pl)
         due = rp_value_typed_int(RP_V_DATETIME, k->due_at);
         rp_value_to_json(&b, &due);
         data = json_object();
-        json_object_set_new(data, k->due_field, json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL));
+        json_object_set_new(data, k->due_field,
+                            rp_json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL));
         w.data = data;
         wr.arena = &arena;
         if (rp_records_write(a->records, &wr) < 0 || w.status >= 400)
@@ -1582,13 +1591,17 @@ static int run_escalation(struct rp_automation *a, const struct rp_job *job, con
                               .record_id = k->record_id,
                               .arena = arena};
     json_t *cause = json_pack("{sssiss}", "rule", rule, "depth", 1, "record_id", k->record_id);
-    char *text = json_dumps(cause, JSON_COMPACT);
+    char *text = rp_json_dumps(cause, JSON_COMPACT, err);
     json_t *act;
     int rc = 0;
 
-    x.cause = rp_arena_strdup(arena, text);
+    x.cause = text ? rp_arena_strdup(arena, text) : NULL;
     free(text);
     json_decref(cause);
+    if (!x.cause) {
+        rc = err->code;
+        goto out;
+    }
     if (!x.object) {
         rc = rp_error_set(err, RP_EINVAL, "object \"%s\" no longer exists", k->object);
         goto out;
@@ -1625,7 +1638,7 @@ static int requeue_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
 static int timer_job(void *ctx, const struct rp_job *job, struct rp_error *err)
 {
     struct rp_automation *a = ctx;
-    json_t *payload = json_loads(job->payload, 0, NULL);
+    json_t *payload = rp_json_loads(job->payload, 0, NULL);
     const char *object = json_string_value(json_object_get(payload, "object"));
     const char *record_id = json_string_value(json_object_get(payload, "record_id"));
     const char *target = json_string_value(json_object_get(payload, "target"));

@@ -4,6 +4,7 @@
  * outbound client (base/outbound.h).
  */
 #include "automation/automation.h"
+#include "base/json.h"
 #include "automation/automation_int.h"
 #include "expr/expr.h"
 #include "base/arena.h"
@@ -52,7 +53,7 @@ static int hook_row(void *ctx, const struct rp_value *cols, size_t n)
     memset(h, 0, sizeof(*h));
     snprintf(h->name, sizeof(h->name), "%.*s", (int)cols[0].u.s.len, cols[0].u.s.p);
     snprintf(h->secret, sizeof(h->secret), "%.*s", (int)cols[1].u.s.len, cols[1].u.s.p);
-    def = json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL);
+    def = rp_json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL);
     if (!def)
         return 0;
     snprintf(h->url, sizeof(h->url), "%s", json_string_value(json_object_get(def, "url")));
@@ -276,8 +277,8 @@ int rp_webhook_put(struct rp_automation *a, const struct rp_principal *p, const 
     sodium_bin2hex(secret, sizeof(secret), raw, sizeof(raw));
     sodium_memzero(raw, sizeof(raw));
     x.secret = secret;
-    x.def = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
-    rc = rp_store_write(a->store, put_run, &x, err);
+    x.def = rp_json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS, err);
+    rc = !x.def ? err->code : rp_store_write(a->store, put_run, &x, err);
     free((char *)x.def);
     if (rc == 0) {
         rp_buf_adds(out, "{\"name\":");
@@ -321,8 +322,8 @@ int rp_webhooks(struct rp_automation *a, const struct rp_principal *p, struct rp
     rp_buf_adds(out, "{\"data\":[");
     for (size_t i = 0; rc == 0 && i < hs->n; i++) {
         const struct hook *h = &hs->items[i];
-        char *objects = h->objects ? json_dumps(h->objects, JSON_COMPACT) : NULL;
-        char *ops = h->ops ? json_dumps(h->ops, JSON_COMPACT) : NULL;
+        char *objects = h->objects ? rp_json_dumps(h->objects, JSON_COMPACT, NULL) : NULL;
+        char *ops = h->ops ? rp_json_dumps(h->ops, JSON_COMPACT, NULL) : NULL;
         rp_buf_adds(out, i ? ",{\"name\":" : "{\"name\":");
         rp_buf_add_json_str(out, h->name, strlen(h->name));
         rp_buf_adds(out, ",\"url\":");
@@ -592,7 +593,7 @@ static int change_row(void *ctx, const struct rp_value *cols, size_t n)
 static int deliver_job(void *ctx, const struct rp_job *job, struct rp_error *err)
 {
     struct rp_automation *a = ctx;
-    json_t *payload = json_loads(job->payload, 0, NULL);
+    json_t *payload = rp_json_loads(job->payload, 0, NULL);
     const char *name = json_string_value(json_object_get(payload, "webhook"));
     int64_t seq = json_integer_value(json_object_get(payload, "seq"));
     struct hook_set *hs = rp_xcalloc(1, sizeof(*hs));
@@ -752,7 +753,7 @@ int rp_webhook_action_run(const struct rp_action_run *x, const json_t *act, stru
         rc = rp_records_get(x->a->records, &x->a->actor, x->object->name, x->record_id, NULL,
                             x->arena, &rec, &version, err);
         if (rc == 0)
-            record = json_loadb(rec.data, rec.len, 0, NULL);
+            record = rp_json_loadb(rec.data, rec.len, 0, NULL);
         else if (rc == RP_ENOTFOUND)
             rc = RP_EINVAL;
     }
@@ -764,15 +765,17 @@ int rp_webhook_action_run(const struct rp_action_run *x, const json_t *act, stru
     rp_value_to_json(&when, &at);
     body = json_pack("{sssssssoso}", "id", event_id, "rule", x->rule, "object", x->object->name,
                      "record", record ? record : json_null(), "data", data);
-    json_object_set_new(body, "at", json_loadb(when.data, when.len, JSON_DECODE_ANY, NULL));
+    json_object_set_new(body, "at", rp_json_loadb(when.data, when.len, JSON_DECODE_ANY, NULL));
     json_object_set_new(body, "record_id", x->record_id ? json_string(x->record_id) : json_null());
-    text = json_dumps(body, JSON_COMPACT);
+    text = rp_json_dumps(body, JSON_COMPACT, NULL);
     payload = json_pack("{sssssi}", "webhook", name, "event_id", event_id, "seq", 0);
     json_object_set_new(payload, "body", json_string(text));
     free(text);
     json_decref(body);
-    text = json_dumps(payload, JSON_COMPACT);
+    text = rp_json_dumps(payload, JSON_COMPACT, err);
     json_decref(payload);
+    if (!text)
+        return err->code;
     rc = rp_jobs_enqueue(x->a->jobs,
                          &(struct rp_job_spec){.kind = RP_WEBHOOK_JOB,
                                                .payload = text,

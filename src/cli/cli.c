@@ -33,6 +33,7 @@ struct cli_opts {
     bool admin;
     bool password_stdin;
     bool access_log;
+    bool force; /* restore: replace a database that is not empty */
     unsigned threads;
     struct rp_http_server_config limits; /* serve: admission control; 0 = default */
     unsigned shutdown_timeout_s;         /* serve: bound on a graceful stop; 0 = default */
@@ -165,6 +166,10 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, bool *help)
         }
         if (strcmp(a, "--password-stdin") == 0) {
             o->password_stdin = true;
+            continue;
+        }
+        if (strcmp(a, "--force") == 0) {
+            o->force = true;
             continue;
         }
         if (strcmp(a, "--access-log") == 0) {
@@ -556,6 +561,40 @@ static int cmd_backup(struct cli_opts *o)
     return rc;
 }
 
+/*
+ * restore BACKUP [--db TARGET] [--force]: the backup is checked (integrity, a known schema
+ * version) and copied into TARGET, which is then opened as a server would open it (migrations
+ * bring an older backup up to date) and checked again. Stop the server on TARGET first.
+ */
+static int cmd_restore(struct cli_opts *o)
+{
+    const char *target = o->db ? o->db : DEFAULT_DB;
+    struct rp_app *app = NULL;
+    struct rp_arena a;
+    struct rp_error err;
+    int rc, version = 0;
+
+    if (o->npositional != 2)
+        return usage_error("usage: rapport restore BACKUP [--db DATABASE] [--force]");
+    if (access(o->positional[1], R_OK) != 0) {
+        fprintf(stderr, "rapport: cannot read backup %s: %s\n", o->positional[1], strerror(errno));
+        return 1;
+    }
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    rc = rp_store_restore(o->positional[1], target, o->force, &version, &err);
+    if (rc == 0 && open_app(o, &app) != 0)
+        rc = rp_error_set(&err, RP_EDB, "the restored database %s does not open", target);
+    if (rc == 0)
+        rc = rp_store_integrity_check(app->store, &err);
+    if (rc == 0)
+        printf("restored %s (schema version %d) to %s\n", o->positional[1], version, target);
+    rc = report(rc, &err);
+    rp_app_close(app);
+    rp_arena_release(&a);
+    return rc;
+}
+
 static int cmd_jobs(struct cli_opts *o)
 {
     const char *sub = o->npositional > 1 ? o->positional[1] : "";
@@ -633,6 +672,10 @@ static const struct command commands[] = {
      "create a named API token (printed once)", cmd_token},
     {"backup", "backup FILE [--db DATABASE]",
      "write a consistent online copy of a SQLite database (PostgreSQL: use pg_dump)", cmd_backup},
+    {"restore", "restore BACKUP [--db FILE] [--force]",
+     "check a SQLite backup (integrity, schema version) and copy it into the database; a\n"
+     "            database that is not empty is replaced only with --force (stop its server first)",
+     cmd_restore},
     {"jobs", "jobs list [--state STATE] | jobs retry ID | jobs cancel ID",
      "list durable jobs (JSON; STATE: queued, running, done, dead, cancelled), revive a dead or\n"
      "            cancelled one, or cancel a queued one",

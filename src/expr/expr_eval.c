@@ -15,6 +15,7 @@
  * so folding and evaluation are the same code.
  */
 #include "expr/expr.h"
+#include "base/json.h"
 #include "expr/expr_int.h"
 #include "base/arena.h"
 #include "base/time.h"
@@ -222,7 +223,7 @@ static int multi_contains(const struct expr_node *n, const struct rp_value *json
     const char *key;
     size_t i;
 
-    root = json_loadb(json->u.s.p, json->u.s.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    root = rp_json_loadb(json->u.s.p, json->u.s.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (!root)
         return rp_error_set(ev->err, RP_EINVAL, "malformed multi-picklist value at column %u",
                             n->a->col);

@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "base/clock.h"
+#include "base/json.h"
 #include "base/limits.h"
 #include "base/log.h"
 #include "base/utf8.h"
@@ -493,6 +494,7 @@ void http_body_add(struct http_ctx *c, const char *data, size_t n)
 int http_run(struct http_ctx *c)
 {
     struct rp_http_req *req = &c->req;
+    uint64_t failed_allocs;
     int rc;
 
     if (c->body_too_big)
@@ -512,7 +514,19 @@ int http_run(struct http_ctx *c)
         if (rc != 0)
             return rc;
     }
-    return c->handler(req, &c->resp);
+    failed_allocs = rp_json_failed_allocs();
+    rc = c->handler(req, &c->resp);
+    /*
+     * A jansson allocation that failed while the handler ran may have left a value out of what
+     * it built (json_object_set_new and json_array_append_new only return -1): a complete
+     * answer is not trusted then, as SQLite's sticky mallocFailed. Outside fault injection
+     * jansson's allocations abort instead (base/json.h), so this never fires in production.
+     */
+    if (rc == 0 && rp_json_failed_allocs() != failed_allocs) {
+        rp_log_error("a JSON allocation failed while %s %s ran", req->method_name, req->path);
+        rc = rp_json_error_alloc(&req->err);
+    }
+    return rc;
 }
 
 static bool has_header(const struct rp_http_resp *resp, const char *name)

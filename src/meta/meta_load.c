@@ -5,6 +5,7 @@
  * definition accepted here becomes a real column and index.
  */
 #include "meta/meta.h"
+#include "base/json.h"
 #include "base/limits.h"
 #include "base/str.h"
 #include "base/time.h"
@@ -479,7 +480,7 @@ static int load_object(struct builder *b, const json_t *j, bool custom)
 
 static int apply_custom(struct builder *b, const struct rp_meta_custom_def *d)
 {
-    json_t *j = json_loads(d->definition, JSON_REJECT_DUPLICATES, NULL);
+    json_t *j = rp_json_loads(d->definition, JSON_REJECT_DUPLICATES, NULL);
     struct build_object *bo;
 
     if (!j)
@@ -590,7 +591,7 @@ int rp_meta_build(const char *catalogue_json, const struct rp_meta_custom_def *d
 
     rp_arena_init(&m->_arena);
     m->_refs = 1;
-    cat = json_loads(catalogue_json, JSON_REJECT_DUPLICATES, &jerr);
+    cat = rp_json_loads(catalogue_json, JSON_REJECT_DUPLICATES, &jerr);
     if (!cat) {
         rp_error_set(err, RP_EINVAL, "catalogue is not valid JSON: line %d: %s", jerr.line,
                      jerr.text);

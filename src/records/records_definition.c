@@ -4,6 +4,7 @@
  * rp_definition.
  */
 #include "base/arena.h"
+#include "base/json.h"
 #include "base/sql.h"
 #include "base/str.h"
 #include "records/records_int.h"
@@ -133,8 +134,8 @@ int rp_records_definition_put(struct rp_records *rs, const struct rp_principal *
     m = rp_meta_acquire(rs->meta);
     if ((rc = k->check(k->ctx, m, def, &arena, err)) == 0) {
         x.object = json_string_value(json_object_get(def, "object"));
-        x.text = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
-        rc = rp_store_write(rs->store, definition_write_run, &x, err);
+        x.text = rp_json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS, err);
+        rc = !x.text ? err->code : rp_store_write(rs->store, definition_write_run, &x, err);
         free((char *)x.text);
         if (created)
             *created = x.created;
@@ -168,7 +169,7 @@ struct list_rows {
 static int list_row(void *ctx, const struct rp_value *cols, size_t n)
 {
     struct list_rows *x = ctx;
-    json_t *def = n >= 3 ? json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL) : NULL;
+    json_t *def = n >= 3 ? rp_json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL) : NULL;
 
     if (!def)
         return 0;
@@ -207,8 +208,11 @@ int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, 
     rp_store_reader_release(rs->store, c);
     if (rc == 0) {
         json_t *doc = json_pack("{so}", "data", x.data);
-        char *text = json_dumps(doc, JSON_COMPACT);
-        rp_buf_adds(out, text);
+        char *text = rp_json_dumps(doc, JSON_COMPACT, err);
+        if (text)
+            rp_buf_adds(out, text);
+        else
+            rc = err->code;
         free(text);
         json_decref(doc);
     } else {
@@ -227,7 +231,7 @@ static int load_row(void *ctx, const struct rp_value *cols, size_t n)
     struct load_row *x = ctx;
 
     if (n >= 1 && cols[0].type == RP_V_TEXT)
-        x->def = json_loadb(cols[0].u.s.p, cols[0].u.s.len, 0, NULL);
+        x->def = rp_json_loadb(cols[0].u.s.p, cols[0].u.s.len, 0, NULL);
     return 1;
 }
 

@@ -15,6 +15,7 @@
  * block (the installation-wide setting always blocks).
  */
 #include "records/records_int.h"
+#include "base/json.h"
 #include "base/limits.h"
 #include "base/log.h"
 #include "base/time.h"
@@ -79,7 +80,7 @@ static void csv_text(struct rp_buf *b, const char *s, size_t n)
 /* A multi-picklist is stored as a canonical JSON array; a cell holds its values joined by ';'. */
 static void csv_multi_picklist(struct csv_export *cx, const struct rp_value *v)
 {
-    json_t *j = json_loadb(v->u.s.p, v->u.s.len, 0, NULL), *e;
+    json_t *j = rp_json_loadb(v->u.s.p, v->u.s.len, 0, NULL), *e;
     size_t i;
 
     if (!json_is_array(j)) {
@@ -319,7 +320,7 @@ static int window_row(void *ctx, const struct rp_value *cols, size_t ncols)
     if (ncols < 2 || cols[0].type != RP_V_INT)
         return 0;
     if (cols[1].type == RP_V_TEXT) {
-        j = json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL);
+        j = rp_json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL);
         if (json_is_integer(json_object_get(j, "rows")))
             rows = json_integer_value(json_object_get(j, "rows"));
         json_decref(j);

@@ -25,6 +25,7 @@
  * and fields= lists.
  */
 #include "records/records_int.h"
+#include "base/json.h"
 #include "base/limits.h"
 #include "base/utf8.h"
 
@@ -204,7 +205,7 @@ static void mask_json_element(const struct rp_field *f, const char *s, size_t n,
                               struct rp_buf *out)
 {
     struct rp_value in, masked;
-    json_t *j = json_loadb(s, n, JSON_DECODE_ANY, NULL);
+    json_t *j = rp_json_loadb(s, n, JSON_DECODE_ANY, NULL);
 
     if (json_is_null(j))
         in = rp_value_null();

@@ -18,6 +18,7 @@
  * its audit and change entries hold.
  */
 #include "records/privacy.h"
+#include "base/json.h"
 #include "records/records_int.h"
 #include "base/limits.h"
 #include "base/uuid.h"
@@ -337,7 +338,7 @@ static int history_row(void *vctx, const struct rp_value *cols, size_t ncols)
     text_or_null(h->out, &cols[3]);
     rp_buf_adds(h->out, ",\"changes\":");
     /* Every writer of the log stores JSON; anything else is shown as a string. */
-    j = cols[4].type == RP_V_TEXT ? json_loadb(cols[4].u.s.p, cols[4].u.s.len, 0, NULL) : NULL;
+    j = cols[4].type == RP_V_TEXT ? rp_json_loadb(cols[4].u.s.p, cols[4].u.s.len, 0, NULL) : NULL;
     if (j)
         rp_buf_add(h->out, cols[4].u.s.p, cols[4].u.s.len);
     else
@@ -569,7 +570,7 @@ static int redact_log(struct rp_store_conn *c, const char *table, const char *ke
     if ((rc = rp_store_query(c, &q, changes_row, &cr, err)) < 0)
         return rc;
     for (size_t i = 0; i < cr.n; i++) {
-        json_t *j = json_loads(cr.texts[i], 0, NULL);
+        json_t *j = rp_json_loads(cr.texts[i], 0, NULL);
         bool changed = false;
         char *text;
         if (!json_is_object(j)) {
@@ -589,7 +590,7 @@ static int redact_log(struct rp_store_conn *c, const char *table, const char *ke
                 changed = true;
             }
         }
-        text = changed ? json_dumps(j, JSON_COMPACT) : NULL;
+        text = changed ? rp_json_dumps(j, JSON_COMPACT, NULL) : NULL;
         json_decref(j);
         if (!text)
             continue;

@@ -16,6 +16,7 @@
  * stops after a page whatever the number of matches.
  */
 #include "records/records_int.h"
+#include "base/json.h"
 #include "base/limits.h"
 #include "base/utf8.h"
 #include "expr/expr.h"
@@ -171,7 +172,7 @@ static int decode_cursor(const struct sort_spec *s, const char *cursor, struct r
     if (sodium_base642bin(bin, n, cursor, n, NULL, &binlen, NULL,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
         return cursor_error(err);
-    j = json_loadb((const char *)bin, binlen, JSON_REJECT_DUPLICATES, NULL);
+    j = rp_json_loadb((const char *)bin, binlen, JSON_REJECT_DUPLICATES, NULL);
     if (!j)
         return cursor_error(err);
     rp_buf_init(&spec, a, 4096);

@@ -7,6 +7,7 @@
  * removed fields stay, so no data is lost by a metadata change.
  */
 #include "records/records_int.h"
+#include "base/json.h"
 #include "base/log.h"
 
 #include <stdio.h>
@@ -602,9 +603,8 @@ int rp_records_define(struct rp_records *rs, const struct rp_principal *p, const
     rp_meta_release(cur);
     if (rc < 0)
         return rc;
-    text = json_dumps(definition, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text)
-        return rp_error_set(err, RP_EINVAL, "definition is not serialisable");
+    if (!(text = rp_json_dumps(definition, JSON_COMPACT | JSON_SORT_KEYS, err)))
+        return err->code;
     ctx.definition = text;
     /* Serialised so that snapshots are swapped in the order their definitions committed. */
     pthread_mutex_lock(&rs->define_lock);

@@ -9,8 +9,10 @@
  * CHECK constraints).
  */
 #include "records/records_int.h"
+#include "base/json.h"
 #include "base/limits.h"
 #include "base/log.h"
+#include "base/utf8.h"
 #include "base/uuid.h"
 #include "expr/expr.h"
 
@@ -154,10 +156,11 @@ static int prepare_upsert_key(struct rp_write_request *wr, struct rp_write *w)
     if (f->vtype != RP_V_TEXT)
         return rp_error_field(&w->err, RP_EINVAL, f->name, "not_text",
                               "upsert by field \"%s\" is not supported: use a text field", f->name);
-    jv = json_string(w->key_value);
-    if (!jv)
+    if (!rp_utf8_is_valid(w->key_value, strlen(w->key_value)))
         return rp_error_field(&w->err, RP_EINVAL, f->name, "invalid_text",
                               "the key value is not valid UTF-8");
+    if (!(jv = json_string(w->key_value)))
+        return rp_json_error_alloc(&w->err);
     rc = rp_meta_value_from_json(f, jv, wr->arena, &v, &w->err);
     json_decref(jv);
     if (rc < 0)
@@ -1034,10 +1037,14 @@ int rp_records_event_in(struct rp_store_conn *c, int64_t now, const char *type,
                         const char *record_id, const char *actor, const json_t *data,
                         struct rp_arena *arena, struct rp_error *err)
 {
-    char *text = data ? json_dumps(data, JSON_COMPACT) : rp_xstrdup("{}");
+    json_t *empty = data ? NULL : json_object();
+    char *text = rp_json_dumps(data ? data : empty, JSON_COMPACT, err);
     struct rp_sql q;
     int rc;
 
+    json_decref(empty);
+    if (!text)
+        return err->code;
     {
         const struct rp_value row[] = {rp_value_int(now),        rp_value_cstr("event"),
                                        rp_value_cstr(record_id), rp_value_cstr(type),

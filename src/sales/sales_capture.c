@@ -3,6 +3,7 @@
  * create or enrich a lead with its attribution in one transaction, and double opt-in.
  */
 #include "sales/sales_int.h"
+#include "base/json.h"
 
 #include "base/arena.h"
 #include "base/log.h"
@@ -171,7 +172,7 @@ static json_t *datetime_json(struct rp_arena *arena, int64_t ms)
 
     rp_buf_init(&b, arena, 64);
     rp_value_to_json(&b, &t);
-    return json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+    return rp_json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
 }
 
 static int write_one(struct submit_unit *x, struct rp_store_conn *c, const char *object,
@@ -339,7 +340,7 @@ static int submit_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit_
             json_decref(data);
             return rc;
         }
-        lead = json_loadb(b.data, b.len, 0, NULL);
+        lead = rp_json_loadb(b.data, b.len, 0, NULL);
         json_array_foreach(fields, i, f)
         {
             const json_t *v = json_object_get(x->input, json_string_value(f));

@@ -3,6 +3,7 @@
  * and contact, creates the opportunity, marks the lead converted and carries its lineage over.
  */
 #include "sales/sales_int.h"
+#include "base/json.h"
 
 #include "base/arena.h"
 #include "base/sql.h"
@@ -143,7 +144,7 @@ static int read_record(struct convert_unit *x, struct rp_store_conn *c, const ch
         *x->err = sub;
         return rc;
     }
-    *out = json_loadb(b.data, b.len, 0, NULL);
+    *out = rp_json_loadb(b.data, b.len, 0, NULL);
     return *out ? 0 : rp_error_set(x->err, RP_EINTERNAL, "could not read the %s", object);
 }
 
@@ -155,7 +156,7 @@ static json_t *datetime_json(struct rp_arena *arena, int64_t ms)
 
     rp_buf_init(&b, arena, 64);
     rp_value_to_json(&b, &t);
-    return json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+    return rp_json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
 }
 
 /* ---- lineage ---- */
@@ -505,7 +506,7 @@ int rp_sales_convert_lead(struct rp_sales *s, const struct rp_principal *p, cons
         rp_buf_adds(out, "null");
     rp_buf_adds(out, ",\"converted_at\":");
     {
-        char *at = x.converted_at ? json_dumps(x.converted_at, JSON_ENCODE_ANY) : NULL;
+        char *at = x.converted_at ? rp_json_dumps(x.converted_at, JSON_ENCODE_ANY, NULL) : NULL;
         rp_buf_adds(out, at ? at : "null");
         free(at);
         json_decref(x.converted_at);

@@ -4,6 +4,7 @@
  * touchpoint's transaction, so rules can act on a click-through rate.
  */
 #include "sales/sales_int.h"
+#include "base/json.h"
 
 #include "base/arena.h"
 
@@ -56,7 +57,7 @@ static int count_on(const struct rp_write_event *ev, const char *object, const c
         *err = sub;
         return rc;
     }
-    rec = json_loadb(b.data, b.len, 0, NULL);
+    rec = rp_json_loadb(b.data, b.len, 0, NULL);
     data = json_pack("{sI}", counter,
                      (json_int_t)json_number_value(json_object_get(rec, counter)) + 1);
     json_decref(rec);

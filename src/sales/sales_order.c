@@ -4,6 +4,7 @@
  * shipping dates and the invoice request in step with its status.
  */
 #include "sales/sales_int.h"
+#include "base/json.h"
 
 #include "base/arena.h"
 #include "base/sql.h"
@@ -69,7 +70,7 @@ static json_t *read_one(struct order_ctx *x, const char *object, const char *id)
     if (rp_records_read_in(x->ev->rs, x->ev->c, &x->internal, object, id, true, x->ev->arena, &b,
                            &sub) < 0)
         return NULL;
-    return json_loadb(b.data, b.len, 0, NULL);
+    return rp_json_loadb(b.data, b.len, 0, NULL);
 }
 
 static json_t *date_json(struct rp_arena *arena, int64_t days)
@@ -80,7 +81,7 @@ static json_t *date_json(struct rp_arena *arena, int64_t days)
     rp_buf_addc(&b, '"');
     rp_time_format_date(&b, days);
     rp_buf_addc(&b, '"');
-    return json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+    return rp_json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
 }
 
 static json_t *datetime_json(struct rp_arena *arena, int64_t ms)
@@ -91,7 +92,7 @@ static json_t *datetime_json(struct rp_arena *arena, int64_t ms)
     rp_buf_addc(&b, '"');
     rp_time_format_datetime(&b, ms);
     rp_buf_addc(&b, '"');
-    return json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+    return rp_json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
 }
 
 /* The last day of a term of months from start: the day before the same day months on (that

@@ -3,6 +3,7 @@
  * write hook, and the stage history of a record read from the change log.
  */
 #include "sales/sales_int.h"
+#include "base/json.h"
 
 #include "base/arena.h"
 #include "base/sql.h"
@@ -148,7 +149,7 @@ static json_t *pipeline_of(struct rp_store_conn *c, const char *object, struct r
     rp_sql_add(&q, " ORDER BY name LIMIT 1");
     *rc = rp_store_query(c, &q, rp_sales_row_text, &text, err);
     if (*rc == 0 && text)
-        def = json_loads(text, 0, NULL);
+        def = rp_json_loads(text, 0, NULL);
     free(text);
     return def;
 }
@@ -267,7 +268,7 @@ static json_t *datetime_json(struct rp_arena *arena, int64_t ms)
 
     rp_buf_init(&b, arena, 64);
     rp_value_to_json(&b, &t);
-    return json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+    return rp_json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
 }
 
 static void close_entry(struct history *h, int64_t at)
@@ -292,7 +293,7 @@ static int history_row(void *ctx, const struct rp_value *cols, size_t n)
     if (n < 3 || cols[2].type != RP_V_TEXT)
         return 0;
     at = cols[0].u.i;
-    changes = json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL);
+    changes = rp_json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL);
     pair = json_object_get(changes, h->field);
     stage = json_array_get(pair, 1);
     if (json_is_array(pair)) {
@@ -363,8 +364,11 @@ int rp_sales_stage_history(struct rp_sales *s, const struct rp_principal *p, con
             json_object_del(h.current, "_at");
         }
         doc = json_pack("{sO}", "data", h.data);
-        text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(6));
-        rp_buf_adds(out, text);
+        text = rp_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(6), err);
+        if (text)
+            rp_buf_adds(out, text);
+        else
+            rc = err->code;
         free(text);
         json_decref(doc);
     }

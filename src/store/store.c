@@ -35,7 +35,7 @@ struct write_unit {
  * query of every connection of the store makes "the Nth store call" well defined within a
  * single-threaded test; a server under concurrent load counts them in some order.
  */
-static bool fault_due(struct rp_store *s)
+static bool fault_due(struct rp_store *s, const struct rp_store_conn *c)
 {
     uint64_t left;
 
@@ -46,6 +46,7 @@ static bool fault_due(struct rp_store *s)
         if (atomic_compare_exchange_weak(&s->fault_left, &left, left - 1)) {
             if (left != 1)
                 return false;
+            atomic_store(&s->fault_on_writer, c == s->writer);
             atomic_store(&s->fault_fired, true);
             return true;
         }
@@ -64,6 +65,11 @@ bool rp_store_fault_fired(struct rp_store *s)
     return atomic_load(&s->fault_fired);
 }
 
+bool rp_store_fault_fired_in_unit(struct rp_store *s)
+{
+    return atomic_load(&s->fault_fired) && atomic_load(&s->fault_on_writer);
+}
+
 /* ---- running SQL: the driver does it; fault injection and conflicts are common ---- */
 
 int rp_store_query(struct rp_store_conn *c, const struct rp_sql *q, rp_store_row_fn fn, void *ctx,
@@ -72,7 +78,7 @@ int rp_store_query(struct rp_store_conn *c, const struct rp_sql *q, rp_store_row
     if (rp_sql_error(q))
         return rp_error_set(err, RP_ETOOBIG, "query too large");
     c->conflict[0] = '\0';
-    if (fault_due(c->owner)) {
+    if (fault_due(c->owner, c)) {
         rp_log_warn("injected fault (RP_FAULT) on: %s", q->text.data);
         return rp_error_set(err, RP_EDB, "could not run a database query");
     }
@@ -392,6 +398,12 @@ void rp_store_reader_release(struct rp_store *s, struct rp_store_conn *c)
 {
     if (!c)
         return;
+    /* A read transaction whose COMMIT failed is still open: ending it here keeps the
+       connection from refusing every later BEGIN and from pinning an old snapshot. */
+    if (s->drv->in_transaction(c)) {
+        rp_log_warn("a read connection came back inside a transaction; rolling it back");
+        s->drv->exec_simple(c, "ROLLBACK");
+    }
     pthread_mutex_lock(&s->pool_lock);
     c->next_free = s->free_readers;
     s->free_readers = c;

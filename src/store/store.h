@@ -120,6 +120,18 @@ int rp_store_rollback_to(struct rp_store_conn *c, const char *name);
 
 /** Online backup to path (a consistent snapshot, taken while writes go on). */
 int rp_store_backup(struct rp_store *s, const char *path, struct rp_error *err);
+/**
+ * Restores a backup into target, which no server may have open. First checks the backup: a
+ * SQLite database whose PRAGMA integrity_check is "ok" and whose schema version is one this
+ * build knows (1 to its latest migration: opening the target brings an older one up to date).
+ * Then copies it page by page into target with the online backup API (created if missing; a
+ * WAL-mode target gets the copy through its WAL, so no stale -wal file can undo it). A target
+ * that already holds tables is refused unless force. *version (may be NULL) gets the backup's
+ * schema version. Returns 0, RP_EIO (cannot open or copy), RP_EDB (not a database, failed
+ * integrity check, unknown schema version) or RP_ECONFLICT (target not empty), with err set.
+ */
+int rp_store_restore(const char *backup, const char *target, bool force, int *version,
+                     struct rp_error *err);
 /** Runs PRAGMA integrity_check; 0 when "ok". */
 int rp_store_integrity_check(struct rp_store *s, struct rp_error *err);
 
@@ -132,6 +144,12 @@ int rp_store_integrity_check(struct rp_store *s, struct rp_error *err);
 void rp_store_fault_arm(struct rp_store *s, uint64_t n);
 /** True when the fault armed last has fired. */
 bool rp_store_fault_fired(struct rp_store *s);
+/**
+ * True when it fired on the writer's connection, inside a unit (which then fails and rolls back
+ * whole), rather than on a read: a read that fails after a request's unit committed leaves that
+ * write whole, and only the answer is lost.
+ */
+bool rp_store_fault_fired_in_unit(struct rp_store *s);
 
 /** Counters for /metrics. */
 struct rp_store_stats {

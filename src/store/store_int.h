@@ -41,6 +41,7 @@ struct store_driver {
     int64_t (*changes)(struct rp_store_conn *c); /* rows changed by the last query */
     int (*exec_script)(struct rp_store_conn *c, const char *sql, struct rp_error *err);
     int (*exec_simple)(struct rp_store_conn *c, const char *sql); /* 0 or RP_EDB, logged */
+    bool (*in_transaction)(struct rp_store_conn *c);              /* one is open on c */
     int (*migrate)(struct rp_store_conn *c, int *version, struct rp_error *err);
     int (*backup)(struct rp_store *s, const char *path, struct rp_error *err);
     int (*integrity_check)(struct rp_store *s, struct rp_error *err);
@@ -78,6 +79,7 @@ struct rp_store {
     _Atomic uint64_t commits, units, units_failed;
     _Atomic uint64_t fault_left; /* queries until the injected fault; 0 = none armed */
     _Atomic bool fault_fired;
+    _Atomic bool fault_on_writer; /* the fault fired on the writer's connection (in a unit) */
 };
 
 /** Applies every system migration newer than the database's user_version. */

@@ -568,6 +568,14 @@ static int exec_simple(struct rp_store_conn *conn, const char *sql)
     return rc;
 }
 
+static bool in_transaction(struct rp_store_conn *conn)
+{
+    struct pg_conn *c = PC(conn);
+    PGTransactionStatusType t = c->pg ? PQtransactionStatus(c->pg) : PQTRANS_UNKNOWN;
+
+    return t != PQTRANS_IDLE && t != PQTRANS_UNKNOWN;
+}
+
 static int backup(struct rp_store *s, const char *path, struct rp_error *err)
 {
     (void)s;
@@ -602,6 +610,7 @@ const struct store_driver rp_store_driver_pg = {
     .changes = changes,
     .exec_script = exec_script,
     .exec_simple = exec_simple,
+    .in_transaction = in_transaction,
     .migrate = rp_store_migrate_pg,
     .backup = backup,
     .integrity_check = integrity_check,

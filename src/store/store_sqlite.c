@@ -298,6 +298,11 @@ static int exec_simple(struct rp_store_conn *c, const char *sql)
     return rc == SQLITE_OK ? 0 : RP_EDB;
 }
 
+static bool in_transaction(struct rp_store_conn *c)
+{
+    return !sqlite3_get_autocommit(SQ(c)->db);
+}
+
 /*
  * Checkpoints run here rather than inside the writer's commits (SQLite's automatic
  * checkpoint would make every thousandth commit copy and fsync the database file while
@@ -457,6 +462,101 @@ out:
     return rc;
 }
 
+/* The first column of the first row as an integer (-1 when there is none). */
+static int64_t file_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Whether PRAGMA integrity_check answers exactly one row, "ok". */
+static bool file_intact(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    bool ok = false;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        ok = t && strcmp((const char *)t, "ok") == 0 && sqlite3_step(st) == SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
+int rp_store_restore(const char *backup, const char *target, bool force, int *version,
+                     struct rp_error *err)
+{
+    sqlite3 *src = NULL, *dst = NULL;
+    sqlite3_backup *b;
+    int64_t v, tables;
+    int rc = RP_EIO;
+
+    if (sqlite3_open_v2(backup, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        rp_error_set(err, RP_EIO, "could not open backup \"%s\"", backup);
+        goto out;
+    }
+    sqlite3_busy_timeout(src, 10000);
+    v = file_int(src, "SELECT user_version FROM pragma_user_version");
+    if (file_int(src, "SELECT count(*) FROM sqlite_master") < 0) {
+        rc = rp_error_set(err, RP_EDB, "\"%s\" is not a SQLite database", backup);
+        goto out;
+    }
+    if (!file_intact(src)) {
+        rc = rp_error_set(err, RP_EDB, "backup \"%s\" failed its integrity check", backup);
+        goto out;
+    }
+    if (v < 1 || v > rp_store_migrations_sqlite_count()) {
+        rc = rp_error_set(err, RP_EDB,
+                          "backup \"%s\" has schema version %lld; this rapport knows 1 to %d",
+                          backup, (long long)v, rp_store_migrations_sqlite_count());
+        goto out;
+    }
+    if (sqlite3_open_v2(target, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        rp_error_set(err, RP_EIO, "could not open restore target \"%s\"", target);
+        goto out;
+    }
+    sqlite3_busy_timeout(dst, 10000);
+    tables = file_int(dst, "SELECT count(*) FROM sqlite_master");
+    if (tables < 0 && !force) {
+        rc = rp_error_set(err, RP_ECONFLICT, "\"%s\" is not an empty database; --force replaces it",
+                          target);
+        goto out;
+    }
+    if (tables > 0 && !force) {
+        rc = rp_error_set(err, RP_ECONFLICT, "\"%s\" already holds a database; --force replaces it",
+                          target);
+        goto out;
+    }
+    b = sqlite3_backup_init(dst, "main", src, "main");
+    if (!b) {
+        rp_error_set(err, RP_EIO, "could not start the restore: %s", sqlite3_errmsg(dst));
+        goto out;
+    }
+    if (sqlite3_backup_step(b, -1) != SQLITE_DONE) {
+        sqlite3_backup_finish(b);
+        rp_error_set(err, RP_EIO, "could not copy the backup: %s", sqlite3_errmsg(dst));
+        goto out;
+    }
+    if (sqlite3_backup_finish(b) != SQLITE_OK) {
+        rp_error_set(err, RP_EIO, "could not finish the restore: %s", sqlite3_errmsg(dst));
+        goto out;
+    }
+    if (version)
+        *version = (int)v;
+    rc = 0;
+out:
+    sqlite3_close(dst);
+    sqlite3_close(src);
+    return rc;
+}
+
 static int integrity_row(void *ctx, const struct rp_value *cols, size_t n)
 {
     bool *ok = ctx;
@@ -499,6 +599,7 @@ const struct store_driver rp_store_driver_sqlite = {
     .changes = changes,
     .exec_script = exec_script,
     .exec_simple = exec_simple,
+    .in_transaction = in_transaction,
     .migrate = sqlite_migrate,
     .backup = backup,
     .integrity_check = integrity_check,
