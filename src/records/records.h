@@ -192,7 +192,8 @@ int rp_records_write_in(struct rp_records *rs, struct rp_store_conn *c,
                         struct rp_write_request *wr);
 /**
  * Inside a writer unit: appends an event of type (a change event of object "event": rules,
- * webhooks and the change feed see it) about record_id, with data (NULL: {}).
+ * webhooks and the change feed see it) about record_id, with data. A NULL data is a caller's
+ * failed json_pack: RP_EINTERNAL, nothing written.
  */
 int rp_records_event_in(struct rp_store_conn *c, int64_t now, const char *type,
                         const char *record_id, const char *actor, const json_t *data,

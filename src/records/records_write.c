@@ -69,6 +69,10 @@ static int prepare_values(struct rp_write_request *wr, struct rp_write *w)
     const char *key;
     json_t *v;
 
+    /* Requests always bring an object (the API checks); none is a caller whose JSON building
+       failed, as under an allocation failure. */
+    if (!w->data)
+        return rp_error_set(&w->err, RP_EINTERNAL, "the record's values could not be built");
     if (!json_is_object(w->data))
         return rp_error_set(&w->err, RP_EINVAL, "the record must be a JSON object of field values");
     if (json_object_size(w->data) > RP_LIMIT_FIELDS_PER_RECORD)
@@ -1037,12 +1041,10 @@ int rp_records_event_in(struct rp_store_conn *c, int64_t now, const char *type,
                         const char *record_id, const char *actor, const json_t *data,
                         struct rp_arena *arena, struct rp_error *err)
 {
-    json_t *empty = data ? NULL : json_object();
-    char *text = rp_json_dumps(data ? data : empty, JSON_COMPACT, err);
+    char *text = rp_json_dumps(data, JSON_COMPACT, err);
     struct rp_sql q;
     int rc;
 
-    json_decref(empty);
     if (!text)
         return err->code;
     {
