@@ -350,8 +350,9 @@ int rp_records_setting_put(struct rp_records *rs, const struct rp_principal *p, 
 /* ---- write hooks (records_write.c) ----
  *
  * Modules take part in the writes of an object through hooks (registered before serving). A
- * hook runs inside the write's transaction after the row was written and passed its
- * validation rules, before the change is logged: it sees the record as written and may refuse
+ * hook runs inside the write's transaction after the row was written, passed its validation
+ * rules and was logged (audit entry and change event, so that what the hook writes or emits
+ * follows the write in the change feed): it sees the record as written and may refuse
  * the write (return an error with err set: the write fails with it, nothing of it is kept),
  * read on ev->c, or write more with rp_records_write_in (whose writes run hooks too, at most
  * RP_RECORDS_HOOK_DEPTH deep).

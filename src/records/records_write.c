@@ -618,12 +618,13 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
-    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0 ||
-        (rc = run_hooks(c, wr, w, RP_WRITE_CREATE, id, NULL, now, false)) < 0)
+    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0)
         return rc;
+    /* logged before the after-hooks, whose own writes and events follow it */
     rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
     change_json(o, NULL, w, &changes);
-    if ((rc = log_write(c, wr, id, "create", changes.data, now, &w->err)) < 0)
+    if ((rc = log_write(c, wr, id, "create", changes.data, now, &w->err)) < 0 ||
+        (rc = run_hooks(c, wr, w, RP_WRITE_CREATE, id, NULL, now, false)) < 0)
         return rc;
     w->status = 201;
     return read_back(c, wr, w, id, now);
@@ -734,12 +735,12 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
-    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0 ||
-        (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, false)) < 0)
+    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0)
         return rc;
     rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
     change_json(o, &row, w, &changes);
-    if ((rc = log_write(c, wr, id, "update", changes.data, now, &w->err)) < 0)
+    if ((rc = log_write(c, wr, id, "update", changes.data, now, &w->err)) < 0 ||
+        (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, false)) < 0)
         return rc;
     return read_back(c, wr, w, id, now);
 }
@@ -814,9 +815,9 @@ static int apply_delete_restore(struct rp_store_conn *c, struct rp_write_request
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
     if (rc < 0 ||
+        (rc = log_write(c, wr, w->id, restore ? "restore" : "delete", "{}", now, &w->err)) < 0 ||
         (rc = run_hooks(c, wr, w, restore ? RP_WRITE_RESTORE : RP_WRITE_DELETE, w->id, row.values,
-                        now, false)) < 0 ||
-        (rc = log_write(c, wr, w->id, restore ? "restore" : "delete", "{}", now, &w->err)) < 0)
+                        now, false)) < 0)
         return rc;
     w->status = 200;
     return read_back(c, wr, w, w->id, now);
