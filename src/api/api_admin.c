@@ -554,18 +554,21 @@ static int h_setting_put(struct rp_http_req *req, struct rp_http_resp *resp)
     return h_setting(req, resp);
 }
 
-/* ---- named definitions: /api/v1/definitions/{kind}[/{name}] ---- */
-static int h_definitions(struct rp_http_req *req, struct rp_http_resp *resp)
+/* ---- named definitions: /api/v1/definitions/{kind}[/{name}], and the paths that name a kind ---- */
+
+int api_definitions_get(struct rp_http_req *req, struct rp_http_resp *resp, const char *kind,
+                        const char *name)
 {
     int rc;
 
     if ((rc = api_check_params(req, NULL)) < 0)
         return rc;
-    return rp_records_definitions(api_of(req)->records, principal_of(req), req->params[0],
-                                  &resp->body, &req->err);
+    return rp_records_definitions(api_of(req)->records, principal_of(req), kind, name, &resp->body,
+                                  &req->err);
 }
 
-static int h_definition_put(struct rp_http_req *req, struct rp_http_resp *resp)
+int api_definition_put(struct rp_http_req *req, struct rp_http_resp *resp, const char *kind,
+                       const char *name)
 {
     const json_t *body;
     bool created = false;
@@ -575,24 +578,45 @@ static int h_definition_put(struct rp_http_req *req, struct rp_http_resp *resp)
         return rc;
     if (!(body = api_body_json(req)))
         return req->err.code;
-    if ((rc = rp_records_definition_put(api_of(req)->records, principal_of(req), req->params[0],
-                                        req->params[1], body, &created, &req->err)) < 0)
+    if ((rc = rp_records_definition_put(api_of(req)->records, principal_of(req), kind, name, body,
+                                        &created, &req->err)) < 0)
         return rc;
     resp->status = created ? 201 : 200;
-    return rp_records_definitions(api_of(req)->records, principal_of(req), req->params[0],
-                                  &resp->body, &req->err);
+    return rp_records_definitions(api_of(req)->records, principal_of(req), kind, name, &resp->body,
+                                  &req->err);
 }
 
-static int h_definition_delete(struct rp_http_req *req, struct rp_http_resp *resp)
+int api_definition_delete(struct rp_http_req *req, struct rp_http_resp *resp, const char *kind,
+                          const char *name)
 {
     int rc;
 
     if ((rc = api_check_params(req, NULL)) < 0 ||
-        (rc = rp_records_definition_delete(api_of(req)->records, principal_of(req), req->params[0],
-                                           req->params[1], &req->err)) < 0)
+        (rc = rp_records_definition_delete(api_of(req)->records, principal_of(req), kind, name,
+                                           &req->err)) < 0)
         return rc;
     resp->status = 204;
     return 0;
+}
+
+static int h_definitions(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    return api_definitions_get(req, resp, req->params[0], NULL);
+}
+
+static int h_definition(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    return api_definitions_get(req, resp, req->params[0], req->params[1]);
+}
+
+static int h_definition_put(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    return api_definition_put(req, resp, req->params[0], req->params[1]);
+}
+
+static int h_definition_delete(struct rp_http_req *req, struct rp_http_resp *resp)
+{
+    return api_definition_delete(req, resp, req->params[0], req->params[1]);
 }
 
 void api_register_admin(struct rp_http_router *r)
@@ -614,6 +638,7 @@ void api_register_admin(struct rp_http_router *r)
     rp_http_route(r, RP_HTTP_PUT, "/api/v1/admin/sharing-rules/{name}", J, h_rule_put);
     rp_http_route(r, RP_HTTP_DELETE, "/api/v1/admin/sharing-rules/{name}", 0, h_rule_delete);
     rp_http_route(r, RP_HTTP_GET, "/api/v1/definitions/{kind}", 0, h_definitions);
+    rp_http_route(r, RP_HTTP_GET, "/api/v1/definitions/{kind}/{name}", 0, h_definition);
     rp_http_route(r, RP_HTTP_PUT, "/api/v1/definitions/{kind}/{name}", J, h_definition_put);
     rp_http_route(r, RP_HTTP_DELETE, "/api/v1/definitions/{kind}/{name}", 0, h_definition_delete);
     rp_http_route(r, RP_HTTP_GET, "/api/v1/admin/settings/{key}", 0, h_setting);

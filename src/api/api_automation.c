@@ -128,44 +128,20 @@ static int h_event(struct rp_http_req *req, struct rp_http_resp *resp)
     return 0;
 }
 
+/* Approval processes are named definitions (kind "approval-processes") under their own path. */
 static int h_processes(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    return rp_approval_processes(api_of(req)->automation, principal_of(req), &resp->body,
-                                 &req->err);
+    return api_definitions_get(req, resp, "approval-processes", NULL);
 }
 
 static int h_process_put(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    const json_t *body;
-    bool created = false;
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    if (!(body = api_body_json(req)))
-        return req->err.code;
-    if ((rc = rp_approval_process_put(api_of(req)->automation, principal_of(req), req->params[0],
-                                      body, &created, &req->err)) < 0)
-        return rc;
-    resp->status = created ? 201 : 200;
-    return rp_approval_processes(api_of(req)->automation, principal_of(req), &resp->body,
-                                 &req->err);
+    return api_definition_put(req, resp, "approval-processes", req->params[0]);
 }
 
 static int h_process_delete(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0 ||
-        (rc = rp_approval_process_delete(api_of(req)->automation, principal_of(req), req->params[0],
-                                         &req->err)) < 0)
-        return rc;
-    resp->status = 204;
-    return 0;
+    return api_definition_delete(req, resp, "approval-processes", req->params[0]);
 }
 
 static int h_approval(struct rp_http_req *req, struct rp_http_resp *resp)

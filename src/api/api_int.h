@@ -47,6 +47,18 @@ int api_check_params(struct rp_http_req *req, const char *const *allowed);
 int api_check_body_keys(struct rp_http_req *req, const json_t *body, const char *const *allowed);
 /** Parses the JSON body (required): 400 for none or malformed, 413 past limits. Borrowed. */
 json_t *api_body_json(struct rp_http_req *req);
+
+/*
+ * Named definitions of a kind (records.h): GET the list (name NULL) or one, PUT (201 created,
+ * 200 replaced; answers the definition as stored), DELETE (204). For /api/v1/definitions/{kind}
+ * and for the paths that name one kind (/approvals/processes, /email/templates, ...).
+ */
+int api_definitions_get(struct rp_http_req *req, struct rp_http_resp *resp, const char *kind,
+                        const char *name);
+int api_definition_put(struct rp_http_req *req, struct rp_http_resp *resp, const char *kind,
+                       const char *name);
+int api_definition_delete(struct rp_http_req *req, struct rp_http_resp *resp, const char *kind,
+                          const char *name);
 /** Parses a non-negative integer parameter in [min, max]; def when absent. */
 int api_int_param(struct rp_http_req *req, const char *name, int64_t min, int64_t max, int64_t def,
                   int64_t *out);

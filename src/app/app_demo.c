@@ -949,8 +949,8 @@ static int load_quotes(struct demo *d)
     for (size_t i = 0; i < NELEMS(quote_matrix) && rc == 0; i++) {
         json_t *def = rp_json_loads(quote_matrix[i].definition, 0, NULL);
         json_object_update(def, outcomes);
-        rc = rp_approval_process_put(d->app->automation, &d->app->system, quote_matrix[i].name, def,
-                                     NULL, d->err);
+        rc = rp_records_definition_put(d->app->records, &d->app->system, "approval-processes",
+                                       quote_matrix[i].name, def, NULL, d->err);
         json_decref(def);
     }
     json_decref(outcomes);

@@ -136,136 +136,16 @@ static int check_process(const struct rp_meta *m, const json_t *def, struct rp_a
     return 0;
 }
 
-struct process_put {
-    const char *name, *object, *text;
-    bool remove;
-    int64_t now;
-    bool created; /* out */
-};
-
-static int process_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
-{
-    struct process_put *x = ctx;
-    struct rp_arena a;
-    struct rp_sql q;
-    int64_t exists = 0, changed = 0;
-    int rc;
-
-    rp_arena_init(&a);
-    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
-    rp_sql_add(&q, "SELECT COUNT(*) FROM rp_approval_process WHERE name = ");
-    rp_sql_param(&q, rp_value_cstr(x->name));
-    if ((rc = rp_store_query(c, &q, rp_store_row_int, &exists, err)) < 0)
-        goto out;
-    x->created = exists == 0;
-    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
-    if (x->remove) {
-        rp_sql_add(&q, "DELETE FROM rp_approval_process WHERE name = ");
-        rp_sql_param(&q, rp_value_cstr(x->name));
-    } else {
-        rp_sql_add(&q, "INSERT INTO rp_approval_process (name, object, definition, created_at,"
-                       " updated_at) VALUES (");
-        rp_sql_param(&q, rp_value_cstr(x->name));
-        rp_sql_add(&q, ", ");
-        rp_sql_param(&q, rp_value_cstr(x->object));
-        rp_sql_add(&q, ", ");
-        rp_sql_param(&q, rp_value_cstr(x->text));
-        rp_sql_add(&q, ", ");
-        rp_sql_param(&q, rp_value_int(x->now));
-        rp_sql_add(&q, ", ");
-        rp_sql_param(&q, rp_value_int(x->now));
-        rp_sql_add(&q, ") ON CONFLICT (name) DO UPDATE SET object = excluded.object,"
-                       " definition = excluded.definition, updated_at = excluded.updated_at");
-    }
-    if ((rc = rp_store_exec(c, &q, &changed, err)) < 0)
-        goto out;
-    if (x->remove && changed == 0)
-        rc = rp_error_set(err, RP_ENOTFOUND, "approval process \"%s\" not found", x->name);
-out:
-    rp_arena_release(&a);
-    return rc;
-}
-
-int rp_approval_process_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                            const json_t *def, bool *created, struct rp_error *err)
-{
-    struct rp_meta *m;
-    struct rp_arena arena;
-    struct process_put x = {.name = name, .now = rp_clock_now_ms(a->clock)};
-    int rc;
-
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
-        return rc;
-    if (!rp_str_is_name(name))
-        return rp_error_field(err, RP_EVALIDATION, "name", "invalid",
-                              "a process name is 1-64 of a-z, 0-9 and '_', starting with a letter");
-    if (!json_is_object(def))
-        return rp_error_set(err, RP_EINVAL, "an approval process is a JSON object");
-    rp_arena_init(&arena);
-    m = rp_meta_acquire(a->meta);
-    if ((rc = check_process(m, def, &arena, err)) == 0) {
-        x.object = json_string_value(json_object_get(def, "object"));
-        x.text = rp_json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS, err);
-        rc = !x.text ? err->code : rp_store_write(a->store, process_put_run, &x, err);
-        free((char *)x.text);
-        if (created)
-            *created = x.created;
-    }
-    rp_meta_release(m);
-    rp_arena_release(&arena);
-    return rc;
-}
-
-int rp_approval_process_delete(struct rp_automation *a, const struct rp_principal *p,
-                               const char *name, struct rp_error *err)
-{
-    struct process_put x = {.name = name, .remove = true, .now = rp_clock_now_ms(a->clock)};
-    int rc;
-
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
-        return rc;
-    return rp_store_write(a->store, process_put_run, &x, err);
-}
-
 struct rows_out {
     struct rp_buf *out;
     size_t n;
 };
 
-static int process_row(void *ctx, const struct rp_value *cols, size_t n)
+int rp_approval_check(void *ctx, const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
+                      struct rp_error *err)
 {
-    struct rows_out *l = ctx;
-    if (n < 2)
-        return 0;
-    rp_buf_adds(l->out, l->n++ ? ",{\"name\":" : "{\"name\":");
-    rp_value_to_json(l->out, &cols[0]);
-    rp_buf_adds(l->out, ",\"definition\":");
-    rp_buf_add(l->out, cols[1].u.s.p, cols[1].u.s.len); /* stored by process_put as JSON */
-    rp_buf_addc(l->out, '}');
-    return 0;
-}
-
-int rp_approval_processes(struct rp_automation *a, const struct rp_principal *p, struct rp_buf *out,
-                          struct rp_error *err)
-{
-    struct rows_out l = {.out = out};
-    struct rp_store_conn *c;
-    struct rp_arena arena;
-    struct rp_sql q;
-    int rc;
-
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
-        return rc;
-    rp_arena_init(&arena);
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT name, definition FROM rp_approval_process ORDER BY name");
-    rp_buf_adds(out, "{\"data\":[");
-    c = rp_store_reader_acquire(a->store);
-    rc = rp_store_query(c, &q, process_row, &l, err);
-    rp_store_reader_release(a->store, c);
-    rp_buf_adds(out, "]}");
-    rp_arena_release(&arena);
-    return rc;
+    (void)ctx;
+    return check_process(m, def, arena, err);
 }
 
 /* ---- acting on a record ---- */
@@ -607,7 +487,8 @@ int rp_approval_act(struct rp_automation *a, const struct rp_principal *p, const
     }
     if (rc == 0) {
         rp_sql_init(&q, arena, rp_store_conn_dialect(c));
-        rp_sql_add(&q, "SELECT name, definition FROM rp_approval_process WHERE object = ");
+        rp_sql_add(&q, "SELECT name, definition FROM rp_definition WHERE kind = '" RP_DEF_APPROVAL
+                       "' AND object = ");
         rp_sql_param(&q, rp_value_cstr(object));
         rp_sql_add(&q, " ORDER BY ");
         rp_sql_json_begin(&q);

@@ -140,8 +140,8 @@ void rp_webhook_register(struct rp_automation *a);
 
 /* ---- approvals (approval.c) ----
  *
- * An approval process (rp_approval_process, manage_automation) applies to records of an owned
- * object that meet its criteria; the first by "order" wins:
+ * An approval process (a named definition of kind "approval-processes", manage_automation)
+ * applies to records of an owned object that meet its criteria; the first by "order" wins:
  *
  *   {"object": "quote", "criteria": "discount_percent > 20", "order": 10,
  *    "guards": [{"condition": "total > 0", "message": "a quote without a total"}],
@@ -167,13 +167,6 @@ enum rp_approval_action {
     RP_APPROVAL_RECALL
 };
 
-int rp_approval_process_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                            const json_t *def, bool *created, struct rp_error *err);
-int rp_approval_process_delete(struct rp_automation *a, const struct rp_principal *p,
-                               const char *name, struct rp_error *err);
-/** Writes {"data":[{"name","definition"}]}. */
-int rp_approval_processes(struct rp_automation *a, const struct rp_principal *p, struct rp_buf *out,
-                          struct rp_error *err);
 /**
  * Acts on the approval of a record p may read (404 otherwise): writes {"approval_id",
  * "process", "state", "step"}. Errors: RP_EVALIDATION (no process applies, a guard blocks),

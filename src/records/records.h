@@ -441,9 +441,12 @@ int rp_records_definition_put(struct rp_records *rs, const struct rp_principal *
                               struct rp_error *err);
 int rp_records_definition_delete(struct rp_records *rs, const struct rp_principal *p,
                                  const char *kind, const char *name, struct rp_error *err);
-/** Writes {"data":[{"name","object","definition","updated_at"}]}; RP_ENOTFOUND: no such kind. */
+/**
+ * Writes {"data":[{"name","object","definition","updated_at"}]}, or with a name that one
+ * definition's object; RP_ENOTFOUND: no such kind, or no such definition.
+ */
 int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, const char *kind,
-                           struct rp_buf *out, struct rp_error *err);
+                           const char *name, struct rp_buf *out, struct rp_error *err);
 /** On c, no permission check (internal use): *def (owned) or RP_ENOTFOUND naming noun. */
 int rp_records_definition_load(struct rp_store_conn *c, const char *kind, const char *noun,
                                const char *name, json_t **def, struct rp_error *err);

@@ -189,7 +189,7 @@ static int list_row(void *ctx, const struct rp_value *cols, size_t n)
 }
 
 int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, const char *kind,
-                           struct rp_buf *out, struct rp_error *err)
+                           const char *name, struct rp_buf *out, struct rp_error *err)
 {
     const struct rp_definition_kind *k;
     struct list_rows x = {.out = out};
@@ -209,15 +209,22 @@ int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, 
     rp_sql_init(&q, &arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT name, object, definition, updated_at FROM rp_definition WHERE kind = ");
     rp_sql_param(&q, rp_value_cstr(k->kind));
+    if (name) {
+        rp_sql_add(&q, " AND name = ");
+        rp_sql_param(&q, rp_value_cstr(name));
+    }
     rp_sql_add(&q, " ORDER BY name");
-    rp_buf_adds(out, "{\"data\":[");
+    if (!name)
+        rp_buf_adds(out, "{\"data\":[");
     c = rp_store_reader_acquire(rs->store);
     rc = rp_store_query(c, &q, list_row, &x, err);
     rp_store_reader_release(rs->store, c);
-    if (rc == 0)
-        rp_buf_adds(out, "]}");
-    else
+    if (rc == 0 && name && x.n == 0)
+        rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", k->noun, name);
+    if (rc < 0)
         rp_buf_truncate(out, start);
+    else if (!name)
+        rp_buf_adds(out, "]}");
     rp_arena_release(&arena);
     return rc;
 }

@@ -141,9 +141,9 @@ static void test_configuration(void **state)
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         struct rp_buf out;
         rp_buf_init(&out, &f->arena, RP_LIMIT_RESPONSE_BYTES);
-        assert_int_equal(
-            rp_records_definitions(f->app->records, &f->app->system, kinds[i][0], &out, &f->err),
-            0);
+        assert_int_equal(rp_records_definitions(f->app->records, &f->app->system, kinds[i][0], NULL,
+                                                &out, &f->err),
+                         0);
         rp_buf_addc(&out, '\0');
         assert_non_null(strstr(out.data, kinds[i][1]));
     }
