@@ -83,7 +83,8 @@ static bool sqlite_only(const char *name)
 
 struct names {
     char **v;
-    int64_t *num; /* a second, integer column when the query has one */
+    int64_t *num; /* a second column when it is an integer, else 0 */
+    char **text;  /* a second column when it is text, else NULL */
     size_t n;
     struct rp_arena *a;
 };
@@ -95,8 +96,13 @@ static int names_row(void *ctx, const struct rp_value *cols, size_t ncols)
         return 0;
     l->v = rp_arena_realloc(l->a, l->v, l->n * sizeof(*l->v), (l->n + 1) * sizeof(*l->v));
     l->num = rp_arena_realloc(l->a, l->num, l->n * sizeof(*l->num), (l->n + 1) * sizeof(*l->num));
+    l->text =
+        rp_arena_realloc(l->a, l->text, l->n * sizeof(*l->text), (l->n + 1) * sizeof(*l->text));
     l->v[l->n] = rp_arena_strndup(l->a, cols[0].u.s.p, cols[0].u.s.len);
     l->num[l->n] = ncols > 1 && cols[1].type == RP_V_INT ? cols[1].u.i : 0;
+    l->text[l->n] = ncols > 1 && cols[1].type == RP_V_TEXT
+                        ? rp_arena_strndup(l->a, cols[1].u.s.p, cols[1].u.s.len)
+                        : NULL;
     l->n++;
     return 0;
 }
@@ -556,6 +562,41 @@ static int fix_sequences(struct rp_store_conn *c, const struct plan *p, struct r
     return rc;
 }
 
+/*
+ * The indexes of a destination table that no constraint owns (the record tables' field,
+ * unique-field and trigram indexes), with their definitions: a table is loaded without them
+ * and they are built again from the same definitions afterwards, in the same transaction,
+ * because building an index once costs far less than maintaining it row by row (a GIN
+ * trigram index above all).
+ */
+static int take_indexes(struct rp_store_conn *c, const char *table, struct names *idx,
+                        struct rp_arena *a, struct rp_error *err)
+{
+    struct rp_sql q;
+    int rc;
+
+    *idx = (struct names){.a = a};
+    rp_sql_init(&q, a, rp_store_conn_dialect(c));
+    rp_sql_add(&q, "SELECT indexname::text, indexdef::text FROM pg_indexes i"
+                   " WHERE schemaname = current_schema() AND tablename = ");
+    rp_sql_param(&q, rp_value_cstr(table));
+    rp_sql_add(&q, " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid ="
+                   " to_regclass(quote_ident(i.indexname))) ORDER BY 1");
+    rc = rp_store_query(c, &q, names_row, idx, err);
+    for (size_t i = 0; i < idx->n && rc == 0; i++)
+        rc = rp_store_exec_script(c, rp_arena_sprintf(a, "DROP INDEX \"%s\"", idx->v[i]), err);
+    return rc;
+}
+
+/* Builds again what take_indexes dropped, from the definitions it read. */
+static int put_indexes(struct rp_store_conn *c, const struct names *idx, struct rp_error *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < idx->n && rc == 0; i++)
+        rc = idx->text[i] ? rp_store_exec_script(c, idx->text[i], err) : RP_EINTERNAL;
+    return rc;
+}
+
 static int copy_tables(struct copy_unit *u, struct rp_store_conn *c, bool system,
                        struct rp_error *err)
 {
@@ -565,10 +606,15 @@ static int copy_tables(struct copy_unit *u, struct rp_store_conn *c, bool system
         int rc;
         if (t->system != system)
             continue;
+        struct names indexes = {0};
         rp_error_init(&inner, u->a);
         rc = resolve(u->src, c, t, u->a, &inner);
+        if (rc == 0 && !system)
+            rc = take_indexes(c, t->name, &indexes, u->a, &inner);
         if (rc == 0)
             rc = copy_table(u->src, c, t, u->opt->batch_rows, &u->copied[i], u->a, &inner);
+        if (rc == 0)
+            rc = put_indexes(c, &indexes, &inner);
         if (rc < 0)
             return rp_error_set(err, rc, "could not copy table \"%s\": %s", t->name,
                                 inner.detail ? inner.detail : rp_err_title(rc));

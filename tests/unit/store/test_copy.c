@@ -339,6 +339,16 @@ static void test_copy_round_trip(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
     json_decref(j);
 
+    /* the indexes the metadata asks for are there (built once after the rows were loaded) */
+    assert_int_equal(query_int(f->dst, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
+                                       " ('gadget__trgm', 'gadget__mail__uq',"
+                                       " 'gadget__price__recent', 'contact__trgm',"
+                                       " 'gadget_pkey', 'gadget_rowid_key')"),
+                     6);
+    j = rp_test_call(&dst, "POST", "/api/v1/records/gadget", "{\"mail\": \"zhang@example.cn\"}",
+                     409);
+    json_decref(j);
+
     /* new rows after the copy do not collide with copied ones (sequences were moved on) */
     changes = query_int(f->dst, "SELECT count(*) FROM rp_change");
     max_seq = query_int(f->dst, "SELECT max(seq) FROM rp_change");
