@@ -188,8 +188,8 @@ struct rp_store_copy_options {
  * Then every copied table is counted and checksummed on both sides (rp_store_copy_verify's
  * canonical text), the source still inside its snapshot. rep is filled (release it with
  * rp_store_copy_report_release) once the copy committed, whatever the verification found.
- * Returns 0 when every table agrees; RP_EUNSUPPORTED (engines), RP_ECONFLICT (destination
- * not empty), RP_EDB/RP_EIO (a table could not be read or written: nothing was committed), or
+ * Returns 0 when every table agrees; RP_EUNSUPPORTED (engines), RP_EINVAL (a source without
+ * users: never served, or not a rapport database), RP_ECONFLICT (destination not empty), RP_EDB/RP_EIO (a table could not be read or written: nothing was committed), or
  * RP_EDB with rep->ok false when the copy committed but verification found a difference; err
  * names the table.
  */

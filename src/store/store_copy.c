@@ -797,6 +797,7 @@ int rp_store_copy(struct rp_store *src, struct rp_store *dst,
     struct copy_unit u = {.opt = opt};
     struct plan plan = {0};
     struct rp_arena a;
+    int64_t users = 0;
     int rc;
 
     memset(rep, 0, sizeof(*rep));
@@ -809,6 +810,12 @@ int rp_store_copy(struct rp_store *src, struct rp_store *dst,
     rc = snapshot_begin(sc, err);
     if (rc == 0)
         rc = plan_source(sc, &a, &plan, err);
+    if (rc == 0)
+        rc = rp_store_query_int(sc, "SELECT count(*) FROM rp_user", &users, err);
+    if (rc == 0 && users == 0)
+        rc = rp_error_set(err, RP_EINVAL,
+                          "the source database has no users: it is not a rapport installation "
+                          "that has been served, and there is nothing to copy");
     if (rc < 0)
         goto out;
     u.src = sc;
