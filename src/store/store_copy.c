@@ -107,16 +107,15 @@ static int names_row(void *ctx, const struct rp_value *cols, size_t ncols)
     return 0;
 }
 
+/* The rows of a constant query without parameters. */
 static int run_names(struct rp_store_conn *c, struct rp_arena *a, const char *sql,
-                     const char *param, struct names *out, struct rp_error *err)
+                     struct names *out, struct rp_error *err)
 {
     struct rp_sql q;
 
     *out = (struct names){.a = a};
     rp_sql_init(&q, a, rp_store_conn_dialect(c));
     rp_sql_add(&q, sql);
-    if (param)
-        rp_sql_param(&q, rp_value_cstr(param));
     return rp_store_query(c, &q, names_row, out, err);
 }
 
@@ -160,15 +159,15 @@ static int plan_source(struct rp_store_conn *sc, struct rp_arena *a, struct plan
     int rc = run_names(sc, a,
                        "SELECT name FROM sqlite_master WHERE type = 'table'"
                        " AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name",
-                       NULL, &all, err);
+                       &all, err);
 
     if (rc < 0)
         return rc;
     /* AUTOINCREMENT high-water marks; the table exists once some AUTOINCREMENT table does */
-    rc = run_names(sc, a, "SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'", NULL,
-                   &seq, err);
+    rc = run_names(sc, a, "SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'", &seq,
+                   err);
     if (rc == 0 && seq.n == 1)
-        rc = run_names(sc, a, "SELECT name, seq FROM sqlite_sequence", NULL, &seq, err);
+        rc = run_names(sc, a, "SELECT name, seq FROM sqlite_sequence", &seq, err);
     else
         seq.n = 0;
     if (rc < 0)
@@ -602,11 +601,11 @@ static int copy_tables(struct copy_unit *u, struct rp_store_conn *c, bool system
 {
     for (size_t i = 0; i < u->plan->n; i++) {
         struct table *t = &u->plan->t[i];
+        struct names indexes = {0}; /* dropped for the load, built again after it */
         struct rp_error inner;
         int rc;
         if (t->system != system)
             continue;
-        struct names indexes = {0};
         rp_error_init(&inner, u->a);
         rc = resolve(u->src, c, t, u->a, &inner);
         if (rc == 0 && !system)
@@ -634,7 +633,7 @@ static int copy_unit_run(struct rp_store_conn *c, void *ctx, struct rp_error *er
                    "SELECT table_name::text FROM information_schema.tables"
                    " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
                    " ORDER BY 1",
-                   NULL, &tables, err);
+                   &tables, err);
     if (rc == 0)
         rc = check_empty(c, &tables, u->opt->force, u->a, err);
     if (rc == 0)
