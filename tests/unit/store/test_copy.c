@@ -17,6 +17,8 @@
 #include "test_store.h"
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,6 +451,82 @@ static void test_verify_detects_changed_rows(void **state)
     rp_arena_release(&a);
 }
 
+/* ---- a copy while the source is being written ---- */
+
+struct writer {
+    struct fixture *f;
+    _Atomic bool stop;
+    int writes;
+};
+
+static void *write_loop(void *arg)
+{
+    struct writer *w = arg;
+    char target[128];
+
+    snprintf(target, sizeof(target), "/api/v1/records/account/%s", w->f->account);
+    while (!atomic_load(&w->stop)) {
+        char body[64];
+        snprintf(body, sizeof(body), "{\"description\": \"写入 %d\"}", w->writes);
+        json_decref(rp_test_call(&w->f->src, "PATCH", target, body, 200));
+        w->writes++;
+    }
+    return NULL;
+}
+
+/* The schema step runs after the source's snapshot was taken: a write here must not be copied. */
+static int write_then_sync(struct rp_store_conn *dst, void *ctx, struct rp_error *err)
+{
+    struct fixture *f = ctx;
+    char id[40];
+
+    rp_test_create(&f->src, "account", "{\"name\": \"after the snapshot\"}", id);
+    return rp_records_sync_schema_in(dst, RP_TEST_NOW_MS, err);
+}
+
+static void test_copy_is_one_snapshot(void **state)
+{
+    struct fixture *f = *state;
+    struct rp_store_copy_options opt = {.force = true, .schema = write_then_sync, .schema_ctx = f};
+    struct rp_store_copy_report rep;
+    struct writer w = {.f = f};
+    struct rp_error err;
+    struct rp_arena a;
+    pthread_t t;
+    int rc;
+
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    assert_int_equal(pthread_create(&t, NULL, write_loop, &w), 0);
+    rc = rp_store_copy(f->src.app->store, f->dst, &opt, &rep, &err);
+    atomic_store(&w.stop, true);
+    pthread_join(t, NULL);
+    assert_int_equal(rc, 0);
+    assert_true(rep.ok); /* verified against the same snapshot */
+    rp_store_copy_report_release(&rep);
+    assert_true(w.writes > 0);
+    /* the write made after the snapshot is in the source, not in the copy */
+    assert_int_equal(query_int(f->src.app->store,
+                               "SELECT count(*) FROM account WHERE name = 'after the snapshot'"),
+                     1);
+    assert_int_equal(
+        query_int(f->dst, "SELECT count(*) FROM account WHERE name = 'after the snapshot'"), 0);
+    /* every copied record has exactly its change events: rows and log from one moment */
+    assert_int_equal(query_int(f->dst, "SELECT count(*) FROM account a WHERE a.version !="
+                                       " (SELECT count(*) FROM rp_change c WHERE"
+                                       " c.object = 'account' AND c.record_id = a.id)"),
+                     0);
+    assert_int_equal(query_int(f->dst, "SELECT count(*) FROM rp_audit WHERE object = 'account'"
+                                       " AND record_id IS NOT NULL"),
+                     query_int(f->dst, "SELECT count(*) FROM rp_change WHERE object = 'account'"));
+    /* and a new snapshot of the source no longer matches: the final copy needs writes stopped */
+    rp_error_init(&err, &a);
+    assert_int_equal(rp_store_copy_verify(f->src.app->store, f->dst, &rep, &err), RP_EDB);
+    assert_false(report_table(&rep, "account")->ok);
+    rp_store_copy_report_release(&rep);
+    rp_arena_release(&a);
+}
+
 static void test_copy_refuses_other_engines(void **state)
 {
     struct fixture *f = *state;
@@ -467,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_copy_round_trip),
         cmocka_unit_test(test_copy_refuses_data_unless_forced),
         cmocka_unit_test(test_verify_detects_changed_rows),
+        cmocka_unit_test(test_copy_is_one_snapshot),
         cmocka_unit_test(test_copy_refuses_other_engines),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
