@@ -11,6 +11,7 @@
 #include "base/time.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -43,6 +44,8 @@ struct cli_opts {
     const char *state;
     const char *web;
     const char *nats; /* serve: the message bus URL */
+    const char *from; /* copy: the source database */
+    const char *to;   /* copy: the destination database */
     const char *positional[4];
     size_t npositional;
 };
@@ -201,6 +204,10 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, bool *help)
             target = &o->web;
         else if (strcmp(a, "--nats") == 0)
             target = &o->nats;
+        else if (strcmp(a, "--from") == 0)
+            target = &o->from;
+        else if (strcmp(a, "--to") == 0)
+            target = &o->to;
         else if (strcmp(a, "--threads") == 0) {
             char *end;
             long n;
@@ -595,6 +602,91 @@ static int cmd_restore(struct cli_opts *o)
     return rc;
 }
 
+static bool is_pg_url(const char *s)
+{
+    return strncmp(s, "postgres://", 11) == 0 || strncmp(s, "postgresql://", 13) == 0;
+}
+
+/* The schema step of a copy: the destination's record tables from the copied metadata. */
+static int copy_schema(struct rp_store_conn *dst, void *ctx, struct rp_error *err)
+{
+    struct rp_clock clock;
+
+    (void)ctx;
+    rp_clock_init_system(&clock);
+    return rp_records_sync_schema_in(dst, rp_clock_now_ms(&clock), err);
+}
+
+static void print_copy_report(const struct rp_store_copy_report *rep)
+{
+    printf("%-32s %10s  %-16s  %s\n", "TABLE", "ROWS", "CHECKSUM", "RESULT");
+    for (size_t i = 0; i < rep->ntables; i++) {
+        const struct rp_store_copy_table *t = &rep->tables[i];
+        if (t->ok) {
+            printf("%-32s %10" PRId64 "  %.16s  ok\n", t->name, t->src_rows, t->src_sum);
+            continue;
+        }
+        printf("%-32s %10" PRId64 "  %.16s  MISMATCH: destination has %" PRId64
+               " rows, checksum %.16s\n",
+               t->name, t->src_rows, t->src_sum, t->dst_rows, t->dst_sum);
+    }
+}
+
+/*
+ * copy --from SQLITE --to POSTGRES [--force]: the whole database in one destination
+ * transaction, then counted and checksummed on both sides (rp_store_copy). The source may be
+ * served meanwhile: the copy is its state at the start; writes after that are not copied.
+ */
+static int cmd_copy(struct cli_opts *o)
+{
+    struct rp_store_copy_options opt = {.force = o->force, .schema = copy_schema};
+    struct rp_store_copy_report rep = {0};
+    struct rp_store *src = NULL, *dst = NULL;
+    const char *path;
+    struct rp_arena a;
+    struct rp_error err;
+    int rc;
+
+    if (o->npositional != 1 || !o->from || !o->to)
+        return usage_error("usage: rapport copy --from sqlite:FILE --to postgres://... [--force]");
+    if (is_pg_url(o->from))
+        return usage_error("--from must be a SQLite database: a copy goes from SQLite to "
+                           "PostgreSQL");
+    if (strstr(o->from, "://"))
+        return usage_error("--from needs sqlite:FILE or a file path, not '%s'", o->from);
+    if (!is_pg_url(o->to))
+        return usage_error("--to needs a postgres:// or postgresql:// URL (a SQLite source "
+                           "goes to PostgreSQL)");
+    path = strncmp(o->from, "sqlite:", 7) == 0 ? o->from + 7 : o->from;
+    /* opening would create a missing file: a typo must not copy an empty database */
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "rapport: cannot read source database %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    rp_arena_init(&a);
+    rp_error_init(&err, &a);
+    rc = rp_store_open(o->from, &(struct rp_store_config){.readers = 1}, &src, &err);
+    if (rc == 0) {
+        rc = rp_store_open(o->to, &(struct rp_store_config){.readers = 1}, &dst, &err);
+        if (rc < 0)
+            rp_error_set(&err, rc, "could not open the destination database");
+    }
+    if (rc == 0)
+        rc = rp_store_copy(src, dst, &opt, &rep, &err);
+    if (rep.ntables)
+        print_copy_report(&rep);
+    if (rc == 0)
+        printf("copied %" PRId64 " rows in %zu tables from %s to PostgreSQL; every table "
+               "verified\n",
+               rep.rows, rep.ntables, path);
+    rc = report(rc, &err);
+    rp_store_copy_report_release(&rep);
+    rp_store_close(dst);
+    rp_store_close(src);
+    rp_arena_release(&a);
+    return rc;
+}
+
 static int cmd_jobs(struct cli_opts *o)
 {
     const char *sub = o->npositional > 1 ? o->positional[1] : "";
@@ -676,6 +768,13 @@ static const struct command commands[] = {
      "check a SQLite backup (integrity, schema version) and copy it into the database; a\n"
      "            database that is not empty is replaced only with --force (stop its server first)",
      cmd_restore},
+    {"copy", "copy --from sqlite:FILE --to postgres://USER@HOST/DBNAME [--force]",
+     "move an installation from SQLite to PostgreSQL: the destination is migrated, the source\n"
+     "            read in one snapshot (a server may keep running; later writes are not copied:\n"
+     "            stop it, or make it read-only, for the final copy) and every table written in\n"
+     "            one transaction, then counted and checksummed on both sides (exit 0 only when\n"
+     "            all match). A destination holding data is refused unless --force empties it.",
+     cmd_copy},
     {"jobs", "jobs list [--state STATE] | jobs retry ID | jobs cancel ID",
      "list durable jobs (JSON; STATE: queued, running, done, dead, cancelled), revive a dead or\n"
      "            cancelled one, or cancel a queued one",

@@ -52,6 +52,14 @@ int rp_records_load_metadata(struct rp_store *store, const struct rp_clock *cloc
                              struct rp_meta **out, struct rp_error *err);
 
 /**
+ * The table work of rp_records_load_metadata on connection c, inside the caller's transaction:
+ * builds the snapshot from the catalogue and c's rp_meta_custom, and creates or completes every
+ * record table, index and full-text index it asks for. For rp_store_copy's schema step (the
+ * destination gets its custom tables and columns from the same code as at run time).
+ */
+int rp_records_sync_schema_in(struct rp_store_conn *c, int64_t now_ms, struct rp_error *err);
+
+/**
  * Adds a custom object (kind "object") or field (kind "field" on object) from
  * a JSON definition: validates it by building the next snapshot, stores it,
  * creates the columns and indexes in the same transaction and swaps the

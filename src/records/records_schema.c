@@ -480,6 +480,25 @@ static int ensure_statistics(struct rp_store_conn *c, struct rp_arena *a, struct
     return rp_store_exec_script(c, "ANALYZE", err);
 }
 
+int rp_records_sync_schema_in(struct rp_store_conn *c, int64_t now_ms, struct rp_error *err)
+{
+    struct rp_meta *m = NULL;
+    struct rp_arena a;
+    struct defs d = {0};
+    int rc;
+
+    rp_arena_init(&a);
+    rc = load_defs(c, &a, &d, err);
+    if (rc == 0)
+        rc = rp_meta_build(rp_meta_catalogue(), d.d, d.n, now_ms, &m, err);
+    if (rc == 0)
+        rc = sync_all(c, m, &a, err);
+    if (m)
+        rp_meta_release(m);
+    rp_arena_release(&a);
+    return rc;
+}
+
 static int load_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
 {
     struct load_ctx *ctx = vctx;

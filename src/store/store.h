@@ -135,6 +135,81 @@ int rp_store_restore(const char *backup, const char *target, bool force, int *ve
 /** Runs PRAGMA integrity_check; 0 when "ok". */
 int rp_store_integrity_check(struct rp_store *s, struct rp_error *err);
 
+/*
+ * Moving an installation to another engine (store_copy.c): `rapport copy`. Today from SQLite
+ * to PostgreSQL.
+ */
+
+/** One table of a copy: what was written and what both sides hold when read back. */
+struct rp_store_copy_table {
+    char name[64];
+    int64_t copied;   /* rows inserted by the copy (0 for rp_store_copy_verify) */
+    int64_t src_rows; /* count(*) in the source snapshot (bookkeeping rows left out) */
+    int64_t dst_rows; /* count(*) in the destination */
+    char src_sum[65]; /* SHA-256 (hex) of the source rows' canonical text, by primary key */
+    char dst_sum[65]; /* the same over the destination's rows */
+    bool ok;          /* counts and checksums agree */
+};
+
+struct rp_store_copy_report {
+    struct rp_store_copy_table *tables; /* heap; rp_store_copy_report_release frees it */
+    size_t ntables;
+    int64_t rows; /* rows copied in all */
+    bool ok;      /* every table agrees */
+};
+
+/**
+ * The destination's schema step of a copy: called inside the copy's transaction on the
+ * destination's writer connection, after the system tables (rp_meta_custom among them) were
+ * copied and before the record tables are: it must create every record table, custom column and
+ * index the copied metadata asks for (rp_records_sync_schema_in). Returns 0 or a negative code.
+ */
+typedef int (*rp_store_schema_fn)(struct rp_store_conn *dst, void *ctx, struct rp_error *err);
+
+struct rp_store_copy_options {
+    bool force;                /* empty a destination that holds data, instead of refusing */
+    rp_store_schema_fn schema; /* required */
+    void *schema_ctx;
+    size_t batch_rows; /* rows per INSERT; 0: as many as fit 16,000 parameters, at most 1,000 */
+};
+
+/**
+ * Copies every table of src (a SQLite store) into dst (a PostgreSQL store, migrated by
+ * rp_store_open), then verifies it. The source is read in one read transaction: a consistent
+ * snapshot, taken while a server may go on writing to it (writes after the snapshot are not
+ * copied). The destination is written in ONE transaction: emptied (TRUNCATE of every table
+ * but rp_schema_version), the system tables copied, opt->schema run, the record tables copied
+ * in batches of parameterised multi-row INSERTs, every sequence set past the largest value
+ * copied (and past SQLite's AUTOINCREMENT high-water mark), so a failure leaves it as it was.
+ * A destination holding rows other than what migrations seed is refused unless opt->force.
+ * SQLite's own bookkeeping is not copied (its FTS5 tables, rp_fts_pending, the "fts:" entries
+ * of rp_setting); PostgreSQL builds its own from the copied metadata.
+ *
+ * Then every copied table is counted and checksummed on both sides (rp_store_copy_verify's
+ * canonical text), the source still inside its snapshot. rep is filled (release it with
+ * rp_store_copy_report_release) once the copy committed, whatever the verification found.
+ * Returns 0 when every table agrees; RP_EUNSUPPORTED (engines), RP_EINVAL (a source without
+ * users: never served, or not a rapport database), RP_ECONFLICT (destination not empty), RP_EDB/RP_EIO (a table could not be read or written: nothing was committed), or
+ * RP_EDB with rep->ok false when the copy committed but verification found a difference; err
+ * names the table.
+ */
+int rp_store_copy(struct rp_store *src, struct rp_store *dst,
+                  const struct rp_store_copy_options *opt, struct rp_store_copy_report *rep,
+                  struct rp_error *err);
+
+/**
+ * Compares src with dst table by table without copying: for every table of a copy, the number
+ * of rows and a SHA-256 over a canonical text of each row (NULL, integer, number as %.17g,
+ * text with its length; rows ordered by primary key, text in byte order), computed here from
+ * the values each engine returns. The source is read in one snapshot, the destination in
+ * another. Fills rep (release it); returns 0 when every table agrees, RP_EDB with rep->ok
+ * false when one differs, or another error with err set.
+ */
+int rp_store_copy_verify(struct rp_store *src, struct rp_store *dst,
+                         struct rp_store_copy_report *rep, struct rp_error *err);
+/** Frees what a report holds; NULL and a zeroed report are allowed. */
+void rp_store_copy_report_release(struct rp_store_copy_report *rep);
+
 /**
  * Fault injection, in builds with RP_FAULT_INJECTION (the Debug ones, so the ASan build of
  * CI): the nth query run through any connection of s from now on fails with RP_EDB, once;
