@@ -41,6 +41,7 @@ static int text_row(void *ctx, const struct rp_value *cols, size_t n)
 struct definition_write {
     const struct rp_definition_kind *k;
     const char *kind, *noun, *name, *object, *text; /* text NULL: delete */
+    const char *actor;
     int64_t now;
     bool created; /* out */
 };
@@ -97,9 +98,27 @@ static int definition_write_run(struct rp_store_conn *c, void *ctx, struct rp_er
     }
     if ((rc = rp_store_exec(c, &q, &changed, err)) < 0)
         goto out;
-    if (!x->text && changed == 0)
+    if (!x->text && changed == 0) {
         rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", x->noun, x->name);
-    else if (x->k->stored)
+        goto out;
+    }
+    {
+        /* configuration is audited like records: object "definition", id "kind/name" */
+        const struct rp_value v[] = {
+            rp_value_int(x->now),
+            rp_value_cstr(x->actor),
+            rp_value_cstr(x->text ? "definition.put" : "definition.delete"),
+            rp_value_cstr("definition"),
+            rp_value_cstr(rp_arena_sprintf(&a, "%s/%s", x->kind, x->name)),
+            rp_value_cstr(x->text ? x->text : "{}")};
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
+        rp_sql_add(&q,
+                   "INSERT INTO rp_audit (at, actor, action, object, record_id, changes) VALUES ");
+        rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
+        if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
+            goto out;
+    }
+    if (x->k->stored)
         rc = x->k->stored(x->k->ctx, c, old_object, x->text ? x->object : NULL, err);
 out:
     free(old_object);
@@ -130,6 +149,7 @@ int rp_records_definition_put(struct rp_records *rs, const struct rp_principal *
     x.k = k;
     x.kind = k->kind;
     x.noun = k->noun;
+    x.actor = p->user_id ? p->user_id : "system";
     rp_arena_init(&arena);
     m = rp_meta_acquire(rs->meta);
     if ((rc = k->check(k->ctx, m, def, &arena, err)) == 0) {
@@ -159,6 +179,7 @@ int rp_records_definition_delete(struct rp_records *rs, const struct rp_principa
     x.k = k;
     x.kind = k->kind;
     x.noun = k->noun;
+    x.actor = p->user_id ? p->user_id : "system";
     return rp_store_write(rs->store, definition_write_run, &x, err);
 }
 
@@ -184,7 +205,12 @@ static int list_row(void *ctx, const struct rp_value *cols, size_t n)
         rp_buf_adds(x->out, "null");
     rp_buf_adds(x->out, ",\"definition\":");
     rp_buf_add(x->out, cols[2].u.s.p, cols[2].u.s.len);
-    rp_buf_addf(x->out, ",\"updated_at\":%lld}", (long long)cols[3].u.i);
+    {
+        struct rp_value at = rp_value_typed_int(RP_V_DATETIME, cols[3].u.i);
+        rp_buf_adds(x->out, ",\"updated_at\":");
+        rp_value_to_json(x->out, &at);
+        rp_buf_addc(x->out, '}');
+    }
     return 0;
 }
 
