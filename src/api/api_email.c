@@ -8,53 +8,25 @@
 
 #include <string.h>
 
+/* Templates are named definitions (kind "email-templates") under their own path. */
 static int h_templates(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    return rp_email_templates(api_of(req)->automation, principal_of(req), &resp->body, &req->err);
+    return api_definitions_get(req, resp, "email-templates", NULL);
 }
 
 static int h_template(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    return rp_email_template_get(api_of(req)->automation, principal_of(req), req->params[0],
-                                 &resp->body, &req->err);
+    return api_definitions_get(req, resp, "email-templates", req->params[0]);
 }
 
 static int h_template_put(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    const json_t *body;
-    bool created = false;
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    if (!(body = api_body_json(req)))
-        return req->err.code;
-    if ((rc = rp_email_template_put(api_of(req)->automation, principal_of(req), req->params[0],
-                                    body, &created, &req->err)) < 0)
-        return rc;
-    resp->status = created ? 201 : 200;
-    return rp_email_template_get(api_of(req)->automation, principal_of(req), req->params[0],
-                                 &resp->body, &req->err);
+    return api_definition_put(req, resp, "email-templates", req->params[0]);
 }
 
 static int h_template_delete(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0 ||
-        (rc = rp_email_template_delete(api_of(req)->automation, principal_of(req), req->params[0],
-                                       &req->err)) < 0)
-        return rc;
-    resp->status = 204;
-    return 0;
+    return api_definition_delete(req, resp, "email-templates", req->params[0]);
 }
 
 static const char *body_string(struct rp_http_req *req, const json_t *body, const char *key,

@@ -375,6 +375,7 @@ static void fixed_paths(json_t *paths)
         {"/api/v1/automation/runs", "get", "The automation run log", "automation_runs"},
         {"/api/v1/definitions/{kind}", "get",
          "Named definitions of a kind (queues, assignment-rules, journeys, ...)", "definitions"},
+        {"/api/v1/definitions/{kind}/{name}", "get", "One named definition", "definition"},
         {"/api/v1/definitions/{kind}/{name}", "put", "Create or replace a named definition",
          "definition_put"},
         {"/api/v1/definitions/{kind}/{name}", "delete", "Delete a named definition",

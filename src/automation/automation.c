@@ -1307,6 +1307,7 @@ static const struct {
     {RP_DEF_ASSIGNMENT, "assignment rule set", rp_assignment_check},
     {RP_DEF_JOURNEY, "journey", rp_journey_check},
     {RP_DEF_APPROVAL, "approval process", rp_approval_check},
+    {RP_DEF_EMAIL_TEMPLATE, "email template", rp_email_template_check},
 };
 
 int rp_definition_load(struct rp_store_conn *c, const char *kind, const char *name, json_t **def,

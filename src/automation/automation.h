@@ -269,7 +269,8 @@ int rp_sla_clocks(struct rp_automation *a, const struct rp_principal *p, const c
 void rp_sla_register(struct rp_automation *a);
 /* ---- email (email.c) ----
  *
- * Templates are data (rp_email_template, manage_automation):
+ * Templates are named definitions of kind "email-templates" (records.h; manage_automation),
+ * checked when saved (422 naming the part and variable):
  *
  *   {"object": "contact", "subject": "Renewal of {{account.name}}",
  *    "text": "Hello {{first_name}} ... {{unsubscribe_url}}", "html": "<p>Hello {{first_name}}</p>",
@@ -299,24 +300,12 @@ void rp_sla_register(struct rp_automation *a);
  */
 #define RP_EMAIL_JOB "email.send"
 
-/** Creates or replaces a template after checking it (422 naming the part and variable). */
-int rp_email_template_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                          const json_t *def, bool *created, struct rp_error *err);
-int rp_email_template_delete(struct rp_automation *a, const struct rp_principal *p,
-                             const char *name, struct rp_error *err);
-/** Writes {"name","object","definition","updated_at"}; RP_ENOTFOUND. */
-int rp_email_template_get(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                          struct rp_buf *out, struct rp_error *err);
-/** Writes {"data":[{"name","object","definition","updated_at"}]}. */
-int rp_email_templates(struct rp_automation *a, const struct rp_principal *p, struct rp_buf *out,
-                       struct rp_error *err);
-
 /**
- * Checks def as rp_email_template_put does and renders it on record_id of its object as a
+ * Checks def as saving a template does and renders it on record_id of its object as a
  * message would be (tracking links and the open pixel when email.tracking_base_url is set),
  * storing nothing: writes {"to","subject","text","html"} (html null when the template has
  * none). For the fuzz target and tests; reads the settings and the record, and makes the link
- * key on first use. Errors as rp_email_template_put and rp_email_send.
+ * key on first use. Errors as saving a template and rp_email_send.
  */
 int rp_email_template_preview(struct rp_automation *a, const json_t *def, const char *record_id,
                               struct rp_arena *arena, struct rp_buf *out, struct rp_error *err);

@@ -102,10 +102,11 @@ int rp_action_write(const struct rp_action_run *x, const char *object, enum rp_w
 
 /* ---- named definitions of automation (records.h; registered by rp_automation_new) ---- */
 
-#define RP_DEF_QUEUE      "queues"
-#define RP_DEF_ASSIGNMENT "assignment-rules"
-#define RP_DEF_JOURNEY    "journeys"
-#define RP_DEF_APPROVAL   "approval-processes"
+#define RP_DEF_QUEUE          "queues"
+#define RP_DEF_ASSIGNMENT     "assignment-rules"
+#define RP_DEF_JOURNEY        "journeys"
+#define RP_DEF_APPROVAL       "approval-processes"
+#define RP_DEF_EMAIL_TEMPLATE "email-templates"
 
 /** Reads definition name of an automation kind into *def (owned); RP_ENOTFOUND names it. */
 int rp_definition_load(struct rp_store_conn *c, const char *kind, const char *name, json_t **def,
@@ -118,6 +119,8 @@ int rp_assignment_check(void *ctx, const struct rp_meta *m, const json_t *def,
                         struct rp_arena *arena, struct rp_error *err);
 int rp_journey_check(void *ctx, const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
                      struct rp_error *err);
+int rp_email_template_check(void *ctx, const struct rp_meta *m, const json_t *def,
+                            struct rp_arena *arena, struct rp_error *err);
 int rp_approval_check(void *ctx, const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
                       struct rp_error *err);
 

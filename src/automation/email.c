@@ -472,182 +472,11 @@ static int template_check(const struct rp_meta *m, const json_t *def, struct rp_
     return 0;
 }
 
-struct template_unit {
-    const char *name, *object, *text;
-    bool remove;
-    int64_t now;
-    bool created; /* out */
-};
-
-static int template_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+int rp_email_template_check(void *ctx, const struct rp_meta *m, const json_t *def,
+                            struct rp_arena *arena, struct rp_error *err)
 {
-    struct template_unit *x = ctx;
-    struct rp_arena a;
-    struct rp_sql q;
-    bool exists = false;
-    int64_t changed = 0;
-    int rc;
-
-    rp_arena_init(&a);
-    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
-    rp_sql_add(&q, "SELECT 1 FROM rp_email_template WHERE name = ");
-    rp_sql_param(&q, rp_value_cstr(x->name));
-    if ((rc = rp_store_query(c, &q, rp_store_row_exists, &exists, err)) < 0)
-        goto out;
-    x->created = !exists;
-    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
-    if (x->remove) {
-        rp_sql_add(&q, "DELETE FROM rp_email_template WHERE name = ");
-        rp_sql_param(&q, rp_value_cstr(x->name));
-    } else {
-        const struct rp_value v[] = {rp_value_cstr(x->name), rp_value_cstr(x->object),
-                                     rp_value_cstr(x->text), rp_value_int(x->now),
-                                     rp_value_int(x->now)};
-        rp_sql_add(&q, "INSERT INTO rp_email_template (name, object, definition, created_at,"
-                       " updated_at) VALUES ");
-        rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
-        rp_sql_add(&q, " ON CONFLICT (name) DO UPDATE SET object = excluded.object,"
-                       " definition = excluded.definition, updated_at = excluded.updated_at");
-    }
-    if ((rc = rp_store_exec(c, &q, &changed, err)) < 0)
-        goto out;
-    if (x->remove && changed == 0) {
-        rc = rp_error_set(err, RP_ENOTFOUND, "email template \"%s\" not found", x->name);
-        goto out;
-    }
-    {
-        const struct rp_value v[] = {
-            rp_value_int(x->now), rp_value_cstr("automation"),
-            rp_value_cstr(x->remove ? "email_template_delete" : "email_template"),
-            rp_value_cstr(x->remove ? "{}" : x->text)};
-        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
-        rp_sql_add(&q, "INSERT INTO rp_audit (at, actor, action, changes) VALUES ");
-        rp_sql_param_list(&q, v, sizeof(v) / sizeof(v[0]));
-        rc = rp_store_exec(c, &q, NULL, err);
-    }
-out:
-    rp_arena_release(&a);
-    return rc;
-}
-
-int rp_email_template_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                          const json_t *def, bool *created, struct rp_error *err)
-{
-    struct template_unit x = {.name = name, .now = rp_clock_now_ms(a->clock)};
-    struct rp_meta *m;
-    struct rp_arena arena;
-    int rc;
-
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
-        return rc;
-    if (!rp_str_is_name(name))
-        return rp_error_field(
-            err, RP_EVALIDATION, "name", "invalid",
-            "a template name is 1-64 of a-z, 0-9 and '_', starting with a letter");
-    rp_arena_init(&arena);
-    m = rp_meta_acquire(a->meta);
-    if ((rc = template_check(m, def, &arena, err)) == 0) {
-        x.object = json_string_value(json_object_get(def, "object"));
-        x.text = rp_json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS, err);
-        rc = !x.text ? err->code : rp_store_write(a->store, template_run, &x, err);
-        free((char *)x.text);
-        if (created)
-            *created = x.created;
-    }
-    rp_meta_release(m);
-    rp_arena_release(&arena);
-    return rc;
-}
-
-int rp_email_template_delete(struct rp_automation *a, const struct rp_principal *p,
-                             const char *name, struct rp_error *err)
-{
-    struct template_unit x = {.name = name, .remove = true, .now = rp_clock_now_ms(a->clock)};
-    int rc;
-
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
-        return rc;
-    return rp_store_write(a->store, template_run, &x, err);
-}
-
-struct template_rows {
-    struct rp_buf *out;
-    size_t n;
-};
-
-static int template_row(void *ctx, const struct rp_value *cols, size_t n)
-{
-    struct template_rows *l = ctx;
-    struct rp_value at;
-
-    if (n < 4)
-        return 0;
-    if (l->n++)
-        rp_buf_addc(l->out, ',');
-    rp_buf_adds(l->out, "{\"name\":");
-    rp_value_to_json(l->out, &cols[0]);
-    rp_buf_adds(l->out, ",\"object\":");
-    rp_value_to_json(l->out, &cols[1]);
-    rp_buf_adds(l->out, ",\"definition\":");
-    rp_buf_add(l->out, cols[2].u.s.p, cols[2].u.s.len); /* stored as JSON by template_put */
-    at = rp_value_typed_int(RP_V_DATETIME, cols[3].u.i);
-    rp_buf_adds(l->out, ",\"updated_at\":");
-    rp_value_to_json(l->out, &at);
-    rp_buf_addc(l->out, '}');
-    return 0;
-}
-
-static int templates_read(struct rp_automation *a, const char *name, struct rp_buf *out, size_t *n,
-                          struct rp_error *err)
-{
-    struct template_rows l = {.out = out};
-    struct rp_arena arena;
-    struct rp_store_conn *c;
-    struct rp_sql q;
-    int rc;
-
-    rp_arena_init(&arena);
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT name, object, definition, updated_at FROM rp_email_template");
-    if (name) {
-        rp_sql_add(&q, " WHERE name = ");
-        rp_sql_param(&q, rp_value_cstr(name));
-    }
-    rp_sql_add(&q, " ORDER BY name");
-    c = rp_store_reader_acquire(a->store);
-    rc = rp_store_query(c, &q, template_row, &l, err);
-    rp_store_reader_release(a->store, c);
-    rp_arena_release(&arena);
-    *n = l.n;
-    return rc;
-}
-
-int rp_email_template_get(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                          struct rp_buf *out, struct rp_error *err)
-{
-    size_t n = 0;
-    int rc;
-
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0 ||
-        (rc = templates_read(a, name, out, &n, err)) < 0)
-        return rc;
-    if (n == 0)
-        return rp_error_set(err, RP_ENOTFOUND, "email template \"%s\" not found", name);
-    return 0;
-}
-
-int rp_email_templates(struct rp_automation *a, const struct rp_principal *p, struct rp_buf *out,
-                       struct rp_error *err)
-{
-    size_t n = 0;
-    int rc;
-
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
-        return rc;
-    rp_buf_adds(out, "{\"data\":[");
-    rc = templates_read(a, NULL, out, &n, err);
-    rp_buf_adds(out, "]}");
-    return rc;
+    (void)ctx;
+    return template_check(m, def, arena, err);
 }
 
 /* The definition of a template as JSON (caller decrefs), or NULL with RP_ENOTFOUND. */
@@ -663,7 +492,8 @@ static json_t *template_load(struct rp_automation *a, const char *name, struct r
     tr.a = &arena;
     tr.text = NULL;
     rp_sql_init(&q, &arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT definition FROM rp_email_template WHERE name = ");
+    rp_sql_add(&q, "SELECT definition FROM rp_definition WHERE kind = '" RP_DEF_EMAIL_TEMPLATE
+                   "' AND name = ");
     rp_sql_param(&q, rp_value_cstr(name ? name : ""));
     c = rp_store_reader_acquire(a->store);
     if (rp_store_query(c, &q, text_row, &tr, err) == 0) {
@@ -1247,12 +1077,17 @@ int rp_email_action_run(const struct rp_action_run *x, const json_t *act, struct
 
 /* ---- listing messages ---- */
 
+struct message_rows {
+    struct rp_buf *out;
+    size_t n;
+};
+
 static int message_list_row(void *ctx, const struct rp_value *cols, size_t n)
 {
     static const char *const names[] = {"id",          "template",   "object", "record_id",
                                         "to",          "subject",    "state",  "error",
                                         "campaign_id", "created_at", "sent_at"};
-    struct template_rows *l = ctx;
+    struct message_rows *l = ctx;
 
     if (n < 11)
         return 0;
@@ -1271,7 +1106,7 @@ static int message_list_row(void *ctx, const struct rp_value *cols, size_t n)
 int rp_email_messages(struct rp_automation *a, const struct rp_principal *p, const char *record_id,
                       const char *state, size_t limit, struct rp_buf *out, struct rp_error *err)
 {
-    struct template_rows l = {.out = out};
+    struct message_rows l = {.out = out};
     struct rp_arena arena;
     struct rp_store_conn *c;
     struct rp_sql q;
