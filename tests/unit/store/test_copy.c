@@ -294,6 +294,8 @@ static void test_copy_round_trip(void **state)
         assert_string_not_equal(rep.tables[i].name, "rp_fts_pending");
     }
     rp_store_copy_report_release(&rep);
+    /* the copy left planner statistics behind (ANALYZE in its transaction) */
+    assert_true(query_int(f->dst, "SELECT COUNT(*) FROM pg_stats WHERE tablename = 'gadget'") > 0);
 
     /* the exact stored values, through the store */
     c = rp_store_reader_acquire(f->dst);
