@@ -5,104 +5,45 @@
  */
 #include "api/api_int.h"
 
+/* Calendars and policies are named definitions (kinds "business-calendars", "sla-policies"). */
 static int h_calendars(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    return rp_sla_calendars(api_of(req)->automation, principal_of(req), NULL, &resp->body,
-                            &req->err);
+    return api_definitions_get(req, resp, "business-calendars", NULL);
 }
 
 static int h_calendar(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    return rp_sla_calendars(api_of(req)->automation, principal_of(req), req->params[0], &resp->body,
-                            &req->err);
+    return api_definitions_get(req, resp, "business-calendars", req->params[0]);
 }
 
 static int h_calendar_put(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    const json_t *body;
-    bool created = false;
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    if (!(body = api_body_json(req)))
-        return req->err.code;
-    if ((rc = rp_sla_calendar_put(api_of(req)->automation, principal_of(req), req->params[0], body,
-                                  &created, &req->err)) < 0)
-        return rc;
-    resp->status = created ? 201 : 200;
-    return rp_sla_calendars(api_of(req)->automation, principal_of(req), req->params[0], &resp->body,
-                            &req->err);
+    return api_definition_put(req, resp, "business-calendars", req->params[0]);
 }
 
 static int h_calendar_delete(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0 ||
-        (rc = rp_sla_calendar_delete(api_of(req)->automation, principal_of(req), req->params[0],
-                                     &req->err)) < 0)
-        return rc;
-    resp->status = 204;
-    return 0;
+    return api_definition_delete(req, resp, "business-calendars", req->params[0]);
 }
 
 static int h_policies(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    return rp_sla_policies(api_of(req)->automation, principal_of(req), NULL, &resp->body,
-                           &req->err);
+    return api_definitions_get(req, resp, "sla-policies", NULL);
 }
 
 static int h_policy(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    return rp_sla_policies(api_of(req)->automation, principal_of(req), req->params[0], &resp->body,
-                           &req->err);
+    return api_definitions_get(req, resp, "sla-policies", req->params[0]);
 }
 
 static int h_policy_put(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    const json_t *body;
-    bool created = false;
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0)
-        return rc;
-    if (!(body = api_body_json(req)))
-        return req->err.code;
-    if ((rc = rp_sla_policy_put(api_of(req)->automation, principal_of(req), req->params[0], body,
-                                &created, &req->err)) < 0)
-        return rc;
-    resp->status = created ? 201 : 200;
-    return rp_sla_policies(api_of(req)->automation, principal_of(req), req->params[0], &resp->body,
-                           &req->err);
+    return api_definition_put(req, resp, "sla-policies", req->params[0]);
 }
 
 static int h_policy_delete(struct rp_http_req *req, struct rp_http_resp *resp)
 {
-    int rc;
-
-    if ((rc = api_check_params(req, NULL)) < 0 ||
-        (rc = rp_sla_policy_delete(api_of(req)->automation, principal_of(req), req->params[0],
-                                   &req->err)) < 0)
-        return rc;
-    resp->status = 204;
-    return 0;
+    return api_definition_delete(req, resp, "sla-policies", req->params[0]);
 }
 
 static int h_record_sla(struct rp_http_req *req, struct rp_http_resp *resp)

@@ -214,8 +214,10 @@ int rp_journey_enrolments(struct rp_automation *a, const struct rp_principal *p,
                           struct rp_error *err);
 /* ---- SLA (sla.c) ----
  *
- * Business calendars (rp_business_calendar) are the JSON form of base/calendar.h, stored by
- * name. An SLA policy (rp_sla_policy) applies to records of its object that meet its criteria;
+ * Business calendars (named definitions of kind "business-calendars", records.h) are the JSON
+ * form of base/calendar.h; a calendar a policy names cannot be deleted (409). An SLA policy
+ * (kind "sla-policies", checked against the metadata and the calendars: 422 naming the part,
+ * e.g. "targets[0].on_breach[1]") applies to records of its object that meet its criteria;
  * the first by "order" (then name) wins:
  *
  *   {"object": "case", "criteria": "priority = 'p1'", "order": 10, "calendar": "cn_support",
@@ -240,25 +242,6 @@ int rp_journey_enrolments(struct rp_automation *a, const struct rp_principal *p,
  */
 #define RP_SLA_JOB "sla.timer"
 
-/** Creates or replaces a calendar after parsing it (422 with field paths). */
-int rp_sla_calendar_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                        const json_t *def, bool *created, struct rp_error *err);
-/** RP_ENOTFOUND; RP_ECONFLICT while a policy names it. */
-int rp_sla_calendar_delete(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                           struct rp_error *err);
-/** Writes {"name","definition"} of one calendar (RP_ENOTFOUND), or for name NULL
- *  {"data":[...]} of all. */
-int rp_sla_calendars(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                     struct rp_buf *out, struct rp_error *err);
-/** Creates or replaces a policy after checking it against the metadata and the calendars
- *  (422 naming the part, e.g. "targets[0].on_breach[1]"). *created (may be NULL) tells which. */
-int rp_sla_policy_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                      const json_t *def, bool *created, struct rp_error *err);
-int rp_sla_policy_delete(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                         struct rp_error *err);
-/** As rp_sla_calendars, for policies. */
-int rp_sla_policies(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                    struct rp_buf *out, struct rp_error *err);
 /** Judges the change events after the engine's cursor; *queued (may be NULL): timers queued. */
 int rp_sla_dispatch(struct rp_automation *a, size_t *queued, struct rp_error *err);
 /** Writes {"data":[{"target","policy","state","started_at","due_at","warn_at","paused_since",

@@ -107,6 +107,8 @@ int rp_action_write(const struct rp_action_run *x, const char *object, enum rp_w
 #define RP_DEF_JOURNEY        "journeys"
 #define RP_DEF_APPROVAL       "approval-processes"
 #define RP_DEF_EMAIL_TEMPLATE "email-templates"
+#define RP_DEF_CALENDAR       "business-calendars"
+#define RP_DEF_SLA_POLICY     "sla-policies"
 
 /** Reads definition name of an automation kind into *def (owned); RP_ENOTFOUND names it. */
 int rp_definition_load(struct rp_store_conn *c, const char *kind, const char *name, json_t **def,

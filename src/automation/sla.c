@@ -61,15 +61,6 @@ static int64_t int_or(const struct rp_value *v, int64_t def)
 
 /* ---- definitions ---- */
 
-static int check_name(const char *name, const char *what, struct rp_error *err)
-{
-    if (!rp_str_is_name(name))
-        return rp_error_field(err, RP_EVALIDATION, "name", "invalid",
-                              "a %s name is 1-64 of a-z, 0-9 and '_', starting with a letter",
-                              what);
-    return 0;
-}
-
 static int check_condition(const struct rp_meta *m, const struct rp_object *o, const json_t *src,
                            const char *where, struct rp_arena *a, struct rp_error *err)
 {
@@ -225,82 +216,57 @@ static int check_policy(const struct rp_meta *m, const json_t *def, bool calenda
     return 0;
 }
 
-/* Saves or removes a calendar or policy row; policies and calendars share the shape. */
-struct def_put {
-    const char *table, *what, *name, *object, *text;
-    bool remove;
-    int64_t now;
-    bool created; /* out */
-};
+/* ---- calendars and policies: named definitions (records.h) ---- */
 
-static int def_put_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+static int calendar_check(void *ctx, const struct rp_meta *m, const json_t *def,
+                          struct rp_arena *arena, struct rp_error *err)
 {
-    struct def_put *x = ctx;
-    bool policy = strcmp(x->table, "rp_sla_policy") == 0;
-    struct rp_arena a;
-    struct rp_sql q;
-    bool exists = false;
-    int64_t changed = 0;
+    struct rp_calendar cal;
+    char *text = rp_json_dumps(def, JSON_COMPACT, err);
     int rc;
 
+    (void)ctx;
+    (void)m;
+    (void)arena;
+    if (!text)
+        return err->code;
+    if (strlen(text) > RP_CAL_JSON_MAX) {
+        free(text);
+        return rp_error_set(err, RP_ETOOBIG, "a business calendar is at most %d bytes",
+                            RP_CAL_JSON_MAX);
+    }
+    rp_calendar_init(&cal);
+    rc = rp_calendar_parse_json(&cal, text, strlen(text), err);
+    rp_calendar_release(&cal);
+    free(text);
+    return rc;
+}
+
+/* A calendar in use stays: its policies would silently fall back to 24x7. */
+static int calendar_stored(void *ctx, struct rp_store_conn *c,
+                           const struct rp_definition_change *ch, struct rp_error *err)
+{
+    struct rp_arena a;
+    struct rp_sql q;
+    bool used = false;
+    int rc;
+
+    (void)ctx;
+    if (!ch->deleted)
+        return 0;
     rp_arena_init(&a);
     rp_sql_init(&q, &a, rp_store_conn_dialect(c));
-    rp_sql_addf(&q, "SELECT 1 FROM %s WHERE name = ", x->table);
-    rp_sql_param(&q, rp_value_cstr(x->name));
-    if ((rc = rp_store_query(c, &q, rp_store_row_exists, &exists, err)) < 0)
-        goto out;
-    x->created = !exists;
-    if (x->remove && !policy) {
-        /* A calendar in use stays: its policies would silently fall back to 24x7. */
-        bool used = false;
-        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
-        rp_sql_add(&q, "SELECT 1 FROM rp_sla_policy WHERE ");
-        rp_sql_json_begin(&q);
-        rp_sql_add(&q, "definition");
-        rp_sql_json_end(&q, "calendar", false);
-        rp_sql_add(&q, " = ");
-        rp_sql_param(&q, rp_value_cstr(x->name));
-        if ((rc = rp_store_query(c, &q, rp_store_row_exists, &used, err)) < 0)
-            goto out;
-        if (used) {
-            rc = rp_error_set(err, RP_ECONFLICT, "business calendar \"%s\" is used by a policy",
-                              x->name);
-            goto out;
-        }
-    }
-    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
-    if (x->remove) {
-        rp_sql_addf(&q, "DELETE FROM %s WHERE name = ", x->table);
-        rp_sql_param(&q, rp_value_cstr(x->name));
-    } else {
-        const struct rp_value v[] = {rp_value_cstr(x->name), rp_value_cstr(x->text),
-                                     rp_value_int(x->now), rp_value_int(x->now)};
-        rp_sql_addf(&q, "INSERT INTO %s (name, definition, created_at, updated_at%s) VALUES (",
-                    x->table, policy ? ", object" : "");
-        for (size_t i = 0; i < 4; i++) {
-            rp_sql_add(&q, i ? ", " : "");
-            rp_sql_param(&q, v[i]);
-        }
-        if (policy) {
-            rp_sql_add(&q, ", ");
-            rp_sql_param(&q, rp_value_cstr(x->object));
-        }
-        rp_sql_add(&q, ") ON CONFLICT (name) DO UPDATE SET definition = excluded.definition,"
-                       " updated_at = excluded.updated_at");
-        if (policy)
-            rp_sql_add(&q, ", object = excluded.object");
-    }
-    if ((rc = rp_store_exec(c, &q, &changed, err)) < 0)
-        goto out;
-    if (x->remove && changed == 0) {
-        rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", x->what, x->name);
-        goto out;
-    }
-    /* The engine starts with what happens after the first policy, not the whole log. */
-    if (policy && !x->remove)
-        rc = rp_automation_cursor_start(c, CURSOR_KEY, &a, err);
-out:
+    rp_sql_add(&q, "SELECT 1 FROM rp_definition WHERE kind = '" RP_DEF_SLA_POLICY "' AND ");
+    rp_sql_json_begin(&q);
+    rp_sql_add(&q, "definition");
+    rp_sql_json_end(&q, "calendar", false);
+    rp_sql_add(&q, " = ");
+    rp_sql_param(&q, rp_value_cstr(ch->name));
+    rc = rp_store_query(c, &q, rp_store_row_exists, &used, err);
     rp_arena_release(&a);
+    if (rc == 0 && used)
+        rc = rp_error_set(err, RP_ECONFLICT, "business calendar \"%s\" is used by a policy",
+                          ch->name);
     return rc;
 }
 
@@ -314,175 +280,37 @@ static int calendar_exists(struct rp_automation *a, const char *name, struct rp_
 
     *found = false;
     rp_sql_init(&q, arena, RP_SQL_SQLITE);
-    rp_sql_add(&q, "SELECT 1 FROM rp_business_calendar WHERE name = ");
+    rp_sql_add(&q, "SELECT 1 FROM rp_definition WHERE kind = '" RP_DEF_CALENDAR "' AND name = ");
     rp_sql_param(&q, rp_value_cstr(name ? name : ""));
     rc = rp_store_query(c, &q, rp_store_row_exists, found, err);
     rp_store_reader_release(a->store, c);
     return rc;
 }
 
-int rp_sla_calendar_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                        const json_t *def, bool *created, struct rp_error *err)
+static int policy_check(void *ctx, const struct rp_meta *m, const json_t *def,
+                        struct rp_arena *arena, struct rp_error *err)
 {
-    struct def_put x = {.table = "rp_business_calendar",
-                        .what = "business calendar",
-                        .name = name,
-                        .now = rp_clock_now_ms(a->clock)};
-    struct rp_calendar cal;
-    char *text;
-    int rc;
-
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0 ||
-        (rc = check_name(name, "calendar", err)) < 0)
-        return rc;
-    if (!json_is_object(def))
-        return rp_error_set(err, RP_EINVAL, "a business calendar is a JSON object");
-    text = rp_json_dumps(def, JSON_COMPACT, NULL);
-    if (!text || strlen(text) > RP_CAL_JSON_MAX) {
-        free(text);
-        return rp_error_set(err, RP_ETOOBIG, "a business calendar is at most %d bytes",
-                            RP_CAL_JSON_MAX);
-    }
-    rp_calendar_init(&cal);
-    rc = rp_calendar_parse_json(&cal, text, strlen(text), err);
-    rp_calendar_release(&cal);
-    if (rc == 0) {
-        x.text = text;
-        rc = rp_store_write(a->store, def_put_run, &x, err);
-    }
-    free(text);
-    if (created)
-        *created = x.created;
-    return rc;
-}
-
-int rp_sla_calendar_delete(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                           struct rp_error *err)
-{
-    struct def_put x = {.table = "rp_business_calendar",
-                        .what = "business calendar",
-                        .name = name,
-                        .remove = true,
-                        .now = rp_clock_now_ms(a->clock)};
-    int rc;
-
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
-        return rc;
-    return rp_store_write(a->store, def_put_run, &x, err);
-}
-
-int rp_sla_policy_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                      const json_t *def, bool *created, struct rp_error *err)
-{
-    struct def_put x = {.table = "rp_sla_policy",
-                        .what = "SLA policy",
-                        .name = name,
-                        .now = rp_clock_now_ms(a->clock)};
-    struct rp_meta *m;
-    struct rp_arena arena;
     bool has_cal = false;
-    int rc;
+    int rc = calendar_exists(ctx, json_string_value(json_object_get(def, "calendar")), arena,
+                             &has_cal, err);
 
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0 ||
-        (rc = check_name(name, "policy", err)) < 0)
-        return rc;
-    if (!json_is_object(def))
-        return rp_error_set(err, RP_EINVAL, "an SLA policy is a JSON object");
-    rp_arena_init(&arena);
-    m = rp_meta_acquire(a->meta);
-    rc = calendar_exists(a, json_string_value(json_object_get(def, "calendar")), &arena, &has_cal,
-                         err);
-    if (rc == 0)
-        rc = check_policy(m, def, has_cal, &arena, err);
-    if (rc == 0) {
-        x.object = json_string_value(json_object_get(def, "object"));
-        x.text = rp_json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS, err);
-        rc = !x.text ? err->code : rp_store_write(a->store, def_put_run, &x, err);
-        free((char *)x.text);
-        if (created)
-            *created = x.created;
-    }
-    rp_meta_release(m);
-    rp_arena_release(&arena);
-    return rc;
+    return rc < 0 ? rc : check_policy(m, def, has_cal, arena, err);
 }
 
-int rp_sla_policy_delete(struct rp_automation *a, const struct rp_principal *p, const char *name,
+/* The engine starts with what happens after the first policy, not the whole log. */
+static int policy_stored(void *ctx, struct rp_store_conn *c, const struct rp_definition_change *ch,
                          struct rp_error *err)
 {
-    struct def_put x = {.table = "rp_sla_policy",
-                        .what = "SLA policy",
-                        .name = name,
-                        .remove = true,
-                        .now = rp_clock_now_ms(a->clock)};
+    struct rp_arena a;
     int rc;
 
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
-        return rc;
-    return rp_store_write(a->store, def_put_run, &x, err);
-}
-
-struct def_rows {
-    struct rp_buf *out;
-    size_t n;
-};
-
-static int def_row(void *ctx, const struct rp_value *cols, size_t n)
-{
-    struct def_rows *l = ctx;
-    if (n < 2 || cols[1].type != RP_V_TEXT)
+    (void)ctx;
+    if (ch->deleted)
         return 0;
-    rp_buf_adds(l->out, l->n++ ? ",{\"name\":" : "{\"name\":");
-    rp_value_to_json(l->out, &cols[0]);
-    rp_buf_adds(l->out, ",\"definition\":");
-    rp_buf_add(l->out, cols[1].u.s.p, cols[1].u.s.len); /* stored by def_put_run as JSON */
-    rp_buf_addc(l->out, '}');
-    return 0;
-}
-
-/* One definition ({"name","definition"}, RP_ENOTFOUND) or, for name NULL, {"data":[...]}. */
-static int defs_get(struct rp_automation *a, const struct rp_principal *p, const char *table,
-                    const char *what, const char *name, struct rp_buf *out, struct rp_error *err)
-{
-    struct def_rows l = {.out = out};
-    struct rp_store_conn *c;
-    struct rp_arena arena;
-    struct rp_sql q;
-    int rc;
-
-    if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
-        return rc;
-    rp_arena_init(&arena);
-    rp_sql_init(&q, &arena, RP_SQL_SQLITE);
-    rp_sql_addf(&q, "SELECT name, definition FROM %s", table);
-    if (name) {
-        rp_sql_add(&q, " WHERE name = ");
-        rp_sql_param(&q, rp_value_cstr(name));
-    }
-    rp_sql_add(&q, " ORDER BY name");
-    if (!name)
-        rp_buf_adds(out, "{\"data\":[");
-    c = rp_store_reader_acquire(a->store);
-    rc = rp_store_query(c, &q, def_row, &l, err);
-    rp_store_reader_release(a->store, c);
-    if (!name)
-        rp_buf_adds(out, "]}");
-    else if (rc == 0 && l.n == 0)
-        rc = rp_error_set(err, RP_ENOTFOUND, "%s \"%s\" not found", what, name);
-    rp_arena_release(&arena);
+    rp_arena_init(&a);
+    rc = rp_automation_cursor_start(c, CURSOR_KEY, &a, err);
+    rp_arena_release(&a);
     return rc;
-}
-
-int rp_sla_calendars(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                     struct rp_buf *out, struct rp_error *err)
-{
-    return defs_get(a, p, "rp_business_calendar", "business calendar", name, out, err);
-}
-
-int rp_sla_policies(struct rp_automation *a, const struct rp_principal *p, const char *name,
-                    struct rp_buf *out, struct rp_error *err)
-{
-    return defs_get(a, p, "rp_sla_policy", "SLA policy", name, out, err);
 }
 
 /* ---- what the engine reads ---- */
@@ -532,7 +360,9 @@ static int policies_load(struct rp_store_conn *c, struct policy_set *ps, struct 
 
     ps->n = 0;
     rp_sql_init(&q, ps->arena, rp_store_conn_dialect(c));
-    rp_sql_add(&q, "SELECT name, object, definition FROM rp_sla_policy ORDER BY COALESCE(");
+    rp_sql_add(&q,
+               "SELECT name, object, definition FROM rp_definition WHERE kind = '" RP_DEF_SLA_POLICY
+               "' ORDER BY COALESCE(");
     rp_sql_json_begin(&q);
     rp_sql_add(&q, "definition");
     rp_sql_json_end(&q, "order", true);
@@ -610,7 +440,8 @@ static int calendar_get(struct rp_store_conn *c, struct calendars *cs, const cha
     if (name) {
         struct rp_sql q;
         rp_sql_init(&q, arena, rp_store_conn_dialect(c));
-        rp_sql_add(&q, "SELECT definition FROM rp_business_calendar WHERE name = ");
+        rp_sql_add(&q, "SELECT definition FROM rp_definition WHERE kind = '" RP_DEF_CALENDAR
+                       "' AND name = ");
         rp_sql_param(&q, rp_value_cstr(name));
         if ((rc = rp_store_query(c, &q, text_row, &t, err)) < 0)
             return rc;
@@ -1395,7 +1226,9 @@ static int dispatch_batch(struct rp_automation *a, const struct rp_meta *m, size
         rp_sql_param(&q, rp_value_int(cursor));
         rp_sql_add(&q, " AND seq <= ");
         rp_sql_param(&q, rp_value_int(end));
-        rp_sql_add(&q, " AND object IN (SELECT object FROM rp_sla_policy) ORDER BY seq LIMIT ");
+        rp_sql_add(
+            &q, " AND object IN (SELECT object FROM rp_definition WHERE kind = '" RP_DEF_SLA_POLICY
+                "') ORDER BY seq LIMIT ");
         rp_sql_param(&q, rp_value_int(DISPATCH_BATCH));
         rc = rp_store_query(c, &q, change_row, rows, err);
     }
@@ -1704,6 +1537,20 @@ out:
 void rp_sla_register(struct rp_automation *a)
 {
     rp_jobs_register(a->jobs, RP_SLA_JOB, timer_job, a, 0);
+    rp_records_definition_kind_add(
+        a->records, &(struct rp_definition_kind){.kind = RP_DEF_CALENDAR,
+                                                 .noun = "business calendar",
+                                                 .permission = RP_ACT_MANAGE_AUTOMATION,
+                                                 .check = calendar_check,
+                                                 .stored = calendar_stored,
+                                                 .ctx = a});
+    rp_records_definition_kind_add(
+        a->records, &(struct rp_definition_kind){.kind = RP_DEF_SLA_POLICY,
+                                                 .noun = "SLA policy",
+                                                 .permission = RP_ACT_MANAGE_AUTOMATION,
+                                                 .check = policy_check,
+                                                 .stored = policy_stored,
+                                                 .ctx = a});
 }
 
 /* ---- start_sla and stop_sla, actions of rules ---- */
@@ -1827,12 +1674,17 @@ int rp_sla_stop_run(const struct rp_action_run *r, const json_t *act, struct rp_
 
 /* ---- a record's clocks ---- */
 
+struct clock_rows {
+    struct rp_buf *out;
+    size_t n;
+};
+
 static int clock_json_row(void *ctx, const struct rp_value *cols, size_t n)
 {
     static const char *const names[] = {"target", "policy",      "state",        "started_at",
                                         "due_at", "warn_at",     "paused_since", "paused_ms",
                                         "warned", "breached_at", "met_at"};
-    struct def_rows *l = ctx;
+    struct clock_rows *l = ctx;
 
     if (n < 11)
         return 0;
@@ -1854,7 +1706,7 @@ static int clock_json_row(void *ctx, const struct rp_value *cols, size_t n)
 int rp_sla_clocks(struct rp_automation *a, const struct rp_principal *p, const char *object,
                   const char *id, struct rp_arena *arena, struct rp_buf *out, struct rp_error *err)
 {
-    struct def_rows l = {.out = out};
+    struct clock_rows l = {.out = out};
     struct rp_store_conn *c;
     struct rp_buf probe;
     struct rp_sql q;

@@ -421,6 +421,14 @@ void rp_write_event_set(const struct rp_write_event *ev, const char *field, stru
  * set of endpoints (/api/v1/definitions/{kind}/{name}). A kind names the permission that reads
  * and changes it and the function that checks a definition (422 naming the part).
  */
+/* A definition as it changed, for its kind's stored function. */
+struct rp_definition_change {
+    const char *name;
+    const char *old_object; /* the object it named before; NULL when it is new or names none */
+    const char *new_object; /* the object it names now; NULL when deleted or it names none */
+    bool deleted;
+};
+
 struct rp_definition_kind {
     const char *kind;                 /* the path segment, e.g. "queues" */
     const char *noun;                 /* in messages, e.g. "queue" */
@@ -430,12 +438,11 @@ struct rp_definition_kind {
                  struct rp_error *err);
     /*
      * May be NULL. Runs inside the transaction that stores (or deletes) a definition, after it,
-     * with the object the definition named before (NULL: it is new) and names now (NULL: it
-     * was deleted), to bring state that follows definitions up to date; a failure rolls the
-     * change back.
+     * to bring state that follows definitions up to date or to refuse the change (a failure
+     * rolls it back: a definition others use cannot go).
      */
-    int (*stored)(void *ctx, struct rp_store_conn *c, const char *old_object,
-                  const char *new_object, struct rp_error *err);
+    int (*stored)(void *ctx, struct rp_store_conn *c, const struct rp_definition_change *ch,
+                  struct rp_error *err);
     void *ctx;
 };
 

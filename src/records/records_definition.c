@@ -118,8 +118,13 @@ static int definition_write_run(struct rp_store_conn *c, void *ctx, struct rp_er
         if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
             goto out;
     }
-    if (x->k->stored)
-        rc = x->k->stored(x->k->ctx, c, old_object, x->text ? x->object : NULL, err);
+    if (x->k->stored) {
+        const struct rp_definition_change ch = {.name = x->name,
+                                                .old_object = old_object,
+                                                .new_object = x->text ? x->object : NULL,
+                                                .deleted = !x->text};
+        rc = x->k->stored(x->k->ctx, c, &ch, err);
+    }
 out:
     free(old_object);
     rp_arena_release(&a);

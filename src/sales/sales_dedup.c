@@ -936,15 +936,15 @@ out:
     return rc;
 }
 
-static int rules_stored(void *ctx, struct rp_store_conn *c, const char *old_object,
-                        const char *new_object, struct rp_error *err)
+static int rules_stored(void *ctx, struct rp_store_conn *c, const struct rp_definition_change *ch,
+                        struct rp_error *err)
 {
     int rc = 0;
 
-    if (old_object && (!new_object || strcmp(old_object, new_object) != 0))
-        rc = build_object(ctx, c, old_object, err);
-    if (rc == 0 && new_object)
-        rc = build_object(ctx, c, new_object, err);
+    if (ch->old_object && (!ch->new_object || strcmp(ch->old_object, ch->new_object) != 0))
+        rc = build_object(ctx, c, ch->old_object, err);
+    if (rc == 0 && ch->new_object)
+        rc = build_object(ctx, c, ch->new_object, err);
     return rc;
 }
 

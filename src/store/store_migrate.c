@@ -226,7 +226,8 @@ static const char *const migrations[] = {
     " created_by TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
     " signed_at INTEGER, signer_name TEXT, signer_address TEXT, pdf_sha256 TEXT);"
     "CREATE INDEX rp_signing_quote ON rp_signing(quote_id, created_at);",
-    /* 17: approval processes and email templates become named definitions (automation/) */
+    /* 17: approval processes, email templates, business calendars and SLA policies become
+       named definitions (automation/) */
     "INSERT INTO rp_definition (kind, name, object, definition, created_at, updated_at)"
     " SELECT 'approval-processes', name, object, definition, created_at, updated_at"
     " FROM rp_approval_process;"
@@ -234,7 +235,14 @@ static const char *const migrations[] = {
     "INSERT INTO rp_definition (kind, name, object, definition, created_at, updated_at)"
     " SELECT 'email-templates', name, object, definition, created_at, updated_at"
     " FROM rp_email_template;"
-    "DROP TABLE rp_email_template;",
+    "DROP TABLE rp_email_template;"
+    "INSERT INTO rp_definition (kind, name, object, definition, created_at, updated_at)"
+    " SELECT 'business-calendars', name, NULL, definition, created_at, updated_at"
+    " FROM rp_business_calendar;"
+    "DROP TABLE rp_business_calendar;"
+    "INSERT INTO rp_definition (kind, name, object, definition, created_at, updated_at)"
+    " SELECT 'sla-policies', name, object, definition, created_at, updated_at FROM rp_sla_policy;"
+    "DROP TABLE rp_sla_policy;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
