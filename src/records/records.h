@@ -52,10 +52,12 @@ int rp_records_load_metadata(struct rp_store *store, const struct rp_clock *cloc
                              struct rp_meta **out, struct rp_error *err);
 
 /**
- * Adds a custom object (kind "object") or field (kind "field" on object) from
- * a JSON definition: validates it by building the next snapshot, stores it,
- * creates the columns and indexes in the same transaction and swaps the
- * registry's snapshot. Returns 0, RP_EINVAL/RP_EVALIDATION, RP_ECONFLICT.
+ * Applies a custom definition (meta.h, struct rp_meta_custom_def: kind "object", "field",
+ * "object_change", "field_change", "field_delete" or "object_delete" on object) from JSON:
+ * validates it by building the next snapshot, stores it, creates the columns and indexes in
+ * the same transaction, audits it and swaps the registry's snapshot. An object is deleted
+ * only while its table has no row. Returns 0, RP_EINVAL/RP_EVALIDATION, RP_ENOTFOUND,
+ * RP_ECONFLICT.
  */
 int rp_records_define(struct rp_records *rs, const struct rp_principal *p, const char *kind,
                       const char *object, const json_t *definition, struct rp_error *err);
