@@ -448,6 +448,25 @@ int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, 
 int rp_records_definition_load(struct rp_store_conn *c, const char *kind, const char *noun,
                                const char *name, json_t **def, struct rp_error *err);
 
+/* ---- saved list views (records_view.c) ----
+ *
+ * A user's named list views of an object: {"name", "object", "columns", "filter", "sort",
+ * "q", "shared"}, checked against the metadata (unknown columns or sort fields and filters
+ * that do not parse are 422 naming the member). A user sees their own views and the shared
+ * ones (only administrators share); one may change or delete one's own views, an administrator
+ * also the shared ones. Names are unique per owner and object (409).
+ */
+
+/** Writes {"data":[view]}, the caller's views and the shared ones, of object (NULL: all). */
+int rp_records_views(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                     struct rp_buf *out, struct rp_error *err);
+/** Creates a view (id NULL) or changes view id (members of body over the stored ones); writes
+ * the view as it now is to out. */
+int rp_records_view_put(struct rp_records *rs, const struct rp_principal *p, const char *id,
+                        const json_t *body, struct rp_buf *out, struct rp_error *err);
+int rp_records_view_delete(struct rp_records *rs, const struct rp_principal *p, const char *id,
+                           struct rp_error *err);
+
 /* ---- record shares and teams (records_share.c) ----
  *
  * A record can be shared with a user at "read" or "edit" access, optionally in a team role
