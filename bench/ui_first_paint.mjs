@@ -48,7 +48,20 @@ async function measure(page) {
     const list = res.find((e) => e.name.includes('/api/v1/records/contact'))
     const nav = performance.getEntriesByType('navigation')[0]
     const rows = document.querySelectorAll('[data-test=list-table] tr.el-table__row').length
+    const at = (re, key) => {
+      const e = res.find((x) => re.test(x.name))
+      return e ? e[key] : null
+    }
     return {
+      phases: {
+        'main script loaded': at(/\/assets\/index-[^/]*\.js$/, 'responseEnd'),
+        'auth/me asked': at(/\/api\/v1\/auth\/me/, 'startTime'),
+        'meta/objects loaded': at(/\/api\/v1\/meta\/objects/, 'responseEnd'),
+        'list view chunk loaded': at(/\/assets\/ObjectList-/, 'responseEnd'),
+        'records asked': at(/\/api\/v1\/records\/contact/, 'startTime'),
+        'records loaded': at(/\/api\/v1\/records\/contact/, 'responseEnd'),
+        'rows painted': mark.startTime,
+      },
       paint: mark.startTime,
       listApiEnd: list ? list.responseEnd : null,
       listApiMs: list ? list.responseEnd - list.requestStart : null,
@@ -70,6 +83,12 @@ function report(name, runs) {
   const b = stats(runs.map((r) => r.bytes))
   console.log(`${name}: first rows painted median ${fmt(p.median)} ms, p95 ${fmt(p.p95)} ms (min ${fmt(p.min)}, max ${fmt(p.max)}) over ${runs.length} loads; ` +
     `list API request ${fmt(a.median)} ms median; ${runs[0].rows} rows shown; transferred ${fmt(b.median)} bytes median`)
+  // where the time goes: the median of each phase, from navigation start
+  const phases = Object.keys(runs[0].phases).map((k) => {
+    const xs = runs.map((r) => r.phases[k]).filter((x) => x !== null && x !== undefined)
+    return xs.length ? `${k} ${fmt(stats(xs).median)}` : `${k} -`
+  })
+  console.log(`${name} phases (median ms from navigation start): ${phases.join(', ')}`)
 }
 
 try {
