@@ -3,6 +3,7 @@
  * values and deletion (records/records_schema.c, meta/meta_load.c).
  */
 #include "api/api_int.h"
+#include "base/json.h"
 
 static int h_objects(struct rp_http_req *req, struct rp_http_resp *resp)
 {
@@ -118,7 +119,10 @@ static int field_definition(struct rp_http_req *req, struct rp_http_resp *resp, 
         return rp_error_field(&req->err, RP_EINVAL, "field", "unknown_field",
                               "unknown key \"field\": the path names the field");
     def = json_deep_copy(body);
-    json_object_set_new(def, "field", json_string(req->params[1]));
+    if (!def || json_object_set_new(def, "field", json_string(req->params[1])) < 0) {
+        json_decref(def);
+        return rp_json_error_alloc(&req->err);
+    }
     rc = apply(req, resp, kind, req->params[0], def, status);
     json_decref(def);
     return rc;
@@ -139,7 +143,8 @@ static int h_delete_field(struct rp_http_req *req, struct rp_http_resp *resp)
 
     if ((rc = api_check_params(req, NULL)) < 0)
         return rc;
-    body = json_object();
+    if (!(body = json_object()))
+        return rp_json_error_alloc(&req->err);
     rc = field_definition(req, resp, "field_delete", body, 204);
     json_decref(body);
     return rc;
@@ -152,7 +157,8 @@ static int h_delete_object(struct rp_http_req *req, struct rp_http_resp *resp)
 
     if ((rc = api_check_params(req, NULL)) < 0)
         return rc;
-    body = json_object();
+    if (!(body = json_object()))
+        return rp_json_error_alloc(&req->err);
     rc = apply(req, resp, "object_delete", req->params[0], body, 204);
     json_decref(body);
     return rc;

@@ -360,6 +360,9 @@ static int view_write_run(struct rp_store_conn *c, void *ctx, struct rp_error *e
     struct rp_arena arena;
     struct rp_sql q;
     int64_t t = rp_clock_now_ms(x->rs->clock), n = 0;
+    /* The unit runs on the writer thread, out of sight of the HTTP layer's check: a jansson
+     * allocation that failed quietly (base/json.h) fails the unit here. */
+    uint64_t failed_allocs = rp_json_failed_allocs();
     char *text = NULL;
     const char *key;
     json_t *v;
@@ -407,8 +410,16 @@ static int view_write_run(struct rp_store_conn *c, void *ctx, struct rp_error *e
         json_object_set_new(doc, "shared", json_boolean(old.shared));
     }
     json_object_update(doc, x->body);
+    if (rp_json_failed_allocs() != failed_allocs) {
+        rc = rp_json_error_alloc(err);
+        goto out;
+    }
     if ((rc = check_view(x->rs, x->p, doc, def, err)) < 0)
         goto out;
+    if (rp_json_failed_allocs() != failed_allocs) {
+        rc = rp_json_error_alloc(err);
+        goto out;
+    }
     if (x->id && old.shared && !json_is_true(json_object_get(doc, "shared")) && !x->p->is_admin) {
         rc = rp_error_set(err, RP_EFORBIDDEN, "only administrators unshare views");
         goto out;
@@ -481,6 +492,8 @@ static int view_write_run(struct rp_store_conn *c, void *ctx, struct rp_error *e
         rp_buf_reset(x->out);
         rc = dump_to(view_json(&now, x->p), x->out, err);
     }
+    if (rc == 0 && rp_json_failed_allocs() != failed_allocs)
+        rc = rp_json_error_alloc(err);
 out:
     free(text);
     json_decref(doc);
