@@ -34,6 +34,10 @@ test('a field definition carries only what its type takes', () => {
   assert.deepEqual(fieldDefinition(ref), { name: 'account_id', type: 'reference', target: 'account' })
   const pick = { ...emptyField(), name: 'phase', type: 'picklist', values: [{ value: ' plan ', labelEn: 'Plan', labelZh: '' }, { value: '', labelEn: 'blank row' }], default: 'plan' }
   assert.deepEqual(fieldDefinition(pick), { name: 'phase', type: 'picklist', values: [{ value: 'plan', label: { en: 'Plan' } }], default: 'plan' })
+  const idx = { ...emptyField(), name: 'd', type: 'date', indexed: true, sensitive: true }
+  assert.deepEqual(fieldDefinition(idx), { name: 'd', type: 'date', indexed: true, sensitive: true })
+  const uniq = { ...emptyField(), name: 'u', type: 'text', unique: true, indexed: true }
+  assert.deepEqual(fieldDefinition(uniq), { name: 'u', type: 'text', unique: true })
   assert.equal(partsOf('multi_picklist').default, false)
   assert.equal(partsOf('email').maxLength, true)
 })

@@ -21,6 +21,8 @@ export function partsOf(type) {
     required: type !== 'formula',
     unique: !['formula', 'bool', 'multi_picklist'].includes(type),
     default: !['formula', 'reference', 'multi_picklist'].includes(type),
+    indexed: !['formula', 'reference', 'multi_picklist'].includes(type),
+    sensitive: type !== 'formula',
   }
 }
 
@@ -43,7 +45,7 @@ export function label(en, zh) {
 // A new, empty field form.
 export function emptyField() {
   return {
-    name: '', type: 'text', labelEn: '', labelZh: '', helpEn: '', helpZh: '', required: false, unique: false,
+    name: '', type: 'text', labelEn: '', labelZh: '', helpEn: '', helpZh: '', required: false, unique: false, indexed: false, sensitive: false,
     maxLength: '', min: '', max: '', default: '', values: [{ value: '', labelEn: '', labelZh: '', active: true }],
     target: '', formula: '', result: 'number',
   }
@@ -66,6 +68,8 @@ export function fieldDefinition(form) {
   if (h) def.help = h
   if (p.required && form.required) def.required = true
   if (p.unique && form.unique) def.unique = true
+  if (p.indexed && form.indexed && !def.unique) def.indexed = true
+  if (p.sensitive && form.sensitive) def.sensitive = true
   if (p.maxLength && String(form.maxLength).trim() !== '') def.max_length = Number(form.maxLength)
   if (p.minMax && String(form.min).trim() !== '') def.min = Number(form.min)
   if (p.minMax && String(form.max).trim() !== '') def.max = Number(form.max)
