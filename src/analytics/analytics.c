@@ -5,6 +5,7 @@
  */
 #include "analytics/analytics_int.h"
 
+#include "base/json.h"
 #include "base/time.h"
 #include "base/uuid.h"
 #include "base/value.h"
@@ -143,7 +144,7 @@ static int stages_load(struct kpi_ctx *k, const char *object, struct kpi_stages 
     if ((rc = rp_store_query(k->c, &q, text_row, &text, err)) < 0)
         return rc;
     if (text)
-        def = json_loads(text, 0, NULL);
+        def = rp_json_loads(text, 0, NULL);
     free(text);
     stages = json_object_get(def, "stages");
     n = json_array_size(stages);

@@ -7,6 +7,8 @@
  */
 #include "api/api_int.h"
 
+#include "base/json.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -67,10 +69,12 @@ static int h_signing_view(struct rp_http_req *req, struct rp_http_resp *resp)
         (rc = rp_sales_signing_view(api_of(req)->sales, req->params[0], &req->arena, &view,
                                     &req->err)) < 0)
         return rc;
-    text = json_dumps(view, JSON_COMPACT);
+    text = rp_json_dumps(view, JSON_COMPACT, &req->err);
+    json_decref(view);
+    if (!text)
+        return req->err.code;
     rp_buf_adds(&resp->body, text);
     free(text);
-    json_decref(view);
     rp_http_resp_header(req, resp, "Cache-Control", "no-store");
     return 0;
 }

@@ -943,11 +943,11 @@ static const struct {
 static int load_quotes(struct demo *d)
 {
     struct batch *q = batch_new(d, "quote"), *l = batch_new(d, "quote_line");
-    json_t *o, *outcomes = json_loads(quote_outcomes, 0, NULL);
+    json_t *o, *outcomes = rp_json_loads(quote_outcomes, 0, NULL);
     int rc = 0;
 
     for (size_t i = 0; i < NELEMS(quote_matrix) && rc == 0; i++) {
-        json_t *def = json_loads(quote_matrix[i].definition, 0, NULL);
+        json_t *def = rp_json_loads(quote_matrix[i].definition, 0, NULL);
         json_object_update(def, outcomes);
         rc = rp_approval_process_put(d->app->automation, &d->app->system, quote_matrix[i].name, def,
                                      NULL, d->err);
@@ -2030,7 +2030,7 @@ static int load_configuration(struct demo *d)
     int rc = 0;
 
     for (size_t i = 0; i < NELEMS(demo_definitions) && rc == 0; i++) {
-        def = json_loads(demo_definitions[i].definition, 0, NULL);
+        def = rp_json_loads(demo_definitions[i].definition, 0, NULL);
         rc = def ? rp_records_definition_put(d->app->records, &d->app->system,
                                              demo_definitions[i].kind, demo_definitions[i].name,
                                              def, NULL, d->err)
@@ -2039,7 +2039,7 @@ static int load_configuration(struct demo *d)
         json_decref(def);
     }
     if (rc == 0) {
-        def = json_loads(demo_shipment_rule, 0, NULL);
+        def = rp_json_loads(demo_shipment_rule, 0, NULL);
         rc = rp_automation_rule_put(d->app->automation, &d->app->system, "shipments", def, NULL,
                                     d->err);
         json_decref(def);

@@ -518,12 +518,14 @@ int http_run(struct http_ctx *c)
     rc = c->handler(req, &c->resp);
     /*
      * A jansson allocation that failed while the handler ran may have left a value out of what
-     * it built (json_object_set_new and json_array_append_new only return -1): a complete
-     * answer is not trusted then, as SQLite's sticky mallocFailed. Outside fault injection
+     * it built (json_object_set_new and json_array_append_new only return -1): neither an
+     * answer nor a refusal decided on such a value is trusted then (a list of definitions that
+     * lost one reads as "not found"), as SQLite's sticky mallocFailed. Outside fault injection
      * jansson's allocations abort instead (base/json.h), so this never fires in production.
      */
-    if (rc == 0 && rp_json_failed_allocs() != failed_allocs) {
+    if (rc != RP_HTTP_SUSPENDED && rp_json_failed_allocs() != failed_allocs) {
         rp_log_error("a JSON allocation failed while %s %s ran", req->method_name, req->path);
+        rp_error_clear(&req->err);
         rc = rp_json_error_alloc(&req->err);
     }
     return rc;

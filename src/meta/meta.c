@@ -16,6 +16,8 @@
 
 const struct rp_object *rp_meta_object(const struct rp_meta *m, const char *name)
 {
+    if (!name)
+        return NULL;
     for (size_t i = 0; i < m->nobjects; i++)
         if (strcmp(m->objects[i].name, name) == 0)
             return &m->objects[i];
@@ -24,6 +26,8 @@ const struct rp_object *rp_meta_object(const struct rp_meta *m, const char *name
 
 const struct rp_field *rp_meta_field(const struct rp_object *o, const char *name)
 {
+    if (!o || !name)
+        return NULL;
     for (size_t i = 0; i < o->nfields; i++)
         if (strcmp(o->fields[i].name, name) == 0)
             return &o->fields[i];

@@ -176,6 +176,7 @@ int rp_meta_build(const char *catalogue_json, const struct rp_meta_custom_def *d
 /** The built-in catalogue (src/meta/catalogue.json). */
 const char *rp_meta_catalogue(void);
 
+/** The object or field of that name; NULL when there is none (or name or o is NULL). */
 const struct rp_object *rp_meta_object(const struct rp_meta *m, const char *name);
 const struct rp_field *rp_meta_field(const struct rp_object *o, const char *name);
 /** A picklist value of f, or NULL. */

@@ -194,7 +194,8 @@ int rp_records_write_in(struct rp_records *rs, struct rp_store_conn *c,
                         struct rp_write_request *wr);
 /**
  * Inside a writer unit: appends an event of type (a change event of object "event": rules,
- * webhooks and the change feed see it) about record_id, with data (NULL: {}).
+ * webhooks and the change feed see it) about record_id, with data. A NULL data is a caller's
+ * failed json_pack: RP_EINTERNAL, nothing written.
  */
 int rp_records_event_in(struct rp_store_conn *c, int64_t now, const char *type,
                         const char *record_id, const char *actor, const json_t *data,
@@ -351,8 +352,9 @@ int rp_records_setting_put(struct rp_records *rs, const struct rp_principal *p, 
 /* ---- write hooks (records_write.c) ----
  *
  * Modules take part in the writes of an object through hooks (registered before serving). A
- * hook runs inside the write's transaction after the row was written and passed its
- * validation rules, before the change is logged: it sees the record as written and may refuse
+ * hook runs inside the write's transaction after the row was written, passed its validation
+ * rules and was logged (audit entry and change event, so that what the hook writes or emits
+ * follows the write in the change feed): it sees the record as written and may refuse
  * the write (return an error with err set: the write fails with it, nothing of it is kept),
  * read on ev->c, or write more with rp_records_write_in (whose writes run hooks too, at most
  * RP_RECORDS_HOOK_DEPTH deep).

@@ -163,21 +163,28 @@ int rp_records_definition_delete(struct rp_records *rs, const struct rp_principa
 }
 
 struct list_rows {
-    json_t *data;
+    struct rp_buf *out;
+    size_t n;
 };
 
+/* The stored definition text is canonical JSON already: the answer is built without jansson,
+   so that answering after a committed PUT cannot fail on an allocation. */
 static int list_row(void *ctx, const struct rp_value *cols, size_t n)
 {
     struct list_rows *x = ctx;
-    json_t *def = n >= 3 ? rp_json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL) : NULL;
 
-    if (!def)
+    if (n < 4 || cols[0].type != RP_V_TEXT || cols[2].type != RP_V_TEXT)
         return 0;
-    json_array_append_new(
-        x->data,
-        json_pack("{s:s%, s:o?, s:o, s:I}", "name", cols[0].u.s.p, cols[0].u.s.len, "object",
-                  cols[1].type == RP_V_TEXT ? json_stringn(cols[1].u.s.p, cols[1].u.s.len) : NULL,
-                  "definition", def, "updated_at", (json_int_t)cols[3].u.i));
+    rp_buf_adds(x->out, x->n++ ? ",{\"name\":" : "{\"name\":");
+    rp_buf_add_json_str(x->out, cols[0].u.s.p, cols[0].u.s.len);
+    rp_buf_adds(x->out, ",\"object\":");
+    if (cols[1].type == RP_V_TEXT)
+        rp_buf_add_json_str(x->out, cols[1].u.s.p, cols[1].u.s.len);
+    else
+        rp_buf_adds(x->out, "null");
+    rp_buf_adds(x->out, ",\"definition\":");
+    rp_buf_add(x->out, cols[2].u.s.p, cols[2].u.s.len);
+    rp_buf_addf(x->out, ",\"updated_at\":%lld}", (long long)cols[3].u.i);
     return 0;
 }
 
@@ -185,10 +192,11 @@ int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, 
                            struct rp_buf *out, struct rp_error *err)
 {
     const struct rp_definition_kind *k;
-    struct list_rows x;
+    struct list_rows x = {.out = out};
     struct rp_store_conn *c;
     struct rp_arena arena;
     struct rp_sql q;
+    size_t start = out->len;
     int rc;
 
     if (!(k = kind_of(rs, kind, err)))
@@ -197,27 +205,19 @@ int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, 
         return rp_error_set(err, RP_EUNAUTH, "authentication required");
     if (!k->readable && (rc = rp_policy_check(p, NULL, k->permission, err)) < 0)
         return rc;
-    x.data = json_array();
     rp_arena_init(&arena);
     rp_sql_init(&q, &arena, RP_SQL_SQLITE);
     rp_sql_add(&q, "SELECT name, object, definition, updated_at FROM rp_definition WHERE kind = ");
     rp_sql_param(&q, rp_value_cstr(k->kind));
     rp_sql_add(&q, " ORDER BY name");
+    rp_buf_adds(out, "{\"data\":[");
     c = rp_store_reader_acquire(rs->store);
     rc = rp_store_query(c, &q, list_row, &x, err);
     rp_store_reader_release(rs->store, c);
-    if (rc == 0) {
-        json_t *doc = json_pack("{so}", "data", x.data);
-        char *text = rp_json_dumps(doc, JSON_COMPACT, err);
-        if (text)
-            rp_buf_adds(out, text);
-        else
-            rc = err->code;
-        free(text);
-        json_decref(doc);
-    } else {
-        json_decref(x.data);
-    }
+    if (rc == 0)
+        rp_buf_adds(out, "]}");
+    else
+        rp_buf_truncate(out, start);
     rp_arena_release(&arena);
     return rc;
 }

@@ -69,6 +69,10 @@ static int prepare_values(struct rp_write_request *wr, struct rp_write *w)
     const char *key;
     json_t *v;
 
+    /* Requests always bring an object (the API checks); none is a caller whose JSON building
+       failed, as under an allocation failure. */
+    if (!w->data)
+        return rp_error_set(&w->err, RP_EINTERNAL, "the record's values could not be built");
     if (!json_is_object(w->data))
         return rp_error_set(&w->err, RP_EINVAL, "the record must be a JSON object of field values");
     if (json_object_size(w->data) > RP_LIMIT_FIELDS_PER_RECORD)
@@ -614,12 +618,13 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
-    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0 ||
-        (rc = run_hooks(c, wr, w, RP_WRITE_CREATE, id, NULL, now, false)) < 0)
+    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0)
         return rc;
+    /* logged before the after-hooks, whose own writes and events follow it */
     rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
     change_json(o, NULL, w, &changes);
-    if ((rc = log_write(c, wr, id, "create", changes.data, now, &w->err)) < 0)
+    if ((rc = log_write(c, wr, id, "create", changes.data, now, &w->err)) < 0 ||
+        (rc = run_hooks(c, wr, w, RP_WRITE_CREATE, id, NULL, now, false)) < 0)
         return rc;
     w->status = 201;
     return read_back(c, wr, w, id, now);
@@ -730,12 +735,12 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
-    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0 ||
-        (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, false)) < 0)
+    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0)
         return rc;
     rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
     change_json(o, &row, w, &changes);
-    if ((rc = log_write(c, wr, id, "update", changes.data, now, &w->err)) < 0)
+    if ((rc = log_write(c, wr, id, "update", changes.data, now, &w->err)) < 0 ||
+        (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, false)) < 0)
         return rc;
     return read_back(c, wr, w, id, now);
 }
@@ -810,9 +815,9 @@ static int apply_delete_restore(struct rp_store_conn *c, struct rp_write_request
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
     if (rc < 0 ||
+        (rc = log_write(c, wr, w->id, restore ? "restore" : "delete", "{}", now, &w->err)) < 0 ||
         (rc = run_hooks(c, wr, w, restore ? RP_WRITE_RESTORE : RP_WRITE_DELETE, w->id, row.values,
-                        now, false)) < 0 ||
-        (rc = log_write(c, wr, w->id, restore ? "restore" : "delete", "{}", now, &w->err)) < 0)
+                        now, false)) < 0)
         return rc;
     w->status = 200;
     return read_back(c, wr, w, w->id, now);
@@ -1037,12 +1042,10 @@ int rp_records_event_in(struct rp_store_conn *c, int64_t now, const char *type,
                         const char *record_id, const char *actor, const json_t *data,
                         struct rp_arena *arena, struct rp_error *err)
 {
-    json_t *empty = data ? NULL : json_object();
-    char *text = rp_json_dumps(data ? data : empty, JSON_COMPACT, err);
+    char *text = rp_json_dumps(data, JSON_COMPACT, err);
     struct rp_sql q;
     int rc;
 
-    json_decref(empty);
     if (!text)
         return err->code;
     {

@@ -512,8 +512,8 @@ int rp_sales_form_submit(struct rp_sales *s, const char *form, const json_t *inp
     rp_uuid_v7(x.id, x.now);
     rp_error_init(&store_err, arena);
     rc = rp_store_write(s->store, submit_run, &x, &store_err);
-    if (rc < 0 && !err->code)
-        *err = store_err;
+    if (rc < 0)
+        rp_error_copy(err, &store_err);
     if (rc == 0 && x.pending) {
         /* the confirmation message, after the commit: a failure leaves the submission pending */
         const char *base = NULL;
@@ -650,8 +650,8 @@ int rp_sales_form_confirm(struct rp_sales *s, const char *token, struct rp_arena
     u.x.actor.is_admin = true;
     rp_error_init(&store_err, arena);
     rc = rp_store_write(s->store, confirm_run, &u, &store_err);
-    if (rc < 0 && !err->code)
-        *err = store_err;
+    if (rc < 0)
+        rp_error_copy(err, &store_err);
     return rc < 0 ? (err->code ? err->code : rc) : 0;
 }
 

@@ -489,8 +489,7 @@ int rp_sales_convert_lead(struct rp_sales *s, const struct rp_principal *p, cons
     rp_meta_release(x.m);
     if (rc < 0) {
         json_decref(x.converted_at);
-        if (!err->code)
-            *err = store_err;
+        rp_error_copy(err, &store_err);
         return err->code ? err->code : rc;
     }
     if (already)

@@ -11,6 +11,7 @@
 #include "sales/sales_int.h"
 
 #include "base/arena.h"
+#include "base/json.h"
 #include "base/sql.h"
 #include "base/uuid.h"
 
@@ -221,6 +222,7 @@ struct rules_rows {
     const struct rp_object *o;
     struct rules *rules;
     struct rp_arena *arena;
+    bool unreadable; /* a stored rule that is not JSON */
 };
 
 static bool rule_has_exact(const struct rule *r, const char *method)
@@ -306,8 +308,10 @@ static int rules_row(void *ctx, const struct rp_value *cols, size_t n)
         x->rules = rp_arena_calloc(x->arena, 1, sizeof(*x->rules));
     if (n < 2 || cols[1].type != RP_V_TEXT || x->rules->n == MAX_RULES)
         return 0;
-    if (!(def = json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL)))
-        return 0;
+    if (!(def = rp_json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL))) {
+        x->unreadable = true; /* stored by a checked PUT: not JSON means a damaged row */
+        return 1;
+    }
     parse_rule(x->o, def, &x->rules->r[x->rules->n]);
     json_decref(def);
     if (x->rules->r[x->rules->n].n > 0) {
@@ -321,7 +325,7 @@ static int rules_row(void *ctx, const struct rp_value *cols, size_t n)
 static int load_rules(struct rp_store_conn *c, const struct rp_object *o, struct rules **rules,
                       struct rp_arena *arena, struct rp_error *err)
 {
-    struct rules_rows x = {o, NULL, arena};
+    struct rules_rows x = {.o = o, .arena = arena};
     struct rp_sql q;
     int rc;
 
@@ -332,6 +336,8 @@ static int load_rules(struct rp_store_conn *c, const struct rp_object *o, struct
     rp_sql_param(&q, rp_value_cstr(o->name));
     rp_sql_add(&q, " ORDER BY name");
     rc = rp_store_query(c, &q, rules_row, &x, err);
+    if (rc == 0 && x.unreadable)
+        rc = rp_error_set(err, RP_EINTERNAL, "a duplicate rule of %s could not be read", o->name);
     *rules = rc == 0 && x.rules && x.rules->n > 0 ? x.rules : NULL;
     return rc;
 }
@@ -352,19 +358,22 @@ static int text_row_arena(void *ctx, const struct rp_value *cols, size_t n)
     return 1;
 }
 
-/* The installation's default country calling code for phone numbers ("86" unless set). */
-static const char *default_country(struct rp_store_conn *c, struct rp_arena *arena)
+/*
+ * The installation's default country calling code for phone numbers ("86" unless set), or
+ * NULL with err set when the setting cannot be read (guessing would file keys under the wrong
+ * country).
+ */
+static const char *default_country(struct rp_store_conn *c, struct rp_arena *arena,
+                                   struct rp_error *err)
 {
     struct text_out x = {arena, NULL};
-    struct rp_error ignore;
     struct rp_sql q;
 
-    rp_error_init(&ignore, arena);
     rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_add(&q, "SELECT value FROM rp_setting WHERE key = '" DEFAULT_COUNTRY_SETTING "'");
-    if (rp_store_query(c, &q, text_row_arena, &x, &ignore) < 0 || !x.out)
-        return "86";
-    return x.out;
+    if (rp_store_query(c, &q, text_row_arena, &x, err) < 0)
+        return NULL;
+    return x.out ? x.out : "86";
 }
 
 static void keyset_add(struct keyset *ks, const char *method, const char *key)
@@ -597,21 +606,22 @@ static int find_matches(struct rp_store_conn *c, const struct rp_object *o, cons
     return rc;
 }
 
-/* Whether p may read record id of o. */
-static bool readable(struct rp_store_conn *c, const struct rp_meta *m, const struct rp_principal *p,
-                     const struct rp_object *o, const char *id, struct rp_arena *arena)
+/* Whether p may read record id of o: 1 or 0, or an error code. */
+static int readable(struct rp_store_conn *c, const struct rp_meta *m, const struct rp_principal *p,
+                    const struct rp_object *o, const char *id, struct rp_arena *arena,
+                    struct rp_error *err)
 {
-    struct rp_error ignore;
     struct rp_sql q;
     bool found = false;
+    int rc;
 
-    rp_error_init(&ignore, arena);
     rp_sql_init(&q, arena, rp_store_conn_dialect(c));
     rp_sql_addf(&q, "SELECT 1 FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
     rp_sql_param(&q, rp_value_cstr(id));
     rp_sql_add(&q, " AND ");
     rp_policy_row_sql(p, m, o, "t", RP_ACCESS_READ, &q);
-    return rp_store_query(c, &q, rp_store_row_exists, &found, &ignore) == 0 && found;
+    rc = rp_store_query(c, &q, rp_store_row_exists, &found, err);
+    return rc < 0 ? rc : found;
 }
 
 static int by_score(const void *a, const void *b)
@@ -646,7 +656,11 @@ static int flag_matches(struct rp_store_conn *c, const struct rp_write_event *ev
         char *text;
         for (size_t k = 0; k < m->nmatched; k++)
             json_array_append_new(matched, json_string(m->matched[k]));
-        text = json_dumps(matched, JSON_COMPACT);
+        if (!(text = rp_json_dumps(matched, JSON_COMPACT, err))) {
+            rc = err->code;
+            json_decref(matched);
+            break;
+        }
         {
             const struct rp_value row[] = {
                 rp_value_cstr(ev->object->name), rp_value_cstr(ev->id), rp_value_cstr(m->id),
@@ -666,6 +680,8 @@ static int flag_matches(struct rp_store_conn *c, const struct rp_write_event *ev
     }
     data = json_pack("{sssssO}", "object", ev->object->name, "rule", ms->m[0].rule, "duplicates",
                      dups);
+    if (rc == 0 && !data)
+        rc = rp_json_error_alloc(err);
     if (rc == 0)
         rc = rp_records_event_in(c, ev->now, "duplicate.flagged", ev->id, ev->principal->user_id,
                                  data, ev->arena, err);
@@ -677,15 +693,24 @@ static int flag_matches(struct rp_store_conn *c, const struct rp_write_event *ev
 static int refuse(struct rp_store_conn *c, const struct rp_write_event *ev,
                   const struct matches *ms, bool warn, struct rp_error *err)
 {
+    bool *shown_to = rp_arena_calloc(ev->arena, ms->n, sizeof(*shown_to));
     size_t shown = 0;
 
+    /* which matches the writer may see, asked before the error is set: a failed check is the
+       answer then, not a refusal that hides records it could have named */
+    for (size_t i = 0; i < ms->n; i++) {
+        int rc = readable(c, ev->meta, ev->principal, ev->object, ms->m[i].id, ev->arena, err);
+        if (rc < 0)
+            return rc;
+        shown_to[i] = rc == 1;
+    }
     rp_error_set(err, RP_EDUPLICATE, "this %s duplicates %zu existing record%s%s", ev->object->name,
                  ms->n, ms->n == 1 ? "" : "s",
                  warn ? "; send allow_duplicates=true to save it anyway" : "");
     for (size_t i = 0; i < ms->n; i++) {
         const struct match *m = &ms->m[i];
         struct rp_buf b;
-        if (!readable(c, ev->meta, ev->principal, ev->object, m->id, ev->arena))
+        if (!shown_to[i])
             continue;
         rp_buf_init(&b, ev->arena, 1024);
         matched_list(m, &b);
@@ -722,6 +747,7 @@ static int dedup_hook(void *ctx, const struct rp_write_event *ev, struct rp_erro
     struct keyset *ks;
     struct matches *ms;
     enum action worst = ACTION_FLAG;
+    const char *country;
     int rc;
 
     (void)ctx;
@@ -737,8 +763,10 @@ static int dedup_hook(void *ctx, const struct rp_write_event *ev, struct rp_erro
         if (!any)
             return 0;
     }
+    if (!(country = default_country(ev->c, ev->arena, err)))
+        return err->code;
     ks = rp_arena_calloc(ev->arena, 1, sizeof(*ks));
-    record_keys(rules, values_after(ev), default_country(ev->c, ev->arena), ev->arena, ks);
+    record_keys(rules, values_after(ev), country, ev->arena, ks);
     if ((rc = delete_keys(ev->c, ev->object->name, ev->id, ev->arena, err)) < 0 ||
         (rc = insert_keys(ev->c, ev->object->name, ev->id, ks, ev->arena, err)) < 0)
         return rc;
@@ -869,7 +897,10 @@ static int build_object(struct rp_sales *s, struct rp_store_conn *c, const char 
     memset(&x, 0, sizeof(x));
     x.o = o;
     x.rules = rules;
-    x.country = default_country(c, &arena);
+    if (!(x.country = default_country(c, &arena, err))) {
+        rc = err->code;
+        goto out;
+    }
     x.fields =
         rp_arena_calloc(&arena, MAX_RULES * MAX_CRITERIA * MAX_NAME_PARTS, sizeof(*x.fields));
     for (size_t i = 0; i < rules->n; i++)
@@ -984,11 +1015,17 @@ int rp_sales_duplicates(struct rp_sales *s, const struct rp_principal *p, const 
             rc = find_matches(c, o, id, rules, ks, NULL, arena, ms, err);
     }
     if (rc == 0) {
+        size_t start = out->len;
         qsort(ms->m, ms->n, sizeof(ms->m[0]), by_score);
         rp_buf_adds(out, "{\"data\":[");
         for (size_t i = 0; i < ms->n; i++) {
             const struct match *x = &ms->m[i];
-            if (!readable(c, m, p, o, x->id, arena))
+            int r = readable(c, m, p, o, x->id, arena, err);
+            if (r < 0) {
+                rc = r;
+                break;
+            }
+            if (!r)
                 continue;
             rp_buf_addf(out, "%s{\"id\":\"%s\",\"score\":%.4f,\"matched\":[", shown++ ? "," : "",
                         x->id, x->score);
@@ -996,7 +1033,10 @@ int rp_sales_duplicates(struct rp_sales *s, const struct rp_principal *p, const 
                 rp_buf_addf(out, "%s\"%s\"", k ? "," : "", x->matched[k]);
             rp_buf_adds(out, "]}");
         }
-        rp_buf_adds(out, "]}");
+        if (rc == 0)
+            rp_buf_adds(out, "]}");
+        else
+            rp_buf_truncate(out, start);
     }
     rp_store_reader_release(s->store, c);
     rp_meta_release(m);
@@ -1058,7 +1098,7 @@ static int read_json(struct merge_unit *x, struct rp_store_conn *c, const char *
         return rp_error_set(x->err, RP_ENOTFOUND, "no %s %s", x->object, id);
     if (rc < 0)
         return rp_error_copy(x->err, &sub);
-    *out = json_loadb(b.data, b.len, 0, NULL);
+    *out = rp_json_loadb(b.data, b.len, 0, NULL);
     return *out ? 0 : rp_error_set(x->err, RP_EINTERNAL, "could not read the %s", x->object);
 }
 
@@ -1166,13 +1206,15 @@ static int check_choices(struct merge_unit *x, const struct rp_object *o)
 static int insert_merge(struct merge_unit *x, struct rp_store_conn *c, const json_t *before,
                         const json_t *after, const json_t *repointed)
 {
-    char *b = json_dumps(before, JSON_COMPACT | JSON_SORT_KEYS);
-    char *a = json_dumps(after, JSON_COMPACT | JSON_SORT_KEYS);
-    char *r = json_dumps(repointed, JSON_COMPACT);
+    char *b = rp_json_dumps(before, JSON_COMPACT | JSON_SORT_KEYS, x->err);
+    char *a = rp_json_dumps(after, JSON_COMPACT | JSON_SORT_KEYS, x->err);
+    char *r = rp_json_dumps(repointed, JSON_COMPACT, x->err);
     struct rp_sql q;
     int rc;
 
-    {
+    if (!b || !a || !r) {
+        rc = x->err->code;
+    } else {
         const struct rp_value row[] = {
             rp_value_cstr(x->id),     rp_value_cstr(x->object), rp_value_cstr(x->master_id),
             rp_value_cstr(x->dup_id), rp_value_cstr("merged"),  rp_value_cstr(b),
@@ -1378,11 +1420,14 @@ int rp_sales_merge_get(struct rp_sales *s, const struct rp_principal *p, const c
     if (rc < 0)
         return rc;
     rp_buf_init(&probe, arena, 1 << 20);
-    if (rp_records_get(s->records, p, row.col[1], row.col[2], "id", arena, &probe, &version, err) <
-        0) {
+    /* a merge is visible to whoever may read its master record */
+    rc = rp_records_get(s->records, p, row.col[1], row.col[2], "id", arena, &probe, &version, err);
+    if (rc == RP_ENOTFOUND || rc == RP_EFORBIDDEN) {
         rp_error_clear(err);
         return rp_error_set(err, RP_ENOTFOUND, "no merge %s", merge_id);
     }
+    if (rc < 0)
+        return rc;
     rp_buf_addf(out,
                 "{\"id\":\"%s\",\"object\":\"%s\",\"master_id\":\"%s\",\"duplicate_id\":\"%s\","
                 "\"state\":\"%s\",\"master_before\":%s,\"master_after\":%s,\"repointed\":%s,"
@@ -1471,17 +1516,19 @@ static int undo_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit_er
     x->object = row.col[1];
     x->master_id = row.col[2];
     x->dup_id = row.col[3];
-    if ((rc = read_json(x, c, x->master_id, &master)) < 0) {
+    if ((rc = read_json(x, c, x->master_id, &master)) == RP_ENOTFOUND || rc == RP_EFORBIDDEN) {
         rp_error_clear(x->err);
         return rp_error_set(x->err, RP_ENOTFOUND, "no merge %s", x->merge_id);
     }
+    if (rc < 0)
+        return rc;
     if (strcmp(row.col[4], "merged") != 0) {
         rc = rp_error_set(x->err, RP_ECONFLICT, "merge %s was already undone", x->merge_id);
         goto out;
     }
-    before = json_loads(row.col[5], 0, NULL);
-    after = json_loads(row.col[6], 0, NULL);
-    repointed = json_loads(row.col[7], 0, NULL);
+    before = rp_json_loads(row.col[5], 0, NULL);
+    after = rp_json_loads(row.col[6], 0, NULL);
+    repointed = rp_json_loads(row.col[7], 0, NULL);
     json_object_foreach(after, key, v)
     {
         if (!json_equal(json_object_get(master, key) ? json_object_get(master, key) : json_null(),

@@ -54,7 +54,7 @@ static int count_on(const struct rp_write_event *ev, const char *object, const c
     if (rc == RP_ENOTFOUND)
         return 0; /* a deleted lead or contact keeps its counts */
     if (rc < 0) {
-        *err = sub;
+        rp_error_copy(err, &sub);
         return rc;
     }
     rec = rp_json_loadb(b.data, b.len, 0, NULL);
@@ -65,7 +65,7 @@ static int count_on(const struct rp_write_event *ev, const char *object, const c
     rc = rp_records_write_in(ev->rs, ev->c, &wr);
     json_decref(data);
     if (rc < 0)
-        *err = sub;
+        rp_error_copy(err, &sub);
     return rc;
 }
 

@@ -296,7 +296,7 @@ static int touch_quote(const struct rp_write_event *ev, const char *quote_id, st
         rp_error_init(&sub, ev->arena);
         rc = rp_records_write_in(ev->rs, ev->c, &wr);
         if (rc < 0)
-            *err = sub;
+            rp_error_copy(err, &sub);
     }
     json_decref(data);
     return rc;
@@ -844,10 +844,10 @@ static int expire_run(struct rp_store_conn *c, void *ctx, struct rp_error *unit_
                                       .arena = &a,
                                       .err = x->err};
         rc = rp_records_write_in(x->s->records, c, &wr);
-        json_decref(data);
         if (rc == 0)
-            rc = rp_records_event_in(c, x->now, "quote.expired", l.ids[i], "system", NULL, &a,
+            rc = rp_records_event_in(c, x->now, "quote.expired", l.ids[i], "system", data, &a,
                                      x->err);
+        json_decref(data);
         if (rc < 0)
             goto out;
         x->n++;
@@ -867,8 +867,7 @@ int rp_sales_quote_expire(struct rp_sales *s, size_t *n, struct rp_error *err)
     rp_error_init(&store_err, NULL);
     rc = rp_store_write(s->store, expire_run, &x, &store_err);
     if (rc < 0) {
-        if (!err->code)
-            *err = store_err;
+        rp_error_copy(err, &store_err);
         return err->code ? err->code : rc;
     }
     if (n)

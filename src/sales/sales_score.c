@@ -17,6 +17,7 @@
 #include "sales/sales_int.h"
 
 #include "base/arena.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/sql.h"
 #include "expr/expr.h"
@@ -803,7 +804,7 @@ static int model_row(void *ctx, const struct rp_value *cols, size_t n)
 
     if (n < 2 || cols[0].type != RP_V_TEXT || cols[1].type != RP_V_TEXT)
         return 0;
-    if ((def = json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL)))
+    if ((def = rp_json_loadb(cols[1].u.s.p, cols[1].u.s.len, 0, NULL)))
         json_array_append_new(
             list, json_pack("{s:s%,s:o}", "name", cols[0].u.s.p, cols[0].u.s.len, "def", def));
     return 0;
@@ -850,7 +851,7 @@ static int load_weights(struct rp_store_conn *c, const char *name, struct rp_are
     rp_sql_param(&q, rp_value_cstr(name));
     rc = rp_store_query(c, &q, rp_sales_row_text, &text, err);
     if (rc == 0 && text)
-        *w = json_loads(text, 0, NULL);
+        *w = rp_json_loads(text, 0, NULL);
     free(text);
     return rc;
 }
@@ -1065,8 +1066,10 @@ static int apply_score(struct rp_sales *s, struct rp_store_conn *c, const struct
         json_decref(contributions);
         return rc;
     }
-    text = json_dumps(contributions, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    text = rp_json_dumps(contributions, JSON_COMPACT | JSON_REAL_PRECISION(6), err);
     json_decref(contributions);
+    if (!text)
+        return err->code;
     {
         const struct rp_value row[] = {rp_value_cstr(o->name), rp_value_cstr(id),
                                        rp_value_cstr(name),    rp_value_num(score),
@@ -1318,8 +1321,8 @@ static int recompute_model(struct rp_sales *s, const struct rp_meta *m, const js
             u.to = json_array_size(ids);
         rp_error_init(&store_err, &a);
         rc = rp_store_write(s->store, recompute_run, &u, &store_err);
-        if (rc < 0 && !err->code)
-            *err = store_err;
+        if (rc < 0)
+            rp_error_copy(err, &store_err);
         if (rc == 0 && updated)
             *updated += u.updated;
         rp_arena_reset(&a);
@@ -1459,7 +1462,7 @@ static json_t *datetime_json(struct rp_arena *arena, int64_t ms)
 
     rp_buf_init(&b, arena, 64);
     rp_value_to_json(&b, &t);
-    return json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+    return rp_json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
 }
 
 static int read_history(struct rp_sales *s, const struct rp_principal *p, const struct rp_meta *m,
@@ -1565,7 +1568,10 @@ int rp_sales_score_train(struct rp_sales *s, const struct rp_principal *p, const
                                     &fit, err)) < 0)
             goto out;
     }
-    text = json_dumps(weights, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    if (!(text = rp_json_dumps(weights, JSON_COMPACT | JSON_REAL_PRECISION(10), err))) {
+        rc = err->code;
+        goto out;
+    }
     {
         struct store_unit u = {.name = model,
                                .weights = text,
@@ -1577,8 +1583,8 @@ int rp_sales_score_train(struct rp_sales *s, const struct rp_principal *p, const
         struct rp_error store_err;
         rp_error_init(&store_err, arena);
         rc = rp_store_write(s->store, store_run, &u, &store_err);
-        if (rc < 0 && !err->code)
-            *err = store_err;
+        if (rc < 0)
+            rp_error_copy(err, &store_err);
     }
     free(text);
     if (rc < 0 || (rc = rp_sales_score_recompute(s, model, &updated, err)) < 0)
@@ -1587,8 +1593,10 @@ int rp_sales_score_train(struct rp_sales *s, const struct rp_principal *p, const
                     (json_int_t)fit.positives, "test_rows", (json_int_t)fit.test_rows, "auc",
                     isnan(fit.auc) ? json_null() : json_real(fit.auc), "trained_at",
                     datetime_json(arena, now), "rescored", json_integer((json_int_t)updated));
-    text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    rp_buf_adds(out, text);
+    if ((text = rp_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(6), err)))
+        rp_buf_adds(out, text);
+    else
+        rc = err->code;
     free(text);
     json_decref(doc);
 out:
@@ -1659,7 +1667,7 @@ static int stored_row(void *ctx, const struct rp_value *cols, size_t n)
     st->found = true;
     st->score = cols[0].type == RP_V_NUM ? cols[0].u.d : (double)cols[0].u.i;
     st->at = cols[1].u.i;
-    st->contributions = json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL);
+    st->contributions = rp_json_loadb(cols[2].u.s.p, cols[2].u.s.len, 0, NULL);
     return 1;
 }
 
@@ -1738,8 +1746,10 @@ int rp_sales_score_explain(struct rp_sales *s, const struct rp_principal *p, con
     doc = json_pack("{sssssfsoso}", "model", name, "field", f->name, "score", st.score,
                     "computed_at", datetime_json(arena, st.at), "contributions",
                     st.contributions ? json_incref(st.contributions) : json_array());
-    text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    rp_buf_adds(out, text);
+    if ((text = rp_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(6), err)))
+        rp_buf_adds(out, text);
+    else
+        rc = err->code;
     free(text);
     json_decref(doc);
 out:

@@ -7,6 +7,7 @@
 #include "sales/sales_int.h"
 
 #include "base/arena.h"
+#include "base/json.h"
 #include "base/sql.h"
 #include "base/time.h"
 #include "base/uuid.h"
@@ -51,7 +52,7 @@ static json_t *datetime_json(struct rp_arena *arena, int64_t ms)
     rp_buf_addc(&b, '"');
     rp_time_format_datetime(&b, ms);
     rp_buf_addc(&b, '"');
-    return json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+    return rp_json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
 }
 
 static int write_as(struct rp_sales *s, struct rp_store_conn *c, const struct rp_principal *p,
@@ -71,7 +72,7 @@ static int write_as(struct rp_sales *s, struct rp_store_conn *c, const struct rp
 
     rp_error_init(&sub, arena);
     if ((rc = rp_records_write_in(s->records, c, &wr)) < 0)
-        *err = sub;
+        rp_error_copy(err, &sub);
     return rc;
 }
 
@@ -84,7 +85,7 @@ static json_t *read_quote(struct rp_sales *s, struct rp_store_conn *c, const str
     rp_buf_init(&b, arena, 1 << 20);
     if (rp_records_read_in(s->records, c, p, "quote", id, false, arena, &b, err) < 0)
         return NULL;
-    if (!(q = json_loadb(b.data, b.len, 0, NULL)))
+    if (!(q = rp_json_loadb(b.data, b.len, 0, NULL)))
         rp_error_set(err, RP_EINTERNAL, "the quote cannot be read");
     return q;
 }
@@ -189,8 +190,7 @@ int rp_sales_signing_link(struct rp_sales *s, const struct rp_principal *p, cons
     rp_error_init(&store_err, arena);
     rc = rp_store_write(s->store, link_run, &x, &store_err);
     if (rc < 0) {
-        if (!err->code)
-            *err = store_err;
+        rp_error_copy(err, &store_err);
         return err->code;
     }
     rp_buf_addf(out, "{\"id\":\"%s\",\"token\":\"%s\",\"url\":\"/sign/%s\",\"expires_at\":", x.id,
@@ -466,8 +466,7 @@ int rp_sales_sign(struct rp_sales *s, const char *token, const json_t *input, co
     rp_error_init(&store_err, arena);
     rc = rp_store_write(s->store, sign_run, &x, &store_err);
     if (rc < 0) {
-        if (!err->code)
-            *err = store_err;
+        rp_error_copy(err, &store_err);
         return err->code;
     }
     rp_buf_adds(out, "{\"state\":\"signed\",\"signed_at\":");
@@ -541,8 +540,10 @@ int rp_sales_signings(struct rp_sales *s, const struct rp_principal *p, const ch
                     datetime_json(arena, json_integer_value(json_object_get(row, "signed_at"))));
         }
         doc = json_pack("{sO}", "data", data);
-        text = json_dumps(doc, JSON_COMPACT);
-        rp_buf_adds(out, text);
+        if ((text = rp_json_dumps(doc, JSON_COMPACT, err)))
+            rp_buf_adds(out, text);
+        else
+            rc = err->code;
         free(text);
         json_decref(doc);
     }

@@ -7,6 +7,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "base/arena.h"
+#include "base/json.h"
 #include "base/log.h"
 
 #include <pthread.h>
@@ -160,6 +161,7 @@ int rp_store_rollback_to(struct rp_store_conn *c, const char *name)
 static bool run_units(struct rp_store *s, struct write_unit *head, bool savepoints)
 {
     struct rp_store_conn *w = s->writer;
+    uint64_t failed_allocs;
 
     for (struct write_unit *u = head; u; u = u->next) {
         rp_error_clear(u->err);
@@ -167,7 +169,13 @@ static bool run_units(struct rp_store *s, struct write_unit *head, bool savepoin
             u->rc = rp_error_set(u->err, RP_EDB, "could not start a transaction");
             continue;
         }
+        failed_allocs = rp_json_failed_allocs();
         u->rc = u->fn(w, u->ctx, u->err);
+        /* a JSON value built in the unit may lack what a failed allocation left out (jansson's
+           setters only return -1): the unit is not trusted then and rolls back (fault injection
+           only; elsewhere jansson's allocations abort, base/json.h) */
+        if (u->rc == 0 && rp_json_failed_allocs() != failed_allocs)
+            u->rc = rp_json_error_alloc(u->err);
         atomic_fetch_add(&s->units, 1);
         if (u->rc != 0)
             atomic_fetch_add(&s->units_failed, 1);

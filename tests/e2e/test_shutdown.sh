@@ -94,7 +94,13 @@ PY
         grep -q sent "$RP_TMP/slow.out" 2>/dev/null && break
         sleep 0.05
     done
-    sleep 0.5 # the headers reach the server and the request is admitted
+    # the server holds the connection (this poll's own is the other), then reads its headers
+    for ((i = 0; i < 100; i++)); do
+        [ "$(curl -s "http://127.0.0.1:$RP_PORT/metrics" |
+            awk '/^rapport_http_connections_open / {print $2}')" -ge 2 ] 2>/dev/null && break
+        sleep 0.05
+    done
+    sleep 1 # the headers reach the server and the request is admitted
     t0=$SECONDS
     kill -TERM "$RP_PID"
     rp_wait_exit "$RP_PID" 15 || fail "the server did not stop within 15 s with an upload held open"

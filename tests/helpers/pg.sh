@@ -12,10 +12,13 @@
 #
 # PostgreSQL refuses to run as root. As root, the server runs as "nobody" (present on every
 # Debian system); if there is no such user, a system user "rapport-pg" is created once.
-# PG_BIN names the server's binaries (default: Debian's postgresql-15).
+# PG_BIN names the server's binaries (default: Debian's postgresql-15); PG_OPTS its settings
+# (default: fsync and full-page writes off).
 set -eu
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# Server settings; tests need no durability, benchmarks set PG_OPTS to keep it.
+PG_OPTS=${PG_OPTS:--c fsync=off -c full_page_writes=off}
 
 if [ "${1:-}" != run ] || [ $# -lt 2 ]; then
     echo "usage: pg.sh run COMMAND [ARG...]" >&2
@@ -87,7 +90,7 @@ started=""
 for attempt in 1 2 3; do
     PORT=$(free_port)
     if as_owner "$PG_BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c fsync=off -c full_page_writes=off" \
+        -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR $PG_OPTS" \
         start >/dev/null 2>&1; then
         started=1
         break

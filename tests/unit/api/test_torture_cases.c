@@ -169,27 +169,35 @@ static uint64_t checksum(struct rp_test_app *t)
     struct names names = {.arena = &a};
     struct rp_store_conn *c = rp_store_reader_acquire(t->app->store);
     uint64_t h = UINT64_C(14695981039346656037);
+    enum rp_sql_dialect d = rp_store_dialect(t->app->store);
 
     rp_arena_init(&a);
     rp_error_init(&err, &a);
-    rp_sql_init(&q, &a, rp_store_dialect(t->app->store));
-    rp_sql_add(&q, "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE "
-                   "'CREATE VIRTUAL%' ORDER BY name");
+    rp_sql_init(&q, &a, d);
+    if (d == RP_SQL_PG)
+        rp_sql_add(&q, "SELECT table_name FROM information_schema.tables WHERE table_schema ="
+                       " current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name");
+    else
+        rp_sql_add(&q, "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE "
+                       "'CREATE VIRTUAL%' ORDER BY name");
     if (rp_store_query(c, &q, name_row, &names, &err) < 0)
         abort();
     for (size_t i = 0; i < names.n; i++) {
-        fnv(&h, names.name[i], strlen(names.name[i]) + 1);
-        rp_sql_init(&q, &a, rp_store_dialect(t->app->store));
         /* Authentication notes a token's last use on its own, whatever becomes of the request
            (auth_token.c); that is bookkeeping, not a write of the request. */
-        if (strcmp(names.name[i], "rp_token") == 0)
-            rp_sql_add(
-                &q,
-                "SELECT id, user_id, kind, name, token_hash, created_at, expires_at, revoked_at "
-                "FROM ");
+        const char *cols = strcmp(names.name[i], "rp_token") == 0
+                               ? "id, user_id, kind, name, token_hash, created_at, expires_at, "
+                                 "revoked_at"
+                               : NULL;
+        fnv(&h, names.name[i], strlen(names.name[i]) + 1);
+        rp_sql_init(&q, &a, d);
+        /* PostgreSQL's heap order is no order: each row as text, sorted */
+        if (d == RP_SQL_PG)
+            rp_sql_addf(&q, "SELECT ROW(%s)::text FROM ", cols ? cols : "t.*");
         else
-            rp_sql_add(&q, "SELECT * FROM ");
+            rp_sql_addf(&q, "SELECT %s FROM ", cols ? cols : "*");
         rp_sql_ident(&q, names.name[i]);
+        rp_sql_add(&q, d == RP_SQL_PG ? " AS t ORDER BY 1" : "");
         if (rp_store_query(c, &q, sum_row, &h, &err) < 0)
             abort();
     }

@@ -122,6 +122,28 @@ static void test_rule_points_and_clamping(void **state)
     assert_true(score_of(t, b) == 30); /* 35, clamped to max */
     assert_true(score_of(t, c) == 0);  /* -35, clamped to 0 */
     assert_true(score_of(t, d) == 0);
+    {
+        /* the score the create's hook wrote follows the create in the change feed */
+        json_t *j =
+            rp_test_call(t, "GET", "/api/v1/changes?after=0&limit=1000&objects=lead", NULL, 200);
+        json_t *e;
+        size_t i;
+        const char *first = NULL;
+        bool scored = false;
+
+        json_array_foreach(json_object_get(j, "data"), i, e)
+        {
+            if (strcmp(json_string_value(json_object_get(e, "id")), a) != 0)
+                continue;
+            if (!first)
+                first = json_string_value(json_object_get(e, "op"));
+            scored = scored || json_object_get(json_object_get(e, "changes"), "score");
+        }
+        assert_non_null(first);
+        assert_string_equal(first, "create");
+        assert_true(scored);
+        json_decref(j);
+    }
 }
 
 static void test_recompute_on_change_and_touchpoint(void **state)
