@@ -53,6 +53,7 @@ struct rp_http_router *rp_api_router_new(struct rp_api *api)
     api_register_score(r);
     api_register_sla(r);
     api_register_email(r);
+    api_register_views(r);
     api_register_web(r);
     api->router = r;
     return r;

@@ -82,6 +82,7 @@ void api_register_dedup(struct rp_http_router *r);
 void api_register_score(struct rp_http_router *r);
 void api_register_sla(struct rp_http_router *r);
 void api_register_email(struct rp_http_router *r);
+void api_register_views(struct rp_http_router *r);
 void api_register_web(struct rp_http_router *r);
 /** The authentication middleware. */
 int api_authenticate(struct rp_http_req *req, struct rp_http_resp *resp);

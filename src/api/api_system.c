@@ -471,6 +471,18 @@ static void fixed_paths(json_t *paths)
         {"/api/v1/meta/objects", "get", "Objects and their fields", "meta_objects"},
         {"/api/v1/meta/objects/{object}", "get", "One object", "meta_object"},
         {"/api/v1/meta/objects/{object}/fields", "post", "Add a custom field", "meta_field"},
+        {"/api/v1/meta/objects/{object}", "patch", "Change an object's labels",
+         "meta_object_patch"},
+        {"/api/v1/meta/objects/{object}", "delete", "Delete an empty custom object",
+         "meta_object_delete"},
+        {"/api/v1/meta/objects/{object}/fields/{field}", "patch",
+         "Change a field's labels, help and picklist values", "meta_field_patch"},
+        {"/api/v1/meta/objects/{object}/fields/{field}", "delete", "Delete a custom field",
+         "meta_field_delete"},
+        {"/api/v1/views", "get", "Saved list views (own and shared)", "views"},
+        {"/api/v1/views", "post", "Save a list view", "view_create"},
+        {"/api/v1/views/{id}", "patch", "Rename or change a saved view", "view_patch"},
+        {"/api/v1/views/{id}", "delete", "Delete a saved view", "view_delete"},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         json_t *item = json_object_get(paths, routes[i].path);

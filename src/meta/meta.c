@@ -144,12 +144,14 @@ static int text_from_json(const struct rp_field *f, const json_t *j, struct rp_a
             return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_url",
                                   "field \"%s\" must be an http or https URL", f->name);
         break;
-    case RP_F_PICKLIST:
-        if (!rp_meta_picklist_value(f, s, n))
+    case RP_F_PICKLIST: {
+        const struct rp_picklist_value *pv = rp_meta_picklist_value(f, s, n);
+        if (!pv || pv->inactive)
             return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_choice",
-                                  "field \"%s\" has no value \"%.*s\"", f->name,
-                                  (int)(n > 100 ? 100 : n), s);
+                                  "field \"%s\" has no %svalue \"%.*s\"", f->name,
+                                  pv ? "active " : "", (int)(n > 100 ? 100 : n), s);
         break;
+    }
     case RP_F_REFERENCE:
         if (!rp_uuid_is_valid(s, n))
             return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_reference",
@@ -176,10 +178,14 @@ static int multi_from_json(const struct rp_field *f, const json_t *j, struct rp_
     rp_buf_addc(&b, '[');
     json_array_foreach(j, i, v)
     {
-        if (!json_is_string(v) ||
-            !rp_meta_picklist_value(f, json_string_value(v), json_string_length(v)))
+        const struct rp_picklist_value *pv =
+            json_is_string(v)
+                ? rp_meta_picklist_value(f, json_string_value(v), json_string_length(v))
+                : NULL;
+        if (!pv || pv->inactive)
             return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_choice",
-                                  "field \"%s\" has no value \"%s\"", f->name,
+                                  "field \"%s\" has no %svalue \"%s\"", f->name,
+                                  pv ? "active " : "",
                                   json_is_string(v) ? json_string_value(v) : "(not a string)");
         for (k = 0; k < i; k++)
             if (json_equal(v, json_array_get(j, k)))
@@ -521,6 +527,8 @@ static void field_to_json(const struct rp_field *f, struct rp_buf *out)
             rp_buf_adds(out, i ? ",{\"value\":" : "{\"value\":");
             rp_buf_add_json_str(out, f->values[i].value, strlen(f->values[i].value));
             label_json(out, "label", &f->values[i].label);
+            if (f->values[i].inactive)
+                rp_buf_adds(out, ",\"active\":false");
             rp_buf_addc(out, '}');
         }
         rp_buf_addc(out, ']');

@@ -67,6 +67,7 @@ struct rp_label {
 struct rp_picklist_value {
     const char *value;
     struct rp_label label;
+    bool inactive; /* kept for the records that hold it, refused in new writes */
 };
 
 struct rp_object;
@@ -151,9 +152,15 @@ struct rp_meta {
     int _refs;
 };
 
-/** A custom definition as stored in the database. */
+/**
+ * A custom definition as stored in the database, applied in order: "object" (a new object),
+ * "field" (a new field), "object_change" ({"label", "plural"}), "field_change" ({"field",
+ * "label", "help", "values"}: labels, and picklist values added, relabelled or deactivated,
+ * never removed), "field_delete" ({"field"}: a custom field) and "object_delete" ({}: a custom
+ * object). A deleted name cannot be defined again (its column or table is kept).
+ */
 struct rp_meta_custom_def {
-    const char *kind;       /* "object" or "field" */
+    const char *kind;       /* one of the kinds above */
     const char *object;     /* object the definition belongs to */
     const char *definition; /* JSON in the catalogue format (an object, or one field) */
 };

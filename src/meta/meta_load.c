@@ -90,11 +90,18 @@ struct build_object {
     size_t rcap;
 };
 
+/* A deleted custom object (field NULL) or field: its name is not defined again. */
+struct tomb {
+    const char *object, *field;
+};
+
 struct builder {
     struct rp_meta *m;
     struct rp_arena *a;
     struct build_object *objs;
     size_t nobjs, cap;
+    struct tomb *tombs;
+    size_t ntombs;
     struct rp_error *err;
     int64_t now_ms;
 };
@@ -105,6 +112,25 @@ static struct build_object *find_obj(struct builder *b, const char *name)
         if (strcmp(b->objs[i].o.name, name) == 0)
             return &b->objs[i];
     return NULL;
+}
+
+static bool is_tomb(const struct builder *b, const char *object, const char *field)
+{
+    for (size_t i = 0; i < b->ntombs; i++)
+        if (strcmp(b->tombs[i].object, object) == 0 &&
+            (field ? b->tombs[i].field && strcmp(b->tombs[i].field, field) == 0
+                   : !b->tombs[i].field))
+            return true;
+    return false;
+}
+
+static void add_tomb(struct builder *b, const char *object, const char *field)
+{
+    b->tombs = rp_arena_realloc(b->a, b->tombs, b->ntombs * sizeof(*b->tombs),
+                                (b->ntombs + 1) * sizeof(*b->tombs));
+    b->tombs[b->ntombs].object = rp_arena_strdup(b->a, object);
+    b->tombs[b->ntombs].field = field ? rp_arena_strdup(b->a, field) : NULL;
+    b->ntombs++;
 }
 
 static int check_keys(struct builder *b, const json_t *j, const char *const *allowed,
@@ -222,7 +248,7 @@ static int load_default(struct builder *b, struct rp_field *f, const json_t *d, 
 static int load_picklist(struct builder *b, struct rp_field *f, const json_t *vals,
                          const char *what)
 {
-    static const char *const keys[] = {"value", "label", NULL};
+    static const char *const keys[] = {"value", "label", "active", NULL};
     struct rp_picklist_value *pv;
     size_t i;
     json_t *v;
@@ -247,6 +273,12 @@ static int load_picklist(struct builder *b, struct rp_field *f, const json_t *va
         pv[i].value = rp_arena_strdup(b->a, value);
         if (get_label(b, v, "label", pv[i].value, &pv[i].label, what) < 0)
             return b->err->code;
+        if (json_object_get(v, "active") && !json_is_boolean(json_object_get(v, "active")))
+            return rp_error_set(b->err, RP_EINVAL,
+                                "%s: \"active\" of picklist value \"%s\" must be "
+                                "true or false",
+                                what, value);
+        pv[i].inactive = json_is_false(json_object_get(v, "active"));
     }
     f->values = pv;
     f->nvalues = json_array_size(vals);
@@ -274,6 +306,10 @@ static int load_field(struct builder *b, struct build_object *bo, const json_t *
         if (strcmp(bo->o.fields[i].name, name) == 0)
             return rp_error_field(b->err, RP_ECONFLICT, "name", "exists", "%s already exists",
                                   what);
+    if (is_tomb(b, bo->o.name, name))
+        return rp_error_field(b->err, RP_ECONFLICT, "name", "deleted",
+                              "%s was deleted; its column keeps its data, so choose another name",
+                              what);
     if (bo->o.nfields >= MAX_FIELDS)
         return rp_error_set(b->err, RP_EINVAL, "object \"%s\" has the maximum of %d fields",
                             bo->o.name, MAX_FIELDS);
@@ -419,6 +455,10 @@ static int load_object(struct builder *b, const json_t *j, bool custom)
     snprintf(what, sizeof(what), "object \"%s\"", name);
     if (find_obj(b, name))
         return rp_error_field(b->err, RP_ECONFLICT, "name", "exists", "%s already exists", what);
+    if (is_tomb(b, name, NULL))
+        return rp_error_field(b->err, RP_ECONFLICT, "name", "deleted",
+                              "%s was deleted; its table keeps its data, so choose another name",
+                              what);
     if (b->nobjs >= MAX_OBJECTS)
         return rp_error_set(b->err, RP_EINVAL, "the maximum of %d objects is reached", MAX_OBJECTS);
     if (b->nobjs == b->cap) {
@@ -478,6 +518,111 @@ static int load_object(struct builder *b, const json_t *j, bool custom)
     return 0;
 }
 
+/* The field a change or deletion names ({"field": name}); NULL with err set when none. */
+static struct rp_field *named_field(struct builder *b, struct build_object *bo, const json_t *j)
+{
+    const char *name = json_string_value(json_object_get(j, "field"));
+
+    for (size_t i = 0; name && i < bo->o.nfields; i++)
+        if (strcmp(bo->o.fields[i].name, name) == 0)
+            return &bo->o.fields[i];
+    rp_error_set(b->err, RP_ENOTFOUND, "object \"%s\" has no field \"%s\"", bo->o.name,
+                 name ? name : "");
+    return NULL;
+}
+
+static int change_object(struct builder *b, struct build_object *bo, const json_t *j)
+{
+    static const char *const keys[] = {"label", "plural", NULL};
+    char what[96];
+
+    snprintf(what, sizeof(what), "object \"%s\"", bo->o.name);
+    if (check_keys(b, j, keys, "object change") < 0)
+        return b->err->code;
+    if (json_object_get(j, "label") && get_label(b, j, "label", bo->o.name, &bo->o.label, what) < 0)
+        return b->err->code;
+    if (json_object_get(j, "plural") &&
+        get_label(b, j, "plural", bo->o.label.en, &bo->o.plural, what) < 0)
+        return b->err->code;
+    return 0;
+}
+
+/* Labels, help and picklist values of any non-system field; a value is never removed (records
+ * hold it), only deactivated. */
+static int change_field(struct builder *b, struct build_object *bo, const json_t *j)
+{
+    static const char *const keys[] = {"field", "label", "help", "values", NULL};
+    struct rp_field *f, old;
+    const json_t *v;
+    char what[160];
+
+    if (check_keys(b, j, keys, "field change") < 0 || !(f = named_field(b, bo, j)))
+        return b->err->code;
+    snprintf(what, sizeof(what), "field \"%s\" of object \"%s\"", f->name, bo->o.name);
+    if (f->system)
+        return rp_error_set(b->err, RP_EINVAL, "%s is a system field", what);
+    if (json_object_get(j, "label") && get_label(b, j, "label", f->name, &f->label, what) < 0)
+        return b->err->code;
+    if (json_object_get(j, "help") && get_label(b, j, "help", NULL, &f->help, what) < 0)
+        return b->err->code;
+    if (!(v = json_object_get(j, "values")))
+        return 0;
+    if (f->type != RP_F_PICKLIST && f->type != RP_F_MULTI_PICKLIST)
+        return rp_error_field(b->err, RP_EINVAL, "values", "invalid",
+                              "%s: only picklists take \"values\"", what);
+    old = *f;
+    if (load_picklist(b, f, v, what) < 0)
+        return b->err->code;
+    for (size_t i = 0; i < old.nvalues; i++)
+        if (!rp_meta_picklist_value(f, old.values[i].value, strlen(old.values[i].value)))
+            return rp_error_field(b->err, RP_EINVAL, "values", "removed",
+                                  "%s: picklist value \"%s\" cannot be removed (records may "
+                                  "hold it); deactivate it with \"active\": false",
+                                  what, old.values[i].value);
+    return 0;
+}
+
+static int delete_field(struct builder *b, struct build_object *bo, const json_t *j)
+{
+    static const char *const keys[] = {"field", NULL};
+    struct rp_field *f;
+    size_t at;
+
+    if (check_keys(b, j, keys, "field deletion") < 0 || !(f = named_field(b, bo, j)))
+        return b->err->code;
+    if (!f->custom)
+        return rp_error_set(b->err, RP_EINVAL,
+                            "field \"%s\" of object \"%s\" is not a custom field", f->name,
+                            bo->o.name);
+    if (f->searchable)
+        return rp_error_set(b->err, RP_EINVAL,
+                            "field \"%s\" of object \"%s\" is in the full-text index", f->name,
+                            bo->o.name);
+    add_tomb(b, bo->o.name, f->name);
+    at = f->index;
+    memmove(&bo->o.fields[at], &bo->o.fields[at + 1],
+            (bo->o.nfields - at - 1) * sizeof(*bo->o.fields));
+    bo->o.nfields--;
+    for (size_t i = at; i < bo->o.nfields; i++)
+        bo->o.fields[i].index = i;
+    return 0;
+}
+
+static int delete_object(struct builder *b, struct build_object *bo, const json_t *j)
+{
+    static const char *const keys[] = {NULL};
+    size_t at = (size_t)(bo - b->objs);
+
+    if (check_keys(b, j, keys, "object deletion") < 0)
+        return b->err->code;
+    if (!bo->o.custom)
+        return rp_error_set(b->err, RP_EINVAL, "object \"%s\" is not a custom object", bo->o.name);
+    add_tomb(b, bo->o.name, NULL);
+    memmove(&b->objs[at], &b->objs[at + 1], (b->nobjs - at - 1) * sizeof(*b->objs));
+    b->nobjs--;
+    return 0;
+}
+
 static int apply_custom(struct builder *b, const struct rp_meta_custom_def *d)
 {
     json_t *j = rp_json_loads(d->definition, JSON_REJECT_DUPLICATES, NULL);
@@ -492,7 +637,17 @@ static int apply_custom(struct builder *b, const struct rp_meta_custom_def *d)
     bo = find_obj(b, d->object);
     if (!bo)
         return rp_error_set(b->err, RP_ENOTFOUND, "object \"%s\" does not exist", d->object);
-    return load_field(b, bo, j, true);
+    if (strcmp(d->kind, "field") == 0)
+        return load_field(b, bo, j, true);
+    if (strcmp(d->kind, "object_change") == 0)
+        return change_object(b, bo, j);
+    if (strcmp(d->kind, "field_change") == 0)
+        return change_field(b, bo, j);
+    if (strcmp(d->kind, "field_delete") == 0)
+        return delete_field(b, bo, j);
+    if (strcmp(d->kind, "object_delete") == 0)
+        return delete_object(b, bo, j);
+    return rp_error_set(b->err, RP_EINVAL, "unknown kind of definition \"%s\"", d->kind);
 }
 
 /* Second pass: everything that needs the whole snapshot (targets, expressions). */

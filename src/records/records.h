@@ -60,10 +60,12 @@ int rp_records_load_metadata(struct rp_store *store, const struct rp_clock *cloc
 int rp_records_sync_schema_in(struct rp_store_conn *c, int64_t now_ms, struct rp_error *err);
 
 /**
- * Adds a custom object (kind "object") or field (kind "field" on object) from
- * a JSON definition: validates it by building the next snapshot, stores it,
- * creates the columns and indexes in the same transaction and swaps the
- * registry's snapshot. Returns 0, RP_EINVAL/RP_EVALIDATION, RP_ECONFLICT.
+ * Applies a custom definition (meta.h, struct rp_meta_custom_def: kind "object", "field",
+ * "object_change", "field_change", "field_delete" or "object_delete" on object) from JSON:
+ * validates it by building the next snapshot, stores it, creates the columns and indexes in
+ * the same transaction, audits it and swaps the registry's snapshot. An object is deleted
+ * only while its table has no row. Returns 0, RP_EINVAL/RP_EVALIDATION, RP_ENOTFOUND,
+ * RP_ECONFLICT.
  */
 int rp_records_define(struct rp_records *rs, const struct rp_principal *p, const char *kind,
                       const char *object, const json_t *definition, struct rp_error *err);
@@ -465,6 +467,25 @@ int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, 
 /** On c, no permission check (internal use): *def (owned) or RP_ENOTFOUND naming noun. */
 int rp_records_definition_load(struct rp_store_conn *c, const char *kind, const char *noun,
                                const char *name, json_t **def, struct rp_error *err);
+
+/* ---- saved list views (records_view.c) ----
+ *
+ * A user's named list views of an object: {"name", "object", "columns", "filter", "sort",
+ * "q", "shared"}, checked against the metadata (unknown columns or sort fields and filters
+ * that do not parse are 422 naming the member). A user sees their own views and the shared
+ * ones (only administrators share); one may change or delete one's own views, an administrator
+ * also the shared ones. Names are unique per owner and object (409).
+ */
+
+/** Writes {"data":[view]}, the caller's views and the shared ones, of object (NULL: all). */
+int rp_records_views(struct rp_records *rs, const struct rp_principal *p, const char *object,
+                     struct rp_buf *out, struct rp_error *err);
+/** Creates a view (id NULL) or changes view id (members of body over the stored ones); writes
+ * the view as it now is to out. */
+int rp_records_view_put(struct rp_records *rs, const struct rp_principal *p, const char *id,
+                        const json_t *body, struct rp_buf *out, struct rp_error *err);
+int rp_records_view_delete(struct rp_records *rs, const struct rp_principal *p, const char *id,
+                           struct rp_error *err);
 
 /* ---- record shares and teams (records_share.c) ----
  *

@@ -544,6 +544,20 @@ struct define_ctx {
     struct rp_meta *next;
 };
 
+/* The audit action of a kind of custom definition (meta.h, struct rp_meta_custom_def). */
+static const char *define_action(const char *kind)
+{
+    static const char *const map[][2] = {
+        {"object", "define_object"},        {"field", "define_field"},
+        {"object_change", "change_object"}, {"field_change", "change_field"},
+        {"field_delete", "delete_field"},   {"object_delete", "delete_object"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i][0], kind) == 0)
+            return map[i][1];
+    return "define";
+}
+
 static int define_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err)
 {
     struct define_ctx *ctx = vctx;
@@ -571,11 +585,27 @@ static int define_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
     if (rc < 0)
         goto out;
     o = rp_meta_object(ctx->next, ctx->object);
-    rc = RP_EINTERNAL;
-    if (!o)
+    if (strcmp(ctx->kind, "object_delete") == 0) {
+        /* Only an empty object goes: its table stays (only ever added to), unused. */
+        int64_t rows = 0;
+        rp_sql_init(&q, &a, rp_store_conn_dialect(c));
+        rp_sql_add(&q, "SELECT COUNT(*) FROM ");
+        rp_sql_ident(&q, ctx->object);
+        if ((rc = rp_store_query(c, &q, rp_store_row_int, &rows, err)) < 0)
+            goto out;
+        if (rows > 0) {
+            rc = rp_error_set(err, RP_ECONFLICT,
+                              "object \"%s\" has %lld records (deleted ones included); only an "
+                              "empty object can be deleted",
+                              ctx->object, (long long)rows);
+            goto out;
+        }
+    } else if (!o) {
+        rc = RP_EINTERNAL;
         goto out;
+    }
     {
-        const char *action = strcmp(ctx->kind, "object") == 0 ? "define_object" : "define_field";
+        const char *action = define_action(ctx->kind);
         const struct rp_value def[] = {rp_value_cstr(ctx->kind), rp_value_cstr(ctx->object),
                                        rp_value_cstr(ctx->definition), rp_value_int(now),
                                        rp_value_cstr(ctx->p->user_id)};
@@ -587,7 +617,7 @@ static int define_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
                        "created_by) VALUES ");
         rp_sql_param_list(&q, def, sizeof(def) / sizeof(def[0]));
         rc = rp_store_exec(c, &q, NULL, err);
-        if (rc == 0)
+        if (rc == 0 && o)
             rc = rp_records_sync_object(c, o, &a, err);
         if (rc == 0) {
             /* Definitions are audited like record changes, with the definition as the change. */
@@ -617,7 +647,7 @@ int rp_records_define(struct rp_records *rs, const struct rp_principal *p, const
     if (rc < 0)
         return rc;
     cur = rp_meta_acquire(rs->meta);
-    if (strcmp(kind, "field") == 0 && !rp_meta_object(cur, object))
+    if (strcmp(kind, "object") != 0 && !rp_meta_object(cur, object))
         rc = rp_error_set(err, RP_ENOTFOUND, "object \"%s\" does not exist", object);
     rp_meta_release(cur);
     if (rc < 0)

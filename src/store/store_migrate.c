@@ -226,7 +226,16 @@ static const char *const migrations[] = {
     " created_by TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
     " signed_at INTEGER, signer_name TEXT, signer_address TEXT, pdf_sha256 TEXT);"
     "CREATE INDEX rp_signing_quote ON rp_signing(quote_id, created_at);",
-    /* 17: approval processes, email templates, business calendars and SLA policies become
+    /*
+     * 17: saved list views per user (records/records_view.c): columns, filter, sort and search
+     * of one object's list; shared ones are seen by everyone.
+     */
+    "CREATE TABLE rp_saved_view ("
+    " id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, object TEXT NOT NULL, name TEXT NOT NULL,"
+    " definition TEXT NOT NULL, shared INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL, UNIQUE (owner_id, object, name));"
+    "CREATE INDEX rp_saved_view_shared ON rp_saved_view(object, shared);",
+    /* 18: approval processes, email templates, business calendars and SLA policies become
        named definitions (automation/) */
     "INSERT INTO rp_definition (kind, name, object, definition, created_at, updated_at)"
     " SELECT 'approval-processes', name, object, definition, created_at, updated_at"

@@ -461,14 +461,18 @@ try {
     for (const l of leads) assert.equal((await apiGet('/records/lead/' + l.id)).city, '苏州')
   })
 
-  await step('a saved view brings back its filter and sort', async () => {
+  await step('a saved view (kept on the server) brings back its filter and sort', async () => {
     const expr = "city = '苏州'"
     await page.goto(base + '/records/lead?sort=-created_at&filter=' + encodeURIComponent(expr))
     await page.waitForFunction((e) => document.querySelector('[data-test=filter-expr]')?.innerText === e, expr)
     await page.locator('[data-test=views]').click()
     await page.locator('[data-test=view-save]').click()
-    await page.locator('.el-message-box input').fill('苏州线索')
-    await page.locator('.el-message-box__btns .el-button--primary').click()
+    await field('view-name').fill('苏州线索')
+    await page.locator('[data-test=view-dialog-save]').click()
+    await page.locator('.el-message--success', { hasText: '苏州线索' }).waitFor()
+    // kept on the server for this user (GET /api/v1/views)
+    const saved = (await apiGet('/views?object=lead')).data
+    assert.deepEqual(saved.map((v) => [v.name, v.filter, v.sort, v.mine]), [['苏州线索', expr, '-created_at', true]])
     await page.goto(base + '/records/lead')
     await page.waitForFunction(() => document.querySelector('[data-test=filter-expr]')?.innerText === '未筛选')
     await page.locator('[data-test=views]').click()

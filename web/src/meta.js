@@ -55,6 +55,14 @@ export function picklistLabel(field, value) {
   return v ? tr(v.label, value) : value
 }
 
+// The picklist values a form offers: the active ones, and the value(s) the record holds now
+// (an inactive value stays readable but cannot be chosen anew).
+export function choices(field, current) {
+  if (!field || !field.values) return []
+  const held = new Set(Array.isArray(current) ? current : current !== null && current !== undefined ? [current] : [])
+  return field.values.filter((v) => v.active !== false || held.has(v.value))
+}
+
 // Fields that have a column in lists (formulas included; long text is left to the record page).
 export function listFields(object) {
   const o = meta.byName[object]
