@@ -217,6 +217,9 @@ int rp_app_serve(struct rp_app *app, const struct rp_http_server_config *cfg, st
     int rc = rp_http_server_start(app->router, cfg, &app->server, err);
     if (rc < 0)
         return rc;
+    /* Other processes on the database announce their configuration changes (store.h). */
+    if ((rc = rp_store_listen(app->store, err)) < 0)
+        return rc;
     rp_api_set_ready(app->api, true);
     if (!app->_maintaining && pthread_create(&app->_maintenance, NULL, maintenance_main, app) == 0)
         app->_maintaining = true;

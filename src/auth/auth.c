@@ -25,6 +25,22 @@
 #define DEFAULT_PW_OPSLIMIT    2ULL
 #define DEFAULT_PW_MEMLIMIT    ((size_t)19 * 1024 * 1024)
 
+/* Another process changed tokens, users or access control, or the listener reconnected. */
+static void on_notice(void *ctx, const char *topic, const char *arg)
+{
+    struct rp_auth *a = ctx;
+
+    if (strcmp(topic, RP_AUTH_NOTICE_TOKEN) == 0) {
+        rp_auth_cache_evict_token(a, arg);
+    } else if (strcmp(topic, RP_AUTH_NOTICE_USER) == 0) {
+        rp_auth_cache_evict_user(a, arg);
+    } else if (strcmp(topic, RP_AUTH_NOTICE_ACL) == 0 || strcmp(topic, RP_STORE_NOTICE_ALL) == 0) {
+        /* Cached tokens carry is_admin and activeness, which such a change may have moved. */
+        rp_auth_cache_evict_all(a);
+        rp_acl_invalidate(a);
+    }
+}
+
 struct rp_auth *rp_auth_new(const struct rp_auth_config *cfg)
 {
     struct rp_auth *a;
@@ -48,6 +64,7 @@ struct rp_auth *rp_auth_new(const struct rp_auth_config *cfg)
     pthread_mutex_init(&a->secret_lock, NULL);
     pthread_mutex_init(&a->cache_lock, NULL);
     pthread_mutex_init(&a->acl_lock, NULL);
+    rp_store_subscribe(a->store, on_notice, a);
     return a;
 }
 
@@ -55,6 +72,7 @@ void rp_auth_free(struct rp_auth *a)
 {
     if (!a)
         return;
+    rp_store_unsubscribe(a->store, on_notice, a);
     pthread_mutex_destroy(&a->secret_lock);
     pthread_mutex_destroy(&a->cache_lock);
     pthread_mutex_destroy(&a->acl_lock);

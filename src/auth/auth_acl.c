@@ -708,9 +708,12 @@ int rp_acl_bump(struct rp_store_conn *c, const struct rp_auth *a, struct rp_aren
                 struct rp_error *err)
 {
     struct rp_sql q;
+    int rc;
 
     rp_auth_sql_init(a, &q, arena);
     rp_sql_add(&q, "UPDATE rp_setting SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)"
                    " WHERE key = 'acl.version'");
-    return rp_store_exec(c, &q, NULL, err);
+    rc = rp_store_exec(c, &q, NULL, err);
+    /* Other processes reload at once instead of at their next check of acl.version. */
+    return rc < 0 ? rc : rp_store_notify(c, RP_AUTH_NOTICE_ACL, NULL, err);
 }

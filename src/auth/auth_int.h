@@ -184,5 +184,19 @@ void rp_acl_invalidate(struct rp_auth *a);
 
 /** Drops every cached token of user_id (after its tokens or password changed). */
 void rp_auth_cache_evict_user(struct rp_auth *a, const char *user_id);
+/** Drops the cached entry of token_id (revoked in another process). */
+void rp_auth_cache_evict_token(struct rp_auth *a, const char *token_id);
+/** Drops every cached token (users, roles or activeness may have changed elsewhere). */
+void rp_auth_cache_evict_all(struct rp_auth *a);
+
+/*
+ * Topics of the store notices (store.h) that auth sends in the transaction of a change, so
+ * every other process drops what it cached: a revoked token (argument: its id), a user's
+ * password change that ended its sessions (argument: the user's id), and any change of users,
+ * roles, permission sets or sharing (acl.version moved).
+ */
+#define RP_AUTH_NOTICE_TOKEN "token"
+#define RP_AUTH_NOTICE_USER  "user"
+#define RP_AUTH_NOTICE_ACL   "acl"
 
 #endif

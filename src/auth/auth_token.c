@@ -15,7 +15,8 @@
  * carry the token's expiry, so an expired token is never served from cache.
  * Revocation and password changes through this process evict at once and bump
  * a generation counter, so a lookup that raced with them cannot put a stale
- * entry back. Other processes see a revocation after at most cache_ttl.
+ * entry back. Other processes drop their entry when the revocation's store notice
+ * (RP_AUTH_NOTICE_TOKEN) reaches them, and without one after at most cache_ttl.
  *
  * last_used_at is written at most once a minute per token, asynchronously, so
  * that verification stays a read. Clear tokens are never logged.
@@ -258,24 +259,39 @@ out:
     pthread_mutex_unlock(&a->cache_lock);
 }
 
+/* Drops the entries of token_id, of user_id, or (both NULL) every entry. */
 static void cache_evict(struct rp_auth *a, const char *token_id, const char *user_id)
 {
+    bool all = !token_id && !user_id;
+
     pthread_mutex_lock(&a->cache_lock);
     a->cache_gen++;
     for (size_t i = 0; i < RP_AUTH_CACHE_SETS * RP_AUTH_CACHE_WAYS; i++) {
         struct rp_auth_cache_entry *e = &a->cache[i];
         if (!e->used)
             continue;
-        if ((token_id && strcmp(e->token_id, token_id) == 0) ||
+        if (all || (token_id && strcmp(e->token_id, token_id) == 0) ||
             (user_id && strcmp(e->user_id, user_id) == 0))
             cache_entry_clear(e);
     }
     pthread_mutex_unlock(&a->cache_lock);
 }
 
+void rp_auth_cache_evict_token(struct rp_auth *a, const char *token_id)
+{
+    if (*token_id)
+        cache_evict(a, token_id, NULL);
+}
+
+void rp_auth_cache_evict_all(struct rp_auth *a)
+{
+    cache_evict(a, NULL, NULL);
+}
+
 void rp_auth_cache_evict_user(struct rp_auth *a, const char *user_id)
 {
-    cache_evict(a, NULL, user_id);
+    if (*user_id)
+        cache_evict(a, NULL, user_id);
 }
 
 /* ---- last_used_at ---- */
@@ -538,6 +554,8 @@ static int revoke_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     rp_sql_param(&q, rp_value_cstr(x->token_id));
     rp_sql_add(&q, " AND revoked_at IS NULL");
     rc = rp_store_exec(c, &q, &changes, err);
+    if (rc == 0 && changes > 0)
+        rc = rp_store_notify(c, RP_AUTH_NOTICE_TOKEN, x->token_id, err);
     if (rc < 0 || changes > 0)
         goto out;
 
@@ -633,6 +651,8 @@ static int revoke_owned_run(struct rp_store_conn *c, void *ctx, struct rp_error 
     rp_sql_add(&q, " WHERE id = ");
     rp_sql_param(&q, rp_value_cstr(x->token_id));
     rc = rp_store_exec(c, &q, NULL, err);
+    if (rc == 0)
+        rc = rp_store_notify(c, RP_AUTH_NOTICE_TOKEN, x->token_id, err);
     if (rc < 0)
         goto out;
 

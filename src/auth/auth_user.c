@@ -291,6 +291,8 @@ static int passwd_run(struct rp_store_conn *c, void *ctx, struct rp_error *err)
     rp_sql_param(&q, rp_value_cstr("session"));
     rp_sql_add(&q, " AND revoked_at IS NULL");
     rc = rp_store_exec(c, &q, NULL, err);
+    if (rc == 0)
+        rc = rp_store_notify(c, RP_AUTH_NOTICE_USER, x->user_id, err);
 out:
     rp_arena_release(&arena);
     return rc;

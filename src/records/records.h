@@ -70,6 +70,16 @@ int rp_records_sync_schema_in(struct rp_store_conn *c, int64_t now_ms, struct rp
 int rp_records_define(struct rp_records *rs, const struct rp_principal *p, const char *kind,
                       const char *object, const json_t *definition, struct rp_error *err);
 
+/* The topic of the store notice (store.h) that a metadata change sends; its argument is the
+   object's name. Every process's records service reloads its snapshot on it. */
+#define RP_RECORDS_NOTICE_META "meta"
+
+/**
+ * Reads the custom definitions again and swaps the registry's snapshot (another process
+ * changed them: its DDL has committed with them, so no table needs syncing). Thread-safe.
+ */
+int rp_records_reload_metadata(struct rp_records *rs, struct rp_error *err);
+
 /* ---- reads ---- */
 
 struct rp_list_query {

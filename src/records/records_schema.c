@@ -626,6 +626,9 @@ static int define_unit(struct rp_store_conn *c, void *vctx, struct rp_error *err
             rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
             rc = rp_store_exec(c, &q, NULL, err);
         }
+        /* Other processes reload their snapshot once this commits. */
+        if (rc == 0)
+            rc = rp_store_notify(c, RP_RECORDS_NOTICE_META, ctx->object, err);
     }
 out:
     if (rc < 0 && ctx->next) {
@@ -669,6 +672,46 @@ int rp_records_define(struct rp_records *rs, const struct rp_principal *p, const
     return rc;
 }
 
+int rp_records_reload_metadata(struct rp_records *rs, struct rp_error *err)
+{
+    struct rp_store_conn *c;
+    struct rp_meta *next = NULL;
+    struct rp_arena a;
+    struct defs d = {0};
+    int rc;
+
+    rp_arena_init(&a);
+    /* Under the define lock: a snapshot read here cannot be swapped in after a newer one that
+       a definition of this process built. */
+    pthread_mutex_lock(&rs->define_lock);
+    c = rp_store_reader_acquire(rs->store);
+    rc = load_defs(c, &a, &d, err);
+    rp_store_reader_release(rs->store, c);
+    if (rc == 0)
+        rc = rp_meta_build(rp_meta_catalogue(), d.d, d.n, rp_clock_now_ms(rs->clock), &next, err);
+    if (rc == 0)
+        rp_meta_registry_swap(rs->meta, next);
+    pthread_mutex_unlock(&rs->define_lock);
+    rp_arena_release(&a);
+    return rc;
+}
+
+/* Another process changed metadata (or the listener reconnected): read it again. */
+static void on_notice(void *ctx, const char *topic, const char *arg)
+{
+    struct rp_records *rs = ctx;
+    struct rp_error err;
+
+    if (strcmp(topic, RP_RECORDS_NOTICE_META) != 0 && strcmp(topic, RP_STORE_NOTICE_ALL) != 0)
+        return;
+    rp_error_init(&err, NULL);
+    if (rp_records_reload_metadata(rs, &err) < 0)
+        rp_log_error("could not reload metadata after a change elsewhere (%s): %s", arg,
+                     err.detail ? err.detail : rp_err_name(err.code));
+    else if (*arg)
+        rp_log_info("reloaded metadata: \"%s\" changed in another process", arg);
+}
+
 struct rp_records *rp_records_new(const struct rp_records_config *cfg)
 {
     struct rp_records *rs = rp_xcalloc(1, sizeof(*rs));
@@ -676,6 +719,7 @@ struct rp_records *rp_records_new(const struct rp_records_config *cfg)
     rs->meta = cfg->meta;
     rs->clock = cfg->clock;
     pthread_mutex_init(&rs->define_lock, NULL);
+    rp_store_subscribe(rs->store, on_notice, rs);
     /* FTS5 is brought up to date once per commit group; pg_trgm indexes need no help. */
     if (rp_store_dialect(rs->store) == RP_SQL_SQLITE)
         rp_store_set_precommit(rs->store, fts_flush, rs);
@@ -686,6 +730,7 @@ void rp_records_free(struct rp_records *rs)
 {
     if (!rs)
         return;
+    rp_store_unsubscribe(rs->store, on_notice, rs);
     rp_store_set_precommit(rs->store, NULL, NULL);
     pthread_mutex_destroy(&rs->define_lock);
     free(rs);

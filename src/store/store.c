@@ -9,6 +9,7 @@
 #include "base/arena.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/uuid.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -370,6 +371,126 @@ int rp_store_write(struct rp_store *s, rp_store_write_fn fn, void *ctx, struct r
     return rc;
 }
 
+/* ---- notices between processes ---- */
+
+static bool topic_is_valid(const char *t)
+{
+    size_t n = strlen(t);
+
+    if (n == 0 || n > 32)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = t[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.'))
+            return false;
+    }
+    return true;
+}
+
+int rp_store_notify(struct rp_store_conn *c, const char *topic, const char *arg,
+                    struct rp_error *err)
+{
+    struct rp_store *s = c->owner;
+    char payload[24 + 1 + 32 + 1 + 256 + 1];
+    struct rp_arena a;
+    struct rp_sql q;
+    int rc;
+
+    if (!topic_is_valid(topic) || (arg && strlen(arg) > 256))
+        return rp_error_set(err, RP_EINVAL, "malformed configuration notice");
+    if (!s || !s->drv->notify_sql)
+        return 0;
+    snprintf(payload, sizeof(payload), "%s %s%s%s", s->instance, topic, arg && *arg ? " " : "",
+             arg ? arg : "");
+    rp_arena_init(&a);
+    rp_sql_init(&q, &a, RP_SQL_SQLITE);
+    {
+        const struct rp_value v = rp_value_cstr(payload);
+        rp_sql_add_fragment(&q, s->drv->notify_sql, &v, 1);
+    }
+    rc = rp_store_query(c, &q, NULL, NULL, err);
+    rp_arena_release(&a);
+    return rc;
+}
+
+void rp_store_subscribe(struct rp_store *s, rp_store_notice_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&s->sub_lock);
+    if (s->nsubs < RP_STORE_SUBSCRIBERS_MAX)
+        s->subs[s->nsubs++] = (struct store_subscriber){fn, ctx};
+    else
+        rp_log_error("too many configuration subscribers; one is ignored");
+    pthread_mutex_unlock(&s->sub_lock);
+}
+
+void rp_store_unsubscribe(struct rp_store *s, rp_store_notice_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&s->sub_lock);
+    for (size_t i = 0; i < s->nsubs; i++) {
+        if (s->subs[i].fn == fn && s->subs[i].ctx == ctx) {
+            memmove(&s->subs[i], &s->subs[i + 1], (s->nsubs - i - 1) * sizeof(s->subs[0]));
+            s->nsubs--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->sub_lock);
+}
+
+static void deliver(struct rp_store *s, const char *topic, const char *arg)
+{
+    pthread_mutex_lock(&s->sub_lock);
+    for (size_t i = 0; i < s->nsubs; i++)
+        s->subs[i].fn(s->subs[i].ctx, topic, arg);
+    atomic_fetch_add(&s->notices, 1);
+    pthread_mutex_unlock(&s->sub_lock);
+}
+
+void rp_store_deliver(struct rp_store *s, const char *payload)
+{
+    char topic[33];
+    const char *sp = strchr(payload, ' '), *arg;
+    size_t n;
+
+    /* Malformed payloads (another program on the channel) are ignored. */
+    if (!sp || (size_t)(sp - payload) != strlen(s->instance))
+        return;
+    if (memcmp(payload, s->instance, (size_t)(sp - payload)) == 0)
+        return; /* our own: this process updated its copies after its commit */
+    arg = strchr(sp + 1, ' ');
+    n = arg ? (size_t)(arg - sp - 1) : strlen(sp + 1);
+    if (n == 0 || n >= sizeof(topic))
+        return;
+    memcpy(topic, sp + 1, n);
+    topic[n] = '\0';
+    if (!topic_is_valid(topic))
+        return;
+    deliver(s, topic, arg ? arg + 1 : "");
+}
+
+void rp_store_deliver_all(struct rp_store *s)
+{
+    deliver(s, RP_STORE_NOTICE_ALL, "");
+}
+
+int rp_store_listen(struct rp_store *s, struct rp_error *err)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&s->sub_lock);
+    if (!s->listening && s->drv->listen_start) {
+        rc = s->drv->listen_start(s, err);
+        s->listening = rc == 0;
+    }
+    pthread_mutex_unlock(&s->sub_lock);
+    return rc;
+}
+
+void rp_store_listen_stats(struct rp_store *s, uint64_t *notices, uint64_t *connects)
+{
+    *notices = atomic_load(&s->notices);
+    *connects = atomic_load(&s->listen_connects);
+}
+
 /* ---- readers ---- */
 
 struct rp_store_conn *rp_store_reader_acquire(struct rp_store *s)
@@ -442,6 +563,7 @@ static void store_free(struct rp_store *s)
     pthread_mutex_destroy(&s->queue_lock);
     pthread_cond_destroy(&s->queue_cond);
     pthread_cond_destroy(&s->stop_cond);
+    pthread_mutex_destroy(&s->sub_lock);
     free(s);
 }
 
@@ -470,6 +592,13 @@ int rp_store_open(const char *url, const struct rp_store_config *cfg, struct rp_
     pthread_mutex_init(&s->queue_lock, NULL);
     pthread_cond_init(&s->queue_cond, NULL);
     pthread_cond_init(&s->stop_cond, NULL);
+    pthread_mutex_init(&s->sub_lock, NULL);
+    {
+        unsigned char raw[8];
+        rp_random_bytes(raw, sizeof(raw));
+        for (size_t i = 0; i < sizeof(raw); i++)
+            snprintf(s->instance + 2 * i, 3, "%02x", raw[i]);
+    }
 
     rc = s->drv->open(s, err);
     if (rc < 0) {
@@ -479,6 +608,7 @@ int rp_store_open(const char *url, const struct rp_store_config *cfg, struct rp_
         pthread_mutex_destroy(&s->queue_lock);
         pthread_cond_destroy(&s->queue_cond);
         pthread_cond_destroy(&s->stop_cond);
+        pthread_mutex_destroy(&s->sub_lock);
         free(s);
         return rc;
     }
@@ -518,6 +648,10 @@ void rp_store_close(struct rp_store *s)
 {
     if (!s)
         return;
+    /* The listener's subscribers read through the pool: stop it while the pool is whole. */
+    if (s->listening)
+        s->drv->listen_stop(s);
+    s->listening = false;
     pthread_mutex_lock(&s->queue_lock);
     s->stopping = true;
     pthread_cond_signal(&s->queue_cond);

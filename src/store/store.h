@@ -113,6 +113,52 @@ int rp_store_write(struct rp_store *s, rp_store_write_fn fn, void *ctx, struct r
 typedef int (*rp_store_precommit_fn)(struct rp_store_conn *c, void *ctx, struct rp_error *err);
 void rp_store_set_precommit(struct rp_store *s, rp_store_precommit_fn fn, void *ctx);
 
+/*
+ * Configuration notices between processes on one database. Processes keep copies of
+ * configuration in memory (the metadata snapshot, the access-control snapshot, verified
+ * tokens); when one process changes such configuration it calls rp_store_notify inside the
+ * writer unit that makes the change, so the notice is sent only if and when that transaction
+ * commits (on PostgreSQL: pg_notify on the channel "rapport_config"). Every other process whose
+ * store listens (rp_store_listen) calls its subscribers with the notice's topic and argument,
+ * on its listening thread, shortly after the commit; the owners of the copies reload or drop
+ * them. The process that sent a notice does not receive it: it updates its own copies itself
+ * after the commit, as it always has.
+ *
+ * The listener keeps one connection of its own and reconnects with backoff when it breaks;
+ * since notices sent meanwhile are lost, after every (re)connection each subscriber is called
+ * with topic RP_STORE_NOTICE_ALL ("*"): reload everything. On SQLite (one serving process per
+ * file) notices go nowhere and listening does nothing.
+ */
+#define RP_STORE_NOTICE_ALL "*"
+
+/** A notice: topic (e.g. "meta", "acl", "token", or "*") and its argument ("" when none). */
+typedef void (*rp_store_notice_fn)(void *ctx, const char *topic, const char *arg);
+
+/**
+ * Inside a writer unit on c: announces that the configuration named by topic (lower-case
+ * letters, digits, '_' or '.', at most 32 bytes) changed; arg (may be NULL; at most 256 bytes,
+ * no NUL) says which item (a token's id, a user's id). Rolled back with the unit. Returns 0,
+ * RP_EINVAL for a malformed topic or arg, or the query's error.
+ */
+int rp_store_notify(struct rp_store_conn *c, const char *topic, const char *arg,
+                    struct rp_error *err);
+/**
+ * Calls fn(ctx, topic, arg) for every notice another process sends, on the listening thread.
+ * fn must not call rp_store_subscribe or rp_store_unsubscribe; it may read (readers) and write.
+ * Thread-safe; at most 16 subscribers.
+ */
+void rp_store_subscribe(struct rp_store *s, rp_store_notice_fn fn, void *ctx);
+/** Removes a subscription; when it returns, fn is not running and will not be called again. */
+void rp_store_unsubscribe(struct rp_store *s, rp_store_notice_fn fn, void *ctx);
+/**
+ * Starts listening for other processes' notices (a serving process does; CLI commands need
+ * not). Idempotent; stopped by rp_store_close. Returns 0 or RP_EINTERNAL (no thread). The
+ * first connection may come later: the listener keeps trying in the background.
+ */
+int rp_store_listen(struct rp_store *s, struct rp_error *err);
+/** Notices delivered to subscribers so far and (re)connections of the listener (/metrics). */
+void rp_store_listen_stats(struct rp_store *s, uint64_t *notices, uint64_t *connects);
+
 /** Nested savepoint inside a unit (batch items). */
 int rp_store_savepoint(struct rp_store_conn *c, const char *name);
 int rp_store_release(struct rp_store_conn *c, const char *name);

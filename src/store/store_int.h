@@ -45,12 +45,27 @@ struct store_driver {
     int (*migrate)(struct rp_store_conn *c, int *version, struct rp_error *err);
     int (*backup)(struct rp_store *s, const char *path, struct rp_error *err);
     int (*integrity_check)(struct rp_store *s, struct rp_error *err);
+    /* Sends one notice in the writer's transaction: a RP_SQL_FRAGMENT whose one "?" is the
+       payload; NULL: notices go nowhere (one process per database). */
+    const char *notify_sql;
+    /* Starts the thread that listens for other processes' notices and hands each payload to
+       rp_store_deliver; NULL: nothing to listen to. */
+    int (*listen_start)(struct rp_store *s, struct rp_error *err);
+    /* Stops it (before any connection is closed); NULL with listen_start. */
+    void (*listen_stop)(struct rp_store *s);
 };
 
 extern const struct store_driver rp_store_driver_sqlite;
 extern const struct store_driver rp_store_driver_pg;
 
 struct write_unit;
+
+#define RP_STORE_SUBSCRIBERS_MAX 16
+
+struct store_subscriber {
+    rp_store_notice_fn fn;
+    void *ctx;
+};
 
 struct rp_store {
     const struct store_driver *drv;
@@ -76,11 +91,27 @@ struct rp_store {
     size_t queue_len;
     bool stopping;
 
+    char instance[24];        /* random id of this store: the sender in a notice's payload */
+    pthread_mutex_t sub_lock; /* held while subscribers run, so unsubscribing waits for them */
+    struct store_subscriber subs[RP_STORE_SUBSCRIBERS_MAX];
+    size_t nsubs;
+    bool listening;     /* listen_start succeeded; guarded by sub_lock */
+    void *listen_state; /* the driver's listener */
+    _Atomic uint64_t notices, listen_connects;
+
     _Atomic uint64_t commits, units, units_failed;
     _Atomic uint64_t fault_left; /* queries until the injected fault; 0 = none armed */
     _Atomic bool fault_fired;
     _Atomic bool fault_on_writer; /* the fault fired on the writer's connection (in a unit) */
 };
+
+/**
+ * Hands a notice's payload ("<instance> <topic>[ <arg>]") to the subscribers, unless this store
+ * sent it; called on the listener's thread.
+ */
+void rp_store_deliver(struct rp_store *s, const char *payload);
+/** Calls every subscriber with RP_STORE_NOTICE_ALL (the listener (re)connected). */
+void rp_store_deliver_all(struct rp_store *s);
 
 /** Applies every system migration newer than the database's user_version. */
 int rp_store_migrate_sqlite(struct rp_store_conn *c, int *version, struct rp_error *err);

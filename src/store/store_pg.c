@@ -23,6 +23,14 @@
  * cancellations are RP_EBUSY; the rest RP_EDB, engine text only in the log. Unlike SQLite,
  * a failed statement aborts the enclosing transaction: a unit that wants to go on after a
  * failure must put the statement in a savepoint (rp_store_savepoint), as batches do.
+ *
+ * Notices (store.h): rp_store_notify is pg_notify on the channel "rapport_config" in the
+ * writer's transaction, so PostgreSQL delivers it only on commit. A listening store has one
+ * more connection, owned by a thread that LISTENs on the channel and waits in poll() on its
+ * socket and on a pipe that stopping writes to. A broken connection is made again with doubling
+ * waits (0.1 s to 5 s); TCP keepalives notice a server that vanished without a word. After
+ * every LISTEN the subscribers are told to reload everything, since notices sent while no
+ * LISTEN was in force are lost (PostgreSQL keeps none for sessions that are not listening).
  */
 #include "store/store.h"
 #include "store/store_int.h"
@@ -32,8 +40,13 @@
 #include "base/log.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -598,6 +611,139 @@ static int integrity_check(struct rp_store *s, struct rp_error *err)
     return rc;
 }
 
+/* ---- the listener: other processes' configuration notices ---- */
+
+#define LISTEN_CHANNEL        "rapport_config"
+#define LISTEN_BACKOFF_MS     100
+#define LISTEN_BACKOFF_MAX_MS 5000
+
+struct pg_listener {
+    struct rp_store *s;
+    pthread_t thread;
+    int stop_pipe[2]; /* [1] is written once to stop the thread; [0] is polled */
+};
+
+/* Waits up to ms for the stop pipe (or, with fd >= 0, for fd to be readable). Returns 1 when
+ * stopping, 0 otherwise. */
+static int listener_wait(struct pg_listener *l, int fd, int ms)
+{
+    struct pollfd p[2] = {{.fd = l->stop_pipe[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+    int n = poll(p, fd >= 0 ? 2 : 1, ms);
+
+    if (n < 0 && errno != EINTR)
+        rp_log_warn("configuration listener: poll failed: %s", strerror(errno));
+    return n > 0 && (p[0].revents & (POLLIN | POLLHUP)) ? 1 : 0;
+}
+
+static PGconn *listener_connect(struct rp_store *s)
+{
+    /* The URL is expanded first (expand_dbname); the keys after it win over its own. */
+    const char *keys[] = {
+        "dbname",          "application_name",    "connect_timeout",  "keepalives",
+        "keepalives_idle", "keepalives_interval", "keepalives_count", NULL};
+    const char *values[] = {s->url, "rapport-listen", "5", "1", "10", "5", "3", NULL};
+    PGconn *pg = PQconnectdbParams(keys, values, 1);
+    PGresult *r;
+
+    if (!pg || PQstatus(pg) != CONNECTION_OK) {
+        rp_log_warn("configuration listener: could not connect to PostgreSQL: %s",
+                    pg ? PQerrorMessage(pg) : "no memory");
+        PQfinish(pg);
+        return NULL;
+    }
+    PQsetNoticeProcessor(pg, notice_ignore, NULL);
+    r = PQexec(pg, "LISTEN " LISTEN_CHANNEL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        rp_log_warn("configuration listener: LISTEN failed: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(pg);
+        return NULL;
+    }
+    PQclear(r);
+    return pg;
+}
+
+static void *listener_main(void *arg)
+{
+    struct pg_listener *l = arg;
+    struct rp_store *s = l->s;
+    int backoff = LISTEN_BACKOFF_MS;
+    bool lost = false;
+
+    for (;;) {
+        PGconn *pg = listener_connect(s);
+        PGnotify *n;
+
+        if (!pg) {
+            if (listener_wait(l, -1, backoff))
+                break;
+            backoff = backoff * 2 > LISTEN_BACKOFF_MAX_MS ? LISTEN_BACKOFF_MAX_MS : backoff * 2;
+            continue;
+        }
+        backoff = LISTEN_BACKOFF_MS;
+        atomic_fetch_add(&s->listen_connects, 1);
+        if (lost)
+            rp_log_info("configuration listener: listening again; reloading every cache");
+        /* Whatever changed before this LISTEN went unheard: reload everything. */
+        rp_store_deliver_all(s);
+        lost = false;
+        while (!lost) {
+            if (listener_wait(l, PQsocket(pg), -1)) {
+                PQfinish(pg);
+                return NULL;
+            }
+            if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
+                rp_log_warn("configuration listener: lost the connection: %s", PQerrorMessage(pg));
+                lost = true;
+            }
+            while ((n = PQnotifies(pg)) != NULL) {
+                if (strcmp(n->relname, LISTEN_CHANNEL) == 0)
+                    rp_store_deliver(s, n->extra);
+                PQfreemem(n);
+            }
+        }
+        PQfinish(pg);
+        if (listener_wait(l, -1, backoff))
+            break;
+    }
+    return NULL;
+}
+
+static int listen_start(struct rp_store *s, struct rp_error *err)
+{
+    struct pg_listener *l = rp_xcalloc(1, sizeof(*l));
+
+    l->s = s;
+    if (pipe2(l->stop_pipe, O_CLOEXEC) != 0) {
+        free(l);
+        return rp_error_set(err, RP_EINTERNAL, "could not start the configuration listener");
+    }
+    if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
+        close(l->stop_pipe[0]);
+        close(l->stop_pipe[1]);
+        free(l);
+        return rp_error_set(err, RP_EINTERNAL, "could not start the configuration listener");
+    }
+    s->listen_state = l;
+    return 0;
+}
+
+static void listen_stop(struct rp_store *s)
+{
+    struct pg_listener *l = s->listen_state;
+    char one = 1;
+
+    if (!l)
+        return;
+    if (write(l->stop_pipe[1], &one, 1) != 1)
+        rp_log_error("could not stop the configuration listener: %s", strerror(errno));
+    pthread_join(l->thread, NULL);
+    close(l->stop_pipe[0]);
+    close(l->stop_pipe[1]);
+    free(l);
+    s->listen_state = NULL;
+}
+
 const struct store_driver rp_store_driver_pg = {
     .name = "postgres",
     .dialect = RP_SQL_PG,
@@ -614,4 +760,7 @@ const struct store_driver rp_store_driver_pg = {
     .migrate = rp_store_migrate_pg,
     .backup = backup,
     .integrity_check = integrity_check,
+    .notify_sql = "SELECT pg_notify('" LISTEN_CHANNEL "', ?)",
+    .listen_start = listen_start,
+    .listen_stop = listen_stop,
 };

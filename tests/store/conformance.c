@@ -5,6 +5,9 @@
  * passes here behaves the same on both: values in and out, a unit's rollback, group commit,
  * unique violations, migrations, keyset pagination and savepoints. The job queue's claim and
  * leases are tested on both engines by tests/unit/jobs/test_jobs.c (jobs/test_jobs_pg).
+ * Configuration notices between processes (rp_store_notify, rp_store_listen) are tested with
+ * two stores on one PostgreSQL database: delivered on commit only, never to their sender, and
+ * "reload everything" after the listener's connection is cut.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/arena.h"
 #include "store/store.h"
@@ -570,6 +574,153 @@ static void test_reader_reconnects(void **state)
     rp_store_reader_release(f->s, c);
 }
 
+/* ---- configuration notices ---- */
+
+struct recorder {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    char seen[32][80]; /* "topic arg" in order of arrival */
+    int n;
+};
+
+static void record_notice(void *ctx, const char *topic, const char *arg)
+{
+    struct recorder *r = ctx;
+    pthread_mutex_lock(&r->lock);
+    if (r->n < 32)
+        snprintf(r->seen[r->n++], sizeof(r->seen[0]), "%s %s", topic, arg);
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Waits (at most 10 s: a bound, not a speed check) until r has more than n notices. */
+static bool wait_notices(struct recorder *r, int n)
+{
+    struct timespec until;
+    bool more;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&r->lock);
+    while (r->n <= n && pthread_cond_timedwait(&r->cond, &r->lock, &until) == 0)
+        ;
+    more = r->n > n;
+    pthread_mutex_unlock(&r->lock);
+    return more;
+}
+
+struct notice_in {
+    const char *topic, *arg;
+    bool fail; /* fail the unit after notifying: the notice goes with its rollback */
+};
+
+static int notify_unit(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    const struct notice_in *in = ctx;
+    int rc = rp_store_notify(c, in->topic, in->arg, err);
+    if (rc == 0 && in->fail)
+        rc = rp_error_set(err, RP_ECONFLICT, "failed on purpose");
+    return rc;
+}
+
+static int terminate_listeners(struct rp_store_conn *c, void *ctx, struct rp_error *err)
+{
+    (void)ctx;
+    return rp_store_exec_script(c,
+                                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                " WHERE application_name = 'rapport-listen'",
+                                err);
+}
+
+static void test_notices(void **state)
+{
+    struct fx *f = *state;
+    struct recorder mine = {.n = 0}, theirs = {.n = 0};
+    struct rp_store *other = NULL;
+    uint64_t notices = 0, connects = 0;
+    int n;
+
+    pthread_mutex_init(&mine.lock, NULL);
+    pthread_cond_init(&mine.cond, NULL);
+    pthread_mutex_init(&theirs.lock, NULL);
+    pthread_cond_init(&theirs.cond, NULL);
+    /* malformed topics and arguments are refused on both engines */
+    assert_int_equal(rp_store_write(f->s, notify_unit, &(struct notice_in){"Meta", NULL}, &f->err),
+                     RP_EINVAL);
+    rp_error_clear(&f->err);
+    assert_int_equal(rp_store_write(f->s, notify_unit, &(struct notice_in){"", NULL}, &f->err),
+                     RP_EINVAL);
+    rp_error_clear(&f->err);
+    assert_int_equal(rp_store_listen(f->s, &f->err), 0);
+    assert_int_equal(rp_store_listen(f->s, &f->err), 0); /* idempotent */
+    rp_store_subscribe(f->s, record_notice, &mine);
+    if (!rp_test_store_is_pg()) {
+        /* one process per file: notices are accepted and go nowhere */
+        assert_int_equal(
+            rp_store_write(f->s, notify_unit, &(struct notice_in){"meta", "contact"}, &f->err), 0);
+        rp_store_unsubscribe(f->s, record_notice, &mine);
+        assert_int_equal(mine.n, 0);
+        goto out;
+    }
+    assert_int_equal(
+        rp_store_open(getenv("RP_TEST_PG_URL"), &(struct rp_store_config){0}, &other, &f->err), 0);
+    rp_store_subscribe(other, record_notice, &theirs);
+    assert_int_equal(rp_store_listen(other, &f->err), 0);
+    /* each listener's first LISTEN asks for a reload of everything */
+    assert_true(wait_notices(&theirs, 0));
+    assert_string_equal(theirs.seen[0], "* ");
+    assert_true(wait_notices(&mine, 0));
+    assert_string_equal(mine.seen[0], "* ");
+
+    /* committed: delivered to the other store, not to the sender */
+    assert_int_equal(
+        rp_store_write(f->s, notify_unit, &(struct notice_in){"meta", "contact"}, &f->err), 0);
+    assert_true(wait_notices(&theirs, 1));
+    assert_string_equal(theirs.seen[1], "meta contact");
+    /* rolled back: never delivered; the next committed one arrives next */
+    assert_int_equal(
+        rp_store_write(f->s, notify_unit, &(struct notice_in){"token", "t1", true}, &f->err),
+        RP_ECONFLICT);
+    rp_error_clear(&f->err);
+    assert_int_equal(rp_store_write(f->s, notify_unit, &(struct notice_in){"acl", NULL}, &f->err),
+                     0);
+    assert_true(wait_notices(&theirs, 2));
+    assert_string_equal(theirs.seen[2], "acl ");
+    /* and the other way round */
+    assert_int_equal(
+        rp_store_write(other, notify_unit, &(struct notice_in){"user", "u-1"}, &f->err), 0);
+    assert_true(wait_notices(&mine, 1));
+    assert_string_equal(mine.seen[1], "user u-1");
+    pthread_mutex_lock(&mine.lock);
+    assert_int_equal(mine.n, 2); /* nothing of its own came back */
+    pthread_mutex_unlock(&mine.lock);
+
+    /* a cut connection: the listeners come back and ask for a reload of everything */
+    pthread_mutex_lock(&theirs.lock);
+    n = theirs.n;
+    pthread_mutex_unlock(&theirs.lock);
+    assert_int_equal(rp_store_write(f->s, terminate_listeners, NULL, &f->err), 0);
+    assert_true(wait_notices(&theirs, n));
+    assert_string_equal(theirs.seen[n], "* ");
+    rp_store_listen_stats(other, &notices, &connects);
+    assert_int_equal(connects, 2);
+    assert_true(notices >= 4);
+    /* and hear what is sent after */
+    assert_int_equal(
+        rp_store_write(f->s, notify_unit, &(struct notice_in){"meta", "lead"}, &f->err), 0);
+    assert_true(wait_notices(&theirs, n + 1));
+    assert_string_equal(theirs.seen[n + 1], "meta lead");
+
+    rp_store_unsubscribe(other, record_notice, &theirs);
+    rp_store_close(other);
+    rp_store_unsubscribe(f->s, record_notice, &mine);
+out:
+    pthread_mutex_destroy(&mine.lock);
+    pthread_cond_destroy(&mine.cond);
+    pthread_mutex_destroy(&theirs.lock);
+    pthread_cond_destroy(&theirs.cond);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -582,6 +733,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyset_pagination, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_reconnects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notices, setup, teardown),
     };
     return cmocka_run_group_tests_name(rp_test_store_is_pg() ? "store conformance (postgres)"
                                                              : "store conformance (sqlite)",
