@@ -870,29 +870,6 @@ static int idem_read(void *vctx, const struct rp_value *cols, size_t n)
     return 1;
 }
 
-/*
- * On PostgreSQL several processes write at once: two requests with the same key reaching two
- * of them would both find no stored answer and both write, and the second commit would then
- * fail on rp_idempotency's key with a 409 instead of the replay. A transaction-scoped advisory
- * lock on the key makes the second wait for the first to commit; its read then sees the
- * stored answer. (SQLite has one writer: units never overlap.)
- */
-static int idempotency_lock(struct rp_store_conn *c, struct rp_write_request *wr)
-{
-    struct rp_sql q;
-    const char *key;
-
-    if (rp_store_conn_dialect(c) != RP_SQL_PG)
-        return 0;
-    key = rp_arena_sprintf(wr->arena, "idem\x1f%s\x1f%s", wr->principal->user_id,
-                           wr->idempotency_key);
-    rp_sql_init(&q, wr->arena, RP_SQL_PG);
-    rp_sql_add(&q, "SELECT pg_advisory_xact_lock(hashtextextended(");
-    rp_sql_param(&q, rp_value_cstr(key));
-    rp_sql_add(&q, ", 0))");
-    return rp_store_query(c, &q, NULL, NULL, wr->err);
-}
-
 /* Returns 1 when the request was answered from a stored response, 0 to go on, or an error. */
 static int idempotency_check(struct rp_store_conn *c, struct rp_write_request *wr, int64_t now)
 {
@@ -900,8 +877,8 @@ static int idempotency_check(struct rp_store_conn *c, struct rp_write_request *w
     struct rp_sql q;
     int rc;
 
-    if ((rc = idempotency_lock(c, wr)) < 0)
-        return rc;
+    /* Several processes on PostgreSQL: their groups take turns (store_pg.c), so a request
+       with the same key in another process's group is committed, or not begun, by now. */
     rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
     rp_sql_add(&q,
                "SELECT fingerprint, status, location, etag, body, created_at FROM rp_idempotency"

@@ -438,10 +438,10 @@ void rp_store_unsubscribe(struct rp_store *s, rp_store_notice_fn fn, void *ctx)
 
 static void deliver(struct rp_store *s, const char *topic, const char *arg)
 {
+    atomic_fetch_add(&s->notices, 1);
     pthread_mutex_lock(&s->sub_lock);
     for (size_t i = 0; i < s->nsubs; i++)
         s->subs[i].fn(s->subs[i].ctx, topic, arg);
-    atomic_fetch_add(&s->notices, 1);
     pthread_mutex_unlock(&s->sub_lock);
 }
 

@@ -2,7 +2,8 @@
  * PostgreSQL driver (struct store_driver, store_int.h) on libpq.
  *
  * Connections: the writer is one connection owned by the writer thread (store.c runs each
- * group in one transaction and commits once, as on SQLite); readers are pooled connections
+ * group in one transaction and commits once, as on SQLite; across processes, groups take turns:
+ * GROUP_LOCK_KEY below); readers are pooled connections
  * in autocommit, so they see committed data only. Every connection is set to UTC and
  * synchronous_commit=on: a COMMIT that returned is durable.
  *
@@ -52,7 +53,17 @@
 #include <string.h>
 
 #define STMT_CACHE_SLOTS 512 /* power of two */
-#define PG_PARAMS_MAX    65535
+/*
+ * The key of the advisory lock every writer's transaction takes first, held until it ends:
+ * the groups of all processes on the database commit one at a time. The change log needs it:
+ * rp_change.seq comes from a sequence, and without it two processes' transactions could commit
+ * out of seq order (seq 101 after seq 102), so a consumer that had read up to 102 (automation
+ * rules, webhooks, SLA clocks, the bus, GET /changes) would never see 101. With it, a committed
+ * seq N means every seq below N is committed or gone. Taken first, before any other lock, it
+ * cannot take part in a deadlock between writers. Any constant ("rapport" in ASCII).
+ */
+#define GROUP_LOCK_KEY "32195282895598196"
+#define PG_PARAMS_MAX  65535
 
 /* Type oids from pg_type.h (server headers are not part of libpq-dev). */
 #define OID_BOOL    16
@@ -152,7 +163,7 @@ static int ensure_connected(struct pg_conn *c, const char *sql)
 {
     if (PQstatus(c->pg) == CONNECTION_OK)
         return 0;
-    if (c->writer && strcmp(sql, "BEGIN") != 0) {
+    if (c->writer && strncmp(sql, "BEGIN", 5) != 0) {
         rp_log_error("the PostgreSQL connection broke inside a transaction");
         return RP_EIO;
     }
@@ -573,7 +584,7 @@ static int exec_simple(struct rp_store_conn *conn, const char *sql)
     if (ensure_connected(c, sql) < 0)
         return RP_EDB;
     r = PQexec(c->pg, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
         rp_log_error("%s failed: %s", sql, PQresultErrorMessage(r));
         rc = RP_EDB;
     }
@@ -747,7 +758,7 @@ static void listen_stop(struct rp_store *s)
 const struct store_driver rp_store_driver_pg = {
     .name = "postgres",
     .dialect = RP_SQL_PG,
-    .begin_sql = "BEGIN",
+    .begin_sql = "BEGIN; SELECT pg_advisory_xact_lock(" GROUP_LOCK_KEY ")",
     .open = pg_open,
     .close = pg_close,
     .conn_open = conn_open,
