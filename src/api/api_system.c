@@ -55,6 +55,21 @@ static int h_metrics(struct rp_http_req *req, struct rp_http_resp *resp)
                 (unsigned long long)st.commits, (unsigned long long)st.units,
                 (unsigned long long)st.units_failed, (unsigned long long)st.queue_depth,
                 (long long)((rp_clock_now_ms(api->clock) - api->started_ms) / 1000));
+    {
+        uint64_t notices = 0, connects = 0;
+        rp_store_listen_stats(api->store, &notices, &connects);
+        rp_buf_addf(&resp->body,
+                    "# HELP rapport_config_notices_total Configuration notices from other "
+                    "processes on the database (PostgreSQL LISTEN/NOTIFY), reloads of everything "
+                    "after a (re)connection included.\n"
+                    "# TYPE rapport_config_notices_total counter\n"
+                    "rapport_config_notices_total %llu\n"
+                    "# HELP rapport_config_listen_connects_total Connections of the configuration "
+                    "listener (1 when it never lost one).\n"
+                    "# TYPE rapport_config_listen_connects_total counter\n"
+                    "rapport_config_listen_connects_total %llu\n",
+                    (unsigned long long)notices, (unsigned long long)connects);
+    }
     if (api->automation) {
         struct rp_bus_stats bus;
         rp_bus_stats(api->automation, &bus);

@@ -136,6 +136,10 @@ done
 [ -n "$refused" ] || fail "B still accepts the session 2 s after its logout on A"
 note "  B refused it after $refused polls of 50 ms"
 RP_TOKEN=$ADMIN
+api GET /metrics
+expect_status 200 "B's metrics"
+n=$(printf '%s\n' "$API_BODY" | sed -n 's/^rapport_config_notices_total //p')
+[ "${n:-0}" -ge 3 ] || fail "B counts ${n:-no} configuration notices, expected at least 3"
 on A
 api POST /api/v1/auth/tokens '{"name":"two-instances"}'
 expect_status 201 "a named API token on A"
