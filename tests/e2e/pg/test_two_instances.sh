@@ -18,7 +18,7 @@
 #
 # usage: sh tests/helpers/pg.sh run bash tests/e2e/pg/test_two_instances.sh /path/to/rapport
 # env:   RP_TWO_LEADS (1000), RP_TWO_STREAM (150 creates per instance)
-# shellcheck disable=SC2119  # rp_stop takes an optional PID
+# shellcheck disable=SC2015,SC2119  # "check && check || fail"; rp_stop takes an optional PID
 . "$(dirname "$0")/../lib.sh"
 rp_init "$@"
 
@@ -115,7 +115,6 @@ grep -q 'reloaded metadata' "$B_ERR" || fail "B's log does not show the reload"
 note "a session made on A works on B; logout on A is honoured on B"
 on A
 rp_login admin "$PASSWORD"
-SESSION=$RP_TOKEN
 on B
 api GET /api/v1/auth/me
 expect_status 200 "A's session on B"
