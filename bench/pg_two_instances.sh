@@ -2,7 +2,9 @@
 # One and two `rapport serve` instances on one PostgreSQL database. Not a test: nothing here
 # runs in ctest or CI.
 #
-#   sh tests/helpers/pg.sh run bash bench/pg_two_instances.sh
+#   PG_OPTS="-c fsync=on" sh tests/helpers/pg.sh run bash bench/pg_two_instances.sh
+#
+# (pg.sh turns fsync off for tests unless PG_OPTS says otherwise; keep durability here.)
 #
 # Measures, with the release build:
 #   - how long a metadata change made on A takes to be in force on B (a custom field added on
