@@ -1,6 +1,6 @@
 // The web UI's pure helpers of the administration pages (admin.js) and the keyboard shortcuts
-// (shortcuts.js) under node's test runner.
-import test from 'node:test'
+// (shortcuts.js) under Vitest.
+import { test } from 'vitest'
 import assert from 'node:assert/strict'
 import { KINDS, parseDefinition, resolvePath, splitErrors, summary, summaryParts, validName } from '../../web/src/admin.js'
 import { SHORTCUTS, createMatcher, isTyping } from '../../web/src/shortcuts.js'

@@ -1,6 +1,6 @@
-// The web UI's pure helpers under node's test runner: the filter builder's expressions
+// The web UI's pure helpers under Vitest: the filter builder's expressions
 // (docs/expressions.md) and display masking (docs/api.md, Masking).
-import test from 'node:test'
+import { test } from 'vitest'
 import assert from 'node:assert/strict'
 import { buildExpression, conditionText, kindOf, quote, OPS } from '../../web/src/filters.js'
 import { maskValue } from '../../web/src/mask.js'

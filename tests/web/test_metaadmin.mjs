@@ -1,6 +1,6 @@
-// Unit tests of web/src/metaadmin.js (the metadata administration's pure helpers) under node's
-// own test runner.
-import { test } from 'node:test'
+// Unit tests of web/src/metaadmin.js (the metadata administration's pure helpers) under
+// Vitest.
+import { test } from 'vitest'
 import assert from 'node:assert/strict'
 import { FIELD_TYPES, partsOf, validApiName, label, emptyField, fieldDefinition, picklistValues, picklistRows, errorPlacement, sortObjects } from '../../web/src/metaadmin.js'
 

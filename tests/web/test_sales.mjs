@@ -1,6 +1,6 @@
-// The web UI's pure helpers of the sales screens under node's test runner: formatting
+// The web UI's pure helpers of the sales screens under Vitest: formatting
 // (format.js), the board, inbox, conversion, approval and KPI helpers (sales.js).
-import test from 'node:test'
+import { test } from 'vitest'
 import assert from 'node:assert/strict'
 import { fixed, isoDay, lastDays, money, percent, safeUrl, span, sumMoney } from '../../web/src/format.js'
 import { approvalState, boardStages, convertBody, countdown, currentClock, kpiQuery, kpiRows, kpiSingle, moneyInput, pooledRatio } from '../../web/src/sales.js'
