@@ -136,11 +136,6 @@ static int check_process(const struct rp_meta *m, const json_t *def, struct rp_a
     return 0;
 }
 
-struct rows_out {
-    struct rp_buf *out;
-    size_t n;
-};
-
 int rp_approval_check(void *ctx, const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
                       struct rp_error *err)
 {
@@ -607,6 +602,11 @@ out:
     rp_meta_release(m);
     return rc;
 }
+
+struct rows_out {
+    struct rp_buf *out;
+    size_t n;
+};
 
 static int history_row(void *ctx, const struct rp_value *cols, size_t n)
 {

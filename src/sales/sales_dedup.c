@@ -94,24 +94,6 @@ static bool text_field(const struct rp_field *f)
             f->type == RP_F_URL);
 }
 
-static int check_keys(const json_t *j, const char *const *keys, size_t n, const char *where,
-                      struct rp_error *err)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach((json_t *)j, key, v)
-    {
-        size_t i = 0;
-        while (i < n && strcmp(keys[i], key))
-            i++;
-        if (i == n)
-            return rp_error_field(err, RP_EVALIDATION, where ? where : key, "unknown_key",
-                                  "unknown key \"%s\"", key);
-    }
-    return 0;
-}
-
 static bool has_method(const json_t *match, const char *method)
 {
     size_t i;
@@ -141,7 +123,7 @@ static int check_criterion(const struct rp_object *o, const json_t *match, const
     if (!json_is_object(cr))
         return rp_error_field(err, RP_EVALIDATION, where, "invalid",
                               "a criterion is {\"method\", \"field\"}");
-    if ((rc = check_keys(cr, keys, sizeof(keys) / sizeof(keys[0]), where, err)) < 0)
+    if ((rc = rp_sales_check_keys(cr, keys, sizeof(keys) / sizeof(keys[0]), where, err)) < 0)
         return rc;
     if (!m)
         return rp_error_field(err, RP_EVALIDATION, where, "unknown_method",
@@ -195,7 +177,7 @@ static int rules_check(void *ctx, const struct rp_meta *m, const json_t *def,
     int rc;
 
     (void)ctx;
-    if ((rc = check_keys(def, keys, sizeof(keys) / sizeof(keys[0]), NULL, err)) < 0)
+    if ((rc = rp_sales_check_keys(def, keys, sizeof(keys) / sizeof(keys[0]), NULL, err)) < 0)
         return rc;
     if (!o || o->append_only)
         return rp_error_field(err, RP_EVALIDATION, "object", "not_found",

@@ -32,24 +32,6 @@ static bool picklist_has(const struct rp_field *f, const char *value)
     return false;
 }
 
-static int check_keys(const json_t *j, const char *const *keys, size_t n, const char *where,
-                      struct rp_error *err)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach((json_t *)j, key, v)
-    {
-        size_t i = 0;
-        while (i < n && strcmp(keys[i], key))
-            i++;
-        if (i == n)
-            return rp_error_field(err, RP_EVALIDATION, where ? where : key, "unknown_key",
-                                  "unknown key \"%s\"", key);
-    }
-    return 0;
-}
-
 /*
  * {"object": "opportunity", "field": "stage", "stages": [{"value": "proposal",
  *  "probability": 50, "forecast_category": "pipeline", "won"?: bool, "lost"?: bool,
@@ -69,7 +51,7 @@ int rp_sales_pipeline_check(void *ctx, const struct rp_meta *m, const json_t *de
     int rc;
 
     (void)ctx;
-    if ((rc = check_keys(def, keys, sizeof(keys) / sizeof(keys[0]), NULL, err)) < 0)
+    if ((rc = rp_sales_check_keys(def, keys, sizeof(keys) / sizeof(keys[0]), NULL, err)) < 0)
         return rc;
     if (!o)
         return rp_error_field(err, RP_EVALIDATION, "object", "not_found",
@@ -90,8 +72,8 @@ int rp_sales_pipeline_check(void *ctx, const struct rp_meta *m, const json_t *de
         size_t k;
         if (!json_is_object(st))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid", "a stage is an object");
-        if ((rc = check_keys(st, stage_keys, sizeof(stage_keys) / sizeof(stage_keys[0]), where,
-                             err)) < 0)
+        if ((rc = rp_sales_check_keys(st, stage_keys, sizeof(stage_keys) / sizeof(stage_keys[0]),
+                                      where, err)) < 0)
             return rc;
         if (!picklist_has(f, value))
             return rp_error_field(err, RP_EVALIDATION, where, "unknown_value",
@@ -119,7 +101,7 @@ int rp_sales_pipeline_check(void *ctx, const struct rp_meta *m, const json_t *de
             struct rp_error sub;
             static const char *const ckeys[] = {"condition", "message"};
             if (!json_is_object(cr) || !json_is_string(json_object_get(cr, "message")) ||
-                check_keys(cr, ckeys, 2, cwhere, err) < 0)
+                rp_sales_check_keys(cr, ckeys, 2, cwhere, err) < 0)
                 return err->code ? err->code
                                  : rp_error_field(err, RP_EVALIDATION, cwhere, "invalid",
                                                   "a criterion is {\"condition\", \"message\"}");

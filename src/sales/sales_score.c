@@ -43,24 +43,6 @@ static const struct rp_principal scoring_actor = {
 
 static const char *const categories[] = {"profile", "behaviour", "channel", "engagement", "fit"};
 
-static int check_keys(const json_t *j, const char *const *keys, size_t n, const char *where,
-                      struct rp_error *err)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach((json_t *)j, key, v)
-    {
-        size_t i = 0;
-        while (i < n && strcmp(keys[i], key))
-            i++;
-        if (i == n)
-            return rp_error_field(err, RP_EVALIDATION, where ? where : key, "unknown_key",
-                                  "unknown key \"%s\"", key);
-    }
-    return 0;
-}
-
 static double round2(double x)
 {
     return round(x * 100.0) / 100.0;
@@ -661,8 +643,8 @@ static int check_rules(const struct rp_meta *m, const struct rp_object *o, const
         size_t c = 0;
         if (!json_is_object(r))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid", "a rule is an object");
-        if ((rc = check_keys(r, rule_keys, sizeof(rule_keys) / sizeof(rule_keys[0]), where, err)) <
-            0)
+        if ((rc = rp_sales_check_keys(r, rule_keys, sizeof(rule_keys) / sizeof(rule_keys[0]), where,
+                                      err)) < 0)
             return rc;
         if (!json_is_string(json_object_get(r, "name")))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid", "a rule needs a \"name\"");
@@ -727,7 +709,7 @@ static int check_learned(const struct rp_meta *m, const struct rp_object *o, con
         bool number;
         if (!json_is_object(fj))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid", "a feature is an object");
-        if ((rc = check_keys(fj, feature_keys, 3, where, err)) < 0)
+        if ((rc = rp_sales_check_keys(fj, feature_keys, 3, where, err)) < 0)
             return rc;
         if (!f || f->type == RP_F_FORMULA || (own && strcmp(own, f->name) == 0))
             return rp_error_field(err, RP_EVALIDATION, where, "unknown_field",
@@ -765,7 +747,7 @@ int rp_sales_score_check(void *ctx, const struct rp_meta *m, const json_t *def,
     int rc;
 
     (void)ctx;
-    if ((rc = check_keys(def, keys, sizeof(keys) / sizeof(keys[0]), NULL, err)) < 0)
+    if ((rc = rp_sales_check_keys(def, keys, sizeof(keys) / sizeof(keys[0]), NULL, err)) < 0)
         return rc;
     if (!o)
         return rp_error_field(err, RP_EVALIDATION, "object", "not_found",
