@@ -474,6 +474,17 @@ int rp_records_definition_delete(struct rp_records *rs, const struct rp_principa
  */
 int rp_records_definitions(struct rp_records *rs, const struct rp_principal *p, const char *kind,
                            const char *name, struct rp_buf *out, struct rp_error *err);
+/**
+ * For write hooks, which run on every write: *exists is false only when no definition of kind
+ * names object (NULL: any object), as the transaction on c sees it. Answered from memory, after
+ * one read of the table, and read again after any definition changes (in another process: on
+ * its store notice RP_RECORDS_NOTICE_DEFINITION, milliseconds after its commit). True means
+ * "look": the hook reads its definitions itself.
+ */
+int rp_records_definitions_exist(struct rp_records *rs, struct rp_store_conn *c, const char *kind,
+                                 const char *object, bool *exists, struct rp_error *err);
+/* The topic of the store notice a definition write sends; its argument is the kind. */
+#define RP_RECORDS_NOTICE_DEFINITION "definition"
 /** On c, no permission check (internal use): *def (owned) or RP_ENOTFOUND naming noun. */
 int rp_records_definition_load(struct rp_store_conn *c, const char *kind, const char *noun,
                                const char *name, json_t **def, struct rp_error *err);

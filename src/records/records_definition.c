@@ -5,6 +5,7 @@
  */
 #include "base/arena.h"
 #include "base/json.h"
+#include "base/limits.h"
 #include "base/sql.h"
 #include "base/str.h"
 #include "records/records_int.h"
@@ -118,6 +119,8 @@ static int definition_write_run(struct rp_store_conn *c, void *ctx, struct rp_er
         if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
             goto out;
     }
+    if ((rc = rp_store_notify(c, RP_RECORDS_NOTICE_DEFINITION, x->kind, err)) < 0)
+        goto out;
     if (x->k->stored) {
         const struct rp_definition_change ch = {.name = x->name,
                                                 .old_object = old_object,
@@ -128,6 +131,103 @@ static int definition_write_run(struct rp_store_conn *c, void *ctx, struct rp_er
 out:
     free(old_object);
     rp_arena_release(&a);
+    return rc;
+}
+
+/* ---- which objects have definitions ----
+ *
+ * Write hooks ask on every write whether its object has a definition of their kind (a pipeline,
+ * duplicate rules, a scoring model), and most objects have none: the answer comes from the set
+ * of (kind, object) pairs in rp_definition, read once and kept. While a definition write of this
+ * process is queued or running, the set is unknown and the answer is "yes" (the hook reads the
+ * table in its own transaction, so it sees a change made earlier in it); when the write has
+ * ended, committed or not, the set is read again. A set read while the generation moved (a
+ * write began or ended, or another process's notice arrived) may be stale and is not kept.
+ */
+
+#define DEFINED_PAIRS_MAX (1u << 20)
+
+static void defined_reset(struct rp_records *rs, int writing)
+{
+    pthread_mutex_lock(&rs->defined.lock);
+    rs->defined.writing += writing;
+    rs->defined.generation++;
+    free(rs->defined.pairs);
+    rs->defined.pairs = NULL;
+    pthread_mutex_unlock(&rs->defined.lock);
+}
+
+void rp_records_definitions_forget(struct rp_records *rs)
+{
+    defined_reset(rs, 0);
+}
+
+static int pair_row(void *ctx, const struct rp_value *cols, size_t n)
+{
+    struct rp_buf *b = ctx;
+
+    if (n >= 2 && cols[0].type == RP_V_TEXT && cols[1].type == RP_V_TEXT) {
+        rp_buf_add(b, cols[0].u.s.p, cols[0].u.s.len);
+        rp_buf_addc(b, '\t');
+        rp_buf_add(b, cols[1].u.s.p, cols[1].u.s.len);
+        rp_buf_addc(b, '\n');
+    }
+    return 0;
+}
+
+static bool pairs_have(const char *pairs, const char *kind, const char *object)
+{
+    char key[2 * RP_LIMIT_NAME_BYTES + 8];
+
+    snprintf(key, sizeof(key), "\n%s\t%s%s", kind, object ? object : "", object ? "\n" : "");
+    return strstr(pairs, key) != NULL;
+}
+
+int rp_records_definitions_exist(struct rp_records *rs, struct rp_store_conn *c, const char *kind,
+                                 const char *object, bool *exists, struct rp_error *err)
+{
+    struct rp_arena a;
+    struct rp_buf b;
+    struct rp_sql q;
+    uint64_t generation;
+    int rc;
+
+    pthread_mutex_lock(&rs->defined.lock);
+    generation = rs->defined.generation;
+    *exists = rs->defined.writing > 0 ||
+              (rs->defined.pairs && pairs_have(rs->defined.pairs, kind, object));
+    if (rs->defined.writing > 0 || rs->defined.pairs) {
+        pthread_mutex_unlock(&rs->defined.lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&rs->defined.lock);
+
+    rp_arena_init(&a);
+    rp_buf_init(&b, &a, DEFINED_PAIRS_MAX);
+    rp_buf_addc(&b, '\n');
+    rp_sql_init(&q, &a, rp_store_conn_dialect(c));
+    rp_sql_add(&q, "SELECT DISTINCT kind, COALESCE(object, '') FROM rp_definition");
+    if ((rc = rp_store_query(c, &q, pair_row, &b, err)) == 0 && rp_buf_error(&b)) {
+        *exists = true; /* more pairs than anyone should have: every hook looks */
+    } else if (rc == 0) {
+        *exists = pairs_have(b.data, kind, object);
+        pthread_mutex_lock(&rs->defined.lock);
+        if (generation == rs->defined.generation && !rs->defined.pairs)
+            rs->defined.pairs = rp_xstrdup(b.data);
+        pthread_mutex_unlock(&rs->defined.lock);
+    }
+    rp_arena_release(&a);
+    return rc;
+}
+
+/* A definition write: the set of pairs is unknown from before it is queued to after it ends. */
+static int definition_write(struct rp_records *rs, struct definition_write *x, struct rp_error *err)
+{
+    int rc;
+
+    defined_reset(rs, 1);
+    rc = rp_store_write(rs->store, definition_write_run, x, err);
+    defined_reset(rs, -1);
     return rc;
 }
 
@@ -160,7 +260,7 @@ int rp_records_definition_put(struct rp_records *rs, const struct rp_principal *
     if ((rc = k->check(k->ctx, m, def, &arena, err)) == 0) {
         x.object = json_string_value(json_object_get(def, "object"));
         x.text = rp_json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS, err);
-        rc = !x.text ? err->code : rp_store_write(rs->store, definition_write_run, &x, err);
+        rc = !x.text ? err->code : definition_write(rs, &x, err);
         free((char *)x.text);
         if (created)
             *created = x.created;
@@ -185,7 +285,7 @@ int rp_records_definition_delete(struct rp_records *rs, const struct rp_principa
     x.kind = k->kind;
     x.noun = k->noun;
     x.actor = p->user_id ? p->user_id : "system";
-    return rp_store_write(rs->store, definition_write_run, &x, err);
+    return definition_write(rs, &x, err);
 }
 
 struct list_rows {

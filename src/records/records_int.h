@@ -15,7 +15,17 @@ struct rp_records {
     size_t ndefinition_kinds;
     struct rp_write_hook hooks[RP_RECORDS_MAX_HOOKS];
     size_t nhooks;
+    /* which objects have definitions of which kinds (records_definition.c) */
+    struct {
+        pthread_mutex_t lock;
+        uint64_t generation; /* moves whenever a set being read may be stale */
+        unsigned writing;    /* definition writes of this process not yet ended */
+        char *pairs;         /* "\nkind\tobject" for each pair, then "\n"; NULL: not read */
+    } defined;
 };
+
+/** Drops what is known of which objects have definitions (another process changed some). */
+void rp_records_definitions_forget(struct rp_records *rs);
 
 /** A row of an object as read: one value per field (field order), typed by field. */
 struct rp_row {

@@ -702,6 +702,8 @@ static void on_notice(void *ctx, const char *topic, const char *arg)
     struct rp_records *rs = ctx;
     struct rp_error err;
 
+    if (strcmp(topic, RP_RECORDS_NOTICE_DEFINITION) == 0 || strcmp(topic, RP_STORE_NOTICE_ALL) == 0)
+        rp_records_definitions_forget(rs);
     if (strcmp(topic, RP_RECORDS_NOTICE_META) != 0 && strcmp(topic, RP_STORE_NOTICE_ALL) != 0)
         return;
     rp_error_init(&err, NULL);
@@ -719,6 +721,7 @@ struct rp_records *rp_records_new(const struct rp_records_config *cfg)
     rs->meta = cfg->meta;
     rs->clock = cfg->clock;
     pthread_mutex_init(&rs->define_lock, NULL);
+    pthread_mutex_init(&rs->defined.lock, NULL);
     rp_store_subscribe(rs->store, on_notice, rs);
     /* FTS5 is brought up to date once per commit group; pg_trgm indexes need no help. */
     if (rp_store_dialect(rs->store) == RP_SQL_SQLITE)
@@ -733,5 +736,7 @@ void rp_records_free(struct rp_records *rs)
     rp_store_unsubscribe(rs->store, on_notice, rs);
     rp_store_set_precommit(rs->store, NULL, NULL);
     pthread_mutex_destroy(&rs->define_lock);
+    pthread_mutex_destroy(&rs->defined.lock);
+    free(rs->defined.pairs);
     free(rs);
 }

@@ -299,14 +299,14 @@ static void change_json(const struct rp_object *o, const struct rp_row *old,
     rp_buf_addc(out, '}');
 }
 
-static int log_write(struct rp_store_conn *c, struct rp_write_request *wr, const char *id,
-                     const char *action, const char *changes, int64_t now, struct rp_error *err)
+/* Appends the INSERT of a write's audit row (audit) or change-log row (!audit). */
+static void log_insert(struct rp_sql *q, const struct rp_write_request *wr, const char *id,
+                       const char *action, const char *changes, int64_t now, bool audit)
 {
-    struct rp_sql q;
     const char *actor = wr->principal ? wr->principal->user_id : "system";
-    int rc;
 
-    const struct rp_value audit[] = {rp_value_int(now),
+    if (audit) {
+        const struct rp_value v[] = {rp_value_int(now),
                                      rp_value_cstr(actor),
                                      rp_value_cstr(action),
                                      rp_value_cstr(wr->object),
@@ -314,24 +314,35 @@ static int log_write(struct rp_store_conn *c, struct rp_write_request *wr, const
                                      rp_value_cstr(changes),
                                      wr->request_id ? rp_value_cstr(wr->request_id)
                                                     : rp_value_null()};
-    const struct rp_value change[] = {rp_value_int(now),
-                                      rp_value_cstr(wr->object),
-                                      rp_value_cstr(id),
-                                      rp_value_cstr(action),
-                                      rp_value_cstr(actor),
-                                      rp_value_cstr(changes),
-                                      wr->cause ? rp_value_cstr(wr->cause) : rp_value_null()};
+        rp_sql_add(q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes,"
+                      " request_id) VALUES ");
+        rp_sql_param_list(q, v, sizeof(v) / sizeof(v[0]));
+    } else {
+        const struct rp_value v[] = {rp_value_int(now),
+                                     rp_value_cstr(wr->object),
+                                     rp_value_cstr(id),
+                                     rp_value_cstr(action),
+                                     rp_value_cstr(actor),
+                                     rp_value_cstr(changes),
+                                     wr->cause ? rp_value_cstr(wr->cause) : rp_value_null()};
+        rp_sql_add(q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes, cause)"
+                      " VALUES ");
+        rp_sql_param_list(q, v, sizeof(v) / sizeof(v[0]));
+    }
+}
+
+static int log_write(struct rp_store_conn *c, struct rp_write_request *wr, const char *id,
+                     const char *action, const char *changes, int64_t now, struct rp_error *err)
+{
+    struct rp_sql q;
+    int rc;
 
     rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
-    rp_sql_add(&q, "INSERT INTO rp_audit(at, actor, action, object, record_id, changes, request_id)"
-                   " VALUES ");
-    rp_sql_param_list(&q, audit, sizeof(audit) / sizeof(audit[0]));
+    log_insert(&q, wr, id, action, changes, now, true);
     if ((rc = rp_store_exec(c, &q, NULL, err)) < 0)
         return rc;
     rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
-    rp_sql_add(&q, "INSERT INTO rp_change(at, object, record_id, op, actor, changes, cause)"
-                   " VALUES ");
-    rp_sql_param_list(&q, change, sizeof(change) / sizeof(change[0]));
+    log_insert(&q, wr, id, action, changes, now, false);
     return rp_store_exec(c, &q, NULL, err);
 }
 
@@ -400,34 +411,42 @@ static int check_references(struct rp_store_conn *c, struct rp_write_request *wr
 }
 
 struct rule_results {
-    const struct rp_object *o;
+    struct rp_write_request *wr;
     struct rp_write *w;
+    struct rp_row *row; /* the row's own columns follow the rules' (NULL: they do not) */
 };
 
+/* A row of the rules' results (one column per rule), then maybe the row as written. */
 static int rule_row(void *vctx, const struct rp_value *cols, size_t ncols)
 {
     struct rule_results *rr = vctx;
-    for (size_t i = 0; i < ncols && i < rr->o->nrules; i++) {
-        const struct rp_rule *r = &rr->o->rules[i];
+    const struct rp_object *o = rr->wr->_object;
+
+    for (size_t i = 0; i < ncols && i < o->nrules; i++) {
+        const struct rp_rule *r = &o->rules[i];
         if (cols[i].type == RP_V_INT && cols[i].u.i == 0)
             rp_error_field(&rr->w->err, RP_EVALIDATION, r->field ? r->field : r->name,
                            "rule_failed", "%s", r->message.en);
     }
+    if (rr->row && ncols > o->nrules)
+        rp_records_decode_row(o, cols + o->nrules, ncols - o->nrules, rr->wr->arena, rr->row);
     return 1;
 }
 
-static int check_rules(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
-                       const char *id, int64_t now)
+/*
+ * Rows of records written on this (the writer's) thread: a write answers with the row its own
+ * statement returned unless its after-hooks wrote a row meanwhile (the counter moved), which
+ * may be this one.
+ */
+static _Thread_local uint64_t rows_written;
+
+/* The object's rules as a list of boolean columns over the row "t" (one per rule, in order). */
+static int rules_columns(struct rp_write_request *wr, struct rp_write *w, int64_t now,
+                         struct rp_sql *q)
 {
     const struct rp_object *o = wr->_object;
-    struct rule_results rr = {o, w};
-    struct rp_sql q;
     int rc;
 
-    if (o->nrules == 0)
-        return 0;
-    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
-    rp_sql_add(&q, "SELECT ");
     for (size_t i = 0; i < o->nrules; i++) {
         const struct rp_rule *r = &o->rules[i];
         struct rp_expr *e;
@@ -435,16 +454,30 @@ static int check_rules(struct rp_store_conn *c, struct rp_write_request *wr, str
         if ((rc = rp_meta_parse_expr(wr->_meta, o, r->check, strlen(r->check), now, wr->arena, &e,
                                      &w->err)) < 0)
             return rc;
-        rp_sql_add(&q, i ? ", (" : "(");
-        if ((rc = rp_expr_compile_sql(e, &q, &w->err)) < 0)
+        rp_sql_add(q, i ? ", (" : "(");
+        if ((rc = rp_expr_compile_sql(e, q, &w->err)) < 0)
             return rc;
-        rp_sql_add(&q, ")");
+        rp_sql_add(q, ")");
     }
-    rp_sql_addf(&q, " FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
-    rp_sql_param(&q, rp_value_cstr(id));
-    if ((rc = rp_store_query(c, &q, rule_row, &rr, &w->err)) < 0)
-        return rc;
-    return w->err.code;
+    return 0;
+}
+
+/*
+ * Writing a row on PostgreSQL is one statement, one round trip (write_row); elsewhere, where
+ * statements cost no round trip, it is several plain ones.
+ */
+static bool row_written_in_one(const struct rp_store_conn *c)
+{
+    return rp_store_conn_dialect(c) == RP_SQL_PG;
+}
+
+/* Starts q, the statement that writes a row: its INSERT or UPDATE comes next. */
+static void row_statement_begin(struct rp_store_conn *c, struct rp_write_request *wr,
+                                struct rp_sql *q)
+{
+    rp_sql_init(q, wr->arena, rp_store_conn_dialect(c));
+    if (row_written_in_one(c))
+        rp_sql_add(q, "WITH \"t\" AS (");
 }
 
 static int conflict_error(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w)
@@ -454,6 +487,57 @@ static int conflict_error(struct rp_store_conn *c, struct rp_write_request *wr, 
     rp_error_clear(&w->err);
     return rp_error_field(&w->err, RP_ECONFLICT, field, "unique",
                           "another %s already has this value of \"%s\"", wr->object, field);
+}
+
+/*
+ * Runs q, the INSERT or UPDATE of row id begun by row_statement_begin, logs the write (audit and
+ * change-log rows) and checks the object's rules on the row it leaves. On PostgreSQL that is
+ *   WITH "t" AS (q RETURNING *), "audit" AS (INSERT ...), "change" AS (INSERT ...)
+ *   SELECT rule, ..., row columns FROM "t"
+ * and *row is the row as written (a unit that fails is rolled back whole, so logging a write its
+ * rules then refuse does no harm; a rule that reads other rows sees them as before the
+ * statement, and the row itself only through "t"). Elsewhere: q, a SELECT of the rules over the
+ * row, and the two log rows; row->object stays NULL.
+ */
+static int write_row(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
+                     struct rp_sql *q, const char *id, const char *action, const char *changes,
+                     int64_t now, struct rp_row *row)
+{
+    const struct rp_object *o = wr->_object;
+    struct rule_results rr = {wr, w, NULL};
+    int rc;
+
+    row->object = NULL;
+    rows_written++;
+
+    if (row_written_in_one(c)) {
+        rp_sql_add(q, " RETURNING *), \"audit\" AS (");
+        log_insert(q, wr, id, action, changes, now, true);
+        rp_sql_add(q, "), \"change\" AS (");
+        log_insert(q, wr, id, action, changes, now, false);
+        rp_sql_add(q, ") SELECT ");
+        if ((rc = rules_columns(wr, w, now, q)) < 0)
+            return rc;
+        if (o->nrules > 0)
+            rp_sql_add(q, ", ");
+        rp_records_select_columns(o, q);
+        rp_sql_add(q, " FROM \"t\"");
+        rr.row = row;
+        rc = rp_store_query(c, q, rule_row, &rr, &w->err);
+    } else if ((rc = rp_store_exec(c, q, NULL, &w->err)) == 0 && o->nrules > 0) {
+        rp_sql_init(q, wr->arena, rp_store_conn_dialect(c));
+        rp_sql_add(q, "SELECT ");
+        if ((rc = rules_columns(wr, w, now, q)) < 0)
+            return rc;
+        rp_sql_addf(q, " FROM \"%s\" AS \"t\" WHERE \"t\".\"id\" = ", o->name);
+        rp_sql_param(q, rp_value_cstr(id));
+        rc = rp_store_query(c, q, rule_row, &rr, &w->err);
+    }
+    if (rc == RP_ECONFLICT)
+        return conflict_error(c, wr, w);
+    if (rc < 0 || w->err.code)
+        return rc < 0 ? rc : w->err.code;
+    return row_written_in_one(c) ? 0 : log_write(c, wr, id, action, changes, now, &w->err);
 }
 
 /* ---- hooks ---- */
@@ -545,13 +629,21 @@ static int run_hooks(struct rp_store_conn *c, struct rp_write_request *wr, struc
     return 0;
 }
 
+/*
+ * The write's answer: the record as committed. written (may be NULL) is the row as the write's
+ * statement left it, when no other write can have changed it since; else the row is read.
+ */
 static int read_back(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
-                     const char *id, int64_t now)
+                     const char *id, int64_t now, const struct rp_row *written)
 {
     struct rp_row row;
+    int rc;
+
     /* What was just written is returned whoever may read it later; fields as the writer sees. */
-    int rc = rp_records_fetch(c, wr->_meta, NULL, wr->_object, id, wr->arena, &row, &w->err);
-    if (rc < 0)
+    if (written && written->object)
+        row = *written;
+    else if ((rc = rp_records_fetch(c, wr->_meta, NULL, wr->_object, id, wr->arena, &row,
+                                    &w->err)) < 0)
         return rc;
     rp_records_compute_formulas(c, wr->_meta, &row, 1, now, wr->arena);
     rp_buf_reset(&w->body);
@@ -569,6 +661,8 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
     char id[RP_UUID_STRLEN + 1];
     struct rp_buf changes;
     struct rp_sql q;
+    struct rp_row row;
+    uint64_t mark;
     int rc;
 
     for (size_t i = 0; i < o->nfields; i++) {
@@ -588,7 +682,7 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
     if ((rc = check_references(c, wr, w, false)) < 0 ||
         (rc = run_hooks(c, wr, w, RP_WRITE_CREATE, NULL, NULL, now, true)) < 0)
         return rc;
-    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
+    row_statement_begin(c, wr, &q);
     rp_sql_addf(&q,
                 "INSERT INTO \"%s\" (\"id\", \"version\", \"created_at\", \"updated_at\","
                 " \"created_by\", \"updated_by\"",
@@ -615,19 +709,16 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
         rp_sql_param(&q, w->_values[i]);
     }
     rp_sql_add(&q, ")");
-    rc = rp_store_exec(c, &q, NULL, &w->err);
-    if (rc == RP_ECONFLICT)
-        return conflict_error(c, wr, w);
-    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0)
-        return rc;
     /* logged before the after-hooks, whose own writes and events follow it */
     rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
     change_json(o, NULL, w, &changes);
-    if ((rc = log_write(c, wr, id, "create", changes.data, now, &w->err)) < 0 ||
-        (rc = run_hooks(c, wr, w, RP_WRITE_CREATE, id, NULL, now, false)) < 0)
+    if ((rc = write_row(c, wr, w, &q, id, "create", changes.data, now, &row)) < 0)
+        return rc;
+    mark = rows_written;
+    if ((rc = run_hooks(c, wr, w, RP_WRITE_CREATE, id, NULL, now, false)) < 0)
         return rc;
     w->status = 201;
-    return read_back(c, wr, w, id, now);
+    return read_back(c, wr, w, id, now, rows_written == mark ? &row : NULL);
 }
 
 static int check_access(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,
@@ -689,6 +780,8 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     struct rp_buf changes;
     struct rp_sql q;
     size_t nchanged = 0;
+    struct rp_row written;
+    uint64_t mark;
     int rc;
 
     if ((rc = rp_records_fetch(c, wr->_meta, wr->principal, o, id, wr->arena, &row, &w->err)) < 0)
@@ -713,11 +806,11 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     }
     w->status = 200;
     if (nchanged == 0)
-        return read_back(c, wr, w, id, now);
+        return read_back(c, wr, w, id, now, NULL);
     if ((rc = check_references(c, wr, w, true)) < 0 ||
         (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, true)) < 0)
         return rc;
-    rp_sql_init(&q, wr->arena, rp_store_conn_dialect(c));
+    row_statement_begin(c, wr, &q);
     rp_sql_addf(&q, "UPDATE \"%s\" SET \"version\" = \"version\" + 1, \"updated_at\" = ", o->name);
     rp_sql_param(&q, rp_value_int(now));
     rp_sql_add(&q, ", \"updated_by\" = ");
@@ -732,17 +825,14 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     }
     rp_sql_add(&q, " WHERE \"id\" = ");
     rp_sql_param(&q, rp_value_cstr(id));
-    rc = rp_store_exec(c, &q, NULL, &w->err);
-    if (rc == RP_ECONFLICT)
-        return conflict_error(c, wr, w);
-    if (rc < 0 || (rc = check_rules(c, wr, w, id, now)) < 0)
-        return rc;
     rp_buf_init(&changes, wr->arena, RP_LIMIT_RESPONSE_BYTES);
     change_json(o, &row, w, &changes);
-    if ((rc = log_write(c, wr, id, "update", changes.data, now, &w->err)) < 0 ||
-        (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, false)) < 0)
+    if ((rc = write_row(c, wr, w, &q, id, "update", changes.data, now, &written)) < 0)
         return rc;
-    return read_back(c, wr, w, id, now);
+    mark = rows_written;
+    if ((rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, false)) < 0)
+        return rc;
+    return read_back(c, wr, w, id, now, rows_written == mark ? &written : NULL);
 }
 
 static int id_row(void *ctx, const struct rp_value *cols, size_t n)
@@ -811,6 +901,7 @@ static int apply_delete_restore(struct rp_store_conn *c, struct rp_write_request
     rp_sql_param(&q, restore ? rp_value_null() : rp_value_int(now));
     rp_sql_add(&q, " WHERE \"id\" = ");
     rp_sql_param(&q, rp_value_cstr(w->id));
+    rows_written++;
     rc = rp_store_exec(c, &q, NULL, &w->err);
     if (rc == RP_ECONFLICT)
         return conflict_error(c, wr, w);
@@ -820,7 +911,7 @@ static int apply_delete_restore(struct rp_store_conn *c, struct rp_write_request
                         now, false)) < 0)
         return rc;
     w->status = 200;
-    return read_back(c, wr, w, w->id, now);
+    return read_back(c, wr, w, w->id, now, NULL);
 }
 
 static int apply_one(struct rp_store_conn *c, struct rp_write_request *wr, struct rp_write *w,

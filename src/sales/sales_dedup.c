@@ -730,10 +730,13 @@ static int dedup_hook(void *ctx, const struct rp_write_event *ev, struct rp_erro
     struct matches *ms;
     enum action worst = ACTION_FLAG;
     const char *country;
+    bool defined;
     int rc;
 
     (void)ctx;
-    if ((rc = load_rules(ev->c, ev->object, &rules, ev->arena, err)) < 0 || !rules)
+    if ((rc = rp_records_definitions_exist(ev->rs, ev->c, RP_SALES_DUPLICATE_RULES,
+                                           ev->object->name, &defined, err)) < 0 ||
+        !defined || (rc = load_rules(ev->c, ev->object, &rules, ev->arena, err)) < 0 || !rules)
         return rc;
     if (ev->op == RP_WRITE_DELETE)
         return delete_keys(ev->c, ev->object->name, ev->id, ev->arena, err);

@@ -176,12 +176,15 @@ static int stage_gate(void *ctx, const struct rp_write_event *ev, struct rp_erro
     json_t *def;
     struct rp_sql q;
     size_t i;
+    bool any;
     int rc;
 
     (void)ctx;
     if (ev->op != RP_WRITE_CREATE && ev->op != RP_WRITE_UPDATE)
         return 0;
-    if (!(def = pipeline_of(ev->c, ev->object->name, ev->arena, err, &rc)))
+    if ((rc = rp_records_definitions_exist(ev->rs, ev->c, RP_SALES_PIPELINES, ev->object->name,
+                                           &any, err)) < 0 ||
+        !any || !(def = pipeline_of(ev->c, ev->object->name, ev->arena, err, &rc)))
         return rc;
     field = json_string_value(json_object_get(def, "field"));
     f = picklist(ev->object, field);

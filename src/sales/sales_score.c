@@ -1156,11 +1156,16 @@ static int score_hook(void *ctx, const struct rp_write_event *ev, struct rp_erro
     json_t *models = NULL, *own;
     const json_t *mj;
     size_t i;
+    bool any;
     int rc;
 
     if (!touchpoint && (ev->op == RP_WRITE_DELETE))
         return 0;
     /* only a touchpoint concerns models of other objects */
+    if ((rc = rp_records_definitions_exist(ev->rs, ev->c, RP_SALES_SCORING,
+                                           touchpoint ? NULL : ev->object->name, &any, err)) < 0 ||
+        !any)
+        return rc;
     if ((rc = load_models(ev->c, touchpoint ? NULL : ev->object->name, NULL, ev->arena, &models,
                           err)) < 0)
         return rc;

@@ -5,6 +5,8 @@
 #   1. writes through one instance are read (and updated) through the other;
 #   2. a custom field added on A is usable on B: B's metadata snapshot follows the change
 #      through LISTEN/NOTIFY (polled for at most 5 s; without the notice B never sees it);
+#   2b. a duplicate rule defined on A is enforced on B (B's write hooks keep which objects have
+#      definitions; A's notice makes B read them again);
 #   3. a session made on A works on B, and its logout on A is refused on B within 2 s (B had
 #      just cached the token, and its cache keeps an entry 5 s: only the notice can do it);
 #   4. Idempotency-Key across instances: the same key and body on B after A answered replays
@@ -111,6 +113,29 @@ api GET "/api/v1/records/lead?filter=region_code%20%3D%20%27east%27"
 expect_status 200 "filter on the new field on B"
 [ "$(jget 'len(d["data"])')" = 1 ] || fail "the filter on B found $(jget 'len(d["data"])') leads"
 grep -q 'reloaded metadata' "$B_ERR" || fail "B's log does not show the reload"
+
+note "a duplicate rule made on A is in force on B"
+# B's write hooks have looked for contact definitions already (the writes above), and it keeps
+# what it found; only A's notice makes B look again.
+on A
+api PUT /api/v1/definitions/duplicate-rules/contacts '{"object":"contact","action":"block","match":[{"method":"email","field":"email"}]}'
+expect_status 201 "a blocking duplicate rule for contacts on A"
+on B
+blocked=
+for ((i = 0; i < 40; i++)); do
+    api POST /api/v1/records/contact '{"last_name":"Twin","email":"twin@example.cn"}'
+    if [ "$API_STATUS" = 409 ]; then
+        blocked=$i
+        break
+    fi
+    expect_status 201 "a contact on B before the rule is in force there"
+    sleep 0.05
+done
+[ -n "$blocked" ] || fail "B did not enforce A's duplicate rule within 2 s"
+note "  B refused a duplicate at its create number $((blocked + 1))"
+on A
+api DELETE /api/v1/definitions/duplicate-rules/contacts
+expect_status 204 "delete the rule on A"
 
 note "a session made on A works on B; logout on A is honoured on B"
 on A

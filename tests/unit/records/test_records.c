@@ -245,6 +245,71 @@ static void test_sync_drops_stale_indexes(void **state)
     rp_arena_release(&a);
 }
 
+/* Whether any definition of kind names object, as write hooks ask it (from memory). */
+static bool defined(struct rp_test_app *t, const char *kind, const char *object)
+{
+    struct rp_error err;
+    struct rp_store_conn *c = rp_store_reader_acquire(t->app->store);
+    bool exists = false;
+
+    rp_error_init(&err, NULL);
+    assert_int_equal(rp_records_definitions_exist(t->app->records, c, kind, object, &exists, &err),
+                     0);
+    rp_store_reader_release(t->app->store, c);
+    return exists;
+}
+
+static int put_rule(struct rp_test_app *t, const char *name, const char *object)
+{
+    struct rp_error err;
+    json_t *def = json_pack("{sss[{ssss}]ss}", "object", object, "match", "method", "email",
+                            "field", "email", "action", "warn");
+    int rc;
+
+    rp_error_init(&err, NULL);
+    rc = rp_records_definition_put(t->app->records, &t->app->system, "duplicate-rules", name, def,
+                                   NULL, &err);
+    json_decref(def);
+    return rc;
+}
+
+/*
+ * What write hooks are told about definitions follows every definition write of the process at
+ * once, and one that fails (a store fault inside its unit, in builds with fault injection)
+ * leaves it as it was.
+ */
+static void test_definitions_exist(void **state)
+{
+    struct rp_test_app *t = *state;
+    struct rp_error err;
+    int rc;
+
+    assert_false(defined(t, "duplicate-rules", "lead"));
+    assert_false(defined(t, "duplicate-rules", NULL));
+    assert_int_equal(put_rule(t, "leads", "lead"), 0);
+    assert_true(defined(t, "duplicate-rules", "lead"));
+    assert_true(defined(t, "duplicate-rules", NULL));
+    assert_false(defined(t, "duplicate-rules", "contact"));
+    assert_false(defined(t, "duplicate-rules", "lea"));
+    assert_false(defined(t, "scoring-models", "lead"));
+
+    /* a query inside the unit fails: the unit rolls back */
+    rp_store_fault_arm(t->app->store, 2);
+    rc = put_rule(t, "contacts", "contact");
+#ifndef NDEBUG /* debug builds inject faults (CMakeLists.txt: RP_FAULT_INJECTION) */
+    assert_true(rp_store_fault_fired_in_unit(t->app->store));
+    assert_int_not_equal(rc, 0);
+#endif
+    rp_store_fault_arm(t->app->store, 0);
+    assert_int_equal(defined(t, "duplicate-rules", "contact"), rc == 0);
+
+    rp_error_init(&err, NULL);
+    assert_int_equal(rp_records_definition_delete(t->app->records, &t->app->system,
+                                                  "duplicate-rules", "leads", &err),
+                     0);
+    assert_false(defined(t, "duplicate-rules", "lead"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +322,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_drops_stale_indexes, rp_test_app_setup,
                                         rp_test_app_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_definitions, rp_test_app_setup,
+                                        rp_test_app_teardown),
+        cmocka_unit_test_setup_teardown(test_definitions_exist, rp_test_app_setup,
                                         rp_test_app_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
