@@ -39,6 +39,28 @@ struct sqlite_state {
 
 #define SQ(c) ((struct sqlite_conn *)(c))
 
+/*
+ * Whether db is another application's database: it has tables, none of them ours (rp_change
+ * came with migration 1). Asked before anything is set or created, so such a file is left
+ * exactly as it was: not switched to WAL, no schema added. A file that is not SQLite at all
+ * fails here too (the PRAGMAs after would say the same).
+ */
+static bool is_foreign(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    bool foreign = true;
+
+    if (sqlite3_prepare_v2(db,
+                           "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table')"
+                           " AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table'"
+                           " AND name = 'rp_change')",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        foreign = sqlite3_column_int(st, 0) != 0;
+    sqlite3_finalize(st);
+    return foreign;
+}
+
 static int conn_open_path(const char *path, bool writer, struct sqlite_conn **out,
                           struct rp_error *err)
 {
@@ -57,6 +79,14 @@ static int conn_open_path(const char *path, bool writer, struct sqlite_conn **ou
     }
     sqlite3_busy_timeout(c->db, 10000);
     sqlite3_extended_result_codes(c->db, 1);
+    if (writer && is_foreign(c->db)) {
+        sqlite3_close(c->db);
+        free(c);
+        return rp_error_set(err, RP_EIO,
+                            "\"%s\" is not a rapport database (a SQLite database of another "
+                            "application, or not SQLite at all); it was left as it was",
+                            path);
+    }
     /* WAL makes readers independent of the writer; FULL makes each commit durable. */
     rc = sqlite3_exec(c->db,
                       writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"

@@ -122,6 +122,13 @@ expect_copy_error 1 "could not connect to the PostgreSQL database" "unreachable 
 "$RP_BIN" migrate --db "$RP_TMP/never-served.db" >/dev/null 2>&1 || fail "migrate a new file"
 copy --from "$RP_TMP/never-served.db" --to "$DB" --force
 expect_copy_error 1 "the source database has no users" "a source never served"
+python3 -c 'import sqlite3, sys; d = sqlite3.connect(sys.argv[1]); d.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL)"); d.execute("INSERT INTO orders VALUES (1, 9.5)"); d.commit()' "$RP_TMP/shop.db" ||
+    fail "could not make another application's SQLite file"
+sum_before=$(sha256sum <"$RP_TMP/shop.db")
+copy --from "sqlite:$RP_TMP/shop.db" --to "$DB" --force
+expect_copy_error 1 "is not a rapport database" "another application's SQLite file"
+[ "$(sha256sum <"$RP_TMP/shop.db")" = "$sum_before" ] && [ ! -e "$RP_TMP/shop.db-wal" ] ||
+    fail "a refused copy changed the other application's file"
 copy --from "$SRC" --to "$RP_TMP/other.db"
 expect_copy_error 2 "--to needs a postgres:// or postgresql:// URL" "SQLite destination"
 copy --from "$SRC"

@@ -7,7 +7,10 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "base/arena.h"
@@ -307,6 +310,61 @@ static void test_open_errors(void **state)
                      RP_EIO);
 }
 
+/* The whole file at path into buf (at most cap bytes); returns its length. */
+static size_t slurp(const char *path, char *buf, size_t cap)
+{
+    FILE *fp = fopen(path, "rb");
+    size_t n;
+
+    assert_non_null(fp);
+    n = fread(buf, 1, cap, fp);
+    fclose(fp);
+    return n;
+}
+
+/*
+ * A SQLite file of another application, and a file that is not SQLite, are refused, and left
+ * byte for byte as they were: no schema added, not switched to WAL.
+ */
+static void test_foreign_file_is_left_alone(void **state)
+{
+    static const char *const contents[] = {
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL);"
+        "INSERT INTO orders VALUES (1, 9.5);",
+        NULL /* a text file */};
+    struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(contents) / sizeof(contents[0]); i++) {
+        char path[] = "/tmp/rp-foreign-XXXXXX", wal[64];
+        static char before[65536], after[65536];
+        struct rp_store *s = NULL;
+        size_t n;
+        int fd = mkstemp(path);
+
+        assert_true(fd >= 0);
+        if (contents[i]) {
+            sqlite3 *db = NULL;
+            close(fd);
+            assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+            assert_int_equal(sqlite3_exec(db, contents[i], NULL, NULL, NULL), SQLITE_OK);
+            sqlite3_close(db);
+        } else {
+            assert_int_equal(write(fd, "name,email\nLi,li@example.cn\n", 29), 29);
+            close(fd);
+        }
+        n = slurp(path, before, sizeof(before));
+        rp_error_clear(&f->err);
+        assert_int_equal(rp_store_open(path, NULL, &s, &f->err), RP_EIO);
+        assert_null(s);
+        assert_non_null(strstr(f->err.detail, "is not a rapport database"));
+        assert_int_equal(slurp(path, after, sizeof(after)), n);
+        assert_memory_equal(before, after, n);
+        snprintf(wal, sizeof(wal), "%s-wal", path);
+        assert_int_not_equal(access(wal, F_OK), 0);
+        unlink(path);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +375,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backup_and_integrity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_sql_is_an_error_not_a_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_file_is_left_alone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
