@@ -5,6 +5,7 @@
  */
 #include "meta/meta.h"
 #include "base/buf.h"
+#include "base/json.h"
 #include "base/limits.h"
 #include "base/time.h"
 #include "base/utf8.h"
@@ -112,7 +113,8 @@ static int check_range(const struct rp_field *f, double d, struct rp_error *err)
     return 0;
 }
 
-static int text_from_json(const struct rp_field *f, const json_t *j, struct rp_arena *a,
+/* kept: a picklist value that was switched off is accepted (see rp_meta_value_from_json_kept) */
+static int text_from_json(const struct rp_field *f, const json_t *j, bool kept, struct rp_arena *a,
                           struct rp_value *out, struct rp_error *err)
 {
     const char *s;
@@ -146,7 +148,7 @@ static int text_from_json(const struct rp_field *f, const json_t *j, struct rp_a
         break;
     case RP_F_PICKLIST: {
         const struct rp_picklist_value *pv = rp_meta_picklist_value(f, s, n);
-        if (!pv || pv->inactive)
+        if (!pv || (pv->inactive && !kept))
             return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_choice",
                                   "field \"%s\" has no %svalue \"%.*s\"", f->name,
                                   pv ? "active " : "", (int)(n > 100 ? 100 : n), s);
@@ -164,7 +166,7 @@ static int text_from_json(const struct rp_field *f, const json_t *j, struct rp_a
     return 0;
 }
 
-static int multi_from_json(const struct rp_field *f, const json_t *j, struct rp_arena *a,
+static int multi_from_json(const struct rp_field *f, const json_t *j, bool kept, struct rp_arena *a,
                            struct rp_value *out, struct rp_error *err)
 {
     struct rp_buf b;
@@ -182,7 +184,7 @@ static int multi_from_json(const struct rp_field *f, const json_t *j, struct rp_
             json_is_string(v)
                 ? rp_meta_picklist_value(f, json_string_value(v), json_string_length(v))
                 : NULL;
-        if (!pv || pv->inactive)
+        if (!pv || (pv->inactive && !kept))
             return rp_error_field(err, RP_EVALIDATION, f->name, "invalid_choice",
                                   "field \"%s\" has no %svalue \"%s\"", f->name,
                                   pv ? "active " : "",
@@ -209,8 +211,8 @@ static int multi_from_json(const struct rp_field *f, const json_t *j, struct rp_
     return 0;
 }
 
-int rp_meta_value_from_json(const struct rp_field *f, const json_t *j, struct rp_arena *a,
-                            struct rp_value *out, struct rp_error *err)
+static int value_from_json(const struct rp_field *f, const json_t *j, bool kept, struct rp_arena *a,
+                           struct rp_value *out, struct rp_error *err)
 {
     if (json_is_null(j)) {
         *out = rp_value_null();
@@ -223,9 +225,9 @@ int rp_meta_value_from_json(const struct rp_field *f, const json_t *j, struct rp
     case RP_F_URL:
     case RP_F_PICKLIST:
     case RP_F_REFERENCE:
-        return text_from_json(f, j, a, out, err);
+        return text_from_json(f, j, kept, a, out, err);
     case RP_F_MULTI_PICKLIST:
-        return multi_from_json(f, j, a, out, err);
+        return multi_from_json(f, j, kept, a, out, err);
     case RP_F_NUMBER:
     case RP_F_PERCENT: {
         double d;
@@ -304,6 +306,65 @@ int rp_meta_value_from_json(const struct rp_field *f, const json_t *j, struct rp
                               "field \"%s\" is a formula and cannot be set", f->name);
     }
     return type_error(f, "a valid value", err);
+}
+
+int rp_meta_value_from_json(const struct rp_field *f, const json_t *j, struct rp_arena *a,
+                            struct rp_value *out, struct rp_error *err)
+{
+    return value_from_json(f, j, false, a, out, err);
+}
+
+int rp_meta_value_from_json_kept(const struct rp_field *f, const json_t *j, struct rp_arena *a,
+                                 struct rp_value *out, struct rp_error *err)
+{
+    return value_from_json(f, j, true, a, out, err);
+}
+
+static bool array_has(const json_t *array, const json_t *item)
+{
+    size_t i;
+    const json_t *x;
+
+    json_array_foreach(array, i, x)
+    {
+        if (json_equal(x, item))
+            return true;
+    }
+    return false;
+}
+
+const char *rp_meta_inactive_choice(const struct rp_field *f, const struct rp_value *v,
+                                    const struct rp_value *old)
+{
+    const struct rp_picklist_value *pv;
+    json_t *now, *before, *x;
+    const char *found = NULL;
+    size_t i;
+
+    if (v->type != RP_V_TEXT)
+        return NULL;
+    if (f->type == RP_F_PICKLIST) {
+        pv = rp_meta_picklist_value(f, v->u.s.p, v->u.s.len);
+        return pv && pv->inactive && !(old && rp_value_equal(old, v)) ? pv->value : NULL;
+    }
+    if (f->type != RP_F_MULTI_PICKLIST)
+        return NULL;
+    now = rp_json_loadb(v->u.s.p, v->u.s.len, 0, NULL);
+    before =
+        old && old->type == RP_V_TEXT ? rp_json_loadb(old->u.s.p, old->u.s.len, 0, NULL) : NULL;
+    json_array_foreach(now, i, x)
+    {
+        pv = json_is_string(x)
+                 ? rp_meta_picklist_value(f, json_string_value(x), json_string_length(x))
+                 : NULL;
+        if (pv && pv->inactive && !array_has(before, x)) {
+            found = pv->value;
+            break;
+        }
+    }
+    json_decref(now);
+    json_decref(before);
+    return found;
 }
 
 /* ---- expressions ---- */

@@ -193,6 +193,19 @@ bool rp_meta_is_system_name(const char *name);
  */
 int rp_meta_value_from_json(const struct rp_field *f, const json_t *j, struct rp_arena *arena,
                             struct rp_value *out, struct rp_error *err);
+/**
+ * As rp_meta_value_from_json, except that a picklist value that was switched off is accepted:
+ * for the write path, where a record may keep the value it has (rp_meta_inactive_choice).
+ */
+int rp_meta_value_from_json_kept(const struct rp_field *f, const json_t *j, struct rp_arena *arena,
+                                 struct rp_value *out, struct rp_error *err);
+/**
+ * The first picklist value of v (field f's stored form: a picklist's text, a multi-select's
+ * array) that is switched off and that old (the record's value before; NULL for a new record)
+ * does not hold already, or NULL. Borrowed from f.
+ */
+const char *rp_meta_inactive_choice(const struct rp_field *f, const struct rp_value *v,
+                                    const struct rp_value *old);
 
 /**
  * Resolves a field path for the expression language on object o: "amount",

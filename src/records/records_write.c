@@ -116,7 +116,8 @@ static int prepare_values(struct rp_write_request *wr, struct rp_write *w)
             w->_set[f->index] = true;
             continue;
         }
-        if (rp_meta_value_from_json(f, v, wr->arena, &w->_values[f->index], &w->err) < 0)
+        /* a value switched off passes here: a record may keep it (check_choices) */
+        if (rp_meta_value_from_json_kept(f, v, wr->arena, &w->_values[f->index], &w->err) < 0)
             continue;
         if (f->required && w->_values[f->index].type == RP_V_NULL) {
             rp_error_field(&w->err, RP_EVALIDATION, key, "required", "field \"%s\" is required",
@@ -165,7 +166,7 @@ static int prepare_upsert_key(struct rp_write_request *wr, struct rp_write *w)
                               "the key value is not valid UTF-8");
     if (!(jv = json_string(w->key_value)))
         return rp_json_error_alloc(&w->err);
-    rc = rp_meta_value_from_json(f, jv, wr->arena, &v, &w->err);
+    rc = rp_meta_value_from_json_kept(f, jv, wr->arena, &v, &w->err);
     json_decref(jv);
     if (rc < 0)
         return rc;
@@ -630,6 +631,27 @@ static int run_hooks(struct rp_store_conn *c, struct rp_write_request *wr, struc
 }
 
 /*
+ * Picklist values switched off are refused on new writes, but a record keeps what it has: an
+ * update may send a value (or a multi-select holding one) that the row holds already. old: the
+ * row's values, or NULL for a new record. Called with the fields that change only.
+ */
+static int check_choices(struct rp_write_request *wr, struct rp_write *w,
+                         const struct rp_value *old)
+{
+    const struct rp_object *o = wr->_object;
+
+    for (size_t i = 0; i < o->nfields; i++) {
+        const struct rp_field *f = &o->fields[i];
+        const char *off =
+            w->_set[i] ? rp_meta_inactive_choice(f, &w->_values[i], old ? &old[i] : NULL) : NULL;
+        if (off)
+            rp_error_field(&w->err, RP_EVALIDATION, f->name, "invalid_choice",
+                           "field \"%s\" has no active value \"%s\"", f->name, off);
+    }
+    return w->err.code;
+}
+
+/*
  * The write's answer: the record as committed. written (may be NULL) is the row as the write's
  * statement left it, when no other write can have changed it since; else the row is read.
  */
@@ -671,7 +693,7 @@ static int apply_insert(struct rp_store_conn *c, struct rp_write_request *wr, st
             rp_error_field(&w->err, RP_EVALIDATION, f->name, "required", "field \"%s\" is required",
                            f->name);
     }
-    if (w->err.code)
+    if (w->err.code || check_choices(wr, w, NULL) < 0)
         return w->err.code;
     rp_uuid_v7(id, now);
     if (o->owned && (!w->_set[6] || w->_values[6].type == RP_V_NULL)) {
@@ -807,7 +829,8 @@ static int apply_update(struct rp_store_conn *c, struct rp_write_request *wr, st
     w->status = 200;
     if (nchanged == 0)
         return read_back(c, wr, w, id, now, NULL);
-    if ((rc = check_references(c, wr, w, true)) < 0 ||
+    if ((rc = check_choices(wr, w, row.values)) < 0 ||
+        (rc = check_references(c, wr, w, true)) < 0 ||
         (rc = run_hooks(c, wr, w, RP_WRITE_UPDATE, id, row.values, now, true)) < 0)
         return rc;
     row_statement_begin(c, wr, &q);
