@@ -59,11 +59,22 @@ static void emit_param(struct sqlc *c, struct rp_value v, int type)
     }
 }
 
-/* Text comparisons are bytewise whatever the column's collation. */
-static void emit_collated(struct sqlc *c, const struct expr_node *n)
+/*
+ * Text comparisons are bytewise whatever the column's collation. PostgreSQL's collations are
+ * deterministic (a database's default always is), so equal means byte-equal there already:
+ * equality and IN go without COLLATE "C", which would keep the column's indexes from answering
+ * them; only the order comparisons need it.
+ */
+static bool needs_collate(const struct sqlc *c, bool ordering)
+{
+    return !c->pg || ordering;
+}
+
+static void emit_collated(struct sqlc *c, const struct expr_node *n, bool ordering)
 {
     emit(c, n);
-    add(c, c->pg ? " COLLATE \"C\"" : " COLLATE BINARY");
+    if (needs_collate(c, ordering))
+        add(c, c->pg ? " COLLATE \"C\"" : " COLLATE BINARY");
 }
 
 /* The resolver's SQL, with its "?" markers bound in order (identifiers never contain "?"). */
@@ -91,7 +102,7 @@ static void emit_binary(struct sqlc *c, const struct expr_node *n, const char *o
 {
     add(c, "(");
     if (n->kind == EK_CMP && n->a->type == RP_V_TEXT)
-        emit_collated(c, n->a);
+        emit_collated(c, n->a, n->cmp != EC_EQ && n->cmp != EC_NE);
     else
         emit(c, n->a);
     add(c, op);
@@ -123,7 +134,7 @@ static void emit_in(struct sqlc *c, const struct expr_node *n)
 {
     add(c, "(");
     if (n->a->type == RP_V_TEXT)
-        emit_collated(c, n->a);
+        emit_collated(c, n->a, false);
     else
         emit(c, n->a);
     add(c, " IN (");
