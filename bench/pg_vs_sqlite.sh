@@ -8,7 +8,8 @@
 # fsync and full-page writes on, synchronous_commit on), copies a generated contact database
 # into it with `rapport copy` (so both stores hold the same rows), and runs wrk against
 # `rapport serve` on each store: GET one record by id, a list page (filter on an indexed field,
-# sort, 50 rows) and durable create.
+# sort, 50 rows), a list by a selective equality filter (one email, one account's contacts) and
+# durable create.
 #
 # Environment: RAPPORT_BENCH_DIR (default /tmp/rapport-bench), BENCH_CONTACTS (default
 # 100000), BENCH_DURATION (default 10s), BENCH_CONNS (default 64), BENCH_SKIP_BUILD=1.
@@ -94,6 +95,15 @@ db = sqlite3.connect(sys.argv[1])
 for (s,) in db.execute("SELECT last_name FROM contact GROUP BY last_name ORDER BY count(*) DESC LIMIT 5"):
     print("filter=last_name = '%s'&sort=-created_at&limit=50" % s)
 EOF
+# selective equality filters: one contact by email, the contacts of one account
+python3 - "$SRC" >"$OUT/queries-eq.txt" <<'EOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+for (e,) in db.execute("SELECT email FROM contact WHERE email IS NOT NULL ORDER BY rowid LIMIT 200 OFFSET 5000"):
+    print("filter=email = '%s'&limit=50" % e)
+for (a,) in db.execute("SELECT account_id FROM contact WHERE account_id IS NOT NULL GROUP BY account_id LIMIT 50"):
+    print("filter=account_id = '%s'&limit=50" % a)
+EOF
 
 log "copying $SRC into PostgreSQL"
 /usr/bin/time -f "%e s, max RSS %M KB" "$BIN" copy --from "sqlite:$SRC" --to "$PG" \
@@ -108,6 +118,7 @@ for store in sqlite pg; do
     serve "$db" "$PORT_A" "server-$store"
     one "$store get-by-id" "$PORT_A" get.lua RAPPORT_IDS="$OUT/ids.txt"
     one "$store list lastname-created" "$PORT_A" list.lua RAPPORT_QUERIES="$OUT/queries.txt"
+    one "$store list email-or-account" "$PORT_A" list.lua RAPPORT_QUERIES="$OUT/queries-eq.txt"
     one "$store create" "$PORT_A" create.lua
     stop_all
 done
