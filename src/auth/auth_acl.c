@@ -119,6 +119,7 @@ static int check_entry(const char *object, const json_t *entry, struct rp_error 
 
 int rp_acl_check_definition(const json_t *def, struct rp_error *err)
 {
+    static const char *const set_keys[] = {"objects", "system", NULL};
     const json_t *objects, *system, *v;
     const char *key;
     size_t i;
@@ -126,14 +127,8 @@ int rp_acl_check_definition(const json_t *def, struct rp_error *err)
     if (!json_is_object(def))
         return rp_error_field(err, RP_EVALIDATION, "definition", "invalid_type",
                               "a permission set definition must be a JSON object");
-    json_object_foreach((json_t *)def, key, v)
-    {
-        if (strcmp(key, "objects") != 0 && strcmp(key, "system") != 0)
-            return rp_error_field(err, RP_EVALIDATION, "definition", "unknown_key",
-                                  "unknown key \"%s\" in a permission set; expected \"objects\" "
-                                  "and \"system\"",
-                                  key);
-    }
+    if (rp_json_check_keys(def, set_keys, "a permission set", "definition", err) < 0)
+        return err->code;
     objects = json_object_get(def, "objects");
     if (objects && !json_is_object(objects))
         return rp_error_field(err, RP_EVALIDATION, "definition.objects", "invalid_type",

@@ -72,22 +72,15 @@ static int check_process(const struct rp_meta *m, const json_t *def, struct rp_a
     static const char *const keys[] = {"object",    "criteria",    "order",      "guards",
                                        "steps",     "on_submit",   "on_approve", "on_reject",
                                        "on_recall", "description", NULL};
-    const char *object = json_string_value(json_object_get(def, "object")), *key;
+    const char *object = json_string_value(json_object_get(def, "object"));
     const struct rp_object *o = object ? rp_meta_object(m, object) : NULL;
     const json_t *steps = json_object_get(def, "steps"), *guards = json_object_get(def, "guards");
     json_t *v;
     size_t i;
     int rc;
 
-    json_object_foreach((json_t *)def, key, v)
-    {
-        bool known = false;
-        for (size_t k = 0; keys[k] && !known; k++)
-            known = strcmp(keys[k], key) == 0;
-        if (!known)
-            return rp_error_field(err, RP_EVALIDATION, key, "unknown_key",
-                                  "unknown key \"%s\" in an approval process", key);
-    }
+    if (rp_json_check_keys(def, keys, "an approval process", NULL, err) < 0)
+        return err->code;
     if (!o)
         return rp_error_field(err, RP_EVALIDATION, "object", "not_found",
                               "\"object\" must name an object");

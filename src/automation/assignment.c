@@ -4,6 +4,7 @@
  * named list of members with its own strategy), or an assignment rule set (entries of criteria
  * and a user or queue, the first entry whose criteria hold wins).
  */
+#include "base/json.h"
 #include "automation/automation_int.h"
 #include "base/arena.h"
 #include "base/sql.h"
@@ -132,24 +133,6 @@ static int check_users(struct rp_automation *a, const json_t *users, const char 
     return 0;
 }
 
-static int check_keys(const json_t *def, const char *const *allowed, const char *what,
-                      struct rp_error *err)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach((json_t *)def, key, v)
-    {
-        size_t i = 0;
-        while (allowed[i] && strcmp(allowed[i], key) != 0)
-            i++;
-        if (!allowed[i])
-            return rp_error_field(err, RP_EVALIDATION, key, "unknown_key",
-                                  "unknown key \"%s\" in %s", key, what);
-    }
-    return 0;
-}
-
 static int definition_exists(struct rp_automation *a, const char *kind, const char *name,
                              json_t **def, struct rp_error *err)
 {
@@ -171,7 +154,7 @@ int rp_queue_check(void *ctx, const struct rp_meta *m, const json_t *def, struct
     int rc;
 
     (void)m;
-    if ((rc = check_keys(def, keys, "a queue; expected members, strategy, description", err)) < 0)
+    if ((rc = rp_json_check_keys(def, keys, "a queue", NULL, err)) < 0)
         return rc;
     if (json_object_get(def, "strategy") && !strategy_is_valid(strategy))
         return rp_error_field(err, RP_EVALIDATION, "strategy", "invalid",
@@ -215,10 +198,7 @@ int rp_assignment_check(void *ctx, const struct rp_meta *m, const json_t *def,
     size_t i;
     int rc;
 
-    if ((rc = check_keys(def, keys,
-                         "an assignment rule set; expected object, entries, "
-                         "description",
-                         err)) < 0)
+    if ((rc = rp_json_check_keys(def, keys, "an assignment rule set", NULL, err)) < 0)
         return rc;
     if (!o || !o->owned)
         return rp_error_field(err, RP_EVALIDATION, "object", "invalid",
@@ -234,7 +214,7 @@ int rp_assignment_check(void *ctx, const struct rp_meta *m, const json_t *def,
         const json_t *user = json_object_get(e, "user");
         const char *queue = json_string_value(json_object_get(e, "queue"));
         if (!json_is_object(e) ||
-            (rc = check_keys(e, entry_keys, "an entry; expected criteria, user, queue", err)) < 0)
+            (rc = rp_json_check_keys(e, entry_keys, "an entry", NULL, err)) < 0)
             return json_is_object(e) ? rc
                                      : rp_error_field(err, RP_EVALIDATION, where, "invalid",
                                                       "an entry is an object");

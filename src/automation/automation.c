@@ -75,23 +75,17 @@ static void rule_free(struct rule *r)
 /* Reads the parts of a definition; checks only its shape (rule_check checks the meaning). */
 static int rule_parse(const char *name, json_t *def, struct rule *r, struct rp_error *err)
 {
+    static const char *const rule_keys[] = {"object", "trigger",     "condition", "actions",
+                                            "active", "description", NULL};
     const json_t *trig = json_object_get(def, "trigger"), *v;
     const char *on = json_string_value(json_object_get(trig, "on"));
-    const char *key;
     size_t i;
 
     memset(r, 0, sizeof(*r));
     r->name = name;
     r->def = def;
-    json_object_foreach(def, key, v)
-    {
-        if (strcmp(key, "object") && strcmp(key, "trigger") && strcmp(key, "condition") &&
-            strcmp(key, "actions") && strcmp(key, "active") && strcmp(key, "description"))
-            return rp_error_field(err, RP_EVALIDATION, key, "unknown_key",
-                                  "unknown key \"%s\" in a rule; expected object, trigger, "
-                                  "condition, actions, active, description",
-                                  key);
-    }
+    if (rp_json_check_keys(def, rule_keys, "a rule", NULL, err) < 0)
+        return err->code;
     r->object = json_string_value(json_object_get(def, "object"));
     if (!r->object)
         return rp_error_field(err, RP_EVALIDATION, "object", "required",

@@ -505,15 +505,10 @@ bool rp_bus_subject_is_valid(const char *s)
 
 int rp_bus_publish_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err)
 {
-    const char *key;
-    json_t *v;
+    static const char *const keys[] = {"type", "subject", "values", NULL};
 
-    json_object_foreach((json_t *)act, key, v)
-    {
-        if (strcmp(key, "type") && strcmp(key, "subject") && strcmp(key, "values"))
-            return rp_error_field(err, RP_EVALIDATION, c->where, "unknown_key",
-                                  "unknown key \"%s\" of publish; expected subject, values", key);
-    }
+    if (rp_json_check_keys(act, keys, "publish", c->where, err) < 0)
+        return err->code;
     if (!rp_bus_subject_is_valid(json_string_value(json_object_get(act, "subject"))))
         return rp_error_field(err, RP_EVALIDATION, c->where, "invalid_subject",
                               "publish needs a \"subject\": up to %d characters of dot-separated "

@@ -399,8 +399,8 @@ static int check_expr(const struct rp_meta *m, const struct rp_object *o, const 
 static int template_check(const struct rp_meta *m, const json_t *def, struct rp_arena *arena,
                           struct rp_error *err)
 {
-    static const char *const keys[] = {"object", "subject", "text",     "html",
-                                       "to",     "purpose", "campaign", "description"};
+    static const char *const keys[] = {"object",  "subject",  "text",        "html", "to",
+                                       "purpose", "campaign", "description", NULL};
     static const char *const parts[] = {"subject", "text", "html"};
     const struct rp_object *o;
     const struct rp_field *purpose_field;
@@ -411,16 +411,10 @@ static int template_check(const struct rp_meta *m, const json_t *def, struct rp_
 
     if (!json_is_object(def))
         return rp_error_set(err, RP_EINVAL, "a template is a JSON object");
+    if (rp_json_check_keys(def, keys, "an email template", NULL, err) < 0)
+        return err->code;
     json_object_foreach((json_t *)def, key, v)
     {
-        size_t i = 0;
-        while (i < sizeof(keys) / sizeof(keys[0]) && strcmp(keys[i], key) != 0)
-            i++;
-        if (i == sizeof(keys) / sizeof(keys[0]))
-            return rp_error_field(err, RP_EVALIDATION, key, "unknown_key",
-                                  "unknown key \"%s\"; expected object, subject, text, html, to, "
-                                  "purpose, campaign, description",
-                                  key);
         if (!json_is_string(v))
             return rp_error_field(err, RP_EVALIDATION, key, "invalid_type", "\"%s\" is a string",
                                   key);
@@ -1040,15 +1034,11 @@ int rp_email_action_check(const struct rp_action_check *c, const json_t *act, st
 {
     const char *tpl = json_string_value(json_object_get(act, "template"));
     const json_t *to = json_object_get(act, "to");
-    const char *key;
-    json_t *v;
 
-    json_object_foreach((json_t *)act, key, v)
-    {
-        if (strcmp(key, "type") && strcmp(key, "template") && strcmp(key, "to"))
-            return rp_error_field(err, RP_EVALIDATION, c->where, "unknown_key",
-                                  "send_email: unknown key \"%s\"; expected template, to", key);
-    }
+    static const char *const keys[] = {"type", "template", "to", NULL};
+
+    if (rp_json_check_keys(act, keys, "send_email", c->where, err) < 0)
+        return err->code;
     if (!tpl || !rp_str_is_name(tpl))
         return rp_error_field(err, RP_EVALIDATION, c->where, "required",
                               "send_email needs \"template\": an email template name");

@@ -53,26 +53,18 @@ int rp_journey_check(void *ctx, const struct rp_meta *m, const json_t *def, stru
                      struct rp_error *err)
 {
     struct rp_automation *a = ctx;
-    static const char *const keys[] = {"object", "steps", "exit_when", "reenter", "description"};
-    static const char *const step_keys[] = {"name", "wait_minutes", "wait_days", "condition",
-                                            "actions"};
+    static const char *const keys[] = {"object",  "steps",       "exit_when",
+                                       "reenter", "description", NULL};
+    static const char *const step_keys[] = {"name",      "wait_minutes", "wait_days",
+                                            "condition", "actions",      NULL};
     const char *name = json_string_value(json_object_get(def, "object"));
     const struct rp_object *o = name ? rp_meta_object(m, name) : NULL;
-    const json_t *steps = json_object_get(def, "steps"), *step, *v;
-    const char *key;
-    size_t i, k;
+    const json_t *steps = json_object_get(def, "steps"), *step;
+    size_t i;
     int rc;
 
-    json_object_foreach((json_t *)def, key, v)
-    {
-        for (k = 0; k < sizeof(keys) / sizeof(keys[0]) && strcmp(keys[k], key); k++)
-            ;
-        if (k == sizeof(keys) / sizeof(keys[0]))
-            return rp_error_field(err, RP_EVALIDATION, key, "unknown_key",
-                                  "unknown key \"%s\" in a journey; expected object, steps, "
-                                  "exit_when, reenter, description",
-                                  key);
-    }
+    if (rp_json_check_keys(def, keys, "a journey", NULL, err) < 0)
+        return err->code;
     if (!o)
         return rp_error_field(err, RP_EVALIDATION, "object", "not_found",
                               "\"object\" must name an object");
@@ -91,17 +83,8 @@ int rp_journey_check(void *ctx, const struct rp_meta *m, const json_t *def, stru
         size_t j;
         if (!json_is_object(step))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid", "a step is an object");
-        json_object_foreach((json_t *)step, key, v)
-        {
-            for (k = 0; k < sizeof(step_keys) / sizeof(step_keys[0]) && strcmp(step_keys[k], key);
-                 k++)
-                ;
-            if (k == sizeof(step_keys) / sizeof(step_keys[0]))
-                return rp_error_field(err, RP_EVALIDATION, where, "unknown_key",
-                                      "unknown key \"%s\" in a step; expected name, wait_minutes, "
-                                      "wait_days, condition, actions",
-                                      key);
-        }
+        if (rp_json_check_keys(step, step_keys, "a step", where, err) < 0)
+            return err->code;
         if ((json_object_get(step, "wait_minutes") &&
              !json_is_integer(json_object_get(step, "wait_minutes"))) ||
             (json_object_get(step, "wait_days") &&

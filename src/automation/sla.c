@@ -79,24 +79,6 @@ static int check_condition(const struct rp_meta *m, const struct rp_object *o, c
     return 0;
 }
 
-static int check_keys(const json_t *def, const char *const *keys, const char *prefix,
-                      struct rp_arena *a, struct rp_error *err)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach((json_t *)def, key, v)
-    {
-        bool known = false;
-        for (size_t k = 0; keys[k] && !known; k++)
-            known = strcmp(keys[k], key) == 0;
-        if (!known)
-            return rp_error_field(err, RP_EVALIDATION, rp_arena_sprintf(a, "%s%s", prefix, key),
-                                  "unknown_key", "unknown key \"%s\" in an SLA policy", key);
-    }
-    return 0;
-}
-
 static int check_actions(const struct rp_meta *m, const struct rp_object *o, const json_t *acts,
                          const char *where, struct rp_arena *a, struct rp_error *err)
 {
@@ -141,7 +123,7 @@ static int check_target(const struct rp_meta *m, const struct rp_object *o, cons
     if (!json_is_object(t))
         return rp_error_field(err, RP_EVALIDATION, rp_arena_sprintf(a, "targets[%zu]", i),
                               "invalid", "a target is an object");
-    if ((rc = check_keys(t, keys, p, a, err)) < 0)
+    if ((rc = rp_json_check_keys(t, keys, "an SLA target", p, err)) < 0)
         return rc;
     if (!rp_str_is_name(json_string_value(json_object_get(t, "name"))))
         return rp_error_field(err, RP_EVALIDATION, rp_arena_sprintf(a, "%sname", p), "invalid",
@@ -185,7 +167,7 @@ static int check_policy(const struct rp_meta *m, const json_t *def, bool calenda
     size_t i;
     int rc;
 
-    if ((rc = check_keys(def, keys, "", a, err)) < 0)
+    if ((rc = rp_json_check_keys(def, keys, "an SLA policy", NULL, err)) < 0)
         return rc;
     if (!o)
         return rp_error_field(err, RP_EVALIDATION, "object", "not_found",
@@ -1558,15 +1540,11 @@ void rp_sla_register(struct rp_automation *a)
 int rp_sla_start_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err)
 {
     const json_t *pol = json_object_get(act, "policy");
-    const char *key;
-    json_t *v;
 
-    json_object_foreach((json_t *)act, key, v)
-    {
-        if (strcmp(key, "type") != 0 && strcmp(key, "policy") != 0)
-            return rp_error_field(err, RP_EVALIDATION, c->where, "unknown_key",
-                                  "unknown key \"%s\"; start_sla takes \"policy\"", key);
-    }
+    static const char *const keys[] = {"type", "policy", NULL};
+
+    if (rp_json_check_keys(act, keys, "start_sla", c->where, err) < 0)
+        return err->code;
     if (pol && !rp_str_is_name(json_string_value(pol)))
         return rp_error_field(err, RP_EVALIDATION, c->where, "invalid",
                               "\"policy\" must name an SLA policy");
@@ -1617,15 +1595,11 @@ int rp_sla_start_run(const struct rp_action_run *r, const json_t *act, struct rp
 int rp_sla_stop_check(const struct rp_action_check *c, const json_t *act, struct rp_error *err)
 {
     const json_t *t = json_object_get(act, "target");
-    const char *key;
-    json_t *v;
 
-    json_object_foreach((json_t *)act, key, v)
-    {
-        if (strcmp(key, "type") != 0 && strcmp(key, "target") != 0)
-            return rp_error_field(err, RP_EVALIDATION, c->where, "unknown_key",
-                                  "unknown key \"%s\"; stop_sla takes \"target\"", key);
-    }
+    static const char *const keys[] = {"type", "target", NULL};
+
+    if (rp_json_check_keys(act, keys, "stop_sla", c->where, err) < 0)
+        return err->code;
     if (t && !rp_str_is_name(json_string_value(t)))
         return rp_error_field(err, RP_EVALIDATION, c->where, "invalid",
                               "\"target\" must name an SLA target");

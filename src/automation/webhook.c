@@ -223,12 +223,12 @@ static int check_filter(struct rp_automation *a, const json_t *def, struct rp_er
 int rp_webhook_put(struct rp_automation *a, const struct rp_principal *p, const char *name,
                    const json_t *def, struct rp_buf *out, struct rp_error *err)
 {
+    static const char *const keys[] = {"url",    "objects",     "events", "filter",
+                                       "active", "description", NULL};
     struct put_unit x = {.name = name, .now = rp_clock_now_ms(a->clock)};
     struct rp_outbound_target target;
     unsigned char raw[32];
     char secret[SECRET_HEX_BYTES];
-    const char *key;
-    json_t *v;
     int rc;
 
     if ((rc = rp_policy_check(p, NULL, RP_ACT_MANAGE_AUTOMATION, err)) < 0)
@@ -238,15 +238,8 @@ int rp_webhook_put(struct rp_automation *a, const struct rp_principal *p, const 
                               "a webhook name is 1-64 of a-z, 0-9 and '_', starting with a letter");
     if (!json_is_object(def))
         return rp_error_set(err, RP_EINVAL, "a webhook is a JSON object");
-    json_object_foreach((json_t *)def, key, v)
-    {
-        if (strcmp(key, "url") && strcmp(key, "objects") && strcmp(key, "events") &&
-            strcmp(key, "filter") && strcmp(key, "active") && strcmp(key, "description"))
-            return rp_error_field(err, RP_EVALIDATION, key, "unknown_key",
-                                  "unknown key \"%s\"; expected url, objects, events, filter, "
-                                  "active, description",
-                                  key);
-    }
+    if (rp_json_check_keys(def, keys, "a webhook", NULL, err) < 0)
+        return err->code;
     if ((rc = check_filter(a, def, err)) < 0)
         return rc;
     if (!json_is_string(json_object_get(def, "url")) ||

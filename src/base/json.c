@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #ifndef RP_FAULT_INJECTION
@@ -191,4 +192,34 @@ char *rp_json_dump_arena(struct rp_arena *a, const json_t *v, size_t *len)
         *len = strlen(copy);
     free(s);
     return copy;
+}
+
+int rp_json_check_keys(const json_t *j, const char *const *keys, const char *what,
+                       const char *field, struct rp_error *err)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)j, key, v)
+    {
+        char expected[512] = "", where[256];
+        size_t k, n = 0;
+
+        for (k = 0; keys[k] && strcmp(keys[k], key) != 0; k++)
+            ;
+        if (keys[k])
+            continue;
+        for (k = 0; keys[k] && n < sizeof(expected); k++)
+            n += (size_t)snprintf(expected + n, sizeof(expected) - n, "%s%s", k ? ", " : "",
+                                  keys[k]);
+        if (!field)
+            snprintf(where, sizeof(where), "%s", key);
+        else if (*field && field[strlen(field) - 1] == '.')
+            snprintf(where, sizeof(where), "%s%s", field, key);
+        else
+            snprintf(where, sizeof(where), "%s", field);
+        return rp_error_field(err, RP_EVALIDATION, where, "unknown_key",
+                              "unknown key \"%s\" in %s; expected %s", key, what, expected);
+    }
+    return 0;
 }

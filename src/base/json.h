@@ -46,6 +46,14 @@ char *rp_json_dumps(const json_t *v, size_t flags, struct rp_error *err);
 char *rp_json_dump_arena(struct rp_arena *a, const json_t *v, size_t *len);
 /** Depth of the deepest nesting of arrays and objects, stopping once limit is passed. */
 int rp_json_depth(const char *data, size_t len, int limit);
+/**
+ * Checks that every key of the object j is one of keys (NULL-terminated). The first that is not
+ * is a field error (RP_EVALIDATION, code "unknown_key"): 'unknown key "k" in WHAT; expected a,
+ * b, c'. field says where the error points: NULL for the key itself, a text ending in '.' for
+ * the key under it (e.g. "steps[2]."), any other text for itself. Returns 0 or the error.
+ */
+int rp_json_check_keys(const json_t *j, const char *const *keys, const char *what,
+                       const char *field, struct rp_error *err);
 
 /**
  * Installs jansson's allocator: malloc that aborts on failure, as rp_xmalloc does (so a NULL

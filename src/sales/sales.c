@@ -39,24 +39,6 @@ int rp_sales_row_text(void *ctx, const struct rp_value *cols, size_t n)
     return 1;
 }
 
-int rp_sales_check_keys(const json_t *j, const char *const *keys, size_t n, const char *where,
-                        struct rp_error *err)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach((json_t *)j, key, v)
-    {
-        size_t i = 0;
-        while (i < n && strcmp(keys[i], key))
-            i++;
-        if (i == n)
-            return rp_error_field(err, RP_EVALIDATION, where ? where : key, "unknown_key",
-                                  "unknown key \"%s\"", key);
-    }
-    return 0;
-}
-
 void rp_sales_free(struct rp_sales *s)
 {
     free(s);

@@ -54,7 +54,8 @@ int rp_sales_form_check(void *ctx, const struct rp_meta *m, const json_t *def,
     static const char *const keys[] = {
         "object",      "fields",        "required", "values",
         "campaign_id", "owner_id",      "honeypot", "rate_limit_per_hour",
-        "consent",     "double_opt_in", "active",   "description"};
+        "consent",     "double_opt_in", "active",   "description",
+        NULL};
     const struct rp_object *lead = rp_meta_object(m, "lead");
     const json_t *fields = json_object_get(def, "fields"), *f, *v;
     const json_t *consent = json_object_get(def, "consent");
@@ -63,15 +64,8 @@ int rp_sales_form_check(void *ctx, const struct rp_meta *m, const json_t *def,
     size_t i;
 
     (void)ctx;
-    json_object_foreach((json_t *)def, key, v)
-    {
-        size_t k = 0;
-        while (k < sizeof(keys) / sizeof(keys[0]) && strcmp(keys[k], key))
-            k++;
-        if (k == sizeof(keys) / sizeof(keys[0]))
-            return rp_error_field(err, RP_EVALIDATION, key, "unknown_key",
-                                  "unknown key \"%s\" in a capture form", key);
-    }
+    if (rp_json_check_keys(def, keys, "a capture form", NULL, err) < 0)
+        return err->code;
     if (!lead)
         return rp_error_set(err, RP_EINVAL, "there is no lead object");
     if (json_object_get(def, "object") &&

@@ -112,7 +112,7 @@ static bool has_method(const json_t *match, const char *method)
 static int check_criterion(const struct rp_object *o, const json_t *match, const json_t *cr,
                            const char *where, struct rp_error *err)
 {
-    static const char *const keys[] = {"method", "field", "fields", "threshold", "block_by"};
+    static const char *const keys[] = {"method", "field", "fields", "threshold", "block_by", NULL};
     const struct rp_sales_match_method *m =
         rp_sales_match_method(json_string_value(json_object_get(cr, "method")));
     const json_t *fields = json_object_get(cr, "fields"), *f, *t;
@@ -123,7 +123,7 @@ static int check_criterion(const struct rp_object *o, const json_t *match, const
     if (!json_is_object(cr))
         return rp_error_field(err, RP_EVALIDATION, where, "invalid",
                               "a criterion is {\"method\", \"field\"}");
-    if ((rc = rp_sales_check_keys(cr, keys, sizeof(keys) / sizeof(keys[0]), where, err)) < 0)
+    if ((rc = rp_json_check_keys(cr, keys, "a match criterion", where, err)) < 0)
         return rc;
     if (!m)
         return rp_error_field(err, RP_EVALIDATION, where, "unknown_method",
@@ -168,7 +168,7 @@ static int check_criterion(const struct rp_object *o, const json_t *match, const
 static int rules_check(void *ctx, const struct rp_meta *m, const json_t *def,
                        struct rp_arena *arena, struct rp_error *err)
 {
-    static const char *const keys[] = {"object", "action", "match", "description"};
+    static const char *const keys[] = {"object", "action", "match", "description", NULL};
     const char *object = json_string_value(json_object_get(def, "object"));
     const char *action = json_string_value(json_object_get(def, "action"));
     const struct rp_object *o = object ? rp_meta_object(m, object) : NULL;
@@ -177,7 +177,7 @@ static int rules_check(void *ctx, const struct rp_meta *m, const json_t *def,
     int rc;
 
     (void)ctx;
-    if ((rc = rp_sales_check_keys(def, keys, sizeof(keys) / sizeof(keys[0]), NULL, err)) < 0)
+    if ((rc = rp_json_check_keys(def, keys, "a duplicate rule", NULL, err)) < 0)
         return rc;
     if (!o || o->append_only)
         return rp_error_field(err, RP_EVALIDATION, "object", "not_found",

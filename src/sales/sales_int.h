@@ -63,12 +63,6 @@ int rp_sales_score_check(void *ctx, const struct rp_meta *m, const json_t *def,
 /** Registers the scoring-models kind and the scoring write hook (rp_sales_new does). */
 void rp_sales_score_register(struct rp_sales *s);
 
-/**
- * 0, or RP_EVALIDATION for the first key of object j that is not among the n keys, naming
- * where (or, NULL, the key itself) as the field.
- */
-int rp_sales_check_keys(const json_t *j, const char *const *keys, size_t n, const char *where,
-                        struct rp_error *err);
 /** A row callback: the first column's text, malloc'd, into *(char **)ctx (the caller frees). */
 int rp_sales_row_text(void *ctx, const struct rp_value *cols, size_t n);
 

@@ -40,9 +40,9 @@ static bool picklist_has(const struct rp_field *f, const char *value)
 int rp_sales_pipeline_check(void *ctx, const struct rp_meta *m, const json_t *def,
                             struct rp_arena *arena, struct rp_error *err)
 {
-    static const char *const keys[] = {"object", "field", "stages", "description"};
-    static const char *const stage_keys[] = {"value", "probability", "forecast_category",
-                                             "won",   "lost",        "entry_criteria"};
+    static const char *const keys[] = {"object", "field", "stages", "description", NULL};
+    static const char *const stage_keys[] = {
+        "value", "probability", "forecast_category", "won", "lost", "entry_criteria", NULL};
     const char *object = json_string_value(json_object_get(def, "object"));
     const struct rp_object *o = object ? rp_meta_object(m, object) : NULL;
     const struct rp_field *f;
@@ -51,7 +51,7 @@ int rp_sales_pipeline_check(void *ctx, const struct rp_meta *m, const json_t *de
     int rc;
 
     (void)ctx;
-    if ((rc = rp_sales_check_keys(def, keys, sizeof(keys) / sizeof(keys[0]), NULL, err)) < 0)
+    if ((rc = rp_json_check_keys(def, keys, "a pipeline", NULL, err)) < 0)
         return rc;
     if (!o)
         return rp_error_field(err, RP_EVALIDATION, "object", "not_found",
@@ -72,8 +72,7 @@ int rp_sales_pipeline_check(void *ctx, const struct rp_meta *m, const json_t *de
         size_t k;
         if (!json_is_object(st))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid", "a stage is an object");
-        if ((rc = rp_sales_check_keys(st, stage_keys, sizeof(stage_keys) / sizeof(stage_keys[0]),
-                                      where, err)) < 0)
+        if ((rc = rp_json_check_keys(st, stage_keys, "a stage", where, err)) < 0)
             return rc;
         if (!picklist_has(f, value))
             return rp_error_field(err, RP_EVALIDATION, where, "unknown_value",
@@ -99,9 +98,9 @@ int rp_sales_pipeline_check(void *ctx, const struct rp_meta *m, const json_t *de
             const char *cwhere = rp_arena_sprintf(arena, "%s.entry_criteria[%zu]", where, k);
             struct rp_expr *e;
             struct rp_error sub;
-            static const char *const ckeys[] = {"condition", "message"};
+            static const char *const ckeys[] = {"condition", "message", NULL};
             if (!json_is_object(cr) || !json_is_string(json_object_get(cr, "message")) ||
-                rp_sales_check_keys(cr, ckeys, 2, cwhere, err) < 0)
+                rp_json_check_keys(cr, ckeys, "an entry criterion", cwhere, err) < 0)
                 return err->code ? err->code
                                  : rp_error_field(err, RP_EVALIDATION, cwhere, "invalid",
                                                   "a criterion is {\"condition\", \"message\"}");

@@ -624,9 +624,9 @@ static bool is_learned(const json_t *def)
 static int check_rules(const struct rp_meta *m, const struct rp_object *o, const json_t *def,
                        struct rp_arena *arena, struct rp_error *err)
 {
-    static const char *const rule_keys[] = {"name",       "category",   "condition",
-                                            "touchpoint", "points",     "decay_days",
-                                            "decay",      "max_points", "description"};
+    static const char *const rule_keys[] = {"name",        "category",   "condition", "touchpoint",
+                                            "points",      "decay_days", "decay",     "max_points",
+                                            "description", NULL};
     const json_t *rules = json_object_get(def, "rules"), *r;
     size_t i;
     int rc;
@@ -643,8 +643,7 @@ static int check_rules(const struct rp_meta *m, const struct rp_object *o, const
         size_t c = 0;
         if (!json_is_object(r))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid", "a rule is an object");
-        if ((rc = rp_sales_check_keys(r, rule_keys, sizeof(rule_keys) / sizeof(rule_keys[0]), where,
-                                      err)) < 0)
+        if ((rc = rp_json_check_keys(r, rule_keys, "a scoring rule", where, err)) < 0)
             return rc;
         if (!json_is_string(json_object_get(r, "name")))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid", "a rule needs a \"name\"");
@@ -672,7 +671,7 @@ static int check_rules(const struct rp_meta *m, const struct rp_object *o, const
 static int check_learned(const struct rp_meta *m, const struct rp_object *o, const json_t *def,
                          struct rp_arena *arena, struct rp_error *err)
 {
-    static const char *const feature_keys[] = {"field", "type", "transform"};
+    static const char *const feature_keys[] = {"field", "type", "transform", NULL};
     const json_t *label = json_object_get(def, "label");
     const json_t *features = json_object_get(def, "features"), *fj;
     const char *own = json_string_value(json_object_get(def, "field"));
@@ -709,7 +708,7 @@ static int check_learned(const struct rp_meta *m, const struct rp_object *o, con
         bool number;
         if (!json_is_object(fj))
             return rp_error_field(err, RP_EVALIDATION, where, "invalid", "a feature is an object");
-        if ((rc = rp_sales_check_keys(fj, feature_keys, 3, where, err)) < 0)
+        if ((rc = rp_json_check_keys(fj, feature_keys, "a feature", where, err)) < 0)
             return rc;
         if (!f || f->type == RP_F_FORMULA || (own && strcmp(own, f->name) == 0))
             return rp_error_field(err, RP_EVALIDATION, where, "unknown_field",
@@ -736,8 +735,8 @@ static int check_learned(const struct rp_meta *m, const struct rp_object *o, con
 int rp_sales_score_check(void *ctx, const struct rp_meta *m, const json_t *def,
                          struct rp_arena *arena, struct rp_error *err)
 {
-    static const char *const keys[] = {"object", "field",    "max",  "rules",      "kind",
-                                       "label",  "features", "cost", "description"};
+    static const char *const keys[] = {"object", "field",    "max",  "rules",       "kind",
+                                       "label",  "features", "cost", "description", NULL};
     const char *object = json_string_value(json_object_get(def, "object"));
     const struct rp_object *o = object ? rp_meta_object(m, object) : NULL;
     const char *field = json_string_value(json_object_get(def, "field"));
@@ -747,7 +746,7 @@ int rp_sales_score_check(void *ctx, const struct rp_meta *m, const json_t *def,
     int rc;
 
     (void)ctx;
-    if ((rc = rp_sales_check_keys(def, keys, sizeof(keys) / sizeof(keys[0]), NULL, err)) < 0)
+    if ((rc = rp_json_check_keys(def, keys, "a scoring model", NULL, err)) < 0)
         return rc;
     if (!o)
         return rp_error_field(err, RP_EVALIDATION, "object", "not_found",

@@ -138,6 +138,35 @@ static void test_uuid(void **state)
     assert_false(rp_uuid_is_valid("not-a-uuid", 10));
 }
 
+/* Unknown keys of a definition: one error, where the caller says, naming what is expected. */
+static void test_json_check_keys(void **state)
+{
+    static const char *const keys[] = {"object", "steps", NULL};
+    static const char *const fields[] = {NULL, "steps[2].", "definition"};
+    static const char *const want[] = {"colour", "steps[2].colour", "definition"};
+    struct rp_arena a;
+    struct rp_error err;
+    json_t *ok = json_pack("{s:s,s:[]}", "object", "lead", "steps");
+    json_t *bad = json_pack("{s:s,s:s}", "object", "lead", "colour", "red");
+    (void)state;
+
+    rp_arena_init(&a);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        rp_error_init(&err, &a);
+        assert_int_equal(rp_json_check_keys(ok, keys, "a journey", fields[i], &err), 0);
+        assert_int_equal(rp_json_check_keys(bad, keys, "a journey", fields[i], &err),
+                         RP_EVALIDATION);
+        assert_int_equal(err.nfields, 1);
+        assert_string_equal(err.fields[0].field, want[i]);
+        assert_string_equal(err.fields[0].code, "unknown_key");
+        assert_string_equal(err.fields[0].message,
+                            "unknown key \"colour\" in a journey; expected object, steps");
+    }
+    json_decref(ok);
+    json_decref(bad);
+    rp_arena_release(&a);
+}
+
 static void test_json_limits(void **state)
 {
     struct rp_arena a;
@@ -195,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_json_limits),
+        cmocka_unit_test(test_json_check_keys),
         cmocka_unit_test(test_error_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
