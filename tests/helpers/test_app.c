@@ -13,7 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void rp_test_app_open(struct rp_test_app *t)
+/* any_store: on the store RP_TEST_STORE names; else on a private SQLite database */
+static void open_app(struct rp_test_app *t, bool any_store, const char *admin_name)
 {
     struct rp_app_config cfg = {.memory = true,
                                 .fixed_clock = true,
@@ -26,13 +27,14 @@ void rp_test_app_open(struct rp_test_app *t)
     char id[40];
 
     memset(t, 0, sizeof(*t));
-    rp_test_store_target(&cfg.db, &cfg.memory);
+    if (any_store)
+        rp_test_store_target(&cfg.db, &cfg.memory);
     rp_arena_init(&a);
     rp_error_init(&err, &a);
     rp_buf_init(&token, &a, 256);
     if (rp_app_open(&cfg, &t->app, &err) < 0 ||
-        rp_auth_user_add(t->app->auth, "admin", "correct horse battery", "Admin", true, &u, &err) <
-            0 ||
+        rp_auth_user_add(t->app->auth, "admin", "correct horse battery", admin_name, true, &u,
+                         &err) < 0 ||
         rp_auth_token_create(t->app->auth, u.id, "tests", 0, &token, id, &err) < 0) {
         fprintf(stderr, "test fixture: %s\n", err.detail ? err.detail : "failed");
         abort();
@@ -41,6 +43,16 @@ void rp_test_app_open(struct rp_test_app *t)
     snprintf(t->user_id, sizeof(t->user_id), "%s", u.id);
     rp_api_set_ready(t->app->api, true);
     rp_arena_release(&a);
+}
+
+void rp_test_app_open(struct rp_test_app *t)
+{
+    open_app(t, true, "Admin");
+}
+
+void rp_test_app_open_sqlite(struct rp_test_app *t, const char *admin_name)
+{
+    open_app(t, false, admin_name);
 }
 
 void rp_test_app_close(struct rp_test_app *t)

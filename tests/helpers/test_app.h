@@ -20,6 +20,9 @@ struct rp_test_app {
 
 /** Opens the fixture; aborts the test process on failure. */
 void rp_test_app_open(struct rp_test_app *t);
+/** The same, but always on a private SQLite database whatever RP_TEST_STORE says, its admin
+ *  named admin_name (the source of a copy to PostgreSQL). */
+void rp_test_app_open_sqlite(struct rp_test_app *t, const char *admin_name);
 void rp_test_app_close(struct rp_test_app *t);
 
 /** cmocka fixtures: *state becomes a heap struct rp_test_app opened as above. */

@@ -30,36 +30,6 @@ struct fixture {
     char gadget_full[40], gadget_empty[40], account[40], contact[40], job[40];
 };
 
-/* An app like the shared fixture's, but always on a private SQLite file. */
-static void open_sqlite_app(struct rp_test_app *t)
-{
-    struct rp_app_config cfg = {.memory = true,
-                                .fixed_clock = true,
-                                .fixed_clock_ms = RP_TEST_NOW_MS,
-                                .fast_passwords = true};
-    struct rp_arena a;
-    struct rp_error err;
-    struct rp_user_info u;
-    struct rp_buf token;
-    char id[40];
-
-    memset(t, 0, sizeof(*t));
-    rp_arena_init(&a);
-    rp_error_init(&err, &a);
-    rp_buf_init(&token, &a, 256);
-    if (rp_app_open(&cfg, &t->app, &err) < 0 ||
-        rp_auth_user_add(t->app->auth, "admin", "correct horse battery", "管理员", true, &u, &err) <
-            0 ||
-        rp_auth_token_create(t->app->auth, u.id, "tests", 0, &token, id, &err) < 0) {
-        fprintf(stderr, "source app: %s\n", err.detail ? err.detail : "failed");
-        abort();
-    }
-    snprintf(t->token, sizeof(t->token), "%s", token.data);
-    snprintf(t->user_id, sizeof(t->user_id), "%s", u.id);
-    rp_api_set_ready(t->app->api, true);
-    rp_arena_release(&a);
-}
-
 /* The same admin's view of a database that already has the admin and token (the copy's). */
 static void open_pg_app(struct rp_test_app *t, const struct rp_test_app *like, const char *url)
 {
@@ -118,7 +88,7 @@ static int group_setup(void **state)
                         "RP_TEST_STORE=pg (ctest -R store/test_copy_pg)\n");
         return -1;
     }
-    open_sqlite_app(t);
+    rp_test_app_open_sqlite(t, "管理员");
     j = rp_test_call(t, "POST", "/api/v1/meta/objects", GADGET, 201);
     json_decref(j);
     j = rp_test_call(
