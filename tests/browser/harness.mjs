@@ -145,6 +145,33 @@ export function stepper() {
   return { step, counts }
 }
 
+// Chromium as the browser tests run it: headless, and without the sandbox (CI may run as root).
+export function launchBrowser(chromium) {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-dev-shm-usage', '--disable-gpu'],
+  })
+}
+
+// A run stopped by e: a failure, logged unless the step that threw logged it already.
+export function noteFailure(counts, e) {
+  if (!counts.failed) console.log('FAIL setup: ' + (e && e.stack ? e.stack : e))
+  counts.failed = counts.failed || 1
+}
+
+// The end of a run: closes the browser and the server (the tail of the server's stderr shown
+// when the run failed), prints the counts and exits with exitCode.
+export async function finish({ browser, server, counts, exitCode }) {
+  if (browser) await browser.close().catch(() => {})
+  if (server) {
+    if (exitCode !== 0) console.log('server stderr (tail):\n' + server.stderr().split('\n').slice(-20).join('\n'))
+    await server.stop()
+  }
+  console.log(`${counts.passed} passed, ${counts.failed} failed`)
+  process.exit(exitCode)
+}
+
 // Polls fn until it returns a truthy value (or throws after ms).
 export async function until(fn, what, ms = 15000) {
   const t0 = Date.now()

@@ -8,7 +8,7 @@
 // usage: node tests/browser/test_admin_meta.mjs RAPPORT_BINARY WEB_DIST_DIR [ARTEFACT_DIR]
 import path from 'node:path'
 import assert from 'node:assert/strict'
-import { apiClient, parseArgs, playwright, startServer, stepper, CHROMIUM } from './harness.mjs'
+import { apiClient, finish, launchBrowser, noteFailure, parseArgs, playwright, startServer, stepper } from './harness.mjs'
 
 const { rapportBin, distDir, artefacts } = parseArgs('test_admin_meta.mjs')
 const { chromium } = playwright()
@@ -26,11 +26,7 @@ try {
   await api.post('/admin/users', { username: 'mei', password: 'mei-password-1', display_name: '王梅', permission_sets: ['standard'] }, [201])
   const mei = await apiClient(base, 'mei', 'mei-password-1')
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-dev-shm-usage', '--disable-gpu'],
-  })
+  browser = await launchBrowser(chromium)
   const problems = []
   async function newPage() {
     const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1366, height: 900 } })
@@ -340,15 +336,6 @@ try {
 
   exitCode = 0
 } catch (e) {
-  if (!counts.failed) console.log('FAIL setup: ' + (e && e.stack ? e.stack : e))
-  counts.failed = counts.failed || 1
-  exitCode = 1
-} finally {
-  if (browser) await browser.close().catch(() => {})
-  if (server) {
-    if (exitCode !== 0) console.log('server stderr (tail):\n' + server.stderr().split('\n').slice(-20).join('\n'))
-    await server.stop()
-  }
+  noteFailure(counts, e)
 }
-console.log(`${counts.passed} passed, ${counts.failed} failed`)
-process.exit(exitCode)
+await finish({ browser, server, counts, exitCode })

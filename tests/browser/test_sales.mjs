@@ -7,7 +7,7 @@
 // usage: node tests/browser/test_sales.mjs RAPPORT_BINARY WEB_DIST_DIR [ARTEFACT_DIR]
 import path from 'node:path'
 import assert from 'node:assert/strict'
-import { apiClient, parseArgs, playwright, startServer, stepper, until } from './harness.mjs'
+import { apiClient, finish, launchBrowser, noteFailure, parseArgs, playwright, startServer, stepper, until } from './harness.mjs'
 
 const { rapportBin, distDir, artefacts } = parseArgs('test_sales.mjs')
 const { chromium } = playwright()
@@ -69,11 +69,7 @@ try {
     targets: [{ name: 'first_touch', minutes: 240, due_field: 'first_touch_due', met_when: 'first_touched_at is not null' }],
   })
 
-  browser = await chromium.launch({
-    executablePath: process.env.RP_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-dev-shm-usage', '--disable-gpu'],
-  })
+  browser = await launchBrowser(chromium)
   const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1366, height: 900 }, acceptDownloads: false })
   const page = await context.newPage()
   page.setDefaultTimeout(15000)
@@ -572,15 +568,6 @@ try {
 
   exitCode = 0
 } catch (e) {
-  if (!counts.failed) console.log('FAIL setup: ' + (e && e.stack ? e.stack : e))
-  counts.failed = counts.failed || 1
-  exitCode = 1
-} finally {
-  if (browser) await browser.close().catch(() => {})
-  if (server) {
-    if (exitCode !== 0) console.log('server stderr (tail):\n' + server.stderr().split('\n').slice(-20).join('\n'))
-    await server.stop()
-  }
+  noteFailure(counts, e)
 }
-console.log(`${counts.passed} passed, ${counts.failed} failed`)
-process.exit(exitCode)
+await finish({ browser, server, counts, exitCode })

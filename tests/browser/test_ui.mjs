@@ -12,6 +12,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import assert from 'node:assert/strict'
+import { launchBrowser } from './harness.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const [rapportBin, distDir, artefactArg] = process.argv.slice(2)
@@ -102,11 +103,7 @@ try {
     return r.json()
   }
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-dev-shm-usage', '--disable-gpu'],
-  })
+  browser = await launchBrowser(chromium)
   const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1366, height: 860 } })
   const page = await context.newPage()
   page.setDefaultTimeout(10000)
