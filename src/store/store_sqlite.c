@@ -39,6 +39,18 @@ struct sqlite_state {
 
 #define SQ(c) ((struct sqlite_conn *)(c))
 
+/* The first column of the first row as an integer (-1 when there is none). */
+static int64_t file_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
 /*
  * Whether db is another application's database: it has tables, none of them ours (rp_change
  * came with migration 1). Asked before anything is set or created, so such a file is left
@@ -47,18 +59,10 @@ struct sqlite_state {
  */
 static bool is_foreign(sqlite3 *db)
 {
-    sqlite3_stmt *st = NULL;
-    bool foreign = true;
-
-    if (sqlite3_prepare_v2(db,
-                           "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table')"
-                           " AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table'"
-                           " AND name = 'rp_change')",
-                           -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        foreign = sqlite3_column_int(st, 0) != 0;
-    sqlite3_finalize(st);
-    return foreign;
+    /* 1: foreign; 0: ours or empty; -1: unreadable, so not ours either */
+    return file_int(db, "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table')"
+                        " AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table'"
+                        " AND name = 'rp_change')") != 0;
 }
 
 static int conn_open_path(const char *path, bool writer, struct sqlite_conn **out,
@@ -457,10 +461,30 @@ static void sqlite_close(struct rp_store *s)
     }
 }
 
+/*
+ * Copies the whole of src into dst with SQLite's backup API. One step copies everything inside
+ * one read transaction: a consistent snapshot. what ("backup", "restore") and source ("database",
+ * "backup") name them in errors. Returns 0, or RP_EIO with err set.
+ */
+static int copy_whole(sqlite3 *dst, sqlite3 *src, const char *what, const char *source,
+                      struct rp_error *err)
+{
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+
+    if (!b)
+        return rp_error_set(err, RP_EIO, "could not start the %s: %s", what, sqlite3_errmsg(dst));
+    if (sqlite3_backup_step(b, -1) != SQLITE_DONE) {
+        sqlite3_backup_finish(b);
+        return rp_error_set(err, RP_EIO, "could not copy the %s: %s", source, sqlite3_errmsg(dst));
+    }
+    if (sqlite3_backup_finish(b) != SQLITE_OK)
+        return rp_error_set(err, RP_EIO, "could not finish the %s: %s", what, sqlite3_errmsg(dst));
+    return 0;
+}
+
 static int backup(struct rp_store *s, const char *path, struct rp_error *err)
 {
     sqlite3 *src = NULL, *dst = NULL;
-    sqlite3_backup *b;
     int rc = RP_EIO;
 
     if (sqlite3_open_v2(s->url, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
@@ -470,38 +494,13 @@ static int backup(struct rp_store *s, const char *path, struct rp_error *err)
         goto out;
     }
     sqlite3_busy_timeout(src, 10000);
-    b = sqlite3_backup_init(dst, "main", src, "main");
-    if (!b) {
-        rp_error_set(err, RP_EIO, "could not start the backup: %s", sqlite3_errmsg(dst));
+    if (copy_whole(dst, src, "backup", "database", err) < 0)
         goto out;
-    }
-    /* One step copies everything inside one read transaction: a consistent snapshot. */
-    if (sqlite3_backup_step(b, -1) != SQLITE_DONE) {
-        sqlite3_backup_finish(b);
-        rp_error_set(err, RP_EIO, "could not copy the database: %s", sqlite3_errmsg(dst));
-        goto out;
-    }
-    if (sqlite3_backup_finish(b) != SQLITE_OK) {
-        rp_error_set(err, RP_EIO, "could not finish the backup: %s", sqlite3_errmsg(dst));
-        goto out;
-    }
     rc = 0;
 out:
     sqlite3_close(dst);
     sqlite3_close(src);
     return rc;
-}
-
-/* The first column of the first row as an integer (-1 when there is none). */
-static int64_t file_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
 }
 
 /* Whether PRAGMA integrity_check answers exactly one row, "ok". */
@@ -523,7 +522,6 @@ int rp_store_restore(const char *backup, const char *target, bool force, int *ve
                      struct rp_error *err)
 {
     sqlite3 *src = NULL, *dst = NULL;
-    sqlite3_backup *b;
     int64_t v, tables;
     int rc = RP_EIO;
 
@@ -564,20 +562,8 @@ int rp_store_restore(const char *backup, const char *target, bool force, int *ve
                           target);
         goto out;
     }
-    b = sqlite3_backup_init(dst, "main", src, "main");
-    if (!b) {
-        rp_error_set(err, RP_EIO, "could not start the restore: %s", sqlite3_errmsg(dst));
+    if (copy_whole(dst, src, "restore", "backup", err) < 0)
         goto out;
-    }
-    if (sqlite3_backup_step(b, -1) != SQLITE_DONE) {
-        sqlite3_backup_finish(b);
-        rp_error_set(err, RP_EIO, "could not copy the backup: %s", sqlite3_errmsg(dst));
-        goto out;
-    }
-    if (sqlite3_backup_finish(b) != SQLITE_OK) {
-        rp_error_set(err, RP_EIO, "could not finish the restore: %s", sqlite3_errmsg(dst));
-        goto out;
-    }
     if (version)
         *version = (int)v;
     rc = 0;
