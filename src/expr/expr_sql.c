@@ -65,16 +65,13 @@ static void emit_param(struct sqlc *c, struct rp_value v, int type)
  * equality and IN go without COLLATE "C", which would keep the column's indexes from answering
  * them; only the order comparisons need it.
  */
-static bool needs_collate(const struct sqlc *c, bool ordering)
-{
-    return !c->pg || ordering;
-}
-
 static void emit_collated(struct sqlc *c, const struct expr_node *n, bool ordering)
 {
     emit(c, n);
-    if (needs_collate(c, ordering))
-        add(c, c->pg ? " COLLATE \"C\"" : " COLLATE BINARY");
+    if (!c->pg)
+        add(c, " COLLATE BINARY");
+    else if (ordering)
+        add(c, " COLLATE \"C\"");
 }
 
 /* The resolver's SQL, with its "?" markers bound in order (identifiers never contain "?"). */
